@@ -1,0 +1,89 @@
+"""queuestore: the storage layer of a Redis-based job queue.
+
+One contract -- enqueue, reliable dequeue with leases, ack, nack, peek, iterate,
+dead-letter -- over pluggable backends (memory, redis-lists, redis-streams,
+keydb, dragonfly), chosen per queue in YAML, with live migration between them.
+This module only re-exports; the implementation lives in private modules.
+"""
+
+from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
+from queuestore._models import (
+    BackendCapabilities,
+    BackendConfig,
+    BackendStats,
+    ConnectionPoolStats,
+    DequeueOptions,
+    HealthState,
+    HealthStatus,
+    IterOptions,
+)
+from queuestore.abc import BackendFactory, QueueBackend
+from queuestore.errors import (
+    BackendClosedError,
+    BackendError,
+    BackendExistsError,
+    BackendNotFoundError,
+    BackendUnavailableError,
+    ConfigurationError,
+    ConnectionFailedError,
+    DuplicateJobError,
+    InvalidJobError,
+    JobNotFoundError,
+    LeaseLostError,
+    MigrationError,
+    MigrationInProgressError,
+    MigrationNotFoundError,
+    NotFoundError,
+    OperationTimeoutError,
+    QueueNotFoundError,
+    QueueStoreError,
+    SerializationError,
+    UnsupportedOperationError,
+    error_code,
+    is_permanent,
+    is_retryable,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
+    "BackendCapabilities",
+    "BackendClosedError",
+    "BackendConfig",
+    "BackendError",
+    "BackendExistsError",
+    "BackendFactory",
+    "BackendNotFoundError",
+    "BackendStats",
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "ConnectionPoolStats",
+    "DequeueOptions",
+    "DuplicateJobError",
+    "HealthState",
+    "HealthStatus",
+    "InvalidJobError",
+    "IterOptions",
+    "Job",
+    "JobCodec",
+    "JobNotFoundError",
+    "JobState",
+    "LeaseLostError",
+    "MigrationError",
+    "MigrationInProgressError",
+    "MigrationNotFoundError",
+    "NotFoundError",
+    "OperationTimeoutError",
+    "QueueBackend",
+    "QueueNotFoundError",
+    "QueueStoreError",
+    "SerializationError",
+    "UnsupportedOperationError",
+    "__version__",
+    "error_code",
+    "is_permanent",
+    "is_retryable",
+]

@@ -1,0 +1,190 @@
+"""The Job model and its wire encoding.
+
+A job is a msgspec Struct. On the wire it is msgpack (default) or JSON, produced
+by one reused encoder/decoder pair per :class:`JobCodec`. Payloads must be plain
+data (dict, list, str, int, float, bool, None, bytes for msgpack): never pickle.
+
+Compression (optional): bodies at or above ``compression_threshold`` bytes are
+zlib-compressed and prefixed with the marker ``b"\\x00qz1"``; bodies without the
+marker are read as they are, so old and new entries decode side by side.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+import zlib
+from datetime import timedelta
+from typing import Any, Literal
+
+import msgspec
+
+from queuestore.errors import InvalidJobError, SerializationError
+
+__all__ = [
+    "PRIORITY_MAX",
+    "PRIORITY_MIN",
+    "Job",
+    "JobCodec",
+    "JobState",
+    "new_job_id",
+    "validate_job",
+]
+
+PRIORITY_MIN = 0
+PRIORITY_MAX = 9
+_COMPRESSED = b"\x00qz1"
+
+
+def new_job_id() -> str:
+    """A new random job id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+class JobState(enum.StrEnum):
+    """Where a stored job is. Acknowledged jobs are gone and have no state."""
+
+    READY = "ready"
+    DELAYED = "delayed"
+    IN_FLIGHT = "in_flight"
+    DEAD = "dead"
+
+
+class Job(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A unit of work.
+
+    ``priority`` is 0..9, higher first; FIFO within a priority. ``available_at``
+    (epoch seconds) delays a job; ``expires_at`` drops it (counted as expired)
+    if it is still waiting then. ``attempt`` counts deliveries, ``retry_count``
+    counts nacks/expired leases that sent it back; past ``max_retries`` it is
+    dead-lettered. ``lease_token`` and ``lease_deadline`` are set on a job that
+    ``dequeue`` returned: pass that Job to ``ack``/``nack``/``move`` and a stale
+    holder is refused with :class:`~queuestore.LeaseLostError`.
+    """
+
+    id: str = msgspec.field(default_factory=new_job_id)
+    type: str = ""
+    queue: str = ""
+    payload: Any = None
+    priority: int = 0
+    created_at: float = msgspec.field(default_factory=time.time)
+    started_at: float | None = None
+    completed_at: float | None = None
+    retry_count: int = 0
+    max_retries: int = 3
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    # reliability
+    attempt: int = 0
+    lease_token: str | None = None
+    lease_deadline: float | None = None
+    available_at: float | None = None
+    expires_at: float | None = None
+    idempotency_key: str | None = None
+    last_error: str | None = None
+    dead_reason: str | None = None
+    dead_at: float | None = None
+    origin_queue: str | None = None
+    state: JobState = JobState.READY
+
+    def delayed(self, delay: float | timedelta) -> Job:
+        """Return a copy that becomes available ``delay`` from now."""
+        secs = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
+        return msgspec.structs.replace(self, available_at=time.time() + secs)
+
+    def with_ttl(self, ttl: float | timedelta) -> Job:
+        """Return a copy that expires ``ttl`` from now if nobody took it."""
+        secs = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+        return msgspec.structs.replace(self, expires_at=time.time() + secs)
+
+
+def _finite(v: float | None) -> bool:
+    return v is None or (v == v and v not in (float("inf"), float("-inf")))
+
+
+def validate_job(job: Job) -> None:
+    """Check a job before it is stored.
+
+    Raises:
+        InvalidJobError: naming the offending field.
+    """
+    if not isinstance(job, Job):
+        raise InvalidJobError("job", f"expected a queuestore.Job, got {type(job).__name__}")
+    if not isinstance(job.id, str) or not job.id or len(job.id) > 256:
+        raise InvalidJobError("id", "must be a non-empty string of at most 256 characters")
+    if isinstance(job.priority, bool) or not isinstance(job.priority, int):
+        raise InvalidJobError("priority", f"must be an int, got {type(job.priority).__name__}")
+    if not PRIORITY_MIN <= job.priority <= PRIORITY_MAX:
+        raise InvalidJobError(
+            "priority", f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}, got {job.priority}"
+        )
+    if isinstance(job.max_retries, bool) or not isinstance(job.max_retries, int) or job.max_retries < 0:
+        raise InvalidJobError("max_retries", f"must be an int >= 0, got {job.max_retries!r}")
+    if isinstance(job.retry_count, bool) or not isinstance(job.retry_count, int) or job.retry_count < 0:
+        raise InvalidJobError("retry_count", f"must be an int >= 0, got {job.retry_count!r}")
+    for name in ("available_at", "expires_at", "created_at"):
+        if not _finite(getattr(job, name)):
+            raise InvalidJobError(name, "must be a finite epoch time in seconds")
+
+
+class JobCodec:
+    """Encodes and decodes jobs with one reused msgspec encoder/decoder.
+
+    Args:
+        format: ``"msgpack"`` (default) or ``"json"``.
+        compression: zlib-compress bodies of at least ``compression_threshold`` bytes.
+        compression_threshold: size in bytes from which a body is compressed.
+    """
+
+    __slots__ = ("_dec", "_enc", "compression", "compression_threshold", "format")
+
+    def __init__(
+        self,
+        format: Literal["msgpack", "json"] = "msgpack",
+        *,
+        compression: bool = False,
+        compression_threshold: int = 1024,
+    ) -> None:
+        self.format = format
+        self.compression = compression
+        self.compression_threshold = compression_threshold
+        if format == "msgpack":
+            self._enc: msgspec.msgpack.Encoder | msgspec.json.Encoder = msgspec.msgpack.Encoder()
+            self._dec: msgspec.msgpack.Decoder[Job] | msgspec.json.Decoder[Job] = msgspec.msgpack.Decoder(Job)
+        elif format == "json":
+            self._enc = msgspec.json.Encoder()
+            self._dec = msgspec.json.Decoder(Job)
+        else:
+            raise InvalidJobError("format", f"unknown encoding {format!r} (use 'msgpack' or 'json')")
+
+    def encode(self, job: Job) -> bytes:
+        """Encode a job.
+
+        Raises:
+            InvalidJobError: the payload (or another field) cannot be encoded.
+        """
+        try:
+            data = self._enc.encode(job)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidJobError("payload", f"cannot be encoded as {self.format}: {exc}") from exc
+        if self.compression and len(data) >= self.compression_threshold:
+            return _COMPRESSED + zlib.compress(data, 6)
+        return data
+
+    def decode(self, data: bytes | bytearray | memoryview | str) -> Job:
+        """Decode a job, whatever the compression setting it was written with.
+
+        Raises:
+            SerializationError: the data is not a job in this codec's format.
+        """
+        if isinstance(data, str):
+            data = data.encode()
+        raw = bytes(data)
+        try:
+            if raw.startswith(_COMPRESSED):
+                raw = zlib.decompress(raw[len(_COMPRESSED) :])
+            return self._dec.decode(raw)
+        except (msgspec.DecodeError, zlib.error) as exc:
+            preview = raw[:40]
+            raise SerializationError(f"undecodable job entry ({exc}); first bytes {preview!r}") from exc

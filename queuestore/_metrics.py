@@ -1,0 +1,95 @@
+"""Sliding-window operation metrics shared by every backend.
+
+Counts are kept in one-second buckets over ``window`` seconds, so rates are
+per second over the window (or over the time since start, when shorter).
+Latencies are a bounded reservoir of the most recent samples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["OperationMetrics"]
+
+_OPS = ("enqueue", "dequeue", "ack", "nack", "dead", "expired", "error", "op")
+
+
+class OperationMetrics:
+    """Counts and latencies of a backend's operations.
+
+    Args:
+        window: seconds over which rates are computed.
+        samples: how many recent latency samples to keep.
+    """
+
+    def __init__(self, window: float = 60.0, samples: int = 2048) -> None:
+        self.window = float(window)
+        self._started = time.monotonic()
+        self._buckets: deque[tuple[int, dict[str, int]]] = deque()
+        self.totals: dict[str, int] = dict.fromkeys(_OPS, 0)
+        self._latencies: deque[float] = deque(maxlen=samples)
+
+    def _bucket(self, now: float) -> dict[str, int]:
+        sec = int(now)
+        if not self._buckets or self._buckets[-1][0] != sec:
+            self._buckets.append((sec, dict.fromkeys(_OPS, 0)))
+            horizon = sec - int(self.window)
+            while self._buckets and self._buckets[0][0] <= horizon:
+                self._buckets.popleft()
+        return self._buckets[-1][1]
+
+    def record(self, op: str, n: int = 1) -> None:
+        """Count ``n`` events of kind ``op`` (enqueue, dequeue, ack, nack, dead, expired, error)."""
+        if n <= 0:
+            return
+        b = self._bucket(time.monotonic())
+        b[op] = b.get(op, 0) + n
+        self.totals[op] = self.totals.get(op, 0) + n
+
+    def observe(self, seconds: float) -> None:
+        """Record one operation's latency (and count it as an operation)."""
+        self._latencies.append(seconds)
+        self.record("op")
+
+    @contextmanager
+    def timed(self) -> Iterator[None]:
+        """Time the block as one operation; count an error if it raises."""
+        start = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            self.record("error")
+            raise
+        finally:
+            self.observe(time.perf_counter() - start)
+
+    def _span(self) -> float:
+        return max(1e-9, min(self.window, time.monotonic() - self._started))
+
+    def rate(self, op: str) -> float:
+        """Events of ``op`` per second over the window."""
+        horizon = int(time.monotonic()) - int(self.window)
+        total = sum(b.get(op, 0) for sec, b in self._buckets if sec > horizon)
+        return total / self._span()
+
+    def error_ratio(self) -> float:
+        """Errors / operations over the window (0.0 when idle)."""
+        horizon = int(time.monotonic()) - int(self.window)
+        ops = errs = 0
+        for sec, b in self._buckets:
+            if sec > horizon:
+                ops += b.get("op", 0)
+                errs += b.get("error", 0)
+        return errs / ops if ops else 0.0
+
+    def latency_ms(self) -> tuple[float, float]:
+        """(average, p99) latency in milliseconds over the recent samples."""
+        if not self._latencies:
+            return 0.0, 0.0
+        ordered = sorted(self._latencies)
+        avg = sum(ordered) / len(ordered)
+        p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+        return avg * 1000.0, p99 * 1000.0

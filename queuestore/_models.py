@@ -1,0 +1,200 @@
+"""Option, capability, stats, health and config models shared by every backend."""
+
+from __future__ import annotations
+
+import enum
+import time
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+
+from queuestore._durations import to_seconds
+from queuestore._job import JobState
+from queuestore.errors import InvalidJobError, redact
+
+__all__ = [
+    "BackendCapabilities",
+    "BackendConfig",
+    "BackendStats",
+    "ConnectionPoolStats",
+    "DequeueOptions",
+    "HealthState",
+    "HealthStatus",
+    "IterOptions",
+]
+
+
+class DequeueOptions(msgspec.Struct, kw_only=True):
+    """How to dequeue.
+
+    Attributes:
+        timeout: how long to wait for a job (seconds or timedelta); 0 = don't wait.
+            Never "forever": a wait is a loop of short, finite blocking calls.
+        consumer_id: who takes the lease (streams: the consumer name).
+        consumer_group: streams: the group to read with (overrides the config).
+        count: how many jobs ``dequeue_many`` may return (``dequeue`` takes one).
+        visibility_timeout: lease length for these jobs, overriding the backend option.
+    """
+
+    timeout: float | timedelta = 0.0
+    consumer_id: str | None = None
+    consumer_group: str | None = None
+    count: int = 1
+    visibility_timeout: float | timedelta | None = None
+
+    def timeout_seconds(self) -> float:
+        """The timeout in seconds. Raises InvalidJobError when negative."""
+        try:
+            return to_seconds(self.timeout, "timeout")
+        except ValueError as exc:
+            raise InvalidJobError("timeout", str(exc)) from exc
+
+    def lease_seconds(self, default: float) -> float:
+        """The lease length in seconds. Raises InvalidJobError when not > 0."""
+        if self.visibility_timeout is None:
+            return default
+        try:
+            return to_seconds(self.visibility_timeout, "visibility_timeout", allow_zero=False)
+        except ValueError as exc:
+            raise InvalidJobError("visibility_timeout", str(exc)) from exc
+
+    def checked_count(self) -> int:
+        """The count, checked to be >= 1. Raises InvalidJobError otherwise."""
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 1:
+            raise InvalidJobError("count", f"must be an int >= 1, got {self.count!r}")
+        return self.count
+
+
+class IterOptions(msgspec.Struct, kw_only=True):
+    """What ``iter`` walks, one page of ``count`` at a time.
+
+    Order is dequeue order (oldest first within a priority); ``reverse`` walks
+    it backwards. ``start_id``/``end_id`` bound the walk by job id (inclusive;
+    streams: entry ids too); ``start_time``/``end_time`` bound ``created_at``
+    (inclusive start, exclusive end). ``states`` selects which states to walk
+    (default: ready then delayed; streams' replay also walks retained entries).
+    """
+
+    start_id: str | None = None
+    end_id: str | None = None
+    start_time: float | None = None
+    end_time: float | None = None
+    count: int = 100
+    reverse: bool = False
+    states: tuple[JobState, ...] = (JobState.READY, JobState.DELAYED)
+
+    def checked_count(self) -> int:
+        """The page size, checked to be 1..10000. Raises InvalidJobError otherwise."""
+        if isinstance(self.count, bool) or not isinstance(self.count, int) or not 1 <= self.count <= 10_000:
+            raise InvalidJobError("count", f"must be an int in 1..10000, got {self.count!r}")
+        return self.count
+
+
+class BackendCapabilities(msgspec.Struct, kw_only=True, frozen=True):
+    """What a backend, on the server it is connected to, really supports."""
+
+    atomic_ack: bool = False
+    consumer_groups: bool = False
+    replay: bool = False
+    idempotent_enqueue: bool = False
+    transactions: bool = False
+    persistence: bool = False
+    clustering: bool = False
+    time_to_live: bool = False
+    prioritization: bool = False
+    batch_operations: bool = False
+
+
+class ConnectionPoolStats(msgspec.Struct, kw_only=True):
+    """Connections of the real pool: in use, idle, and the configured maximum."""
+
+    active: int = 0
+    idle: int = 0
+    max: int = 0
+
+
+class BackendStats(msgspec.Struct, kw_only=True):
+    """A snapshot of a backend's queue and its recent activity.
+
+    Rates are per second over the metrics window; ``error_rate`` is a ratio
+    (errors / operations) over the same window; latencies are milliseconds.
+    """
+
+    backend: str = ""
+    queue: str = ""
+    queue_depth: int = 0
+    delayed: int = 0
+    in_flight: int = 0
+    dead: int = 0
+    enqueue_rate: float = 0.0
+    dequeue_rate: float = 0.0
+    ack_rate: float = 0.0
+    error_rate: float = 0.0
+    avg_latency_ms: float = 0.0
+    p99_latency_ms: float = 0.0
+    total_enqueued: int = 0
+    total_dequeued: int = 0
+    total_acked: int = 0
+    total_nacked: int = 0
+    total_dead_lettered: int = 0
+    total_expired: int = 0
+    total_errors: int = 0
+    stream_length: int | None = None
+    consumer_lag: int | None = None
+    oldest_pending_age_s: float | None = None
+    connection_pool: ConnectionPoolStats | None = None
+    window_seconds: float = 0.0
+    timestamp: float = msgspec.field(default_factory=time.time)
+
+
+class HealthState(enum.StrEnum):
+    """Overall health."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+class HealthStatus(msgspec.Struct, kw_only=True):
+    """The result of a health check. ``message`` says why when not healthy."""
+
+    status: HealthState
+    message: str = ""
+    latency_ms: float | None = None
+    server: str | None = None
+    details: dict[str, str] = msgspec.field(default_factory=dict)
+    checked_at: float = msgspec.field(default_factory=time.time)
+
+
+class BackendConfig(msgspec.Struct, kw_only=True):
+    """The generic description of one backend, as in the YAML ``backends:`` map.
+
+    A backend factory turns ``options`` into its own typed options (unknown or
+    mistyped options are a ConfigurationError naming ``options.<field>``).
+    ``queue`` is the queue the backend serves (the manager sets it); when unset,
+    the backend serves ``name`` (or ``"default"``). The repr never shows a password.
+    """
+
+    type: str
+    name: str = ""
+    url: str = ""
+    database: int | None = None
+    queue: str | None = None
+    cluster_mode: bool = False
+    cluster_addrs: list[str] = msgspec.field(default_factory=list)
+    options: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def queue_name(self) -> str:
+        """The queue this backend serves."""
+        return self.queue or self.name or "default"
+
+    def __repr__(self) -> str:
+        opts = {k: ("***" if "password" in k.lower() else v) for k, v in self.options.items()}
+        return redact(
+            f"BackendConfig(type={self.type!r}, name={self.name!r}, url={self.url!r}, "
+            f"database={self.database!r}, queue={self.queue!r}, cluster_mode={self.cluster_mode!r}, "
+            f"cluster_addrs={self.cluster_addrs!r}, options={opts!r})"
+        )
+
+    __str__ = __repr__
