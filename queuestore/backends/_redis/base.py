@@ -1,0 +1,212 @@
+"""What every Redis-protocol backend shares: options, open/close, the probe,
+scripts, error translation with metrics, health, and capability truth.
+
+``RedisListsBackend`` and ``RedisStreamsBackend`` subclass
+:class:`RedisBackendBase`; the KeyDB and Dragonfly types are dialects of those
+two (their own defaults), because the server dialect follows the *probed*
+server, not the type name.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Literal
+
+from queuestore._durations import Seconds
+from queuestore._job import JobCodec
+from queuestore._metrics import OperationMetrics
+from queuestore._models import BackendCapabilities, BackendConfig, HealthState, HealthStatus
+from queuestore.abc import QueueBackend
+from queuestore.backends._redis.connection import RedisConnection, RedisConnectionOptions, acquire_connection
+from queuestore.backends._redis.errors import translate, translating
+from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends._redis.probe import ServerInfo, probe_server
+from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
+from queuestore.errors import BackendClosedError, ConfigurationError, QueueStoreError
+
+__all__ = ["RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
+
+
+class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_fields=True):
+    """Options common to the Redis backends (on top of the connection options)."""
+
+    key_prefix: str = "queue:"
+    visibility_timeout: Seconds = Seconds(30.0)
+    reclaim_interval: Seconds = Seconds(1.0)
+    reclaim_batch: int = 100
+    idempotency_window: Seconds = Seconds(86400.0)
+    encoding: Literal["msgpack", "json"] = "msgpack"
+    compression: bool = False
+    compression_threshold: int = 1024
+    pipeline_size: int = 100
+    strict_keys: bool = False
+    require_noeviction: bool = False
+
+
+def check_backend_options(options: RedisBackendOptions) -> None:
+    """Range checks of the common options.
+
+    Raises:
+        ConfigurationError: naming ``options.<field>``.
+    """
+    if options.visibility_timeout <= 0:
+        raise ConfigurationError("options.visibility_timeout", "must be > 0")
+    if options.reclaim_interval <= 0:
+        raise ConfigurationError("options.reclaim_interval", "must be > 0")
+    if options.block_timeout <= 0:
+        raise ConfigurationError("options.block_timeout", "must be > 0 (blocking is always finite)")
+    for name in ("reclaim_batch", "pipeline_size"):
+        if getattr(options, name) < 1:
+            raise ConfigurationError(f"options.{name}", "must be >= 1")
+    if options.compression_threshold < 0:
+        raise ConfigurationError("options.compression_threshold", "must be >= 0")
+    if "{" in options.key_prefix or "}" in options.key_prefix:
+        raise ConfigurationError("options.key_prefix", "must not contain braces (the queue is the hash tag)")
+
+
+class RedisBackendBase(QueueBackend):
+    """Base of the Redis backends.
+
+    Subclasses set ``script_group`` / ``script_names`` and implement the
+    operations with :meth:`_script` / :meth:`_scripts` / :meth:`_call`.
+    """
+
+    script_group: ClassVar[str]
+    script_names: ClassVar[Sequence[str]]
+
+    def __init__(self, config: BackendConfig, options: RedisBackendOptions) -> None:
+        super().__init__(config)
+        self.config = config
+        self.options = options
+        self.keys = QueueKeys(options.key_prefix, self.queue)
+        self.codec = JobCodec(
+            options.encoding,
+            compression=options.compression,
+            compression_threshold=options.compression_threshold,
+        )
+        self.metrics = OperationMetrics()
+        self._conn: RedisConnection | None = None
+        self._server: ServerInfo | None = None
+        self._scripts_set: ScriptSet | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    async def _open(self) -> None:
+        self._conn = acquire_connection(self.config, self.options)
+        try:
+            with translating(self.name, "connect"):
+                self._server = await probe_server(self._conn.client)
+                self._scripts_set = ScriptSet(
+                    self.script_group,
+                    self.script_names,
+                    self._server.script_header,
+                    strict_keys=self.options.strict_keys,
+                )
+                await self._scripts_set.load(self._conn.client)
+            if self.options.require_noeviction and self._server.maxmemory_policy not in (None, "noeviction"):
+                raise ConfigurationError(
+                    "options.require_noeviction",
+                    f"server maxmemory-policy is {self._server.maxmemory_policy!r}; "
+                    "an eviction policy can silently drop queue keys",
+                )
+        except BaseException:
+            conn, self._conn = self._conn, None
+            await conn.release()
+            raise
+
+    async def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.release()
+
+    # -- plumbing for subclasses ---------------------------------------------------
+    @property
+    def conn(self) -> RedisConnection:
+        """The shared connection (raises BackendClosedError when closed)."""
+        if self._conn is None or self._closed:
+            raise BackendClosedError(self.name, "call", "backend is closed" if self._closed else "not open")
+        return self._conn
+
+    @property
+    def server(self) -> ServerInfo:
+        """What the probe found at open."""
+        if self._server is None:
+            raise BackendClosedError(self.name, "call", "backend is not open")
+        return self._server
+
+    @property
+    def script_set(self) -> ScriptSet:
+        """The scripts as built for the connected server kind."""
+        if self._scripts_set is None:
+            raise BackendClosedError(self.name, "call", "backend is not open")
+        return self._scripts_set
+
+    async def _script(self, op: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one script, translating errors and recording metrics."""
+        self._check_open(op)
+        with self.metrics.timed(), translating(self.name, op):
+            return await self.script_set.run(self.conn.client, name, keys, args)
+
+    async def _scripts(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run scripts pipelined, ``pipeline_size`` per round trip; errors per entry are raised."""
+        self._check_open(op)
+        out: list[Any] = []
+        size = self.options.pipeline_size
+        with self.metrics.timed(), translating(self.name, op):
+            for i in range(0, len(calls), size):
+                out.extend(await self.script_set.run_many(self.conn.client, calls[i : i + size]))
+        for r in out:
+            if isinstance(r, BaseException):
+                self.metrics.record("error")
+                raise translate(self.name, op, r) from r
+        return out
+
+    async def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one plain command, translating errors and recording metrics."""
+        self._check_open(op)
+        with self.metrics.timed(), translating(self.name, op):
+            return await self.conn.client.execute_command(*args, **kwargs)
+
+    # -- surfaces ---------------------------------------------------------------------
+    def _base_capabilities(self, **flags: bool) -> BackendCapabilities:
+        """Capabilities from the probe (persistence, clustering) plus the backend's own flags."""
+        server = self.server
+        return BackendCapabilities(
+            persistence=bool(server.persistence),
+            clustering=self.conn.cluster or server.cluster,
+            transactions=True,
+            **flags,
+        )
+
+    async def health(self) -> HealthStatus:
+        """PING latency, maxmemory-policy, persistence; never raises."""
+        if self._closed or self._conn is None or self._server is None:
+            return HealthStatus(status=HealthState.UNHEALTHY, message="backend is closed or not open")
+        start = time.perf_counter()
+        try:
+            with translating(self.name, "health"):
+                await self._conn.client.ping()
+        except QueueStoreError as exc:
+            return HealthStatus(status=HealthState.UNHEALTHY, message=str(exc), server=self._server.label)
+        latency = (time.perf_counter() - start) * 1000.0
+        server = self._server
+        problems: list[str] = []
+        if server.maxmemory_policy not in (None, "noeviction"):
+            problems.append(
+                f"maxmemory-policy is {server.maxmemory_policy!r}: under memory pressure the server may "
+                "evict queue keys and silently lose jobs; set it to noeviction"
+            )
+        details = {
+            "server": server.label,
+            "maxmemory_policy": str(server.maxmemory_policy),
+            "persistence": str(server.persistence),
+            "appendfsync": str(server.appendfsync),
+            "script_reloads": str(self.script_set.reloads),
+        }
+        if server.persistence is False:
+            details["warning"] = "persistence is off (no AOF, no RDB): a server restart loses every job"
+        status = HealthState.DEGRADED if problems else HealthState.HEALTHY
+        message = "; ".join(problems)
+        return HealthStatus(
+            status=status, message=message, latency_ms=latency, server=server.label, details=details
+        )

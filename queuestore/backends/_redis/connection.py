@@ -1,0 +1,344 @@
+"""Connections: URL parsing, typed connection options, pooled clients shared
+between backends with identical settings, standalone or Redis Cluster.
+
+Every option here is applied to the real client or rejected by name:
+
+=================  ================================================================
+option             applied as
+=================  ================================================================
+url                redis:// (TCP), rediss:// (TLS), unix:// (socket); user, password, db
+password/username  ACL credentials (override the URL's); never shown in repr or errors
+max_connections    pool size (standalone: a blocking pool; cluster: per node)
+conn_timeout       socket connect timeout
+read_timeout       socket timeout of every command (redis-py has one socket timeout;
+write_timeout      the larger of read_timeout and write_timeout is applied)
+pool_timeout       how long a caller waits for a free pooled connection (standalone)
+block_timeout      longest single blocking call (BLPOP/XREADGROUP BLOCK); blocking
+                   calls use their own pool whose socket timeout is block + read timeout
+idle_timeout       connections idle longer than this are health-checked (PING) before reuse
+max_retries        reconnect attempts on a broken connection (not on a timed-out command,
+                   whose outcome is unknown)
+tls, tls_*         TLS on, CA file, client certificate and key, verification
+=================  ================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import redis.asyncio as aredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from queuestore._durations import Seconds
+from queuestore._models import BackendConfig, ConnectionPoolStats
+from queuestore.errors import ConfigurationError, redact
+
+__all__ = [
+    "RedisClient",
+    "RedisConnection",
+    "RedisConnectionOptions",
+    "acquire_connection",
+    "parse_redis_url",
+]
+
+RedisClient = aredis.Redis | RedisCluster
+
+
+class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Connection settings shared by every Redis-protocol backend (seed: RedisListsConfig)."""
+
+    password: str | None = None
+    username: str | None = None
+    max_connections: int = 10
+    conn_timeout: Seconds = Seconds(30.0)
+    read_timeout: Seconds = Seconds(1.0)
+    write_timeout: Seconds = Seconds(1.0)
+    pool_timeout: Seconds = Seconds(4.0)
+    block_timeout: Seconds = Seconds(1.0)
+    idle_timeout: Seconds = Seconds(300.0)
+    max_retries: int = 3
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_verify: bool = True
+
+    def __repr__(self) -> str:
+        fields = {f: getattr(self, f) for f in self.__struct_fields__}
+        if fields.get("password") is not None:
+            fields["password"] = "***"
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
+
+
+@dataclass(frozen=True)
+class ParsedURL:
+    """A validated server URL."""
+
+    scheme: str
+    host: str = ""
+    port: int = 6379
+    path: str = ""
+    db: int = 0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_redis_url(url: str, field_name: str = "url") -> ParsedURL:
+    """Validate and split a redis://, rediss:// or unix:// URL.
+
+    Raises:
+        ConfigurationError: naming ``field_name`` (the password is redacted).
+    """
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(field_name, "must be a non-empty redis://, rediss:// or unix:// URL")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(field_name, f"invalid URL {redact(url)!r}: {exc}") from None
+    scheme = parts.scheme.lower()
+    user = urllib.parse.unquote(parts.username) if parts.username else None
+    pw = urllib.parse.unquote(parts.password) if parts.password else None
+    query = urllib.parse.parse_qs(parts.query)
+    db_text = query.get("db", [""])[0]
+    if scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ConfigurationError(field_name, f"URL {redact(url)!r} has no host")
+        path = parts.path.lstrip("/")
+        db_text = path or db_text
+    elif scheme == "unix":
+        if not parts.path:
+            raise ConfigurationError(field_name, f"URL {redact(url)!r} has no socket path")
+    else:
+        raise ConfigurationError(
+            field_name, f"unsupported scheme {parts.scheme!r} in {redact(url)!r} (use redis, rediss or unix)"
+        )
+    try:
+        db = int(db_text) if db_text else 0
+    except ValueError:
+        raise ConfigurationError(
+            field_name, f"database {db_text!r} in {redact(url)!r} is not an int"
+        ) from None
+    if db < 0:
+        raise ConfigurationError(field_name, f"database must be >= 0 in {redact(url)!r}")
+    return ParsedURL(
+        scheme=scheme,
+        host=parts.hostname or "",
+        port=port or 6379,
+        path=parts.path if scheme == "unix" else "",
+        db=db,
+        username=user,
+        password=pw,
+    )
+
+
+def check_connection_config(config: BackendConfig, options: RedisConnectionOptions) -> None:
+    """Validate the connection part of a backend config.
+
+    Raises:
+        ConfigurationError: naming url, cluster_addrs, database or options.<field>.
+    """
+    if config.cluster_mode:
+        addrs = config.cluster_addrs or ([] if not config.url else [config.url])
+        if not addrs:
+            raise ConfigurationError("cluster_addrs", "cluster_mode needs cluster_addrs or a url")
+        for i, addr in enumerate(config.cluster_addrs):
+            _split_addr(addr, f"cluster_addrs[{i}]")
+        if config.url:
+            parse_redis_url(config.url)
+        if config.database:
+            raise ConfigurationError("database", "Redis Cluster has only database 0")
+    else:
+        if not config.url:
+            raise ConfigurationError("url", "required (redis://host:port/db)")
+        parsed = parse_redis_url(config.url)
+        if parsed.scheme == "unix" and options.tls:
+            raise ConfigurationError("options.tls", "TLS does not apply to a unix:// socket")
+    for name in ("max_connections",):
+        if getattr(options, name) < 1:
+            raise ConfigurationError(f"options.{name}", "must be >= 1")
+    if options.max_retries < 0:
+        raise ConfigurationError("options.max_retries", "must be >= 0")
+    for name in ("conn_timeout", "read_timeout", "write_timeout", "pool_timeout"):
+        if getattr(options, name) <= 0:
+            raise ConfigurationError(f"options.{name}", "must be > 0")
+
+
+def _split_addr(addr: str, field_name: str) -> tuple[str, int]:
+    text = addr.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ConfigurationError(field_name, f"expected host:port, got {redact(addr)!r}")
+    try:
+        p = int(port)
+    except ValueError:
+        raise ConfigurationError(field_name, f"port of {redact(addr)!r} is not an int") from None
+    if not 0 < p < 65536:
+        raise ConfigurationError(field_name, f"port of {redact(addr)!r} is out of range")
+    return host, p
+
+
+def _client_kwargs(
+    config: BackendConfig, options: RedisConnectionOptions, parsed: ParsedURL | None
+) -> dict[str, Any]:
+    kw: dict[str, Any] = {
+        "socket_connect_timeout": float(options.conn_timeout),
+        "socket_timeout": float(max(options.read_timeout, options.write_timeout)),
+        "health_check_interval": float(options.idle_timeout),
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), options.max_retries),
+        "retry_on_error": [RedisConnectionError],
+        "decode_responses": False,
+    }
+    username = options.username or (parsed.username if parsed else None)
+    password = options.password or (parsed.password if parsed else None)
+    if username:
+        kw["username"] = username
+    if password:
+        kw["password"] = password
+    tls = options.tls or (parsed is not None and parsed.scheme == "rediss")
+    if tls:
+        kw["ssl"] = True
+        kw["ssl_ca_certs"] = options.tls_ca_file
+        kw["ssl_certfile"] = options.tls_cert_file
+        kw["ssl_keyfile"] = options.tls_key_file
+        kw["ssl_cert_reqs"] = "required" if options.tls_verify else "none"
+        kw["ssl_check_hostname"] = options.tls_verify
+    return kw
+
+
+def _build_client(
+    config: BackendConfig, options: RedisConnectionOptions, *, blocking: bool = False
+) -> tuple[RedisClient, int]:
+    parsed = parse_redis_url(config.url) if config.url else None
+    kw = _client_kwargs(config, options, parsed)
+    if blocking:
+        kw["socket_timeout"] = float(options.block_timeout) + kw["socket_timeout"] + 0.5
+    if config.cluster_mode:
+        addrs = [_split_addr(a, "cluster_addrs") for a in config.cluster_addrs]
+        if not addrs and parsed is not None:
+            addrs = [(parsed.host, parsed.port)]
+        nodes = [ClusterNode(h, p) for h, p in addrs]
+        kw.pop("retry_on_error")
+        client: RedisClient = RedisCluster(
+            startup_nodes=nodes, max_connections=options.max_connections, require_full_coverage=True, **kw
+        )
+        return client, 0
+    assert parsed is not None
+    db = config.database if config.database is not None else parsed.db
+    if parsed.scheme == "unix":
+        conn_kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
+        conn_kw.pop("socket_connect_timeout", None)
+        pool = aredis.BlockingConnectionPool(
+            max_connections=options.max_connections,
+            timeout=float(options.pool_timeout),
+            connection_class=aredis.UnixDomainSocketConnection,
+            path=parsed.path,
+            db=db,
+            **conn_kw,
+        )
+    else:
+        conn_class: type[aredis.Connection] = aredis.Connection
+        if kw.pop("ssl", False):
+            conn_class = aredis.SSLConnection
+        else:
+            kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
+        pool = aredis.BlockingConnectionPool(
+            max_connections=options.max_connections,
+            timeout=float(options.pool_timeout),
+            connection_class=conn_class,
+            host=parsed.host,
+            port=parsed.port,
+            db=db,
+            **kw,
+        )
+    return aredis.Redis(connection_pool=pool), db
+
+
+class RedisConnection:
+    """One pooled client, shared (ref-counted) by backends with identical settings.
+
+    Attributes:
+        client: the redis.asyncio client (``Redis`` or ``RedisCluster``).
+        cluster: True for a Redis Cluster client.
+        max_connections: the configured pool size.
+    """
+
+    def __init__(self, key: tuple[Any, ...], config: BackendConfig, options: RedisConnectionOptions) -> None:
+        self._key = key
+        self._config = config
+        self._options = options
+        self.client, _ = _build_client(config, options)
+        self.cluster = config.cluster_mode
+        self.max_connections = options.max_connections
+        self._blocking: RedisClient | None = None
+        self._refs = 0
+
+    @property
+    def blocking_client(self) -> RedisClient:
+        """A second client for blocking calls (longer socket timeout), made on first use."""
+        if self._blocking is None:
+            self._blocking, _ = _build_client(self._config, self._options, blocking=True)
+        return self._blocking
+
+    def pool_stats(self) -> ConnectionPoolStats:
+        """Active (checked out) and idle connections of the real pool."""
+        if isinstance(self.client, RedisCluster):
+            active = idle = 0
+            for node in self.client.get_nodes():
+                idle += len(getattr(node, "_free", ()))
+                active += max(0, len(getattr(node, "_connections", ())) - len(getattr(node, "_free", ())))
+            return ConnectionPoolStats(active=active, idle=idle, max=self.max_connections)
+        pool = self.client.connection_pool
+        in_use = len(getattr(pool, "_in_use_connections", ()))
+        idle = len(getattr(pool, "_available_connections", ()))
+        return ConnectionPoolStats(active=in_use, idle=idle, max=self.max_connections)
+
+    async def release(self) -> None:
+        """Drop one reference; the last one closes the pool."""
+        self._refs -= 1
+        if self._refs <= 0:
+            _SHARED.pop(self._key, None)
+            await self.client.aclose()
+            if self._blocking is not None:
+                await self._blocking.aclose()
+
+    def __repr__(self) -> str:
+        return f"<RedisConnection cluster={self.cluster} refs={self._refs}>"
+
+
+_SHARED: dict[tuple[Any, ...], RedisConnection] = {}
+
+
+def acquire_connection(config: BackendConfig, options: RedisConnectionOptions) -> RedisConnection:
+    """Get the shared connection for these settings (creating it), adding a reference.
+
+    Shared per event loop: two backends (two queues) on one server with the
+    same settings use one pool. Call :meth:`RedisConnection.release` when done.
+
+    Raises:
+        ConfigurationError: the URL or an option is invalid.
+    """
+    check_connection_config(config, options)
+    base = msgspec.structs.asdict(options)
+    base.update({k: float(v) for k, v in base.items() if isinstance(v, Seconds)})
+    key = (
+        id(asyncio.get_running_loop()),
+        config.url,
+        config.database,
+        config.cluster_mode,
+        tuple(config.cluster_addrs),
+        tuple(sorted(base.items())),
+    )
+    conn = _SHARED.get(key)
+    if conn is None:
+        conn = RedisConnection(key, config, options)
+        _SHARED[key] = conn
+    conn._refs += 1
+    return conn
