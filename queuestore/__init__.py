@@ -6,7 +6,10 @@ keydb, dragonfly), chosen per queue in YAML, with live migration between them.
 This module only re-exports; the implementation lives in private modules.
 """
 
+from queuestore._config import DefaultsConfig, QueueConfig, StorageConfig
+from queuestore._config_loader import load_config, load_config_from_file
 from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
+from queuestore._manager import BackendManager
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
@@ -17,6 +20,7 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
+from queuestore._registry import BackendRegistry, default_registry
 from queuestore.abc import BackendFactory, QueueBackend
 from queuestore.errors import (
     BackendClosedError,
@@ -55,12 +59,15 @@ __all__ = [
     "BackendError",
     "BackendExistsError",
     "BackendFactory",
+    "BackendManager",
     "BackendNotFoundError",
+    "BackendRegistry",
     "BackendStats",
     "BackendUnavailableError",
     "ConfigurationError",
     "ConnectionFailedError",
     "ConnectionPoolStats",
+    "DefaultsConfig",
     "DequeueOptions",
     "DuplicateJobError",
     "HealthState",
@@ -78,12 +85,17 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "QueueBackend",
+    "QueueConfig",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
+    "StorageConfig",
     "UnsupportedOperationError",
     "__version__",
+    "default_registry",
     "error_code",
     "is_permanent",
     "is_retryable",
+    "load_config",
+    "load_config_from_file",
 ]

@@ -320,6 +320,18 @@ class QueueBackend(abc.ABC):
         """
         raise UnsupportedOperationError(self.name, "ack_many", "batch operations not supported")
 
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """Look jobs up by id in any state (ready, delayed, in flight, dead, held by a migration).
+
+        Returns one entry per id: the job with ``state`` set, or None when it is
+        not stored (acked, expired, never enqueued). One round trip.
+
+        Raises:
+            UnsupportedOperationError: the backend cannot look jobs up by id.
+            BackendError: the store failed.
+        """
+        raise UnsupportedOperationError(self.name, "get_jobs", "lookup by id not supported")
+
     # -- migration support (the hold/write/release move protocol) ---------------------------
     @abc.abstractmethod
     async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:

@@ -1,0 +1,385 @@
+"""``BackendManager``: one backend per queue, created from config, checked and closed together.
+
+The manager *owns* every backend it creates (``add_backend``, ``open_backend``,
+``from_config``) or is handed (``switch_backend``) and closes them all on exit.
+Used as an async context manager it also runs each backend's
+``run_maintenance()`` loop (lease reclaim, delayed-job promotion) in one anyio
+task group, opened in ``__aenter__`` and closed in ``__aexit__`` in the same
+task; a loop that fails is logged and restarted with backoff. Without
+``async with`` the backends work all the same (dequeue reclaims and promotes
+opportunistically); call ``aclose()`` when done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.abc
+import msgspec
+
+from queuestore._config import StorageConfig
+from queuestore._config_rules import config_on_server
+from queuestore._models import BackendConfig, BackendStats, HealthStatus
+from queuestore._monitor import health_all, stats_all
+from queuestore._registry import BackendRegistry, default_registry
+from queuestore.abc import QueueBackend
+from queuestore.errors import (
+    BackendClosedError,
+    BackendError,
+    BackendNotFoundError,
+    ConfigurationError,
+    QueueNotFoundError,
+    redact,
+)
+
+__all__ = ["BackendManager"]
+
+log = logging.getLogger("queuestore.manager")
+
+#: first and longest wait before restarting a failed maintenance loop (seconds)
+MAINTENANCE_BACKOFF = (1.0, 30.0)
+
+
+class _Owned:
+    __slots__ = ("backend", "scope")
+
+    def __init__(self, backend: QueueBackend) -> None:
+        self.backend = backend
+        self.scope = anyio.CancelScope()
+
+
+class BackendManager:
+    """Routes queues to backends.
+
+    Args:
+        registry: where backend types come from (default: :func:`default_registry`).
+        config: the StorageConfig the routes come from, if any (``from_config`` sets it).
+        health_timeout: per-backend time limit of :meth:`health_check`, seconds.
+        stats_timeout: per-backend time limit of :meth:`stats`, seconds.
+    """
+
+    def __init__(
+        self,
+        registry: BackendRegistry | None = None,
+        *,
+        config: StorageConfig | None = None,
+        health_timeout: float = 5.0,
+        stats_timeout: float = 5.0,
+    ) -> None:
+        self._registry = registry if registry is not None else default_registry()
+        self._config = config
+        self.health_timeout = health_timeout
+        self.stats_timeout = stats_timeout
+        self._routes: dict[str, tuple[QueueBackend, BackendConfig]] = {}
+        self._owned: dict[int, _Owned] = {}
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._closing = False
+        self._closed = False
+
+    @classmethod
+    async def from_config(
+        cls,
+        config: StorageConfig,
+        registry: BackendRegistry | None = None,
+        *,
+        health_timeout: float = 5.0,
+        stats_timeout: float = 5.0,
+    ) -> BackendManager:
+        """Validate ``config`` and create one backend per queue in ``config.queues``.
+
+        ``config`` is used as it is: call ``apply_defaults()`` first. Use as
+        ``async with await BackendManager.from_config(cfg) as manager: ...``.
+        On failure, the backends created so far are closed.
+
+        Raises:
+            ConfigurationError: the config is invalid (field path named).
+            BackendNotFoundError: a backend type is unknown or cannot be loaded.
+            BackendError: a backend could not connect (ConnectionFailedError...).
+        """
+        config.validate(registry)
+        manager = cls(registry, config=config, health_timeout=health_timeout, stats_timeout=stats_timeout)
+        try:
+            for queue in config.queues:
+                await manager.add_backend(queue, config.backend_config_for_queue(queue))
+        except BaseException:
+            await manager.aclose()
+            raise
+        return manager
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def registry(self) -> BackendRegistry:
+        """The registry backends are created from."""
+        return self._registry
+
+    @property
+    def config(self) -> StorageConfig | None:
+        """The StorageConfig this manager was built from, or None."""
+        return self._config
+
+    @property
+    def closed(self) -> bool:
+        """True once the manager is closing or closed."""
+        return self._closed or self._closing
+
+    # -- routes -----------------------------------------------------------------------
+    async def add_backend(self, queue: str, config: BackendConfig) -> QueueBackend:
+        """Create a backend for ``queue`` (``config.queue`` set to it) and route the queue to it.
+
+        A backend the queue was routed to before is closed. Queues on the same
+        backend *name* get one backend each; Redis backends with identical
+        connection settings share one connection pool underneath.
+
+        Returns:
+            The new backend (also available from :meth:`get_backend`).
+
+        Raises:
+            ConfigurationError: bad queue name or config.
+            BackendNotFoundError: unknown backend type (code BACKEND_NOT_FOUND).
+            BackendClosedError: the manager is closed.
+            BackendError: the backend could not connect.
+        """
+        self._check_open("add_backend")
+        _check_queue(queue)
+        cfg = msgspec.structs.replace(config, queue=queue)
+        backend = await self._create(cfg, "add_backend")
+        old = self._routes.get(queue)
+        self._routes[queue] = (backend, cfg)
+        log.info("queue %s -> backend %s (%s)", queue, cfg.name or cfg.type, cfg.type)
+        if old is not None:
+            await self._release(old[0])
+        return backend
+
+    def get_backend(self, queue: str) -> QueueBackend:
+        """The backend serving ``queue``.
+
+        Raises:
+            QueueNotFoundError: no backend for that queue (code QUEUE_NOT_FOUND).
+        """
+        return self._route(queue)[0]
+
+    def get_backend_config(self, queue: str) -> BackendConfig:
+        """A copy of the config the backend of ``queue`` was made from.
+
+        Raises:
+            QueueNotFoundError: no backend for that queue.
+        """
+        cfg = self._route(queue)[1]
+        return msgspec.structs.replace(cfg, options=dict(cfg.options), cluster_addrs=list(cfg.cluster_addrs))
+
+    async def remove_backend(self, queue: str) -> None:
+        """Stop routing ``queue`` and close its backend.
+
+        Raises:
+            QueueNotFoundError: no backend for that queue.
+        """
+        backend = self._route(queue)[0]
+        del self._routes[queue]
+        await self._release(backend)
+
+    def list_queues(self) -> list[str]:
+        """The routed queues, sorted."""
+        return sorted(self._routes)
+
+    # -- for migrations ---------------------------------------------------------------
+    async def open_backend(self, config: BackendConfig) -> QueueBackend:
+        """Create a backend the manager owns (closed with it) but routes no queue to.
+
+        Raises:
+            BackendNotFoundError, ConfigurationError, BackendClosedError, BackendError: as add_backend.
+        """
+        self._check_open("open_backend")
+        return await self._create(config, "open_backend")
+
+    async def switch_backend(
+        self, queue: str, backend: QueueBackend, config: BackendConfig
+    ) -> QueueBackend | None:
+        """Route ``queue`` to an existing backend; return the previous one, *not* closed.
+
+        The manager takes ownership of ``backend``; the previous backend stays
+        owned (closed with the manager, or earlier with :meth:`close_backend`).
+
+        Raises:
+            ConfigurationError: ``backend`` serves another queue (field ``queue``).
+            BackendClosedError: ``backend`` or the manager is closed.
+        """
+        self._check_open("switch_backend")
+        _check_queue(queue)
+        if backend.closed:
+            raise BackendClosedError(backend.name, "switch_backend", "backend is closed")
+        if backend.queue != queue:
+            raise ConfigurationError(
+                "queue", f"backend {backend.name!r} serves queue {backend.queue!r}, not {queue!r}"
+            )
+        self._adopt(backend)
+        old = self._routes.get(queue)
+        self._routes[queue] = (backend, msgspec.structs.replace(config, queue=queue))
+        log.info("queue %s switched to backend %s (%s)", queue, backend.name, config.type)
+        return None if old is None or old[0] is backend else old[0]
+
+    async def close_backend(self, backend: QueueBackend) -> None:
+        """Close an owned backend that no queue is routed to (e.g. after a switch).
+
+        Raises:
+            BackendError: a queue is still routed to it (operation ``close_backend``).
+        """
+        routed = [q for q, (b, _) in self._routes.items() if b is backend]
+        if routed:
+            raise BackendError(backend.name, "close_backend", f"queue {routed[0]!r} is still routed to it")
+        await self._release(backend)
+
+    def resolve_backend_config(self, name_or_type: str, *, like: BackendConfig, queue: str) -> BackendConfig:
+        """The config a migration target names: a backend name, or a type on ``like``'s server.
+
+        A name is looked up in the loaded config, then among the routed backends.
+        A backend type means that type on the same server as ``like`` (url,
+        database, cluster settings and credentials), with the type's defaults
+        from ``config.defaults`` (when a config is loaded) and no other options.
+
+        Raises:
+            BackendNotFoundError: neither a known backend name nor a registered type.
+        """
+        if self._config is not None and name_or_type in self._config.backends:
+            return msgspec.structs.replace(self._config.get_backend_config(name_or_type), queue=queue)
+        for _, cfg in self._routes.values():
+            if cfg.name == name_or_type:
+                return msgspec.structs.replace(cfg, queue=queue, options=dict(cfg.options))
+        if name_or_type not in self._registry:
+            raise BackendNotFoundError(f"no backend or backend type named {name_or_type!r}")
+        defaults = self._config.defaults if self._config is not None else None
+        return config_on_server(self._registry, name_or_type, like=like, queue=queue, defaults=defaults)
+
+    # -- monitoring -------------------------------------------------------------------
+    async def health_check(self, *, time_limit: float | None = None) -> dict[str, HealthStatus]:
+        """Check every routed backend concurrently; keyed by queue, sorted.
+
+        A backend that raises or does not answer within ``time_limit`` seconds
+        (default ``health_timeout``) is reported ``unhealthy`` with the reason;
+        the others are unaffected. Never raises for a backend's failure.
+        """
+        limit = self.health_timeout if time_limit is None else time_limit
+        return await health_all([(q, b) for q, (b, _) in self._routes.items()], limit)
+
+    async def stats(self, *, time_limit: float | None = None) -> dict[str, BackendStats | BackendError]:
+        """Collect every routed backend's stats concurrently; keyed by queue, sorted.
+
+        A backend that fails or does not answer within ``time_limit`` seconds
+        (default ``stats_timeout``) is reported as its BackendError
+        (OperationTimeoutError for a timeout); the others are unaffected. Never
+        raises for a backend's failure.
+        """
+        limit = self.stats_timeout if time_limit is None else time_limit
+        return await stats_all([(q, b) for q, (b, _) in self._routes.items()], limit)
+
+    # -- lifecycle --------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        self._check_open("open")
+        if self._stack is not None:
+            raise RuntimeError("BackendManager is already entered")
+        stack = contextlib.AsyncExitStack()
+        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._stack = stack
+        for owned in self._owned.values():
+            self._tg.start_soon(self._maintain, owned)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._closing = True
+        stack, self._stack = self._stack, None
+        try:
+            for owned in self._owned.values():
+                owned.scope.cancel()
+            if stack is not None:
+                await stack.aclose()
+        finally:
+            self._tg = None
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every owned backend (errors are logged, not raised). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._routes.clear()
+        owned, self._owned = list(self._owned.values()), {}
+        for entry in owned:
+            await self._close_one(entry)
+
+    async def close(self) -> None:
+        """Alias of :meth:`aclose`."""
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<BackendManager queues={self.list_queues()!r} backends={len(self._owned)} {state}>"
+
+    # -- internals --------------------------------------------------------------------
+    def _check_open(self, operation: str) -> None:
+        if self.closed:
+            raise BackendClosedError("manager", operation, "manager is closed")
+
+    def _route(self, queue: str) -> tuple[QueueBackend, BackendConfig]:
+        try:
+            return self._routes[queue]
+        except (KeyError, TypeError):
+            raise QueueNotFoundError(f"no backend for queue {queue!r}") from None
+
+    async def _create(self, config: BackendConfig, operation: str) -> QueueBackend:
+        backend = await self._registry.create(config.type, config)
+        if self.closed:  # closed while connecting
+            with anyio.CancelScope(shield=True):
+                await backend.aclose()
+            raise BackendClosedError("manager", operation, "manager is closed")
+        self._adopt(backend)
+        return backend
+
+    def _adopt(self, backend: QueueBackend) -> None:
+        if id(backend) in self._owned:
+            return
+        entry = self._owned[id(backend)] = _Owned(backend)
+        if self._tg is not None:
+            self._tg.start_soon(self._maintain, entry)
+
+    async def _release(self, backend: QueueBackend) -> None:
+        if any(b is backend for b, _ in self._routes.values()):
+            return
+        entry = self._owned.pop(id(backend), None)
+        if entry is not None:
+            await self._close_one(entry)
+
+    async def _close_one(self, entry: _Owned) -> None:
+        entry.scope.cancel()
+        with anyio.CancelScope(shield=True):
+            try:
+                await entry.backend.aclose()
+            except Exception as exc:
+                log.warning("closing backend %s failed: %s", entry.backend.name, redact(exc))
+
+    async def _maintain(self, entry: _Owned) -> None:
+        delay, longest = MAINTENANCE_BACKOFF
+        with entry.scope:
+            while not entry.backend.closed:
+                try:
+                    await entry.backend.run_maintenance()
+                    return
+                except Exception as exc:
+                    log.warning(
+                        "maintenance of backend %s failed (restart in %gs): %s",
+                        entry.backend.name,
+                        delay,
+                        redact(f"{type(exc).__name__}: {exc}"),
+                    )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, longest)
+
+
+def _check_queue(queue: str) -> None:
+    if not isinstance(queue, str) or not queue:
+        raise ConfigurationError("queue", f"must be a non-empty string, got {queue!r}")
