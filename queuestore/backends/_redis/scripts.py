@@ -11,8 +11,10 @@ A script file ``lua/<group>/<name>.lua`` may start with a line
   so no header.
 
 Then the prelude (``rcall = redis.call``) or, in strict-keys mode, a checker
-that fails on any key argument not in KEYS. Scripts call redis only through
-``rcall``; a test guards that.
+that fails on any key argument not in KEYS, then the group's optional shared
+library ``lua/<group>/_lib.lua`` (helpers every script of the group uses; there
+is no ``require`` in server Lua). Scripts call redis only through ``rcall``; a
+test guards that.
 
 NOSCRIPT (restart, failover, SCRIPT FLUSH, a cluster node that never saw the
 script) is handled by re-sending the body with EVAL, which also caches it on
@@ -73,7 +75,13 @@ class ScriptCall:
     args: Sequence[Arg]
 
 
-def _build(name: str, source: str, header: ScriptHeader, strict: bool) -> Script:
+def _group_library(group: str) -> str:
+    """The group's optional ``_lib.lua`` (empty when it has none)."""
+    lib = resources.files(_LUA_PACKAGE).joinpath("lua", group, "_lib.lua")
+    return lib.read_text(encoding="utf-8") if lib.is_file() else ""
+
+
+def _build(name: str, source: str, header: ScriptHeader, strict: bool, library: str = "") -> Script:
     flags: tuple[str, ...] = ()
     lines = source.splitlines()
     if lines and lines[0].startswith("--! flags="):
@@ -84,7 +92,7 @@ def _build(name: str, source: str, header: ScriptHeader, strict: bool) -> Script
         head = "#!lua" + (f" flags={','.join(flags)}" if flags else "") + "\n"
     else:
         head = ""
-    body = head + prelude + source
+    body = head + prelude + library + source
     return Script(name, body, hashlib.sha1(body.encode()).hexdigest(), flags)
 
 
@@ -103,8 +111,9 @@ class ScriptSet:
     ) -> None:
         self.header = header
         self.strict_keys = strict_keys
+        library = _group_library(group)
         self.scripts: dict[str, Script] = {
-            n: _build(n, load_script_source(f"{group}/{n}.lua"), header, strict_keys) for n in names
+            n: _build(n, load_script_source(f"{group}/{n}.lua"), header, strict_keys, library) for n in names
         }
         #: NOSCRIPT recoveries so far (observability and tests)
         self.reloads = 0

@@ -1,0 +1,325 @@
+"""The redis-lists backend's options, meta record and reading side.
+
+:class:`ListsCore` holds what the operations in
+:mod:`queuestore.backends.redis_lists` and :mod:`queuestore.backends._lists_move`
+build on: the key block of a queue, the per-job ``meta`` record the scripts keep
+(msgpack, written by Lua with ``cmsgpack``; the body is never touched by Lua, so
+any encoding and compression work), turning script replies into
+:class:`~queuestore.Job` objects (garbage named, never raised), paged reads
+(``iter``, ``peek``), ``length``, ``stats`` and ``capabilities``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, ClassVar
+
+import msgspec
+
+from queuestore._job import Job, JobState
+from queuestore._models import BackendCapabilities, BackendStats, IterOptions
+from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
+from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends._redis.scripts import ScriptCall
+from queuestore.errors import (
+    DuplicateJobError,
+    InvalidJobError,
+    JobNotFoundError,
+    LeaseLostError,
+    SerializationError,
+)
+
+__all__ = ["KEY_SUFFIXES", "ListsCore", "Meta", "RedisListsOptions", "key_block"]
+
+#: the standard key block every lists script gets as KEYS[1..10], in this order
+KEY_SUFFIXES = ("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "seq", "wake", "idem")
+WAKE = KEY_SUFFIXES.index("wake")
+STATE_CODE = {JobState.READY: "r", JobState.DELAYED: "d", JobState.IN_FLIGHT: "i", JobState.DEAD: "x"}
+CODE_STATE = {v: k for k, v in STATE_CODE.items()}
+_SET_OF = {JobState.READY: 2, JobState.DELAYED: 3, JobState.IN_FLIGHT: 4, JobState.DEAD: 5}
+GARBAGE_META = "corrupt or missing job metadata"
+
+
+class RedisListsOptions(RedisBackendOptions, kw_only=True, forbid_unknown_fields=True):
+    """Options of the redis-lists backend: the common Redis options plus these.
+
+    Attributes:
+        batch_size: jobs (or ids) per script call in ``enqueue_many``, ``ack_many``,
+            ``import_jobs`` and ``migration_release``; calls are pipelined
+            ``pipeline_size`` per round trip.
+        bury_limit: garbage entries (undecodable, or with a missing body) one dequeue
+            may dead-letter before it returns, so garbage never blocks the queue.
+    """
+
+    batch_size: int = 100
+    bury_limit: int = 16
+
+
+class Meta(msgspec.Struct, kw_only=True):
+    """A job's mutable state, as the scripts keep it (short names: it is stored per job)."""
+
+    st: str = "r"  # r ready, d delayed, i in flight, x dead, h held (migration), m moving
+    p: int = 0  # priority
+    mr: int = 3  # max_retries
+    rc: int = 0  # retry_count
+    a: int = 0  # attempt
+    q: int | None = None  # sequence number (FIFO within a priority; dead order)
+    t: str | None = None  # lease token
+    dl: float | None = None  # lease deadline
+    sa: float | None = None  # started_at
+    av: float | None = None  # available_at
+    x: float | None = None  # expires_at
+    le: str | None = None  # last_error
+    dr: str | None = None  # dead_reason
+    da: float | None = None  # dead_at
+    o: str | None = None  # origin_queue
+    hf: str | None = None  # state before held / moving
+    mt: str | None = None  # move target
+
+
+_META_ENC = msgspec.msgpack.Encoder()
+_META_DEC = msgspec.msgpack.Decoder(Meta)
+
+
+def key_block(keys: QueueKeys) -> list[str]:
+    """The standard key block of a queue (``KEYS[1..10]`` of every lists script)."""
+    return [keys.key(s) for s in KEY_SUFFIXES]
+
+
+def meta_for(job: Job, state: str = "r") -> bytes:
+    """The initial meta record of a job being stored."""
+    return _META_ENC.encode(
+        Meta(
+            st=state,
+            p=job.priority,
+            mr=job.max_retries,
+            rc=job.retry_count,
+            a=job.attempt,
+            sa=job.started_at,
+            av=job.available_at,
+            x=job.expires_at,
+            le=job.last_error,
+            dr=job.dead_reason,
+            da=job.dead_at,
+            o=job.origin_queue,
+        )
+    )
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class ListsCore(RedisBackendBase):
+    """Shared machinery of :class:`~queuestore.backends.redis_lists.RedisListsBackend`."""
+
+    script_group: ClassVar[str] = "lists"
+    script_names: ClassVar[Sequence[str]] = (
+        "enqueue",
+        "dequeue",
+        "ack",
+        "nack",
+        "extend",
+        "move",
+        "move_out",
+        "move_in",
+        "move_done",
+        "hold",
+        "release",
+        "restore",
+        "page",
+        "stats",
+    )
+
+    lists_options: RedisListsOptions
+
+    @property
+    def block(self) -> list[str]:
+        """This queue's key block."""
+        return key_block(self.keys)
+
+    # -- reading -------------------------------------------------------------------------
+    def read_job(self, job_id: str, body: bytes, raw_meta: bytes) -> tuple[Job, str | None]:
+        """A Job from its stored body and meta; the second item names garbage (or is None)."""
+        bad: str | None = None
+        try:
+            meta = _META_DEC.decode(raw_meta) if raw_meta else Meta(st="x", dr=GARBAGE_META)
+        except msgspec.DecodeError:
+            meta, bad = Meta(st="x", dr=GARBAGE_META), GARBAGE_META
+        if body:
+            try:
+                job = self.codec.decode(body)
+            except SerializationError as exc:
+                job, bad = Job(id=job_id, payload=bytes(body)), f"undecodable job body: {exc}"
+        else:
+            job = Job(id=job_id)
+        code = meta.hf if meta.st in ("h", "m") and meta.hf else meta.st
+        state = CODE_STATE.get(code, JobState.READY)
+        job.id, job.queue, job.state = job_id, self.queue, state
+        job.priority, job.max_retries, job.retry_count, job.attempt = meta.p, meta.mr, meta.rc, meta.a
+        job.lease_token, job.lease_deadline = meta.t, meta.dl
+        job.started_at, job.available_at, job.expires_at = meta.sa, meta.av, meta.x
+        job.last_error, job.dead_reason, job.dead_at = meta.le, meta.dr, meta.da
+        job.origin_queue = meta.o or (self.queue if state is JobState.DEAD else None)
+        if state is not JobState.IN_FLIGHT:
+            job.lease_token = job.lease_deadline = None
+        return job, bad
+
+    def read_triples(self, reply: Sequence[Any], start: int = 0) -> list[Job]:
+        """Jobs from a flat ``id, body, meta, ...`` reply."""
+        return [
+            self.read_job(_text(reply[i]), reply[i + 1], reply[i + 2])[0] for i in range(start, len(reply), 3)
+        ]
+
+    async def page(
+        self, set_key: str, mode: str, ref: str, score: str, count: int, reverse: bool, op: str = "iter"
+    ) -> list[tuple[str, str, Job]]:
+        """One page of a sorted set of this queue: ``(id, score, job)`` in set order."""
+        reply = await self._script(
+            op, "page", [set_key, self.block[0], self.block[1]], [mode, ref, score, count, int(reverse)]
+        )
+        out = []
+        for i in range(0, len(reply), 4):
+            job_id = _text(reply[i])
+            out.append((job_id, _text(reply[i + 1]), self.read_job(job_id, reply[i + 2], reply[i + 3])[0]))
+        return out
+
+    def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
+        """Walk stored jobs page by page: ready in dequeue order, delayed by due time, in
+        flight by deadline, dead in the order they died; states in the order given
+        (``reverse`` walks it all backwards). ``start_id`` starts at that job (nothing if
+        it is in none of the states), ``end_id`` ends after it. A job that changes state
+        mid-walk may be seen twice or not at all, never invented.
+
+        Raises:
+            InvalidJobError: a bad page size (raised here, before iterating).
+            BackendError: the store failed (while iterating).
+        """
+        opts = options or IterOptions()
+        opts.checked_count()
+        return self._iter(opts)
+
+    async def _iter(self, opts: IterOptions) -> AsyncIterator[Job]:
+        count = opts.checked_count()
+        states = list(opts.states)[::-1] if opts.reverse else list(opts.states)
+        started = opts.start_id is None
+        for state in states:
+            set_key = self.block[_SET_OF[state]]
+            if started:
+                page = await self.page(set_key, "offset", "0", "", count, opts.reverse)
+            else:
+                page = await self.page(set_key, "from", opts.start_id or "", "", count, opts.reverse)
+                started = bool(page)
+            while page:
+                for job_id, _, job in page:
+                    if job.state is state and self._in_time(job, opts):
+                        yield job
+                    if job_id == opts.end_id:
+                        return
+                if len(page) < count:
+                    break
+                page = await self.page(set_key, "after", page[-1][0], page[-1][1], count, opts.reverse)
+
+    @staticmethod
+    def _in_time(job: Job, opts: IterOptions) -> bool:
+        if opts.start_time is not None and job.created_at < opts.start_time:
+            return False
+        return opts.end_time is None or job.created_at < opts.end_time
+
+    # -- results -------------------------------------------------------------------------
+    @staticmethod
+    def check_code(code: int, job_id: str) -> None:
+        """Raise the error a script's result code stands for (1 is success).
+
+        Raises:
+            JobNotFoundError, LeaseLostError, DuplicateJobError.
+        """
+        if code == 1:
+            return
+        if code == -1:
+            raise LeaseLostError(job_id)
+        if code == -2:
+            raise JobNotFoundError(job_id, f"job {job_id!r} is not in flight")
+        if code == -3:
+            raise DuplicateJobError(job_id, f"job {job_id!r} is already stored in the target queue")
+        if code == -4:
+            raise JobNotFoundError(job_id, f"job {job_id!r} is being moved to another queue")
+        raise JobNotFoundError(job_id)
+
+    # -- inspection ------------------------------------------------------------------------
+    async def _depths(self, op: str) -> list[int]:
+        return [int(n) for n in await self._script(op, "stats", self.block, [])]
+
+    async def length(self) -> int:
+        """Jobs waiting: ready + delayed.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        ready, delayed, _, _ = await self._depths("length")
+        return ready + delayed
+
+    async def peek(self, offset: int = 0) -> Job | None:
+        """The ready job at ``offset`` in dequeue order (due delayed jobs promoted first).
+
+        Raises:
+            InvalidJobError: offset < 0.
+            BackendError: the store failed.
+        """
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidJobError("offset", f"must be an int >= 0, got {offset!r}")
+        block, batch = self.block, self.options.reclaim_batch
+        _, reply = await self._scripts(
+            "peek",
+            [
+                ScriptCall("dequeue", block, [0, 1, batch, 0]),
+                ScriptCall("page", [block[2], block[0], block[1]], ["offset", offset, "", 1, 0]),
+            ],
+        )
+        if not reply:
+            return None
+        return self.read_job(reply[0].decode(), reply[2], reply[3])[0]
+
+    def capabilities(self) -> BackendCapabilities:
+        """Probed at open: persistence from the server, clustering from the connection."""
+        return self._base_capabilities(
+            atomic_ack=True,
+            idempotent_enqueue=True,
+            time_to_live=True,
+            prioritization=True,
+            batch_operations=True,
+        )
+
+    async def stats(self) -> BackendStats:
+        """Depth per state (from the server), rates, error ratio and latencies (this
+        instance's operations), and the real pool's active/idle connections.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        ready, delayed, in_flight, dead = await self._depths("stats")
+        m = self.metrics
+        avg, p99 = m.latency_ms()
+        return BackendStats(
+            backend=self.name,
+            queue=self.queue,
+            queue_depth=ready,
+            delayed=delayed,
+            in_flight=in_flight,
+            dead=dead,
+            enqueue_rate=m.rate("enqueue"),
+            dequeue_rate=m.rate("dequeue"),
+            ack_rate=m.rate("ack"),
+            error_rate=m.error_ratio(),
+            avg_latency_ms=avg,
+            p99_latency_ms=p99,
+            total_enqueued=m.totals["enqueue"],
+            total_dequeued=m.totals["dequeue"],
+            total_acked=m.totals["ack"],
+            total_nacked=m.totals["nack"],
+            total_dead_lettered=m.totals["dead"],
+            total_expired=m.totals["expired"],
+            total_errors=m.totals["error"],
+            connection_pool=self.conn.pool_stats(),
+            window_seconds=m.window,
+        )

@@ -1,0 +1,33 @@
+-- Move a job by id to another queue in the same slot (standalone, or same hash slot) in one step.
+-- The job arrives ready at the tail of its priority in the target. Written target first, then
+-- the source entry removed, so a prefix is a copy (found by id), never a loss.
+-- KEYS: the source key block (1..10), then the target key block (11..20).
+-- ARGV: id, lease token ("" = unguarded), source queue name.
+-- Returns: 1 moved (or moved before), 0 unknown (or not movable), -1 lease lost, -3 id already in the target.
+local S, T = {}, {}
+for i = 1, 10 do S[i] = KEYS[i]; T[i] = KEYS[10 + i] end
+local id, tok, source = ARGV[1], ARGV[2], ARGV[3]
+local m = unpack_meta(rcall("HGET", S[META], id))
+if m == nil then
+  if rcall("HEXISTS", T[META], id) == 1 then return 1 end -- moved already: a retry is a no-op
+  return 0
+end
+if tok ~= "" or m.st == "i" then
+  local res = check_lease(m, tok)
+  if res ~= 1 then return res end
+elseif STATE_SET[m.st] == nil then
+  return 0 -- held by a migration or moving already
+end
+local old = m.st
+if rcall("HEXISTS", T[META], id) == 1 then return -3 end
+m.t, m.dl, m.av, m.dr, m.da = nil, nil, nil, nil, nil
+m.o = source
+local body = rcall("HGET", S[JOBS], id)
+if body then rcall("HSET", T[JOBS], id, body) end
+place(T, id, m, "r", false)
+wake(T, 1)
+unlist(S, id, old, "")
+rcall("ZREM", S[TTL], id)
+rcall("HDEL", S[JOBS], id)
+rcall("HDEL", S[META], id)
+return 1

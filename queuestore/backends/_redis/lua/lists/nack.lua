@@ -1,0 +1,22 @@
+-- Give a leased job back: requeue (maybe delayed) with retry_count + 1, or dead-letter it
+-- (requeue = 0, or past max_retries). Also buries a job whose body does not decode.
+-- KEYS: the standard key block.
+-- ARGV: id, lease token ("" = unguarded), requeue (1/0), delay (s), has error (1/0), error.
+-- Returns {code, where}: code as ack.lua; where "r" | "d" | "x".
+local K = KEYS
+local id, tok, requeue, delay = ARGV[1], ARGV[2], ARGV[3] == "1", tonumber(ARGV[4])
+local err = nil
+if ARGV[5] == "1" then err = ARGV[6] end
+local m = unpack_meta(rcall("HGET", K[META], id))
+local res = check_lease(m, tok)
+if res ~= 1 then return {res, ""} end
+local now = now_s()
+if requeue then
+  retry(K, id, m, now, delay, err)
+else
+  if err then m.le = err end
+  kill(K, id, m, err or "rejected", now)
+end
+rcall("ZREM", K[INFLIGHT], id)
+if m.st == "r" then wake(K, 1) end
+return {1, m.st}

@@ -1,0 +1,18 @@
+-- Migration: put up to ARGV[1] held jobs back where they came from, at their old positions.
+-- KEYS: the standard key block, then the holding set (11).  ARGV: count.
+-- Returns {restored, still held}.
+local K = KEYS
+local n, ready = 0, 0
+for _, id in ipairs(rcall("ZRANGE", K[11], 0, tonumber(ARGV[1]) - 1)) do
+  local m = unpack_meta(rcall("HGET", K[META], id))
+  if m ~= nil and m.st == "h" then
+    local old = m.hf or "r"
+    m.hf = nil
+    place(K, id, m, old, true)
+    if old == "r" then ready = ready + 1 end
+    n = n + 1
+  end
+  rcall("ZREM", K[11], id)
+end
+wake(K, ready)
+return {n, rcall("ZCARD", K[11])}

@@ -1,0 +1,107 @@
+"""Strict-keys proof: every lists script runs under the checker prelude, and garbage in our
+keys is dead-lettered with a reason instead of crashing a consumer or blocking the queue."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import msgspec
+import pytest
+
+from queuestore import DequeueOptions, IterOptions, Job, JobState
+from queuestore.backends._lists_ops import Meta
+from queuestore.backends.redis_lists import RedisListsBackend
+from tests.servers import RedisCluster, RedisServer
+
+from .conftest import Maker, queues_on_distinct_nodes
+
+pytestmark = pytest.mark.anyio
+
+LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "_redis" / "lua" / "lists"
+
+
+async def exercise(a: RedisListsBackend, target: str) -> None:
+    """Every public operation of a backend (a is strict), moving to ``target``."""
+    jobs = [Job(payload=i, priority=i % 3, idempotency_key=f"k{i}") for i in range(6)]
+    assert await a.enqueue(jobs[0])
+    assert await a.enqueue_many(jobs[1:]) == [True] * 5
+    await a.enqueue(Job(payload="later").delayed(30))
+    assert await a.peek(0) is not None
+    assert await a.length() == 7
+    assert len([j async for j in a.iter(IterOptions(count=2))]) == 7
+    one = await a.dequeue()
+    assert one is not None
+    await a.extend_lease(one, 5)
+    await a.nack(one, requeue=True, error="x")
+    many = await a.dequeue_many(DequeueOptions(count=3))
+    assert await a.ack_many(many[:2]) == [True, True]
+    await a.ack(many[2])
+    await a.move((await a.dequeue()) or "missing", target)
+    held = await a.migration_hold("m1", JobState.READY, 1)
+    assert len(await a.migration_held("m1")) == 1
+    assert await a.migration_release("m1", [held[0].id]) == 1
+    await a.migration_hold("m2", JobState.READY, 1)
+    assert await a.migration_restore("m2") == 1
+    assert await a.import_jobs([Job(payload="imp")]) == [True]
+    await a.reclaim()
+    await a.stats()
+    await a.health()
+
+
+async def test_every_script_runs_under_strict_keys(
+    lists: Maker, cluster_lists: Maker, redis_cluster: RedisCluster
+) -> None:
+    standalone = await lists()
+    await exercise(standalone, "elsewhere")
+    src, dst = queues_on_distinct_nodes(redis_cluster, cluster_lists)
+    clustered = await cluster_lists(src)
+    await exercise(clustered, dst)
+    assert standalone.script_set.strict_keys
+    assert clustered.script_set.strict_keys
+    calls = Counter(standalone.script_set.calls) + Counter(clustered.script_set.calls)
+    names = {p.stem for p in LUA.glob("*.lua") if not p.stem.startswith("_")}
+    assert names == set(RedisListsBackend.script_names)
+    assert not [n for n in names if calls[n] == 0], f"scripts never run: {calls}"
+    assert await clustered.recover_moves() == 0
+
+
+async def test_garbage_is_dead_lettered_with_a_reason(lists: Maker, redis_server: RedisServer) -> None:
+    backend = await lists()
+    r = redis_server.sync_client()
+    base = lists.base(backend.queue)
+    bad_body, no_body, bad_meta, good = Job(payload=1), Job(payload=2), Job(payload=3), Job(payload=4)
+    for job in (bad_body, no_body, bad_meta, good):
+        await backend.enqueue(job)
+    r.hset(f"{base}:jobs", bad_body.id, b"\xc1 not msgpack")
+    r.hdel(f"{base}:jobs", no_body.id)
+    r.hset(f"{base}:meta", bad_meta.id, b"garbage")
+    got = await backend.dequeue()
+    assert got is not None
+    assert got.id == good.id
+    dead = {j.id: j async for j in backend.iter(IterOptions(states=(JobState.DEAD,)))}
+    assert set(dead) == {bad_body.id, no_body.id, bad_meta.id}
+    assert "undecodable" in (dead[bad_body.id].dead_reason or "")
+    assert dead[no_body.id].dead_reason == "job body is missing"
+    assert "metadata" in (dead[bad_meta.id].dead_reason or "")
+    assert (await backend.stats()).dead == 3
+
+
+async def test_a_blocked_consumer_wakes_for_a_delayed_job(lists: Maker) -> None:
+    backend = await lists(block_timeout=5)
+    job = Job(payload=1).delayed(0.3)
+    await backend.enqueue(job)
+    with anyio.fail_after(2):
+        got = await backend.dequeue(DequeueOptions(timeout=4))
+    assert got is not None
+    assert got.id == job.id
+
+
+async def test_meta_is_compact_msgpack(lists: Maker, redis_server: RedisServer) -> None:
+    backend = await lists()
+    job = Job(payload="x", priority=7, max_retries=2)
+    await backend.enqueue(job)
+    raw = redis_server.sync_client().hget(f"{lists.base(backend.queue)}:meta", job.id)
+    meta = msgspec.msgpack.decode(raw, type=Meta)
+    assert (meta.st, meta.p, meta.mr, meta.rc) == ("r", 7, 2, 0)

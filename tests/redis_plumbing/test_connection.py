@@ -1,0 +1,123 @@
+"""URL parsing, options applied to the real client, shared pools, and error translation."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aredis
+from redis import exceptions as rexc
+
+from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError
+from queuestore.backends._redis.base import RedisBackendOptions
+from queuestore.backends._redis.connection import acquire_connection, parse_redis_url
+from queuestore.backends._redis.errors import translate
+from queuestore.backends.redis_lists import RedisListsFactory
+from queuestore.errors import (
+    BackendError,
+    BackendUnavailableError,
+    OperationTimeoutError,
+)
+from tests.servers import RedisServer, free_port
+
+pytestmark = pytest.mark.anyio
+
+
+def test_parse_urls() -> None:
+    p = parse_redis_url("redis://user:s3cret@example.com:7000/4")
+    assert (p.scheme, p.host, p.port, p.db, p.username, p.password) == (
+        "redis",
+        "example.com",
+        7000,
+        4,
+        "user",
+        "s3cret",
+    )
+    assert parse_redis_url("rediss://h").port == 6379
+    u = parse_redis_url("unix:///tmp/redis.sock?db=3")
+    assert (u.scheme, u.path, u.db) == ("unix", "/tmp/redis.sock", 3)
+
+
+@pytest.mark.parametrize("url", ["", "http://h", "redis://", "redis://h/x", "redis://h:99999", "unix://"])
+def test_bad_urls_name_the_field_and_hide_the_password(url: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        parse_redis_url(url.replace("//h", "//u:topsecret@h"))
+    assert info.value.field == "url"
+    assert "topsecret" not in str(info.value)
+
+
+async def test_options_reach_the_real_client(redis_server: RedisServer) -> None:
+    config = BackendConfig(type="redis-lists", url=redis_server.url + "?x=1", database=2)
+    opts = RedisBackendOptions(
+        max_connections=4,
+        conn_timeout=2.0,
+        read_timeout=0.7,
+        write_timeout=0.9,
+        pool_timeout=1.5,
+        idle_timeout=30.0,
+        max_retries=2,
+        block_timeout=3.0,
+        username="default",
+        password="pw",
+    )
+    conn = acquire_connection(config, opts)
+    try:
+        assert acquire_connection(config, opts) is conn  # one pool per identical settings
+        await conn.release()
+        pool = conn.client.connection_pool
+        assert isinstance(pool, aredis.BlockingConnectionPool)
+        assert (pool.max_connections, pool.timeout) == (4, 1.5)
+        kw = pool.connection_kwargs
+        assert (kw["db"], kw["socket_connect_timeout"], kw["socket_timeout"]) == (2, 2.0, 0.9)
+        assert (kw["health_check_interval"], kw["username"], kw["password"]) == (30.0, "default", "pw")
+        assert kw["retry"]._retries == 2
+        blocking = conn.blocking_client
+        assert isinstance(blocking, aredis.Redis)
+        assert blocking.connection_pool.connection_kwargs["socket_timeout"] == pytest.approx(3.0 + 0.9 + 0.5)
+        assert "pw" not in repr(opts)
+    finally:
+        await conn.release()
+
+
+async def test_tls_and_unix_pick_their_connection_classes() -> None:
+    opts = RedisBackendOptions(tls_verify=False)
+    tls = acquire_connection(BackendConfig(type="redis-lists", url="rediss://127.0.0.1:1/0"), opts)
+    unix = acquire_connection(BackendConfig(type="redis-lists", url="unix:///tmp/nowhere.sock"), opts)
+    try:
+        tls_pool = tls.client.connection_pool
+        assert tls_pool.connection_class is aredis.SSLConnection
+        assert tls_pool.connection_kwargs["ssl_cert_reqs"] == "none"
+        assert unix.client.connection_pool.connection_class is aredis.UnixDomainSocketConnection
+    finally:
+        await tls.release()
+        await unix.release()
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (rexc.ConnectionError("refused"), ConnectionFailedError),
+        (rexc.TimeoutError("slow"), OperationTimeoutError),
+        (rexc.BusyLoadingError("LOADING"), BackendUnavailableError),
+        (rexc.ResponseError("OOM command not allowed"), BackendUnavailableError),
+        (rexc.ResponseError("BUSY Redis is busy running a script"), BackendUnavailableError),
+        (rexc.ResponseError("WRONGTYPE"), BackendError),
+        (rexc.AuthenticationError("bad password"), ConnectionFailedError),
+    ],
+)
+def test_translation(exc: Exception, kind: type[Exception]) -> None:
+    err = translate("b", "op", exc)
+    assert type(err) is kind
+    assert err.backend == "b"
+    assert err.operation == "op"
+
+
+async def test_unreachable_server_is_a_connection_failure() -> None:
+    config = BackendConfig(
+        type="redis-lists",
+        url=f"redis://127.0.0.1:{free_port()}/0",
+        queue="q",
+        options={"conn_timeout": 0.3, "max_retries": 0},
+    )
+    with pytest.raises(ConnectionFailedError) as info:
+        await RedisListsFactory().create(config)
+    assert info.value.retryable
+    assert info.value.operation == "connect"

@@ -1,0 +1,92 @@
+"""ScriptSet on real servers: NOSCRIPT recovery (standalone, cluster, pipelines), the strict-keys
+prelude, headers per server kind, and no direct redis.call outside the preludes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aredis
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncCluster
+from redis.exceptions import ResponseError
+
+from queuestore.backends._redis.scripts import ScriptCall, ScriptHeader, ScriptSet
+from tests.servers import RedisCluster, RedisServer
+
+pytestmark = pytest.mark.anyio
+LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "_redis" / "lua"
+
+
+def test_no_script_calls_redis_directly() -> None:
+    direct = re.compile(r"\bredis\.p?call\b")
+    offenders = [
+        str(p.relative_to(LUA))
+        for p in LUA.rglob("*.lua")
+        if p.name not in ("_prelude.lua", "_prelude_strict.lua") and direct.search(p.read_text())
+    ]
+    assert not offenders, f"scripts must call redis through rcall: {offenders}"
+
+
+def test_headers_and_group_library() -> None:
+    r7 = ScriptSet("lists", ["page", "ack"], ScriptHeader.REDIS7)
+    assert r7.scripts["page"].body.startswith("#!lua flags=no-writes\n")
+    assert r7.scripts["ack"].body.startswith("#!lua\n")
+    none = ScriptSet("lists", ["page"], ScriptHeader.NONE)
+    assert not none.scripts["page"].body.startswith("#!")
+    assert "local function place" in none.scripts["page"].body
+    assert none.scripts["page"].sha != r7.scripts["page"].sha
+    assert (
+        "local function place"
+        not in ScriptSet("selftest", ["touch"], ScriptHeader.NONE).scripts["touch"].body
+    )
+
+
+async def test_noscript_recovery_standalone_and_in_pipelines(redis_server: RedisServer) -> None:
+    client = aredis.Redis.from_url(redis_server.url)
+    try:
+        scripts = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7)
+        await scripts.load(client)
+        await client.script_flush()
+        assert int(await scripts.run(client, "touch", ["pl:a"], [])) >= 1
+        await client.script_flush()
+        calls = [ScriptCall("touch", [f"pl:{i}"], []) for i in range(5)]
+        assert [int(x) for x in await scripts.run_many(client, calls)] == [1] * 5
+        assert scripts.reloads == 2
+        assert scripts.calls["touch"] == 6
+    finally:
+        await client.aclose()
+
+
+async def test_noscript_recovery_on_a_cluster(redis_cluster: RedisCluster) -> None:
+    client = AsyncCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in redis_cluster.nodes])
+    try:
+        await client.initialize()
+        scripts = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7)
+        await scripts.load(client)
+        for node in redis_cluster.nodes:
+            node.sync_client().script_flush()
+        keys = [f"{{t{i}}}:k" for i in range(12)]  # spread over every node
+        assert int(await scripts.run(client, "touch", [keys[0]], [])) == 1
+        out = await scripts.run_many(client, [ScriptCall("touch", [k], []) for k in keys])
+        assert [int(x) for x in out] == [2] + [1] * 11
+        assert scripts.reloads == 2
+    finally:
+        await client.aclose()
+
+
+async def test_strict_keys_refuses_an_undeclared_key(redis_server: RedisServer) -> None:
+    client = aredis.Redis.from_url(redis_server.url)
+    try:
+        strict = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7, strict_keys=True)
+        assert int(await strict.run(client, "touch", ["sk:a"], [])) == 1
+        with pytest.raises(ResponseError, match="STRICTKEYS undeclared key sk:b"):
+            await strict.run(client, "touch", ["sk:a"], ["sk:b"])
+        assert await client.get("sk:b") is None  # refused before the undeclared write
+        lax = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7)
+        # 3: the refused run had already written KEYS[1] (scripts are not rolled back)
+        assert int(await lax.run(client, "touch", ["sk:a"], ["sk:b"])) == 3
+        assert await client.get("sk:b") == b"1"  # without the checker the undeclared write happens
+    finally:
+        await client.aclose()
