@@ -1,0 +1,45 @@
+-- streams/enqueue: store jobs as ready (stream entry), delayed or dead; idempotent by job id
+-- (and by idempotency key within its window). Also used by import_jobs and cross-slot moves.
+-- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
+--       9 leases (unused), 10 idem
+-- ARGV: 1 now_ms, 2 idem window ms, 3 n, then n x 9: id, body, r, m, a, x, due_ms, idem key, state
+-- Returns one 1 (stored) or 0 (already there) per job.
+local S, I, Z, PB, PM, T, D, C, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[10]
+local now, window, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+rcall("ZREMRANGEBYSCORE", K, "-inf", now)
+local out = {}
+for i = 0, n - 1 do
+  local base = 4 + i * 9
+  local jid, body, r, m, a, x = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
+  local due, ikey, state = tonumber(ARGV[base + 6]), ARGV[base + 7], ARGV[base + 8]
+  local stored = 1
+  local loc = rcall("HGET", I, jid)
+  if loc then
+    stored = 0
+    -- an index entry whose stream entry was deleted behind our back is stale: take the id again
+    if string.match(loc, "^%d") and #rcall("XRANGE", S, loc, loc) == 0 then stored = 1 end
+  end
+  if stored == 1 and ikey ~= "" then
+    local until_ms = rcall("ZSCORE", K, ikey)
+    if until_ms and tonumber(until_ms) > now then stored = 0 else rcall("ZADD", K, now + window, ikey) end
+  end
+  if stored == 1 then
+    local fields = {"j", jid, "b", body, "r", r, "m", m, "a", a, "x", x}
+    if state == "dead" then
+      local eid = rcall("XADD", D, "*", unpack(fields))
+      rcall("HSET", I, jid, "X" .. eid)
+    elseif state == "delayed" or (due > now) then
+      rcall("HSET", PB, jid, body)
+      rcall("HSET", PM, jid, cjson.encode({r = r, m = m, a = a, x = x}))
+      rcall("ZADD", Z, due, jid)
+      rcall("HSET", I, jid, "D")
+    else
+      local eid = rcall("XADD", S, "*", unpack(fields))
+      rcall("HSET", I, jid, eid)
+    end
+    if state ~= "dead" and tonumber(x) > 0 then rcall("ZADD", T, x, jid) end
+    rcall("HINCRBY", C, "enqueued", 1)
+  end
+  out[#out + 1] = stored
+end
+return out

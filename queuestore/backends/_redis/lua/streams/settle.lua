@@ -1,0 +1,227 @@
+-- streams/settle: what a lease holder (or an operator, by bare id) does with a job.
+-- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
+--       9 leases; move only: 10 target stream, 11 target idx, 12 target ttl, 13 target counters
+-- ARGV: 1 op, 2 now_ms, 3 retention (0/1), 4 queue, 5 target queue (move) or "",
+--       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
+--       and the op's own arguments.
+-- ops: ack (n jobs) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
+--      extend (lease ms) -> {status}; bury (placeholder body, reason) -> {status};
+--      move -> {status}; moveout -> {status, fields}; moved -> {status}
+-- status: 1 ok, 0 not found / not in flight, -1 lease lost.
+local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local US = "\031"
+local op, now, retention, queue, target = ARGV[1], tonumber(ARGV[2]), ARGV[3] == "1", ARGV[4], ARGV[5]
+
+local function idparts(id)
+  local a, b = string.match(id, "^(%d+)-(%d+)$")
+  return tonumber(a), tonumber(b)
+end
+local function idcmp(x, y)
+  local a1, b1 = idparts(x)
+  local a2, b2 = idparts(y)
+  if a1 ~= a2 then return a1 < a2 and -1 or 1 end
+  if b1 ~= b2 then return b1 < b2 and -1 or 1 end
+  return 0
+end
+local function tomap(flat)
+  local m = {}
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+local ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at"}
+local function flat(m)
+  local f = {}
+  for _, k in ipairs(ORDER) do
+    local v = m[k]
+    if v and v ~= "" then f[#f + 1] = k; f[#f + 1] = tostring(v) end
+  end
+  return f
+end
+local gs_cache = nil
+local function groups()
+  if not gs_cache then
+    gs_cache = {}
+    if rcall("EXISTS", S) == 0 then return gs_cache end
+    for _, g in ipairs(rcall("XINFO", "GROUPS", S)) do gs_cache[#gs_cache + 1] = tomap(g) end
+  end
+  return gs_cache
+end
+local function needed_elsewhere(eid, group)
+  for _, g in ipairs(groups()) do
+    if g.name ~= group then
+      if idcmp(eid, g["last-delivered-id"]) > 0 then return true end
+      if #rcall("XPENDING", S, g.name, eid, eid, 1) > 0 then return true end
+    end
+  end
+  return false
+end
+-- drop this group's claim on an entry; delete the entry once no group needs it
+local function release(eid, jid, group, keep_index)
+  rcall("XACK", S, group, eid)
+  rcall("ZREM", L, group .. US .. eid)
+  if needed_elsewhere(eid, group) then return end
+  if not retention then rcall("XDEL", S, eid) end
+  if not keep_index and jid and rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
+  if jid and not keep_index then rcall("ZREM", T, jid) end
+end
+
+-- find a leased job: status, entry id, deliveries, fields map. A token (entry id + delivery
+-- count) must name the current pending entry of its group; a bare id acts on its current lease.
+local function leased(jid, group, consumer, eid, dtok)
+  local guarded = eid ~= ""
+  if not guarded then
+    local loc = rcall("HGET", I, jid)
+    if not loc or not string.match(loc, "^%d") then return 0 end
+    eid = loc
+  elseif op ~= "bury" and not rcall("HGET", I, jid) then
+    return 0
+  end
+  local p = rcall("XPENDING", S, group, eid, eid, 1)
+  local d = p[1] and tonumber(p[1][4])
+  if not d and guarded and rcall("HGET", I, jid) == eid then
+    -- its entry was deleted while pending and released by a reclaimer: the job is gone
+    rcall("HDEL", I, jid); rcall("ZREM", T, jid)
+    return 0
+  end
+  if not d or (guarded and tostring(d) ~= dtok) then return guarded and -1 or 0 end
+  local e = rcall("XRANGE", S, eid, eid)
+  if #e == 0 then
+    -- deleted while pending (XDEL/XTRIM behind our back): counted, released, never retried
+    rcall("XACK", S, group, eid); rcall("ZREM", L, group .. US .. eid); rcall("HINCRBY", C, "lost", 1)
+    if rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
+    return 0
+  end
+  return 1, eid, d, tomap(e[1][2]), p[1][2]
+end
+
+local function dead_letter(m, why)
+  m.why = why; m.at = now; m.o = m.o or queue
+  local did = rcall("XADD", D, "*", unpack(flat(m)))
+  rcall("HSET", I, m.j, "X" .. did)
+  rcall("HINCRBY", C, "dead", 1)
+end
+
+local function num(v) return tonumber(v or "0") or 0 end
+
+if op == "ack" then
+  local n, out = tonumber(ARGV[6]), {}
+  for i = 0, n - 1 do
+    local b = 7 + i * 5
+    local jid, group = ARGV[b], ARGV[b + 1]
+    local st, eid = leased(jid, group, ARGV[b + 2], ARGV[b + 3], ARGV[b + 4])
+    if st == 1 then
+      release(eid, jid, group, false)
+      rcall("HINCRBY", C, "acked", 1)
+    end
+    out[#out + 1] = st
+  end
+  return out
+end
+
+local jid, group, consumer, tok_eid, dtok = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+
+if op == "nack" or op == "bury" or op == "extend" then
+  local st, eid, d, m, owner = leased(jid, group, consumer, tok_eid, dtok)
+  if st ~= 1 then return {st} end
+  if op == "extend" then
+    rcall("ZADD", L, now + tonumber(ARGV[11]), group .. US .. eid)
+    return {1}
+  end
+  local r, mx, a = num(m.r), num(m.m), num(m.a)
+  m.j = (jid ~= "" and jid) or m.j or ("garbage-" .. eid)
+  jid = m.j
+  local state
+  if op == "bury" then
+    m.b = ARGV[11]; m.r = r + d - 1; m.a = a + d
+    dead_letter(m, ARGV[12]); state = "dead"
+  else
+    local requeue, delay, err = ARGV[11] == "1", tonumber(ARGV[12]), ARGV[13]
+    if err ~= "" then m.e = err end
+    m.a = a + d
+    if requeue and r + d <= mx then
+      m.r = r + d
+      if delay > 0 then
+        rcall("HSET", PB, jid, m.b)
+        rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r), m = m.m, a = tostring(m.a), x = m.x, e = m.e, o = m.o}))
+        rcall("ZADD", Z, now + delay, jid)
+        rcall("HSET", I, jid, "D")
+        state = "delayed"
+      else
+        if #groups() > 1 then m.g = group end
+        rcall("HSET", I, jid, rcall("XADD", S, "*", unpack(flat(m))))
+        state = "ready"
+      end
+    else
+      m.r = r + d - 1
+      dead_letter(m, err ~= "" and err or (requeue and "max retries exceeded" or "rejected"))
+      state = "dead"
+    end
+    rcall("HINCRBY", C, "nacked", 1)
+  end
+  release(eid, jid, group, true)
+  return {1, state}
+end
+
+-- move / moveout: take the job out of whatever state it is in (leased: guarded as ack)
+local function take_out()
+  local loc = rcall("HGET", I, jid)
+  if not loc then return 0 end
+  if tok_eid ~= "" or string.match(loc, "^%d") then
+    local p = string.match(loc, "^%d") and rcall("XPENDING", S, group, loc, loc, 1) or {}
+    if tok_eid ~= "" or #p > 0 then
+      local st, eid, d, m = leased(jid, group, consumer, tok_eid, dtok)
+      if st ~= 1 then return st end
+      m.r = num(m.r) + d - 1; m.a = num(m.a) + d
+      return 1, m, function() release(eid, jid, group, true) end
+    end
+    local e = rcall("XRANGE", S, loc, loc)
+    if #e == 0 then rcall("HDEL", I, jid); return 0 end
+    return 1, tomap(e[1][2]), function() rcall("XDEL", S, loc) end
+  elseif loc == "D" or loc == "M" then
+    local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
+    m.b = rcall("HGET", PB, jid)
+    if not m.b then rcall("HDEL", I, jid); return 0 end
+    return 1, m, function() rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid) end
+  elseif string.sub(loc, 1, 1) == "X" then
+    local did = string.sub(loc, 2)
+    local e = rcall("XRANGE", D, did, did)
+    if #e == 0 then rcall("HDEL", I, jid); return 0 end
+    return 1, tomap(e[1][2]), function() rcall("XDEL", D, did) end
+  end
+  return 0
+end
+
+if op == "move" then
+  local TS, TI, TT, TC = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+  local st, m, remove = take_out()
+  if st == 0 and tok_eid == "" and rcall("HGET", TI, jid) then return {1} end  -- a retried move
+  if st ~= 1 then return {st} end
+  m.j = jid; m.o = queue; m.why = nil; m.at = nil; m.g = nil
+  if not rcall("HGET", TI, jid) then
+    rcall("HSET", TI, jid, rcall("XADD", TS, "*", unpack(flat(m))))
+    if num(m.x) > 0 then rcall("ZADD", TT, m.x, jid) end
+    rcall("HINCRBY", TC, "enqueued", 1)
+  end
+  remove()
+  rcall("ZREM", T, jid); rcall("HDEL", I, jid)
+  return {1}
+elseif op == "moveout" then
+  -- step 1 of a cross-slot move: park the job under "M" (re-running returns the same record)
+  local st, m, remove = take_out()
+  if st ~= 1 then return {st} end
+  m.o = queue; m.why = nil; m.at = nil; m.j = jid; m.g = nil
+  if rcall("HGET", I, jid) ~= "M" then
+    rcall("HSET", PB, jid, m.b)
+    rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o}))
+    remove()
+    rcall("ZREM", Z, jid); rcall("ZREM", T, jid)
+    rcall("HSET", I, jid, "M")
+  end
+  return {1, flat(m)}
+elseif op == "moved" then
+  -- step 2: the target has it; forget the parked copy
+  if rcall("HGET", I, jid) ~= "M" then return {0} end
+  rcall("HDEL", PB, jid); rcall("HDEL", PM, jid); rcall("HDEL", I, jid)
+  return {1}
+end
+return redis.error_reply("ERR unknown settle op " .. tostring(op))

@@ -1,0 +1,264 @@
+-- streams/take: the non-blocking half of dequeue, the maintenance sweep, and a parser self-test.
+-- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters, 9 leases
+-- ARGV: 1 mode ("dequeue" | "sweep" | "parse"), 2 group, 3 consumer, 4 count, 5 now_ms,
+--       6 claim_min_idle_ms, 7 claim_count, 8 batch, 9 retention (0/1), 10 lease_ms, 11 queue,
+--       12 max_length (retention trimming; 0 = keep all)
+-- dequeue returns {entries, next_due_ms | false, last_id}; each entry {id, deliveries, fields}.
+-- Order: promote due delayed jobs, drop waiting jobs past their TTL, requeue expired leases at the
+-- tail (or dead-letter them past max_retries), then read new entries and record their leases
+-- (leases zset: "group<US>entry id" -> deadline ms). Pending entries without a lease record
+-- (orphans: read by something else, or a lost record) are found with XAUTOCLAIM ... JUSTID.
+local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local US = "\031"
+local mode, group, consumer = ARGV[1], ARGV[2], ARGV[3]
+local count, now, cmi = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local claim_count, batch, retention = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == "1"
+local lease_ms, queue, max_length = tonumber(ARGV[10]), ARGV[11], tonumber(ARGV[12])
+
+local function idparts(id)
+  local a, b = string.match(id, "^(%d+)-(%d+)$")
+  return tonumber(a), tonumber(b)
+end
+local function idcmp(x, y)
+  local a1, b1 = idparts(x)
+  local a2, b2 = idparts(y)
+  if a1 ~= a2 then return a1 < a2 and -1 or 1 end
+  if b1 ~= b2 then return b1 < b2 and -1 or 1 end
+  return 0
+end
+local function tomap(flat)
+  local m = {}
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+local ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at"}
+local function flat(m)
+  local f = {}
+  for _, k in ipairs(ORDER) do
+    local v = m[k]
+    if v and v ~= "" then f[#f + 1] = k; f[#f + 1] = tostring(v) end
+  end
+  return f
+end
+local function groups()
+  local out = {}
+  if rcall("EXISTS", S) == 0 then return out end
+  for _, g in ipairs(rcall("XINFO", "GROUPS", S)) do out[#out + 1] = tomap(g) end
+  return out
+end
+-- is the entry still needed by another group (undelivered there, or pending there)?
+local function needed_elsewhere(eid, gs, mine)
+  for _, g in ipairs(gs) do
+    if g.name ~= mine then
+      if idcmp(eid, g["last-delivered-id"]) > 0 then return true end
+      if #rcall("XPENDING", S, g.name, eid, eid, 1) > 0 then return true end
+    end
+  end
+  return false
+end
+-- after XACK by this group: delete the entry (unless retained or needed) and its bookkeeping
+local function finish(eid, jid, gs, mine)
+  rcall("ZREM", L, mine .. US .. eid)
+  if needed_elsewhere(eid, gs, mine or group) then return end
+  if not retention then rcall("XDEL", S, eid) end
+  if jid and rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
+  if jid then rcall("ZREM", T, jid) end
+end
+local function dead_letter(m, why)
+  m.why = why; m.at = now; m.o = m.o or queue
+  local did = rcall("XADD", D, "*", unpack(flat(m)))
+  if m.j then rcall("HSET", I, m.j, "X" .. did) end
+  rcall("HINCRBY", C, "dead", 1)
+end
+
+-- XAUTOCLAIM reply, either shape: {cursor, entries, deleted ids} (Redis 7, Valkey, Dragonfly)
+-- or {cursor, entries} with false in place of a deleted entry (KeyDB; its id stays pending).
+-- Entries are {id, fields} or, with JUSTID, bare ids; live ones are returned as {id, fields|false}.
+local function parse_autoclaim(reply)
+  local live, deleted, holes = {}, {}, 0
+  for _, e in ipairs(reply[2] or {}) do
+    if type(e) == "string" then live[#live + 1] = {e, false}
+    elseif type(e) == "table" and type(e[2]) == "table" then live[#live + 1] = e
+    elseif type(e) == "table" and e[1] then deleted[#deleted + 1] = e[1]
+    else holes = holes + 1 end
+  end
+  if type(reply[3]) == "table" then
+    for _, id in ipairs(reply[3]) do deleted[#deleted + 1] = id end
+  end
+  return reply[1], live, deleted, holes
+end
+
+if mode == "parse" then
+  local cursor, live, deleted, holes = parse_autoclaim(cjson.decode(ARGV[13]))
+  local ids = {}
+  for _, e in ipairs(live) do ids[#ids + 1] = e[1] end
+  return {cursor, ids, deleted, holes}
+end
+
+local gs = groups()
+
+-- 1. due delayed jobs become stream entries (written before the parked copy is removed)
+local function promote()
+  local due = rcall("ZRANGEBYSCORE", Z, "-inf", now, "LIMIT", 0, batch)
+  for _, jid in ipairs(due) do
+    local body = rcall("HGET", PB, jid)
+    if body then
+      local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
+      m.j = jid; m.b = body
+      local x = tonumber(m.x or "0") or 0
+      if x > 0 and x <= now then
+        rcall("HDEL", I, jid); rcall("ZREM", T, jid); rcall("HINCRBY", C, "expired", 1)
+      else
+        rcall("HSET", I, jid, rcall("XADD", S, "*", unpack(flat(m))))
+      end
+    elseif rcall("HGET", I, jid) == "D" then
+      rcall("HDEL", I, jid)
+    end
+    rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
+  end
+end
+
+-- 2. waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
+local function expire()
+  local gone = rcall("ZRANGEBYSCORE", T, "-inf", now, "LIMIT", 0, batch)
+  for _, jid in ipairs(gone) do
+    local loc = rcall("HGET", I, jid)
+    rcall("ZREM", T, jid)
+    if loc == "D" then
+      rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid); rcall("HDEL", I, jid)
+      rcall("HINCRBY", C, "expired", 1)
+    elseif loc and string.match(loc, "^%d") then
+      local undelivered = true
+      for _, g in ipairs(gs) do
+        if idcmp(loc, g["last-delivered-id"]) <= 0 then undelivered = false end
+      end
+      if undelivered then
+        rcall("XDEL", S, loc); rcall("HDEL", I, jid); rcall("HINCRBY", C, "expired", 1)
+      end
+    end
+  end
+end
+
+local function expired(m)
+  local x = tonumber(m.x or "0") or 0
+  return x > 0 and x <= now
+end
+
+-- 3. an expired lease: back to the tail (retry_count + 1, last_error "lease expired"), or past
+-- max_retries to the dead letters; a waiting job past its TTL is dropped instead
+local function requeue(eid, g, d, m)
+  local r, mx, a = tonumber(m.r or "0") or 0, tonumber(m.m or "0") or 0, tonumber(m.a or "0") or 0
+  rcall("XACK", S, g, eid)
+  if expired(m) then
+    finish(eid, m.j, gs, g); rcall("HINCRBY", C, "expired", 1)
+    return
+  end
+  m.e = "lease expired"; m.a = a + d
+  if r + d > mx then
+    m.r = r + d - 1
+    dead_letter(m, "lease expired")
+  else
+    m.r = r + d
+    if #gs > 1 then m.g = g end
+    local nid = rcall("XADD", S, "*", unpack(flat(m)))
+    if m.j then rcall("HSET", I, m.j, nid) end
+  end
+  finish(eid, nil, gs, g)
+  if m.j and not rcall("HGET", I, m.j) then rcall("ZREM", T, m.j) end
+end
+
+local function reclaim_entry(eid, g)
+  local p = rcall("XPENDING", S, g, eid, eid, 1)
+  if #p == 0 then return end
+  local e = rcall("XRANGE", S, eid, eid)
+  if #e == 0 then
+    -- deleted while pending: released and counted, never retried
+    rcall("XACK", S, g, eid); rcall("HINCRBY", C, "lost", 1)
+    return
+  end
+  requeue(eid, g, tonumber(p[1][4]), tomap(e[1][2]))
+end
+
+local function reclaim_due()
+  for _, member in ipairs(rcall("ZRANGEBYSCORE", L, "-inf", now, "LIMIT", 0, claim_count)) do
+    rcall("ZREM", L, member)
+    local sep = string.find(member, US, 1, true)
+    reclaim_entry(string.sub(member, sep + 1), string.sub(member, 1, sep - 1))
+  end
+end
+
+local function reclaim_orphans()
+  for _, g in ipairs(gs) do
+    local reply = rcall("XAUTOCLAIM", S, g.name, "qs:reclaimer", cmi, "0-0", "COUNT", claim_count, "JUSTID")
+    local _, live, deleted, holes = parse_autoclaim(reply)
+    if #deleted > 0 then rcall("HINCRBY", C, "lost", #deleted) end
+    for _, id in ipairs(deleted) do rcall("XACK", S, g.name, id) end
+    if holes > 0 then
+      for _, p in ipairs(rcall("XPENDING", S, g.name, "-", "+", claim_count, "qs:reclaimer")) do
+        if #rcall("XRANGE", S, p[1], p[1]) == 0 then
+          rcall("XACK", S, g.name, p[1]); rcall("HINCRBY", C, "lost", 1)
+        end
+      end
+    end
+    for _, e in ipairs(live) do
+      if not rcall("ZSCORE", L, g.name .. US .. e[1]) then reclaim_entry(e[1], g.name) end
+    end
+  end
+end
+
+-- 4. new entries
+local function read(out)
+  for _ = 1, 4 do
+    local want = count - #out
+    if want <= 0 then return end
+    local reply = rcall("XREADGROUP", "GROUP", group, consumer, "COUNT", want, "STREAMS", S, ">")
+    if not reply or not reply[1] or #reply[1][2] == 0 then return end
+    for _, e in ipairs(reply[1][2]) do
+      local eid, m = e[1], tomap(e[2])
+      if m.g and m.g ~= group then
+        rcall("XACK", S, group, eid); finish(eid, nil, gs, group)  -- requeued for another group
+      elseif expired(m) then
+        rcall("XACK", S, group, eid); finish(eid, m.j, gs, group); rcall("HINCRBY", C, "expired", 1)
+      else
+        out[#out + 1] = {eid, 1, e[2]}
+      end
+    end
+  end
+end
+
+-- retention mode: trim acked entries with MINID at or below what any group still needs
+local function trim()
+  if not retention or max_length <= 0 then return 0 end
+  local len = rcall("XLEN", S)
+  if len <= max_length then return 0 end
+  local head = rcall("XRANGE", S, "-", "+", "COUNT", math.min(len - max_length, batch))
+  if #head == 0 then return 0 end
+  local ms, seq = idparts(head[#head][1])
+  local minid = ms .. "-" .. (seq + 1)
+  for _, g in ipairs(gs) do
+    local gms, gseq = idparts(g["last-delivered-id"])
+    local after = gms .. "-" .. (gseq + 1)
+    if idcmp(after, minid) < 0 then minid = after end
+    local summary = rcall("XPENDING", S, g.name)
+    if summary[2] and idcmp(summary[2], minid) < 0 then minid = summary[2] end
+  end
+  return rcall("XTRIM", S, "MINID", minid)
+end
+
+promote()
+expire()
+reclaim_due()
+if mode == "sweep" then
+  reclaim_orphans()
+  return {trim()}
+end
+local out = {}
+read(out)
+if #out == 0 then
+  reclaim_orphans()
+  read(out)
+end
+for _, e in ipairs(out) do rcall("ZADD", L, now + lease_ms, group .. US .. e[1]) end
+local nd = rcall("ZRANGE", Z, 0, 0, "WITHSCORES")
+local last = rcall("XREVRANGE", S, "+", "-", "COUNT", 1)
+return {out, nd[2] or false, last[1] and last[1][1] or "0-0"}

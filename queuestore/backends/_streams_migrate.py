@@ -1,0 +1,98 @@
+"""The migration SPI of ``redis-streams``: a holding area per migration id (a stream under the
+queue's tag), release, restore in the old dequeue order, and ``import_jobs``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from queuestore._job import Job, JobState, validate_job
+from queuestore.backends._streams_model import fields_map, job_args, ms, now_ms
+from queuestore.backends._streams_read import StreamsReadBase
+from queuestore.errors import InvalidJobError
+
+__all__ = ["StreamsMigrationBase"]
+
+_STATE = {b"ready": JobState.READY, b"delayed": JobState.DELAYED, b"dead": JobState.DEAD}
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class StreamsMigrationBase(StreamsReadBase):
+    """The hold / held / release / restore protocol and import, each step one script."""
+
+    # -- migration SPI ---------------------------------------------------------------------------
+    async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
+        """Take up to ``count`` READY / DELAYED / DEAD jobs into the holding area."""
+        if state not in _STATE.values():
+            raise InvalidJobError("state", f"cannot hold jobs in state {state}")
+        keys = [*self.skeys.core(), self.skeys.held(migration_id)]
+        rows = await self._script("migration_hold", "migrate", keys, ["hold", self.group, count, str(state)])
+        return [j for j in (self._held_job(f) for _, f in rows) if j is not None]
+
+    def _held_job(self, fields: Any) -> Job | None:
+        f = fields_map(fields)
+        job = self._job(f, _STATE.get(f.get("s", b"ready"), JobState.READY))
+        if job is not None and "due" in f:
+            job.available_at = int(float(f["due"])) / 1000.0
+        return job
+
+    async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
+        """Jobs in the holding area, in hold order."""
+        rows = await self._call(
+            "migration_held", "XRANGE", self.skeys.held(migration_id), "-", "+", "COUNT", count
+        )
+        return [j for j in (self._held_job(f) for _, f in rows) if j is not None]
+
+    async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
+        """Forget held jobs (they are safe in the target)."""
+        if not job_ids:
+            return 0
+        keys = [*self.skeys.core(), self.skeys.held(migration_id)]
+        return int(
+            await self._script("migration_release", "migrate", keys, ["release", self.group, 0, *job_ids])
+        )
+
+    async def migration_restore(self, migration_id: str) -> int:
+        """Put held jobs back, keeping the old dequeue order.
+
+        A stream only appends, so held ready jobs are appended and then the ready
+        entries that were queued before the restore are re-appended behind them,
+        a page per script call (each entry moves atomically).
+        """
+        keys = [*self.skeys.core(), self.skeys.held(migration_id)]
+        top = await self._call("migration_restore", "XREVRANGE", self.skeys.stream, "+", "-", "COUNT", 1)
+        total = ready = 0
+        while True:
+            n, r = await self._script("migration_restore", "migrate", keys, ["restore", self.group, 500])
+            if not n:
+                break
+            total, ready = total + int(n), ready + int(r)
+        if ready and top:
+            cursor: Any = "0-0"
+            while cursor:
+                args = ["rotate", self.group, 500, _s(top[0][0]), _s(cursor)]
+                cursor = await self._script("migration_restore", "migrate", keys, args)
+        return total
+
+    async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id.
+
+        Raises:
+            InvalidJobError: a job is invalid or in another state.
+        """
+        for job in jobs:
+            validate_job(job)
+            if job.state not in _STATE.values():
+                raise InvalidJobError(
+                    "state", f"imported jobs must be ready, delayed or dead, not {job.state}"
+                )
+        if not jobs:
+            return []
+        args: list[Any] = [now_ms(), ms(float(self.options.idempotency_window)), len(jobs)]
+        for job in jobs:
+            args += job_args(self.codec, self.queue, job, job.state, idem=False)
+        res = await self._script("import_jobs", "enqueue", [*self.skeys.core(), self.skeys.idem], args)
+        return [bool(r) for r in res]

@@ -1,0 +1,372 @@
+"""The ``redis-streams`` backend: consumer groups, pending-list leases, replay.
+
+A queue is one stream read by one (or several, fan-out) consumer groups. The
+lease *is* the pending list: ``dequeue`` reads with XREADGROUP, a lease lasts
+``claim_min_idle`` seconds of idleness (``visibility_timeout`` is its alias;
+setting both to different values is a ConfigurationError), and expired leases
+of any consumer of the group are reclaimed with XAUTOCLAIM by the next
+``dequeue`` of that group and handed to its caller. The delivery count drives
+``attempt`` / ``retry_count`` and dead-lettering past ``max_retries``.
+
+Key layout (``P`` = ``key_prefix``, default ``queue:``; one hash tag per queue):
+
+=============================  ========  ==============================================
+key                            type      holds
+=============================  ========  ==============================================
+``P{q}:stream``                stream    ready and in-flight jobs (fields j, b, r, m, a,
+                                         x, e, o: id, body, retries, max, attempts,
+                                         expiry ms, last error, origin); the suffix is
+                                         ``stream_name`` when set (it stays under ``{q}``)
+``P{q}:idx``                   hash      job id -> entry id | ``D`` delayed | ``X<id>``
+                                         dead | ``H<id>`` held | ``M`` moving
+``P{q}:delayed``               zset      delayed job ids by due time (ms)
+``P{q}:parked``                hash      job id -> body of a delayed / moving job
+``P{q}:parked:meta``           hash      job id -> its counters (JSON)
+``P{q}:ttl``                   zset      waiting job ids by expiry (ms)
+``P{q}:dead``                  stream    dead letters (+ why, at, origin)
+``P{q}:counters``              hash      enqueued, acked, nacked, dead, expired, lost
+``P{q}:idem``                  zset      idempotency key -> end of its window (ms)
+``P{q}:held:<migration id>``   stream    a migration's holding area
+=============================  ========  ==============================================
+
+Every key a script touches is passed in KEYS. Ack is XACK + XDEL in one script
+(``retention: delete``, the default) once no other group still needs the entry;
+``retention: retain`` keeps acked entries for replay and trims them (maintenance)
+with MINID at or below the oldest entry any group still needs, down to
+``max_length`` entries. MAXLEN is never used, so no unacked entry is trimmed.
+Entries deleted behind our back while pending are released and counted
+(``lost`` in health details), never retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from redis.crc import key_slot
+from redis.exceptions import ResponseError
+
+from queuestore._durations import to_seconds
+from queuestore._job import Job, JobState, validate_job
+from queuestore._models import BackendConfig, DequeueOptions
+from queuestore.abc import BackendFactory, JobRef, job_ref
+from queuestore.backends._redis.base import check_backend_options
+from queuestore.backends._redis.errors import translating
+from queuestore.backends._redis.keys import validate_queue_name
+from queuestore.backends._streams_migrate import StreamsMigrationBase
+from queuestore.backends._streams_model import (
+    LeaseToken,
+    RedisStreamsOptions,
+    check_streams_options,
+    entry_job,
+    fields_map,
+    job_args,
+    ms,
+    now_ms,
+)
+from queuestore.errors import (
+    ConfigurationError,
+    InvalidJobError,
+    JobNotFoundError,
+    LeaseLostError,
+    SerializationError,
+)
+
+__all__ = ["RedisStreamsBackend", "RedisStreamsFactory", "RedisStreamsOptions"]
+
+
+class RedisStreamsFactory(BackendFactory[RedisStreamsOptions]):
+    """Creates :class:`RedisStreamsBackend` instances (type ``redis-streams``)."""
+
+    options_type = RedisStreamsOptions
+
+    def check(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
+        """Range checks of the common and streams options.
+
+        Raises:
+            ConfigurationError: naming the field.
+        """
+        check_backend_options(options)
+        check_streams_options(options)
+        validate_queue_name(config.queue_name())
+
+    async def create(self, config: BackendConfig) -> RedisStreamsBackend:
+        """Make and open a backend.
+
+        Raises:
+            ConfigurationError, ConnectionFailedError.
+        """
+        backend = RedisStreamsBackend(config, self.parse(config))
+        await backend.open()
+        return backend
+
+
+def _secs(value: float | timedelta, field: str, *, allow_zero: bool = True) -> float:
+    try:
+        return to_seconds(value, field, allow_zero=allow_zero)
+    except ConfigurationError as exc:
+        raise InvalidJobError(field, exc.message) from None
+
+
+class RedisStreamsBackend(StreamsMigrationBase):
+    """A queue on a Redis stream (see the module docstring for the layout)."""
+
+    def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
+        super().__init__(config, options)
+        self._groups: set[str] = set()
+
+    async def _open(self) -> None:
+        await super()._open()
+        for group in dict.fromkeys([self.group, *self.options.groups]):
+            await self._ensure_group(group)
+
+    async def _ensure_group(self, group: str, *, force: bool = False) -> None:
+        """XGROUP CREATE ... 0 MKSTREAM; an existing group (BUSYGROUP) is fine."""
+        if group in self._groups and not force:
+            return
+        with translating(self.name, "create_group"):
+            try:
+                await self.conn.client.execute_command(
+                    "XGROUP", "CREATE", self.skeys.stream, group, "0", "MKSTREAM"
+                )
+            except ResponseError as exc:
+                if not str(exc).startswith("BUSYGROUP"):
+                    raise
+        self._groups.add(group)
+
+    async def _run(self, op: str, name: str, keys: list[str], args: list[Any], group: str) -> Any:
+        """Run a script; on NOGROUP (stream or group gone, e.g. FLUSHALL) recreate and retry once."""
+        try:
+            return await self._script(op, name, keys, args)
+        except Exception as exc:
+            if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
+                raise
+        await self._ensure_group(group, force=True)
+        return await self._script(op, name, keys, args)
+
+    # -- enqueue ---------------------------------------------------------------------------------
+    async def enqueue(self, job: Job) -> bool:
+        """Store a job (ready, or delayed when ``available_at`` is ahead); False if already stored.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
+        """Enqueue several jobs in one script call.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        for job in jobs:
+            validate_job(job)
+            if job.queue and job.queue != self.queue:
+                raise InvalidJobError("queue", f"job is for queue {job.queue!r}, this is {self.queue!r}")
+        if not jobs:
+            return []
+        args: list[Any] = [now_ms(), ms(float(self.options.idempotency_window)), len(jobs)]
+        for job in jobs:
+            args += job_args(self.codec, self.queue, job)
+        res = await self._script("enqueue", "enqueue", [*self.skeys.core(), self.skeys.idem], args)
+        out = [bool(r) for r in res]
+        self.metrics.record("enqueue", sum(out))
+        return out
+
+    # -- dequeue ---------------------------------------------------------------------------------
+    async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
+        """Lease the next job (reclaimed expired leases first), waiting up to ``timeout``.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        opts = options or DequeueOptions()
+        jobs = await self._dequeue(opts, 1)
+        return jobs[0] if jobs else None
+
+    async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
+        """Lease up to ``count`` jobs in one script call (waiting for the first).
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        opts = options or DequeueOptions()
+        return await self._dequeue(opts, opts.checked_count())
+
+    async def _dequeue(self, opts: DequeueOptions, count: int) -> list[Job]:
+        timeout = opts.timeout_seconds()
+        lease = opts.lease_seconds(self.claim_min_idle)
+        group = opts.consumer_group or self.group
+        consumer = opts.consumer_id or self.consumer
+        await self._ensure_group(group)
+        deadline = time.monotonic() + timeout
+        while True:
+            args = self._take_args("dequeue", group, consumer, count, lease)
+            entries, next_due, last_id = await self._run("dequeue", "take", self.skeys.core(), args, group)
+            jobs = await self._materialize(entries, group, consumer, lease)
+            if jobs:
+                self.metrics.record("dequeue", len(jobs))
+                return jobs
+            if entries:
+                continue  # all were garbage (now dead letters): try again at once
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            wait = min(remaining, float(self.options.block_timeout))
+            if next_due:
+                wait = min(wait, max(0.001, float(next_due) / 1000.0 - time.time()))
+            await self._wait_for_entries(last_id, wait)
+
+    async def _wait_for_entries(self, last_id: Any, wait: float) -> None:
+        """Block (outside Lua, finite) until an entry newer than ``last_id`` exists."""
+        self._check_open("dequeue")
+        with translating(self.name, "dequeue"):
+            await self.conn.blocking_client.execute_command(
+                "XREAD", "BLOCK", max(1, int(wait * 1000)), "STREAMS", self.skeys.stream, last_id
+            )
+
+    async def _materialize(self, entries: Any, group: str, consumer: str, lease: float) -> list[Job]:
+        now = time.time()
+        jobs: list[Job] = []
+        for eid_raw, deliveries, raw in entries:
+            eid, fields = eid_raw.decode(), fields_map(raw)
+            token = LeaseToken(group, consumer, eid, int(deliveries))
+            try:
+                job = entry_job(self.codec, self.queue, fields, JobState.IN_FLIGHT, int(deliveries))
+            except (SerializationError, ValueError, KeyError) as exc:
+                await self._bury(fields, token, f"undecodable entry {eid}: {exc}")
+                continue
+            job.lease_token, job.lease_deadline, job.started_at = token.encode(), now + lease, now
+            jobs.append(job)
+        return jobs
+
+    async def _bury(self, fields: dict[str, bytes], token: LeaseToken, reason: str) -> None:
+        """Dead-letter an entry that does not decode, with a placeholder job keeping its raw bytes."""
+        jid = fields.get("j", b"").decode(errors="replace") or f"garbage-{token.entry_id}"
+        raw = {k: v[:200].decode(errors="replace") for k, v in fields.items()}
+        body = self.codec.encode(Job(id=jid, queue=self.queue, metadata=raw, dead_reason=reason))
+        args = ["bury", now_ms(), int(self.retain), self.queue, "", jid, *token.args(), body, reason]
+        await self._script("dequeue", "settle", self.skeys.core(), args)
+        self.metrics.record("dead")
+
+    # -- settle ----------------------------------------------------------------------------------
+    def _guard(self, job: JobRef) -> tuple[str, list[str]]:
+        job_id, token = job_ref(job)
+        if token is None:
+            return job_id, [self.group, "", "", ""]
+        return job_id, LeaseToken.decode(token).args()
+
+    def _settle_args(self, op: str, job_id: str, guard: list[str], target: str = "") -> list[Any]:
+        return [op, now_ms(), int(self.retain), self.queue, target, job_id, *guard]
+
+    @staticmethod
+    def _raise(status: int, job_id: str) -> None:
+        if status == -1:
+            raise LeaseLostError(job_id)
+        if status != 1:
+            raise JobNotFoundError(job_id, f"job {job_id!r} is not in flight")
+
+    async def ack(self, job: JobRef) -> None:
+        """XACK + XDEL (and bookkeeping) in one script.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, BackendError.
+        """
+        job_id, guard = self._guard(job)
+        args = ["ack", now_ms(), int(self.retain), self.queue, "", 1, job_id, *guard]
+        res = await self._script("ack", "settle", self.skeys.core(), args)
+        self._raise(int(res[0]), job_id)
+        self.metrics.record("ack")
+
+    async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
+        """Ack several jobs in one script call; False for a stale token or unknown id."""
+        if not jobs:
+            return []
+        args: list[Any] = ["ack", now_ms(), int(self.retain), self.queue, "", len(jobs)]
+        for job in jobs:
+            job_id, guard = self._guard(job)
+            args += [job_id, *guard]
+        res = await self._script("ack", "settle", self.skeys.core(), args)
+        out = [int(r) == 1 for r in res]
+        self.metrics.record("ack", sum(out))
+        return out
+
+    async def nack(
+        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+    ) -> None:
+        """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        secs = _secs(delay, "delay")
+        job_id, guard = self._guard(job)
+        args = [*self._settle_args("nack", job_id, guard), int(requeue), ms(secs), error or ""]
+        res = await self._script("nack", "settle", self.skeys.core(), args)
+        self._raise(int(res[0]), job_id)
+        self.metrics.record("nack")
+        if res[1] == b"dead":
+            self.metrics.record("dead")
+
+    async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
+        """Move the lease record's deadline to ``seconds`` from now (the entry stays pending).
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        secs = _secs(seconds, "seconds", allow_zero=False)
+        job_id, guard = self._guard(job)
+        args = [*self._settle_args("extend", job_id, guard), ms(secs)]
+        res = await self._script("extend_lease", "settle", self.skeys.core(), args)
+        self._raise(int(res[0]), job_id)
+        return time.time() + secs
+
+    async def move(self, job: JobRef, target_queue: str) -> None:
+        """Move a job (leased, ready, delayed or dead) to another queue, arriving ready.
+
+        Same slot: one script. Across cluster slots: park it under ``M`` in the
+        source, enqueue it in the target (idempotent by id), then forget the
+        parked copy -- re-running ``move`` after a crash finishes the job.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        try:
+            validate_queue_name(target_queue, "target_queue")
+        except ConfigurationError as exc:
+            raise InvalidJobError("target_queue", exc.message) from None
+        job_id, guard = self._guard(job)
+        if target_queue == self.queue:
+            raise InvalidJobError("target_queue", "is the job's own queue")
+        tk = self._target_keys(target_queue)
+        if not self.conn.cluster or key_slot(tk.stream.encode()) == key_slot(self.skeys.stream.encode()):
+            keys = [*self.skeys.core(), tk.stream, tk.idx, tk.ttl, tk.counters]
+            res = await self._script(
+                "move", "settle", keys, self._settle_args("move", job_id, guard, target_queue)
+            )
+            self._raise(int(res[0]), job_id)
+            return
+        res = await self._script(
+            "move", "settle", self.skeys.core(), self._settle_args("moveout", job_id, guard)
+        )
+        unguarded = guard[1:] == ["", "", ""]
+        if int(res[0]) == 0 and unguarded and await self._call("move", "HEXISTS", tk.idx, job_id):
+            return  # a retried move that had finished
+        self._raise(int(res[0]), job_id)
+        moved = entry_job(self.codec, target_queue, fields_map(res[1]), JobState.READY)
+        moved.origin_queue, moved.dead_reason, moved.dead_at = self.queue, None, None
+        args: list[Any] = [now_ms(), 0, 1, *job_args(self.codec, target_queue, moved, idem=False)]
+        await self._script("move", "enqueue", [*tk.core(), tk.idem], args)
+        await self._script("move", "settle", self.skeys.core(), self._settle_args("moved", job_id, guard))
+
+    # -- maintenance -------------------------------------------------------------------------------
+    async def run_maintenance(self) -> None:
+        """Every ``reclaim_interval``: promote due delayed jobs, drop expired ones, trim retained."""
+        while True:
+            with contextlib.suppress(Exception):  # counted in metrics by _script; keep running
+                await self.sweep()
+            await anyio.sleep(float(self.options.reclaim_interval))
