@@ -1,0 +1,339 @@
+"""``python -m queuestore demo``: a short, real run of the queue contract.
+
+Where it runs, in order of preference:
+
+1. ``QUEUESTORE_URL`` is set: that server, with the ``redis-lists`` backend;
+2. ``redis-server`` is on PATH: a throwaway local server (temp dir, free
+   loopback port, stopped afterwards), with the ``redis-lists`` backend;
+3. otherwise: the in-process ``memory`` backend (the embedded default).
+
+Steps 1 and 2 need the ``redis-lists`` backend module; until it exists the demo
+says so and runs on ``memory``. It always prints which backend it uses and why.
+
+Then it enqueues jobs with priorities, runs a few concurrent anyio workers that
+dequeue with a lease and ack, sends one poison job through its retries (nack)
+into the dead-letter state, and prints the backend's stats.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+import queuestore as qs
+from queuestore.backends import load_builtin_factory
+from queuestore.errors import redact
+
+__all__ = ["DemoError", "run_demo"]
+
+URL_ENV = "QUEUESTORE_URL"
+REDIS_TYPE = "redis-lists"
+REDIS_MODULE = "queuestore.backends.redis_lists"
+POISON_MAX_RETRIES = 2
+Printer = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """The demo could not run or its results were wrong (the message says which)."""
+
+
+@dataclass
+class Plan:
+    """Where the demo runs: the backend type, the URL (if any) and why."""
+
+    backend_type: str
+    url: str = ""
+    reason: str = ""
+    start_local_server: str | None = None  # path of a redis-server to start
+
+
+def _redis_backend_available() -> bool:
+    try:
+        importlib.import_module(REDIS_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name == REDIS_MODULE:
+            return False
+        raise
+    return True
+
+
+def choose_backend(environ: dict[str, str] | None = None) -> Plan:
+    """Decide where to run (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    url = env.get(URL_ENV, "").strip()
+    have_redis_backend = _redis_backend_available()
+    if url:
+        if have_redis_backend:
+            return Plan(REDIS_TYPE, url, f"{URL_ENV} is set")
+        return Plan(
+            "memory",
+            reason=f"{URL_ENV} is set, but the {REDIS_TYPE} backend is not built yet, so the demo "
+            "falls back to the in-process memory backend",
+        )
+    server = shutil.which("redis-server")
+    if server and have_redis_backend:
+        return Plan(
+            REDIS_TYPE,
+            reason=f"{URL_ENV} is not set and {server} is on PATH: starting a throwaway local server",
+            start_local_server=server,
+        )
+    if server:
+        why = f"{server} is on PATH, but the {REDIS_TYPE} backend is not built yet"
+    else:
+        why = "no redis-server on PATH"
+    return Plan("memory", reason=f"{URL_ENV} is not set and {why}: using the in-process memory backend")
+
+
+# -- a throwaway local server ------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port != 6379:
+            return port
+    raise DemoError("no free loopback port")  # pragma: no cover
+
+
+def _ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def local_redis_server(binary: str, out: Printer) -> Iterator[str]:
+    """Run ``binary`` on a free loopback port in a temp dir; yield its URL; stop it and clean up."""
+    with tempfile.TemporaryDirectory(prefix="queuestore-demo-") as tmp:
+        port = _free_port()
+        log = os.path.join(tmp, "server.log")
+        argv = [
+            binary,
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", tmp,
+            "--save", "",
+            "--appendonly", "no",
+            "--maxmemory-policy", "noeviction",
+            "--logfile", log,
+        ]  # fmt: skip
+        devnull = subprocess.DEVNULL
+        proc = subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 10
+            while not _ping(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    tail = ""
+                    with contextlib.suppress(OSError), open(log) as f:
+                        tail = "".join(f.readlines()[-10:])
+                    raise DemoError(f"the local redis-server on port {port} did not start:\n{tail}")
+                time.sleep(0.05)
+            out(f"started a throwaway redis-server on 127.0.0.1:{port} (pid {proc.pid})")
+            yield f"redis://127.0.0.1:{port}/0"
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                out(f"stopped the throwaway redis-server (pid {proc.pid})")
+
+
+# -- the run ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What the workers did, checked at the end."""
+
+    acked: list[str] = field(default_factory=list)
+    poison_attempts: int = 0
+    poison_dead: bool = False
+    nacks: int = 0
+
+
+async def _worker(
+    name: str,
+    backend: qs.QueueBackend,
+    poison_id: str,
+    total: int,
+    tally: Tally,
+    done: anyio.Event,
+    out: Printer,
+    verbose: bool,
+) -> None:
+    options = qs.DequeueOptions(timeout=0.2, consumer_id=name, visibility_timeout=30.0)
+    while not done.is_set():
+        job = await backend.dequeue(options)
+        if job is None:
+            continue
+        if job.id == poison_id:
+            tally.poison_attempts += 1
+            error = f"cannot parse payload (attempt {job.attempt})"
+            goes_dead = job.retry_count + 1 > job.max_retries
+            await backend.nack(job, requeue=True, delay=0.05, error=error)
+            tally.nacks += 1
+            fate = "dead-lettered" if goes_dead else f"retry {job.retry_count + 1}/{job.max_retries}"
+            out(f"  {name}: poison job failed, attempt {job.attempt}: nack -> {fate}")
+            if goes_dead:
+                tally.poison_dead = True
+        else:
+            await anyio.sleep(0.01)  # "work"
+            await backend.ack(job)  # the Job carries its lease token: a stale holder would be refused
+            tally.acked.append(job.id)
+            if verbose:
+                out(f"  {name}: job #{job.payload['n']:<3} priority {job.priority}  acked")
+        if len(tally.acked) >= total and tally.poison_dead:
+            done.set()
+
+
+async def run_demo(jobs: int = 12, workers: int = 3, *, out: Printer = print) -> qs.BackendStats:
+    """Run the demo end to end; return the final stats.
+
+    Raises:
+        DemoError: it could not run, or the outcome was not what the contract promises.
+        QueueStoreError: a backend error.
+    """
+    if jobs < 1 or workers < 1:
+        raise DemoError("--jobs and --workers must be at least 1")
+    plan = choose_backend()
+    out(f"backend: {plan.backend_type} ({plan.reason})")
+    if plan.start_local_server:
+        with local_redis_server(plan.start_local_server, out) as url:
+            return await _run_on(plan.backend_type, url, jobs, workers, out)
+    stats = await _run_on(plan.backend_type, plan.url, jobs, workers, out)
+    if plan.url:
+        out(f"note: queue {stats.queue!r} (its dead-lettered job) stays on {redact(plan.url)}")
+    return stats
+
+
+async def _run_on(backend_type: str, url: str, jobs: int, workers: int, out: Printer) -> qs.BackendStats:
+    queue = f"demo-{uuid.uuid4().hex[:8]}"
+    factory: qs.BackendFactory[Any] = load_builtin_factory(backend_type)
+    config = qs.BackendConfig(type=backend_type, name="demo", url=url, queue=queue)
+    async with await factory.create(config) as backend:
+        caps = backend.capabilities()
+        flags = [name for name in qs.BackendCapabilities.__struct_fields__ if getattr(caps, name)]
+        out(f"queue {queue!r} on {backend!r}")
+        out(f"capabilities: {', '.join(flags) or 'none'}")
+
+        batch = [
+            qs.Job(type="email", payload={"n": i, "to": f"user{i}@example.com"}, priority=(i * 7) % 10)
+            for i in range(1, jobs + 1)
+        ]
+        poison = qs.Job(type="email", payload={"n": 0}, priority=9, max_retries=POISON_MAX_RETRIES)
+        if caps.batch_operations:
+            stored = await backend.enqueue_many([*batch, poison])
+        else:
+            stored = [await backend.enqueue(job) for job in [*batch, poison]]
+        if not all(stored):
+            raise DemoError(f"only {sum(stored)} of {len(stored)} jobs were stored")
+        again = await backend.enqueue(batch[0])
+        out(
+            f"enqueued {len(batch)} jobs (priorities 0..9) + 1 poison job "
+            f"(max_retries={POISON_MAX_RETRIES}); enqueueing job #1 again (same id) is a no-op: {not again}"
+        )
+        nxt = await backend.peek(0)
+        out(f"length {await backend.length()}; next to dequeue: priority {nxt.priority if nxt else '-'}")
+
+        tally = Tally()
+        done = anyio.Event()
+        verbose = jobs <= 30
+        out(f"processing with {workers} concurrent workers:")
+        started = time.perf_counter()
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tg:
+                for w in range(1, workers + 1):
+                    tg.start_soon(_worker, f"worker-{w}", backend, poison.id, jobs, tally, done, out, verbose)
+        elapsed = time.perf_counter() - started
+        tries = tally.poison_attempts
+        out(f"processed {len(tally.acked)} jobs in {elapsed:.2f}s; the poison job was tried {tries}x")
+
+        dead = [j async for j in backend.iter(qs.IterOptions(states=(qs.JobState.DEAD,), count=10))]
+        for job in dead:
+            out(f"dead-letter: job {job.id[:8]}... retry_count={job.retry_count} reason={job.dead_reason!r}")
+
+        stats = await backend.stats()
+        health = await backend.health()
+        _print_stats(stats, health, out)
+        _check(stats, tally, dead, poison.id, jobs)
+        return stats
+
+
+def _print_stats(stats: qs.BackendStats, health: qs.HealthStatus, out: Printer) -> None:
+    out("stats:")
+    depth = f"ready {stats.queue_depth}, delayed {stats.delayed}, in flight {stats.in_flight}"
+    out(f"  {depth}, dead {stats.dead}")
+    out(
+        f"  totals: enqueued {stats.total_enqueued}, dequeued {stats.total_dequeued}, "
+        f"acked {stats.total_acked}, nacked {stats.total_nacked}, dead-lettered {stats.total_dead_lettered}"
+    )
+    out(
+        f"  rates (per second, window {stats.window_seconds:.0f}s): enqueue {stats.enqueue_rate:.1f}/s, "
+        f"dequeue {stats.dequeue_rate:.1f}/s, ack {stats.ack_rate:.1f}/s; error ratio {stats.error_rate:.2f}"
+    )
+    out(f"  latency avg {stats.avg_latency_ms:.3f} ms, p99 {stats.p99_latency_ms:.3f} ms")
+    out(f"health: {health.status.value}{f' ({health.message})' if health.message else ''}")
+
+
+def _check(stats: qs.BackendStats, tally: Tally, dead: list[qs.Job], poison_id: str, jobs: int) -> None:
+    problems = []
+    if sorted(set(tally.acked)) != sorted(tally.acked) or len(tally.acked) != jobs:
+        problems.append(f"acked {len(tally.acked)} jobs ({len(set(tally.acked))} distinct), expected {jobs}")
+    if tally.poison_attempts != POISON_MAX_RETRIES + 1:
+        problems.append(f"poison job tried {tally.poison_attempts}x, expected {POISON_MAX_RETRIES + 1}")
+    if [job.id for job in dead] != [poison_id]:
+        problems.append(f"dead-letter holds {[job.id for job in dead]}, expected only the poison job")
+    if (stats.queue_depth, stats.delayed, stats.in_flight, stats.dead) != (0, 0, 0, 1):
+        problems.append(
+            f"final state ready={stats.queue_depth} delayed={stats.delayed} "
+            f"in_flight={stats.in_flight} dead={stats.dead}, expected 0/0/0/1"
+        )
+    if problems:
+        raise DemoError("the run did not end as the contract says: " + "; ".join(problems))
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The single error inside (nested) exception groups, or ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def main(jobs: int, workers: int) -> int:
+    """Run the demo; print a clear message and return non-zero on failure."""
+    try:
+        anyio.run(run_demo, jobs, workers)
+    except Exception as group:
+        exc = _leaf(group)
+        if isinstance(exc, qs.QueueStoreError):
+            print(f"demo failed [{qs.error_code(exc)}]: {exc}", file=sys.stderr)
+        elif isinstance(exc, DemoError):
+            print(f"demo failed: {exc}", file=sys.stderr)
+        elif isinstance(exc, TimeoutError):
+            print("demo failed: the workers did not finish within 60 s", file=sys.stderr)
+        else:
+            raise
+        return 1
+    print("demo finished: every job acked once, the poison job dead-lettered.")
+    return 0
