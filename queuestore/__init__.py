@@ -47,6 +47,14 @@ from queuestore.errors import (
     is_permanent,
     is_retryable,
 )
+from queuestore.migration import (
+    MigrationManager,
+    MigrationOptions,
+    MigrationPhase,
+    MigrationPlan,
+    MigrationStatus,
+    MigrationTool,
+)
 
 __version__ = "0.1.0"
 
@@ -81,7 +89,13 @@ __all__ = [
     "LeaseLostError",
     "MigrationError",
     "MigrationInProgressError",
+    "MigrationManager",
     "MigrationNotFoundError",
+    "MigrationOptions",
+    "MigrationPhase",
+    "MigrationPlan",
+    "MigrationStatus",
+    "MigrationTool",
     "NotFoundError",
     "OperationTimeoutError",
     "QueueBackend",

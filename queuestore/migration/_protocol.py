@@ -1,0 +1,253 @@
+"""The hold / write / release move, its ledger of checksums, and verification.
+
+One batch moves like this -- and a crash between any two steps loses and
+duplicates nothing:
+
+1. ``source.migration_hold(mid, state, n)``: one atomic step takes up to ``n``
+   jobs out of the queue into the holding area of migration ``mid`` (on the source).
+2. ``target.import_jobs(jobs)``: writes them in the state they carry, idempotently
+   by id (an id already stored is a no-op), keeping order within a priority.
+3. ``source.migration_release(mid, ids)``: drops them from the holding area.
+
+A crash after 1 or 2 leaves the jobs held; the next run first finishes what
+``migration_held`` shows (import again -- a no-op where it had arrived -- then
+release). A rollback puts held jobs back with ``migration_restore``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+import msgspec
+
+from queuestore._job import Job, JobState, validate_job
+from queuestore._models import IterOptions
+from queuestore.abc import QueueBackend
+from queuestore.errors import InvalidJobError, MigrationError, UnsupportedOperationError
+
+__all__ = [
+    "MOVABLE",
+    "Ledger",
+    "StepHook",
+    "Verification",
+    "content_digest",
+    "finish_held",
+    "job_checksum",
+    "move_batch",
+    "verify",
+]
+
+#: the states the protocol moves (in-flight jobs stay with their lease on the source)
+MOVABLE = (JobState.READY, JobState.DELAYED, JobState.DEAD)
+#: ``await hook(step, batch_number)`` after "held", "imported" and "released" (tests use it)
+StepHook = Callable[[str, int], Awaitable[None]]
+_ENC = msgspec.msgpack.Encoder(order="deterministic")
+_ALL_STATES = (JobState.READY, JobState.DELAYED, JobState.IN_FLIGHT, JobState.DEAD)
+
+
+def _ms(value: float | None) -> int | None:
+    return None if value is None else round(value * 1000)
+
+
+def content_digest(job: Job) -> bytes:
+    """A stable hash of what a job *is*: id, type, payload, priority, created_at,
+    metadata, tags, max_retries and expires_at (ms), independent of where it is."""
+    fields = [job.id, job.type, job.payload, job.priority, job.created_at, job.metadata]
+    fields += [job.tags, job.max_retries, _ms(job.expires_at)]
+    return hashlib.blake2b(_ENC.encode(fields), digest_size=16).digest()
+
+
+def job_checksum(job: Job) -> str:
+    """The content digest plus where the job waits (state, available_at in ms), as hex."""
+    place = _ENC.encode([str(job.state), _ms(job.available_at)])
+    return hashlib.blake2b(content_digest(job) + place, digest_size=16).hexdigest()
+
+
+class Ledger:
+    """What left the source in this run: id -> (content digest, state, due ms), and
+    an order-independent aggregate checksum (XOR of the per-job checksums)."""
+
+    def __init__(self) -> None:
+        self.moved: dict[str, tuple[bytes, JobState, int | None]] = {}
+        self.by_state: Counter[str] = Counter()
+        self.corrupt = 0
+        self._xor = 0
+
+    def record(self, jobs: Iterable[Job]) -> None:
+        """Remember jobs that were written to the target (a re-record is a no-op)."""
+        for job in jobs:
+            if job.id in self.moved:
+                continue
+            self.moved[job.id] = (content_digest(job), JobState(job.state), _ms(job.available_at))
+            self.by_state[str(job.state)] += 1
+            self._xor ^= int(job_checksum(job), 16)
+
+    def __len__(self) -> int:
+        return len(self.moved)
+
+    @property
+    def checksum(self) -> str:
+        """The aggregate checksum (hex) of every recorded job."""
+        return f"{self._xor:032x}"
+
+
+def _problem(job: Job) -> str | None:
+    try:
+        validate_job(job)
+        return None
+    except InvalidJobError as exc:
+        return f"corrupt entry {job.id!r}: {exc}"
+
+
+def _placeholder(job: Job, reason: str) -> Job:
+    """The dead job a corrupt entry becomes with on_corrupt="dead_letter" (its repr kept)."""
+    return Job(
+        id=str(job.id)[:256] or "corrupt",
+        metadata={"corrupt_reason": reason[:500], "original": repr(job)[:2000]},
+        max_retries=0,
+        state=JobState.DEAD,
+        dead_reason=reason[:500],
+        dead_at=time.time(),
+    )
+
+
+async def move_batch(
+    source: QueueBackend,
+    target: QueueBackend,
+    migration_id: str,
+    jobs: Sequence[Job],
+    ledger: Ledger,
+    *,
+    on_corrupt: str = "fail",
+    hook: StepHook | None = None,
+    batch_no: int = 0,
+) -> int:
+    """Steps 2 and 3 for jobs that are held already. Returns how many were written.
+
+    Raises:
+        MigrationError: a corrupt job and ``on_corrupt`` is "fail".
+        BackendError: the target or the source failed (the jobs stay held).
+    """
+    if hook is not None:
+        await hook("held", batch_no)
+    problems = {job.id: p for job in jobs if (p := _problem(job)) is not None}
+    if problems and on_corrupt != "dead_letter":  # move the sound ones, keep the corrupt ones held
+        sound = [j for j in jobs if j.id not in problems]
+        if sound:
+            await move_batch(source, target, migration_id, sound, ledger, batch_no=batch_no)
+        first = next(iter(problems.values()))
+        raise MigrationError(
+            "copying",
+            f"{len(problems)} corrupt entries, first {first} (kept held by migration {migration_id}: "
+            "repair them, roll back, or resume with on_corrupt='dead_letter')",
+        )
+    out = [_placeholder(j, problems[j.id]) if j.id in problems else j for j in jobs]
+    await target.import_jobs(out)  # False = already there (a resumed batch): fine either way
+    ledger.record(out)
+    ledger.corrupt += len(problems)
+    if hook is not None:
+        await hook("imported", batch_no)
+    await source.migration_release(migration_id, [j.id for j in jobs])
+    if hook is not None:
+        await hook("released", batch_no)
+    return len(out) - len(problems)
+
+
+async def finish_held(
+    source: QueueBackend,
+    target: QueueBackend,
+    migration_id: str,
+    batch_size: int,
+    ledger: Ledger,
+    *,
+    on_corrupt: str = "fail",
+) -> int:
+    """Finish what the holding area holds (after a crash, a cancel or a failure).
+
+    Raises:
+        MigrationError, BackendError: as :func:`move_batch`.
+    """
+    total = 0
+    while held := await source.migration_held(migration_id, batch_size):
+        total += await move_batch(source, target, migration_id, held, ledger, on_corrupt=on_corrupt)
+    return total
+
+
+class Verification(msgspec.Struct, kw_only=True):
+    """The result of :func:`verify`."""
+
+    checked: int = 0
+    present: int = 0
+    acked_on_target: int = 0
+    missing: list[str] = msgspec.field(default_factory=list)
+    differ: list[str] = msgspec.field(default_factory=list)
+    method: str = "get_jobs"
+
+    @property
+    def ok(self) -> bool:
+        """True when every moved job arrived unchanged (or was consumed on the target)."""
+        return not self.missing and not self.differ
+
+
+async def _lookup(target: QueueBackend, ids: list[str]) -> tuple[dict[str, Job], str]:
+    found: dict[str, Job] = {}
+    try:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            for job_id, job in zip(chunk, await target.get_jobs(chunk), strict=True):
+                if job is not None:
+                    found[job_id] = job
+        return found, "get_jobs"
+    except UnsupportedOperationError:
+        pass
+    wanted = set(ids)
+    for _ in range(2):  # a job changing state mid-walk can be missed once; look twice
+        async for job in target.iter(IterOptions(count=1000, states=_ALL_STATES)):
+            if job.id in wanted and job.id not in found:
+                found[job.id] = job
+        if len(found) == len(wanted):
+            break
+    return found, "walk"
+
+
+async def verify(target: QueueBackend, ledger: Ledger, acked: set[str], delivered: set[str]) -> Verification:
+    """Check that every job that left the source arrived in the target.
+
+    A job passes when the target holds it with the same content digest and the
+    same place (state, due time) -- or a place a consumer explains (it was leased
+    from the target through the routing proxy, or it was delayed and came due) --
+    or when it was acked on the target through the proxy. Uses ``get_jobs`` where
+    the target supports it, else a paged walk of the target.
+
+    Raises:
+        BackendError: the target failed.
+    """
+    ids = [i for i in ledger.moved if i not in acked]
+    found, method = await _lookup(target, ids)
+    res = Verification(checked=len(ledger), acked_on_target=len(ledger) - len(ids), method=method)
+    now_ms = round(time.time() * 1000)
+    for job_id in ids:
+        job = found.get(job_id)
+        if job is None:
+            if job_id not in delivered:
+                res.missing.append(job_id)
+            else:
+                res.acked_on_target += 1  # leased on the target and acked there by id elsewhere
+            continue
+        digest, state, due = ledger.moved[job_id]
+        if content_digest(job) != digest:
+            res.differ.append(job_id)
+            continue
+        now_due = _ms(job.available_at)
+        # backends keep due times to the millisecond (some truncate): allow 1 ms either way
+        same_due = now_due == due or (now_due is not None and due is not None and abs(now_due - due) <= 1)
+        same_place = job.state == state and same_due
+        came_due = state is JobState.DELAYED and due is not None and due <= now_ms + 1000
+        if same_place or job_id in delivered or (came_due and job.state is not JobState.DELAYED):
+            res.present += 1
+        else:
+            res.differ.append(job_id)
+    return res

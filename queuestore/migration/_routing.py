@@ -1,0 +1,329 @@
+"""The routing proxy that serves a queue while it migrates.
+
+Installed with ``manager.switch_backend`` when the migration starts moving work
+(draining or copying), so ``manager.get_backend(queue)`` keeps working for
+producers and consumers:
+
+* enqueue -> the target (new work never reaches the source again);
+* dequeue -> the source first, then the target (old work first); the migration
+  turns source leasing off once the source is copied, so that leases on the
+  source run out and the migration can finish;
+* ack / nack / extend_lease / move -> the backend holding the lease: the target
+  for jobs leased from it through this proxy, else the source, and on
+  JobNotFoundError the target (ids are unique). A LeaseLostError is final;
+* ids leased and acked on the target are recorded for verification.
+
+After switching, the manager routes the queue straight to the target; this proxy
+stays usable (consumers that kept a reference to it reach the target) until the
+manager closes it. Closing the proxy never closes the backends behind it: the
+manager owns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import TypeVar
+
+import anyio
+
+from queuestore._job import Job, JobState
+from queuestore._models import (
+    BackendCapabilities,
+    BackendConfig,
+    BackendStats,
+    DequeueOptions,
+    HealthState,
+    HealthStatus,
+    IterOptions,
+)
+from queuestore.abc import JobRef, QueueBackend, job_ref
+from queuestore.errors import JobNotFoundError, UnsupportedOperationError
+
+__all__ = ["RoutingBackend"]
+
+T = TypeVar("T")
+_RANK = {HealthState.HEALTHY: 0, HealthState.DEGRADED: 1, HealthState.UNHEALTHY: 2}
+
+
+class RoutingBackend(QueueBackend):
+    """A QueueBackend over a migration's source and target (see the module docstring).
+
+    Attributes:
+        source, target: the two backends (owned by the manager, not by this proxy).
+        source_config, target_config: the configs they were made from.
+        source_dequeue: whether dequeue still leases from the source.
+        switched: the migration switched: everything goes to the target.
+        delivered: ids leased from the target through this proxy.
+        acked: ids acked on the target through this proxy.
+    """
+
+    def __init__(
+        self,
+        queue: str,
+        source: QueueBackend,
+        target: QueueBackend,
+        *,
+        source_config: BackendConfig,
+        target_config: BackendConfig,
+        migration_id: str,
+    ) -> None:
+        name = f"migrating({source.name}->{target.name})"
+        super().__init__(BackendConfig(type="migration-routing", name=name, queue=queue))
+        self.source, self.target, self.migration_id = source, target, migration_id
+        self.source_config, self.target_config = source_config, target_config
+        self.source_dequeue = True
+        self.switched = False
+        self.delivered: set[str] = set()
+        self.acked: set[str] = set()
+        self._opened = True
+
+    # -- helpers ------------------------------------------------------------------------
+    def _note(self, jobs: Sequence[Job]) -> list[Job]:
+        self.delivered.update(j.id for j in jobs)
+        return list(jobs)
+
+    async def _routed(self, job: JobRef, call: Callable[[QueueBackend], Awaitable[T]]) -> T:
+        """Run ``call`` on the backend that holds ``job``: known target leases go to the
+        target; otherwise the source, then the target on JobNotFoundError."""
+        job_id, _ = job_ref(job)
+        self._check_open("route")
+        if self.switched or job_id in self.delivered:
+            return await call(self.target)
+        try:
+            return await call(self.source)
+        except JobNotFoundError:
+            return await call(self.target)
+
+    # -- core -----------------------------------------------------------------------------
+    async def enqueue(self, job: Job) -> bool:
+        """Enqueue on the target (False if the id is stored on either side, where the
+        source can look ids up).
+
+        Raises:
+            InvalidJobError, BackendError: from the target.
+        """
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
+        """Enqueue on the target; ids the source still stores are refused (False).
+
+        Raises:
+            InvalidJobError, BackendError: from the backends.
+        """
+        self._check_open("enqueue")
+        jobs = list(jobs)
+        on_source: set[str] = set()
+        if not self.switched and jobs:
+            try:
+                found = await self.source.get_jobs([j.id for j in jobs])
+                on_source = {j.id for j in found if j is not None}
+            except UnsupportedOperationError:
+                pass
+        fresh = [j for j in jobs if j.id not in on_source]
+        stored = iter(await self.target.enqueue_many(fresh) if fresh else [])
+        return [False if j.id in on_source else next(stored) for j in jobs]
+
+    async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
+        """Lease from the source first (without waiting), then from the target.
+
+        Raises:
+            InvalidJobError, BackendError: from the backends.
+        """
+        jobs = await self._take(options, 1)
+        return jobs[0] if jobs else None
+
+    async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
+        """Lease up to ``count`` jobs: from the source first, then the target.
+
+        Raises:
+            InvalidJobError, BackendError: from the backends.
+        """
+        opts = options or DequeueOptions()
+        return await self._take(opts, opts.checked_count())
+
+    async def _take(self, options: DequeueOptions | None, count: int) -> list[Job]:
+        self._check_open("dequeue")
+        opts = options or DequeueOptions()
+        if self.source_dequeue and not self.switched:
+            quick = DequeueOptions(
+                timeout=0.0,
+                consumer_id=opts.consumer_id,
+                consumer_group=opts.consumer_group,
+                count=count,
+                visibility_timeout=opts.visibility_timeout,
+            )
+            got = await (self.source.dequeue_many(quick) if count > 1 else self.source.dequeue(quick))
+            jobs = got if isinstance(got, list) else ([got] if got is not None else [])
+            if jobs:
+                return jobs
+        if count > 1:
+            return self._note(await self.target.dequeue_many(opts))
+        job = await self.target.dequeue(opts)
+        return self._note([job]) if job is not None else []
+
+    async def ack(self, job: JobRef) -> None:
+        """Ack on the backend holding the lease (see the module docstring).
+
+        Raises:
+            JobNotFoundError, LeaseLostError, BackendError.
+        """
+
+        async def call(b: QueueBackend) -> None:
+            await b.ack(job)
+            if b is self.target:
+                self.acked.add(job_ref(job)[0])
+
+        await self._routed(job, call)
+
+    async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
+        """Ack each job where its lease is; False for an unknown or stale one.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        self._check_open("ack")
+        refs = list(jobs)
+        out = [False] * len(refs)
+        on_target = [i for i, j in enumerate(refs) if self.switched or job_ref(j)[0] in self.delivered]
+        rest = [i for i in range(len(refs)) if i not in set(on_target)]
+        if rest:
+            for i, ok in zip(rest, await self.source.ack_many([refs[i] for i in rest]), strict=True):
+                out[i] = ok
+            on_target += [i for i in rest if not out[i]]
+        if on_target:
+            for i, ok in zip(
+                on_target, await self.target.ack_many([refs[i] for i in on_target]), strict=True
+            ):
+                out[i] = ok
+                if ok:
+                    self.acked.add(job_ref(refs[i])[0])
+        return out
+
+    async def nack(
+        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+    ) -> None:
+        """Nack on the backend holding the lease (a source job nacked back is swept over).
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        await self._routed(job, lambda b: b.nack(job, requeue, delay=delay, error=error))
+
+    async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
+        """Extend the lease on the backend holding it.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        return await self._routed(job, lambda b: b.extend_lease(job, seconds))
+
+    async def move(self, job: JobRef, target_queue: str) -> None:
+        """Move the job from whichever backend holds it.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        await self._routed(job, lambda b: b.move(job, target_queue))
+
+    # -- reading ----------------------------------------------------------------------------
+    async def length(self) -> int:
+        """Waiting jobs on both sides (a batch being moved may be counted on neither)."""
+        if self.switched:
+            return await self.target.length()
+        return await self.source.length() + await self.target.length()
+
+    async def peek(self, offset: int = 0) -> Job | None:
+        """The ready job at ``offset``: the source's ready jobs first, then the target's.
+
+        Raises:
+            InvalidJobError: offset < 0.
+        """
+        if not self.switched and self.source_dequeue:
+            job = await self.source.peek(offset)
+            if job is not None:
+                return job
+            offset = max(0, offset - (await self.source.stats()).queue_depth)
+        return await self.target.peek(offset)
+
+    def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
+        """The source's jobs, then the target's (paged on each side)."""
+        return self._iter(options)
+
+    async def _iter(self, options: IterOptions | None) -> AsyncIterator[Job]:
+        backends = [self.target] if self.switched else [self.source, self.target]
+        for backend in backends:
+            async for job in backend.iter(options):
+                yield job
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """Look ids up on the target, then (before switching) on the source.
+
+        Raises:
+            UnsupportedOperationError: a backend cannot look ids up.
+            BackendError: a backend failed.
+        """
+        found = await self.target.get_jobs(job_ids)
+        if self.switched:
+            return found
+        missing = [i for i, j in zip(job_ids, found, strict=True) if j is None]
+        extra = dict(zip(missing, await self.source.get_jobs(missing), strict=True)) if missing else {}
+        return [j if j is not None else extra.get(i) for i, j in zip(job_ids, found, strict=True)]
+
+    def capabilities(self) -> BackendCapabilities:
+        """What both backends support (the target's alone after switching)."""
+        if self.switched:
+            return self.target.capabilities()
+        a, b = self.source.capabilities(), self.target.capabilities()
+        return BackendCapabilities(**{f: getattr(a, f) and getattr(b, f) for f in a.__struct_fields__})
+
+    async def stats(self) -> BackendStats:
+        """Depths summed over both sides (names this proxy as the backend).
+
+        Raises:
+            BackendError: a backend failed.
+        """
+        t = await self.target.stats()
+        out = BackendStats(backend=self.name, queue=self.queue, queue_depth=t.queue_depth, delayed=t.delayed)
+        out.in_flight, out.dead = t.in_flight, t.dead
+        if not self.switched:
+            s = await self.source.stats()
+            out.queue_depth += s.queue_depth
+            out.delayed += s.delayed
+            out.in_flight += s.in_flight
+            out.dead += s.dead
+        return out
+
+    async def health(self) -> HealthStatus:
+        """The worse of the two backends' health (the target's after switching). Never raises."""
+        if self.switched:
+            return await self.target.health()
+        both = [await self.source.health(), await self.target.health()]
+        worst = max(both, key=lambda h: _RANK[h.status])
+        msgs = [f"{n}: {h.message}" for n, h in zip(("source", "target"), both, strict=True) if h.message]
+        return HealthStatus(status=worst.status, message="; ".join(msgs), details={"migrating": "true"})
+
+    async def run_maintenance(self) -> None:
+        """Nothing to do: the manager maintains the source and the target themselves."""
+        await anyio.sleep_forever()
+
+    # -- migration SPI: the queue's unmoved jobs are on the source --------------------------
+    async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
+        """Delegated to the source."""
+        return await self.source.migration_hold(migration_id, state, count)
+
+    async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
+        """Delegated to the source."""
+        return await self.source.migration_held(migration_id, count)
+
+    async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
+        """Delegated to the source."""
+        return await self.source.migration_release(migration_id, job_ids)
+
+    async def migration_restore(self, migration_id: str) -> int:
+        """Delegated to the source."""
+        return await self.source.migration_restore(migration_id)
+
+    async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Delegated to the target (where new work goes)."""
+        return await self.target.import_jobs(jobs)
