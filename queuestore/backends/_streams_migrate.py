@@ -30,21 +30,27 @@ class StreamsMigrationBase(StreamsReadBase):
             raise InvalidJobError("state", f"cannot hold jobs in state {state}")
         keys = [*self.skeys.core(), self.skeys.held(migration_id)]
         rows = await self._script("migration_hold", "migrate", keys, ["hold", self.group, count, str(state)])
-        return [j for j in (self._held_job(f) for _, f in rows) if j is not None]
+        return self._held_jobs(keys[-1], rows)
 
-    def _held_job(self, fields: Any) -> Job | None:
-        f = fields_map(fields)
-        job = self._job(f, _STATE.get(f.get("s", b"ready"), JobState.READY))
-        if job is not None and "due" in f:
-            job.available_at = int(float(f["due"])) / 1000.0
-        return job
+    def _held_jobs(self, held_key: str, rows: Any) -> list[Job]:
+        """Held entries as Jobs (garbage logged, counted and left out)."""
+        jobs = []
+        for hid, fields in rows:
+            f = fields_map(fields)
+            state = _STATE.get(f.get("s", b"ready"), JobState.READY)
+            job = self._job(f, state, f"entry {_s(hid)} of {held_key}")
+            if job is not None:
+                if "due" in f:
+                    job.available_at = int(float(f["due"])) / 1000.0
+                jobs.append(job)
+        return jobs
 
     async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
         """Jobs in the holding area, in hold order."""
-        rows = await self._call(
-            "migration_held", "XRANGE", self.skeys.held(migration_id), "-", "+", "COUNT", count
+        key = self.skeys.held(migration_id)
+        return self._held_jobs(
+            key, await self._call("migration_held", "XRANGE", key, "-", "+", "COUNT", count)
         )
-        return [j for j in (self._held_job(f) for _, f in rows) if j is not None]
 
     async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
         """Forget held jobs (they are safe in the target)."""

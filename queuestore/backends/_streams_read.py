@@ -6,6 +6,7 @@ Reads are plain commands (they change nothing); every state change is a script.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,6 +31,8 @@ from queuestore.backends._streams_model import (
 from queuestore.errors import InvalidJobError, SerializationError
 
 __all__ = ["StreamsReadBase"]
+
+log = logging.getLogger("queuestore.backends.redis_streams")
 
 _STATE = {b"ready": JobState.READY, b"delayed": JobState.DELAYED, b"dead": JobState.DEAD}
 
@@ -59,6 +62,9 @@ class StreamsReadBase(RedisBackendBase):
         self.consumer = options.consumer_name or default_consumer_name()
         self.claim_min_idle = float(options.claim_min_idle or options.visibility_timeout)
         self.retain = options.retention == "retain"
+        #: entries that reads (peek, iter, migration views) skipped because they do not decode,
+        #: since open (each skip counts; health reports it as ``corrupt_entries``)
+        self.corrupt_entries = 0
 
     # -- helpers -------------------------------------------------------------------------------
     def _take_args(self, mode: str, group: str, consumer: str, count: int, lease: float) -> list[Any]:
@@ -110,10 +116,18 @@ class StreamsReadBase(RedisBackendBase):
                 return n
             start = id_after(_s(page[-1][0]))
 
-    def _job(self, fields: Any, state: JobState, deliveries: int = 0) -> Job | None:
+    def _job(self, fields: Any, state: JobState, where: str, deliveries: int = 0) -> Job | None:
+        """Decode a stored job; garbage is skipped, but never silently: it is logged and counted.
+
+        ``where`` names the entry (key and entry id, or delayed job id) for the warning.
+        """
         try:
             return entry_job(self.codec, self.queue, fields_map(fields), state, deliveries)
-        except (SerializationError, ValueError, KeyError):
+        except (SerializationError, ValueError, KeyError) as exc:
+            self.corrupt_entries += 1
+            log.warning(
+                "redis-streams %s: skipping %s (%s): does not decode: %s", self.name, where, state, exc
+            )
             return None
 
     # -- ABC reads ---------------------------------------------------------------------------
@@ -132,7 +146,8 @@ class StreamsReadBase(RedisBackendBase):
         page = await self._call("peek", "XRANGE", self.skeys.stream, id_after(last), "+", "COUNT", offset + 1)
         if len(page) <= offset:
             return None
-        return self._job(page[offset][1], JobState.READY)
+        eid, fields = page[offset]
+        return self._job(fields, JobState.READY, f"entry {_s(eid)} of {self.skeys.stream}")
 
     def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
         """Walk jobs page by page: per state, in dequeue (stream) order; see ``redis_streams``."""
@@ -193,7 +208,10 @@ class StreamsReadBase(RedisBackendBase):
                 bodies = await self._call("iter", "HMGET", k.parked, *ids)
                 metas = await self._call("iter", "HMGET", k.meta, *ids)
                 for (jid, score), body, meta in zip(page, bodies, metas, strict=True):
-                    job = self._job(_parked_fields(jid, body, meta), JobState.DELAYED) if body else None
+                    if not body:
+                        continue  # promoted or moved since the page was read
+                    where = f"delayed job {_s(jid)!r} in {k.parked}"
+                    job = self._job(_parked_fields(jid, body, meta), JobState.DELAYED, where)
                     if job is not None:
                         job.available_at = float(score) / 1000.0
                         yield job
@@ -220,7 +238,7 @@ class StreamsReadBase(RedisBackendBase):
             for eid, fields in page:
                 if _s(eid) in pending:
                     continue
-                job = self._job(fields, state)
+                job = self._job(fields, state, f"entry {_s(eid)} of {key}")
                 if job is not None:
                     yield job
             a = "(" + _s(page[-1][0])
@@ -252,7 +270,8 @@ class StreamsReadBase(RedisBackendBase):
             for row, ent, deadline in zip(rows, replies[::2], replies[1::2], strict=True):
                 if not ent:
                     continue
-                job = self._job(ent[0][1], JobState.IN_FLIGHT, int(row["times_delivered"]))
+                where = f"entry {_s(row['message_id'])} of {self.skeys.stream}"
+                job = self._job(ent[0][1], JobState.IN_FLIGHT, where, int(row["times_delivered"]))
                 if job is not None:
                     idle = int(row["time_since_delivered"]) / 1000.0
                     job.started_at = now - idle
@@ -311,6 +330,7 @@ class StreamsReadBase(RedisBackendBase):
     async def health(self) -> HealthStatus:
         """The common checks plus consumer lag, pending count and oldest pending age in details."""
         status = await super().health()
+        status.details["corrupt_entries"] = str(self.corrupt_entries)
         if status.latency_ms is not None:
             try:
                 st = await self.stats()

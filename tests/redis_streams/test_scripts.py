@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import anyio
@@ -105,6 +106,34 @@ async def test_garbage_entry_is_dead_lettered_with_a_reason(make: Maker) -> None
     assert len(dead) == 2
     assert all("undecodable" in (j.dead_reason or "") for j in dead)
     assert dead[0].id == "junk"
+
+
+async def test_iter_skips_garbage_with_a_warning_and_a_count(
+    make: Maker, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = await make()
+    raw = backend.conn.client
+    await backend.enqueue(Job(id="before", payload=1))
+    bad_ready = (await raw.xadd(backend.skeys.stream, {"j": "junk", "b": b"\xff\x00not a job"})).decode()
+    bad_dead = (await raw.xadd(backend.skeys.dead, {"what": "ever"})).decode()
+    await backend.enqueue(Job(id="after", payload=2))
+    assert (await backend.health()).details["corrupt_entries"] == "0"
+    with caplog.at_level(logging.WARNING, logger="queuestore.backends.redis_streams"):
+        got = [j async for j in backend.iter(IterOptions(states=(JobState.READY, JobState.DEAD)))]
+    assert [j.id for j in got] == ["before", "after"]  # the reader keeps going past garbage
+    warnings = [r.getMessage() for r in caplog.records if r.name == "queuestore.backends.redis_streams"]
+    assert len(warnings) == 2, warnings
+    assert f"entry {bad_ready} of {backend.skeys.stream}" in warnings[0]
+    assert f"entry {bad_dead} of {backend.skeys.dead}" in warnings[1]
+    assert all("does not decode" in w for w in warnings)
+    assert backend.corrupt_entries == 2
+    assert (await backend.health()).details["corrupt_entries"] == "2"
+    # dequeue still dead-letters the ready garbage (and serves the good jobs around it)
+    served = [await backend.dequeue(), await backend.dequeue()]
+    assert [j.id for j in served if j is not None] == ["before", "after"]
+    dead = [j async for j in backend.iter(IterOptions(states=(JobState.DEAD,)))]
+    assert [j.id for j in dead] == ["junk"]
+    assert backend.corrupt_entries == 3  # the planted dead garbage was skipped (and counted) again
 
 
 def _cfg(**options: Any) -> BackendConfig:

@@ -4,8 +4,9 @@
 --       9 leases (unused), 10 idem
 -- ARGV: 1 now_ms, 2 idem window ms, 3 n, then n x 9: id, body, r, m, a, x, due_ms, idem key, state
 -- Returns one 1 (stored) or 0 (already there) per job.
-local S, I, Z, PB, PM, T, D, C, K = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[10]
-local now, window, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local K = KEYS[10]
+local window, n = tonumber(ARGV[2]), tonumber(ARGV[3])
+now = tonumber(ARGV[1])
 rcall("ZREMRANGEBYSCORE", K, "-inf", now)
 local out = {}
 for i = 0, n - 1 do
@@ -29,10 +30,7 @@ for i = 0, n - 1 do
       local eid = rcall("XADD", D, "*", unpack(fields))
       rcall("HSET", I, jid, "X" .. eid)
     elseif state == "delayed" or (due > now) then
-      rcall("HSET", PB, jid, body)
-      rcall("HSET", PM, jid, cjson.encode({r = r, m = m, a = a, x = x}))
-      rcall("ZADD", Z, due, jid)
-      rcall("HSET", I, jid, "D")
+      park(jid, body, {r = r, m = m, a = a, x = x}, due)
     else
       local eid = rcall("XADD", S, "*", unpack(fields))
       rcall("HSET", I, jid, eid)

@@ -6,45 +6,20 @@
 --       release: 4.. job ids -> n released;  restore -> {n restored, n of them ready} (call until 0);
 --       rotate: 4 upto id, 5 cursor -> next cursor | "" (re-append the ready entries that were
 --       queued before a restore behind the restored ones, so the old dequeue order comes back)
-local S, I, Z, PB, PM, T, D, C, H = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[10]
+local H = KEYS[10]
 local op, group, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+-- held entries also carry their state (s) and, delayed, their due time (due)
+local HELD_ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at", "s", "due"}
 
-local function tomap(flat)
-  local m = {}
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
-  return m
-end
-local ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at", "s", "due"}
-local function idparts(id)
-  local a, b = string.match(id, "^(%d+)-(%d+)$")
-  return tonumber(a), tonumber(b)
-end
-local function idcmp(x, y)
-  local a1, b1 = idparts(x)
-  local a2, b2 = idparts(y)
-  if a1 ~= a2 then return a1 < a2 and -1 or 1 end
-  if b1 ~= b2 then return b1 < b2 and -1 or 1 end
-  return 0
-end
 local function last_delivered()
-  if rcall("EXISTS", S) == 0 then return "0-0" end
-  for _, g in ipairs(rcall("XINFO", "GROUPS", S)) do
-    local gm = tomap(g)
-    if gm.name == group then return gm["last-delivered-id"] end
+  for _, g in ipairs(groups()) do
+    if g.name == group then return g["last-delivered-id"] end
   end
   return "0-0"
 end
-local function flat(m)
-  local f = {}
-  for _, k in ipairs(ORDER) do
-    local v = m[k]
-    if v and v ~= "" then f[#f + 1] = k; f[#f + 1] = tostring(v) end
-  end
-  return f
-end
 local function hold(m, state)
   m.s = state
-  local f = flat(m)
+  local f = flat(m, HELD_ORDER)
   local hid = rcall("XADD", H, "*", unpack(f))
   rcall("HSET", I, m.j, "H" .. hid)
   return {hid, f}
@@ -68,7 +43,7 @@ if op == "hold" then
       local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
       m.j = jid; m.b = rcall("HGET", PB, jid); m.due = due[i + 1]
       if m.b then out[#out + 1] = hold(m, "delayed") end
-      rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid); rcall("ZREM", T, jid)
+      unpark(jid); rcall("ZREM", T, jid)
     end
   elseif state == "dead" then
     for _, e in ipairs(rcall("XRANGE", D, "-", "+", "COUNT", count)) do
@@ -97,7 +72,7 @@ elseif op == "rotate" then
   for _, e in ipairs(page) do
     local m = tomap(e[2])
     if m.j and rcall("HGET", I, m.j) == e[1] then
-      rcall("HSET", I, m.j, rcall("XADD", S, "*", unpack(flat(m))))
+      append(m, HELD_ORDER)
       rcall("XDEL", S, e[1])
     end
   end
@@ -110,17 +85,14 @@ elseif op == "restore" then
     local state, due = m.s, m.due
     m.s = nil; m.due = nil
     if state == "dead" then
-      rcall("HSET", I, m.j, "X" .. rcall("XADD", D, "*", unpack(flat(m))))
+      rcall("HSET", I, m.j, "X" .. rcall("XADD", D, "*", unpack(flat(m, HELD_ORDER))))
     elseif state == "delayed" then
-      rcall("HSET", PB, m.j, m.b)
-      rcall("HSET", PM, m.j, cjson.encode({r = m.r, m = m.m, a = m.a, x = m.x, e = m.e, o = m.o}))
-      rcall("ZADD", Z, due, m.j)
-      rcall("HSET", I, m.j, "D")
+      park(m.j, m.b, {r = m.r, m = m.m, a = m.a, x = m.x, e = m.e, o = m.o}, due)
     else
-      rcall("HSET", I, m.j, rcall("XADD", S, "*", unpack(flat(m))))
+      append(m, HELD_ORDER)
       ready = ready + 1
     end
-    if state ~= "dead" and (tonumber(m.x or "0") or 0) > 0 then rcall("ZADD", T, m.x, m.j) end
+    if state ~= "dead" and num(m.x) > 0 then rcall("ZADD", T, m.x, m.j) end
     rcall("XDEL", H, e[1])
     n = n + 1
   end

@@ -8,61 +8,13 @@
 --      extend (lease ms) -> {status}; bury (placeholder body, reason) -> {status};
 --      move -> {status}; moveout -> {status, fields}; moved -> {status}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
-local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local US = "\031"
-local op, now, retention, queue, target = ARGV[1], tonumber(ARGV[2]), ARGV[3] == "1", ARGV[4], ARGV[5]
+local op, target = ARGV[1], ARGV[5]
+now, retention, queue = tonumber(ARGV[2]), ARGV[3] == "1", ARGV[4]
 
-local function idparts(id)
-  local a, b = string.match(id, "^(%d+)-(%d+)$")
-  return tonumber(a), tonumber(b)
-end
-local function idcmp(x, y)
-  local a1, b1 = idparts(x)
-  local a2, b2 = idparts(y)
-  if a1 ~= a2 then return a1 < a2 and -1 or 1 end
-  if b1 ~= b2 then return b1 < b2 and -1 or 1 end
-  return 0
-end
-local function tomap(flat)
-  local m = {}
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
-  return m
-end
-local ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at"}
-local function flat(m)
-  local f = {}
-  for _, k in ipairs(ORDER) do
-    local v = m[k]
-    if v and v ~= "" then f[#f + 1] = k; f[#f + 1] = tostring(v) end
-  end
-  return f
-end
-local gs_cache = nil
-local function groups()
-  if not gs_cache then
-    gs_cache = {}
-    if rcall("EXISTS", S) == 0 then return gs_cache end
-    for _, g in ipairs(rcall("XINFO", "GROUPS", S)) do gs_cache[#gs_cache + 1] = tomap(g) end
-  end
-  return gs_cache
-end
-local function needed_elsewhere(eid, group)
-  for _, g in ipairs(groups()) do
-    if g.name ~= group then
-      if idcmp(eid, g["last-delivered-id"]) > 0 then return true end
-      if #rcall("XPENDING", S, g.name, eid, eid, 1) > 0 then return true end
-    end
-  end
-  return false
-end
 -- drop this group's claim on an entry; delete the entry once no group needs it
 local function release(eid, jid, group, keep_index)
   rcall("XACK", S, group, eid)
-  rcall("ZREM", L, group .. US .. eid)
-  if needed_elsewhere(eid, group) then return end
-  if not retention then rcall("XDEL", S, eid) end
-  if not keep_index and jid and rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
-  if jid and not keep_index then rcall("ZREM", T, jid) end
+  finish(eid, not keep_index and jid or nil, group)
 end
 
 -- find a leased job: status, entry id, deliveries, fields map. A token (entry id + delivery
@@ -93,15 +45,6 @@ local function leased(jid, group, consumer, eid, dtok)
   end
   return 1, eid, d, tomap(e[1][2]), p[1][2]
 end
-
-local function dead_letter(m, why)
-  m.why = why; m.at = now; m.o = m.o or queue
-  local did = rcall("XADD", D, "*", unpack(flat(m)))
-  rcall("HSET", I, m.j, "X" .. did)
-  rcall("HINCRBY", C, "dead", 1)
-end
-
-local function num(v) return tonumber(v or "0") or 0 end
 
 if op == "ack" then
   local n, out = tonumber(ARGV[6]), {}
@@ -141,14 +84,11 @@ if op == "nack" or op == "bury" or op == "extend" then
     if requeue and r + d <= mx then
       m.r = r + d
       if delay > 0 then
-        rcall("HSET", PB, jid, m.b)
-        rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r), m = m.m, a = tostring(m.a), x = m.x, e = m.e, o = m.o}))
-        rcall("ZADD", Z, now + delay, jid)
-        rcall("HSET", I, jid, "D")
+        park(jid, m.b, {r = tostring(m.r), m = m.m, a = tostring(m.a), x = m.x, e = m.e, o = m.o}, now + delay)
         state = "delayed"
       else
         if #groups() > 1 then m.g = group end
-        rcall("HSET", I, jid, rcall("XADD", S, "*", unpack(flat(m))))
+        append(m)
         state = "ready"
       end
     else
@@ -181,7 +121,7 @@ local function take_out()
     local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
     m.b = rcall("HGET", PB, jid)
     if not m.b then rcall("HDEL", I, jid); return 0 end
-    return 1, m, function() rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid) end
+    return 1, m, function() unpark(jid) end
   elseif string.sub(loc, 1, 1) == "X" then
     local did = string.sub(loc, 2)
     local e = rcall("XRANGE", D, did, did)

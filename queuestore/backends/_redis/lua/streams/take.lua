@@ -8,68 +8,11 @@
 -- tail (or dead-letter them past max_retries), then read new entries and record their leases
 -- (leases zset: "group<US>entry id" -> deadline ms). Pending entries without a lease record
 -- (orphans: read by something else, or a lost record) are found with XAUTOCLAIM ... JUSTID.
-local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local US = "\031"
 local mode, group, consumer = ARGV[1], ARGV[2], ARGV[3]
-local count, now, cmi = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local claim_count, batch, retention = tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9] == "1"
-local lease_ms, queue, max_length = tonumber(ARGV[10]), ARGV[11], tonumber(ARGV[12])
-
-local function idparts(id)
-  local a, b = string.match(id, "^(%d+)-(%d+)$")
-  return tonumber(a), tonumber(b)
-end
-local function idcmp(x, y)
-  local a1, b1 = idparts(x)
-  local a2, b2 = idparts(y)
-  if a1 ~= a2 then return a1 < a2 and -1 or 1 end
-  if b1 ~= b2 then return b1 < b2 and -1 or 1 end
-  return 0
-end
-local function tomap(flat)
-  local m = {}
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
-  return m
-end
-local ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at"}
-local function flat(m)
-  local f = {}
-  for _, k in ipairs(ORDER) do
-    local v = m[k]
-    if v and v ~= "" then f[#f + 1] = k; f[#f + 1] = tostring(v) end
-  end
-  return f
-end
-local function groups()
-  local out = {}
-  if rcall("EXISTS", S) == 0 then return out end
-  for _, g in ipairs(rcall("XINFO", "GROUPS", S)) do out[#out + 1] = tomap(g) end
-  return out
-end
--- is the entry still needed by another group (undelivered there, or pending there)?
-local function needed_elsewhere(eid, gs, mine)
-  for _, g in ipairs(gs) do
-    if g.name ~= mine then
-      if idcmp(eid, g["last-delivered-id"]) > 0 then return true end
-      if #rcall("XPENDING", S, g.name, eid, eid, 1) > 0 then return true end
-    end
-  end
-  return false
-end
--- after XACK by this group: delete the entry (unless retained or needed) and its bookkeeping
-local function finish(eid, jid, gs, mine)
-  rcall("ZREM", L, mine .. US .. eid)
-  if needed_elsewhere(eid, gs, mine or group) then return end
-  if not retention then rcall("XDEL", S, eid) end
-  if jid and rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
-  if jid then rcall("ZREM", T, jid) end
-end
-local function dead_letter(m, why)
-  m.why = why; m.at = now; m.o = m.o or queue
-  local did = rcall("XADD", D, "*", unpack(flat(m)))
-  if m.j then rcall("HSET", I, m.j, "X" .. did) end
-  rcall("HINCRBY", C, "dead", 1)
-end
+local count, cmi = tonumber(ARGV[4]), tonumber(ARGV[6])
+local claim_count, batch = tonumber(ARGV[7]), tonumber(ARGV[8])
+local lease_ms, max_length = tonumber(ARGV[10]), tonumber(ARGV[12])
+now, retention, queue = tonumber(ARGV[5]), ARGV[9] == "1", ARGV[11]
 
 -- XAUTOCLAIM reply, either shape: {cursor, entries, deleted ids} (Redis 7, Valkey, Dragonfly)
 -- or {cursor, entries} with false in place of a deleted entry (KeyDB; its id stays pending).
@@ -97,6 +40,12 @@ end
 
 local gs = groups()
 
+-- a job past its TTL (expiry ms in field x; 0 = none)
+local function expired(m)
+  local x = num(m.x)
+  return x > 0 and x <= now
+end
+
 -- 1. due delayed jobs become stream entries (written before the parked copy is removed)
 local function promote()
   local due = rcall("ZRANGEBYSCORE", Z, "-inf", now, "LIMIT", 0, batch)
@@ -105,16 +54,15 @@ local function promote()
     if body then
       local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
       m.j = jid; m.b = body
-      local x = tonumber(m.x or "0") or 0
-      if x > 0 and x <= now then
+      if expired(m) then
         rcall("HDEL", I, jid); rcall("ZREM", T, jid); rcall("HINCRBY", C, "expired", 1)
       else
-        rcall("HSET", I, jid, rcall("XADD", S, "*", unpack(flat(m))))
+        append(m)
       end
     elseif rcall("HGET", I, jid) == "D" then
       rcall("HDEL", I, jid)
     end
-    rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
+    unpark(jid)
   end
 end
 
@@ -125,7 +73,7 @@ local function expire()
     local loc = rcall("HGET", I, jid)
     rcall("ZREM", T, jid)
     if loc == "D" then
-      rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid); rcall("HDEL", I, jid)
+      unpark(jid); rcall("HDEL", I, jid)
       rcall("HINCRBY", C, "expired", 1)
     elseif loc and string.match(loc, "^%d") then
       local undelivered = true
@@ -139,18 +87,13 @@ local function expire()
   end
 end
 
-local function expired(m)
-  local x = tonumber(m.x or "0") or 0
-  return x > 0 and x <= now
-end
-
 -- 3. an expired lease: back to the tail (retry_count + 1, last_error "lease expired"), or past
 -- max_retries to the dead letters; a waiting job past its TTL is dropped instead
 local function requeue(eid, g, d, m)
-  local r, mx, a = tonumber(m.r or "0") or 0, tonumber(m.m or "0") or 0, tonumber(m.a or "0") or 0
+  local r, mx, a = num(m.r), num(m.m), num(m.a)
   rcall("XACK", S, g, eid)
   if expired(m) then
-    finish(eid, m.j, gs, g); rcall("HINCRBY", C, "expired", 1)
+    finish(eid, m.j, g); rcall("HINCRBY", C, "expired", 1)
     return
   end
   m.e = "lease expired"; m.a = a + d
@@ -160,10 +103,9 @@ local function requeue(eid, g, d, m)
   else
     m.r = r + d
     if #gs > 1 then m.g = g end
-    local nid = rcall("XADD", S, "*", unpack(flat(m)))
-    if m.j then rcall("HSET", I, m.j, nid) end
+    append(m)
   end
-  finish(eid, nil, gs, g)
+  finish(eid, nil, g)
   if m.j and not rcall("HGET", I, m.j) then rcall("ZREM", T, m.j) end
 end
 
@@ -216,9 +158,9 @@ local function read(out)
     for _, e in ipairs(reply[1][2]) do
       local eid, m = e[1], tomap(e[2])
       if m.g and m.g ~= group then
-        rcall("XACK", S, group, eid); finish(eid, nil, gs, group)  -- requeued for another group
+        rcall("XACK", S, group, eid); finish(eid, nil, group)  -- requeued for another group
       elseif expired(m) then
-        rcall("XACK", S, group, eid); finish(eid, m.j, gs, group); rcall("HINCRBY", C, "expired", 1)
+        rcall("XACK", S, group, eid); finish(eid, m.j, group); rcall("HINCRBY", C, "expired", 1)
       else
         out[#out + 1] = {eid, 1, e[2]}
       end

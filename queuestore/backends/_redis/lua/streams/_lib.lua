@@ -1,0 +1,92 @@
+-- queuestore streams library: shared by every streams script (inserted after the prelude).
+-- KEYS 1..9 of every streams script, in this order (a script's own keys follow from KEYS[10]):
+-- 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters, 9 leases
+local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local US = "\031" -- a lease record is "group<US>entry id" in the leases zset
+-- set by a script from its ARGV before it calls dead_letter / finish (which read them)
+local now, retention, queue
+
+-- entry ids: {ms, seq} and a three-way compare
+local function idparts(id)
+  local a, b = string.match(id, "^(%d+)-(%d+)$")
+  return tonumber(a), tonumber(b)
+end
+local function idcmp(x, y)
+  local a1, b1 = idparts(x)
+  local a2, b2 = idparts(y)
+  if a1 ~= a2 then return a1 < a2 and -1 or 1 end
+  if b1 ~= b2 then return b1 < b2 and -1 or 1 end
+  return 0
+end
+
+local function num(v) return tonumber(v or "0") or 0 end
+
+-- entry fields: a flat reply to a map, and a map back to flat XADD arguments in a fixed order
+local function tomap(flat)
+  local m = {}
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+local ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at"}
+local function flat(m, order)
+  local f = {}
+  for _, k in ipairs(order or ORDER) do
+    local v = m[k]
+    if v and v ~= "" then f[#f + 1] = k; f[#f + 1] = tostring(v) end
+  end
+  return f
+end
+-- a new entry at the tail of the stream; the job's index points at it
+local function append(m, order)
+  local nid = rcall("XADD", S, "*", unpack(flat(m, order)))
+  if m.j then rcall("HSET", I, m.j, nid) end
+  return nid
+end
+
+-- a delayed job: body and counters parked beside the stream, due time (ms) in the delayed zset
+local function park(jid, body, meta, due)
+  rcall("HSET", PB, jid, body)
+  rcall("HSET", PM, jid, cjson.encode(meta))
+  rcall("ZADD", Z, due, jid)
+  rcall("HSET", I, jid, "D")
+end
+local function unpark(jid)
+  rcall("ZREM", Z, jid); rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
+end
+
+-- the stream's consumer groups (XINFO GROUPS as maps), read once per script call
+local gs_cache = nil
+local function groups()
+  if not gs_cache then
+    gs_cache = {}
+    if rcall("EXISTS", S) == 0 then return gs_cache end
+    for _, g in ipairs(rcall("XINFO", "GROUPS", S)) do gs_cache[#gs_cache + 1] = tomap(g) end
+  end
+  return gs_cache
+end
+-- is the entry still needed by another group (undelivered there, or pending there)?
+local function needed_elsewhere(eid, mine)
+  for _, g in ipairs(groups()) do
+    if g.name ~= mine then
+      if idcmp(eid, g["last-delivered-id"]) > 0 then return true end
+      if #rcall("XPENDING", S, g.name, eid, eid, 1) > 0 then return true end
+    end
+  end
+  return false
+end
+-- after XACK by group `mine`: drop its lease record, then delete the entry (unless retained or
+-- needed by another group) and, given the job id, the job's index and TTL
+local function finish(eid, jid, mine)
+  rcall("ZREM", L, mine .. US .. eid)
+  if needed_elsewhere(eid, mine) then return end
+  if not retention then rcall("XDEL", S, eid) end
+  if jid and rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
+  if jid then rcall("ZREM", T, jid) end
+end
+
+local function dead_letter(m, why)
+  m.why = why; m.at = now; m.o = m.o or queue
+  local did = rcall("XADD", D, "*", unpack(flat(m)))
+  if m.j then rcall("HSET", I, m.j, "X" .. did) end
+  rcall("HINCRBY", C, "dead", 1)
+end
