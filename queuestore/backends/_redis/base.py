@@ -13,6 +13,8 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+from redis.exceptions import NoScriptError
+
 from queuestore._durations import Seconds
 from queuestore._job import JobCodec
 from queuestore._metrics import OperationMetrics
@@ -23,9 +25,9 @@ from queuestore.backends._redis.errors import translate, translating
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.probe import ServerInfo, probe_server
 from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
-from queuestore.errors import BackendClosedError, ConfigurationError, QueueStoreError
+from queuestore.errors import BackendClosedError, ConfigurationError, OperationTimeoutError, QueueStoreError
 
-__all__ = ["RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
+__all__ = ["DURABLE_OPS", "RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
 
 
 class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_fields=True):
@@ -42,6 +44,14 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
     pipeline_size: int = 100
     strict_keys: bool = False
     require_noeviction: bool = False
+    wait_for_replicas: int = 0
+    wait_for_fsync: bool = False
+    wait_timeout: Seconds = Seconds(0.5)
+
+
+#: operations whose writes ``wait_for_replicas`` / ``wait_for_fsync`` confirm: enqueue and
+#: ack, plus the copy step of a migration (a job lost there after its release is gone)
+DURABLE_OPS = frozenset({"enqueue", "enqueue_many", "import_jobs", "ack", "ack_many"})
 
 
 def check_backend_options(options: RedisBackendOptions) -> None:
@@ -61,6 +71,10 @@ def check_backend_options(options: RedisBackendOptions) -> None:
             raise ConfigurationError(f"options.{name}", "must be >= 1")
     if options.compression_threshold < 0:
         raise ConfigurationError("options.compression_threshold", "must be >= 0")
+    if options.wait_for_replicas < 0:
+        raise ConfigurationError("options.wait_for_replicas", "must be >= 0")
+    if options.wait_timeout <= 0:
+        raise ConfigurationError("options.wait_timeout", "must be > 0 (WAIT 0 would block forever)")
     if "{" in options.key_prefix or "}" in options.key_prefix:
         raise ConfigurationError("options.key_prefix", "must not contain braces (the queue is the hash tag)")
 
@@ -89,13 +103,16 @@ class RedisBackendBase(QueueBackend):
         self._conn: RedisConnection | None = None
         self._server: ServerInfo | None = None
         self._scripts_set: ScriptSet | None = None
+        self._durable_waits: list[list[Any]] = []  # WAIT / WAITAOF commands after each durable write
 
     # -- lifecycle -------------------------------------------------------------
     async def _open(self) -> None:
         self._conn = acquire_connection(self.config, self.options)
         try:
             with translating(self.name, "connect"):
-                self._server = await probe_server(self._conn.client)
+                if self._conn.server_info is None:  # probed once per shared connection
+                    self._conn.server_info = await probe_server(self._conn.client)
+                self._server = self._conn.server_info
                 self._scripts_set = ScriptSet(
                     self.script_group,
                     self.script_names,
@@ -109,6 +126,7 @@ class RedisBackendBase(QueueBackend):
                     f"server maxmemory-policy is {self._server.maxmemory_policy!r}; "
                     "an eviction policy can silently drop queue keys",
                 )
+            self._durable_waits = durability_waits(self.options, self._server)
         except BaseException:
             conn, self._conn = self._conn, None
             await conn.release()
@@ -142,9 +160,14 @@ class RedisBackendBase(QueueBackend):
         return self._scripts_set
 
     async def _script(self, op: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run one script, translating errors and recording metrics."""
+        """Run one script, translating errors and recording metrics (durable ops then WAIT)."""
         self._check_open(op)
         with self.metrics.timed(), translating(self.name, op):
+            if self._durable_waits and op in DURABLE_OPS:
+                reply = (await self._run_durable(op, [ScriptCall(name, keys, args)]))[0]
+                if isinstance(reply, BaseException):
+                    raise reply
+                return reply
             return await self.script_set.run(self.conn.client, name, keys, args)
 
     async def _scripts(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
@@ -154,12 +177,63 @@ class RedisBackendBase(QueueBackend):
         size = self.options.pipeline_size
         with self.metrics.timed(), translating(self.name, op):
             for i in range(0, len(calls), size):
-                out.extend(await self.script_set.run_many(self.conn.client, calls[i : i + size]))
+                if self._durable_waits and op in DURABLE_OPS:
+                    out.extend(await self._run_durable(op, calls[i : i + size]))
+                else:
+                    out.extend(await self.script_set.run_many(self.conn.client, calls[i : i + size]))
         for r in out:
             if isinstance(r, BaseException):
                 self.metrics.record("error")
                 raise translate(self.name, op, r) from r
         return out
+
+    async def _run_durable(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Scripts then WAIT / WAITAOF in one pipeline (one connection: WAIT counts the
+        writes of its own connection); NOSCRIPT entries are re-sent with their body in a
+        second pipeline that ends with the waits too.
+
+        Raises:
+            OperationTimeoutError: the writes were applied but not confirmed in ``wait_timeout``.
+            redis.exceptions.RedisError: the caller translates it.
+        """
+        client = self.conn.waiting_client(float(self.options.wait_timeout))
+        ss = self.script_set
+        ss.calls.update(c.name for c in calls)
+        out = await self._durable_pipeline(op, client, calls, use_body=False)
+        retry = [i for i, r in enumerate(out) if isinstance(r, NoScriptError)]
+        if retry:
+            ss.reloads += 1
+            again = await self._durable_pipeline(op, client, [calls[i] for i in retry], use_body=True)
+            for i, r in zip(retry, again, strict=True):
+                out[i] = r
+        return out
+
+    async def _durable_pipeline(
+        self, op: str, client: Any, calls: Sequence[ScriptCall], *, use_body: bool
+    ) -> list[Any]:
+        """One pipeline: the scripts (by SHA, or by body), then the waits on the same connection.
+
+        Raises:
+            OperationTimeoutError: a wait was not satisfied (see :func:`check_waits`).
+            redis.exceptions.RedisError: the connection failed (the caller translates it).
+        """
+        pipe = client.pipeline(transaction=False)
+        for c in calls:
+            s = self.script_set.scripts[c.name]
+            head = ("EVAL", s.body) if use_body else ("EVALSHA", s.sha)
+            pipe.execute_command(*head, len(c.keys), *c.keys, *c.args)
+        # on a cluster the waits go to the node of the writes (all of one queue: one slot)
+        kw: dict[str, Any] = {}
+        if self.conn.cluster:
+            await client.initialize()  # a no-op once this client knows the slot map
+            kw["target_nodes"] = client.get_node_from_key(calls[0].keys[0])
+        for cmd in self._durable_waits:
+            pipe.execute_command(*cmd, **kw)
+        replies = list(await pipe.execute(raise_on_error=False))
+        results, acks = replies[: len(calls)], replies[len(calls) :]
+        if any(not isinstance(r, NoScriptError) for r in results):
+            check_waits(self.name, op, self._durable_waits, acks)
+        return results
 
     async def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
         """Run one plain command, translating errors and recording metrics."""
@@ -202,6 +276,9 @@ class RedisBackendBase(QueueBackend):
             "persistence": str(server.persistence),
             "appendfsync": str(server.appendfsync),
             "script_reloads": str(self.script_set.reloads),
+            "script_header": str(self.script_set.header),
+            "configured_type": self.config.type,
+            "wait_for": " ".join(" ".join(str(a) for a in w[:2]) for w in self._durable_waits) or "none",
         }
         if server.persistence is False:
             details["warning"] = "persistence is off (no AOF, no RDB): a server restart loses every job"
@@ -210,3 +287,61 @@ class RedisBackendBase(QueueBackend):
         return HealthStatus(
             status=status, message=message, latency_ms=latency, server=server.label, details=details
         )
+
+
+def durability_waits(options: RedisBackendOptions, server: ServerInfo) -> list[list[Any]]:
+    """The commands that follow each durable write, for the probed server.
+
+    ``wait_for_replicas`` -> ``WAIT n ms``. ``wait_for_fsync`` -> ``WAITAOF 1 0 ms``
+    where the server has it; on a server without WAITAOF that fsyncs every write
+    before replying (``appendonly yes`` + ``appendfsync always``) nothing is needed.
+
+    Raises:
+        ConfigurationError: naming the option the connected server cannot honour.
+    """
+    waits: list[list[Any]] = []
+    ms = max(1, int(float(options.wait_timeout) * 1000))
+    if options.wait_for_replicas:
+        if not server.has_wait:
+            raise ConfigurationError("options.wait_for_replicas", f"{server.label} has no WAIT command")
+        waits.append(["WAIT", options.wait_for_replicas, ms])
+    if options.wait_for_fsync:
+        if server.aof_enabled is False:
+            raise ConfigurationError(
+                "options.wait_for_fsync", f"{server.label} has no AOF (appendonly no): nothing is fsynced"
+            )
+        if server.has_waitaof:
+            waits.append(["WAITAOF", 1, 0, ms])
+        elif not (server.aof_enabled and server.appendfsync == "always"):
+            raise ConfigurationError(
+                "options.wait_for_fsync",
+                f"{server.label} has no WAITAOF (Redis/Valkey 7.2+) and does not fsync every write "
+                "(appendonly yes + appendfsync always); set one of those on the server or drop the option",
+            )
+    return waits
+
+
+def check_waits(backend: str, op: str, waits: Sequence[Sequence[Any]], replies: Sequence[Any]) -> None:
+    """Check WAIT / WAITAOF replies against what was asked.
+
+    Raises:
+        OperationTimeoutError: fewer replicas / no local fsync confirmed in time (the write
+            itself was applied on the primary: a retry of an enqueue is a no-op by id).
+        BackendError: the server refused the wait command.
+    """
+    for cmd, reply in zip(waits, replies, strict=True):
+        if isinstance(reply, BaseException):
+            raise translate(backend, op, reply) from reply
+        if cmd[0] == "WAIT" and int(reply) < int(cmd[1]):
+            raise OperationTimeoutError(
+                backend,
+                op,
+                f"write applied on the primary but acknowledged by {int(reply)} of {cmd[1]} "
+                f"replicas within {cmd[2]} ms (wait_for_replicas)",
+            )
+        if cmd[0] == "WAITAOF" and int(reply[0]) < 1:
+            raise OperationTimeoutError(
+                backend,
+                op,
+                f"write applied but not fsynced to the local AOF within {cmd[3]} ms (wait_for_fsync)",
+            )

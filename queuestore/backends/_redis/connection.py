@@ -214,12 +214,18 @@ def _client_kwargs(
 
 
 def _build_client(
-    config: BackendConfig, options: RedisConnectionOptions, *, blocking: bool = False
+    config: BackendConfig,
+    options: RedisConnectionOptions,
+    *,
+    blocking: bool = False,
+    extra_timeout: float = 0.0,
 ) -> tuple[RedisClient, int]:
     parsed = parse_redis_url(config.url) if config.url else None
     kw = _client_kwargs(config, options, parsed)
     if blocking:
         kw["socket_timeout"] = float(options.block_timeout) + kw["socket_timeout"] + 0.5
+    elif extra_timeout:
+        kw["socket_timeout"] = extra_timeout + kw["socket_timeout"] + 0.5
     if config.cluster_mode:
         addrs = [_split_addr(a, "cluster_addrs") for a in config.cluster_addrs]
         if not addrs and parsed is not None:
@@ -278,6 +284,9 @@ class RedisConnection:
         self.cluster = config.cluster_mode
         self.max_connections = options.max_connections
         self._blocking: RedisClient | None = None
+        self._waiting: RedisClient | None = None
+        #: the probe's ServerInfo, cached for every backend sharing this connection
+        self.server_info: Any = None
         self._refs = 0
 
     @property
@@ -286,6 +295,13 @@ class RedisConnection:
         if self._blocking is None:
             self._blocking, _ = _build_client(self._config, self._options, blocking=True)
         return self._blocking
+
+    def waiting_client(self, wait_timeout: float) -> RedisClient:
+        """A client for writes followed by WAIT / WAITAOF: its socket timeout also covers
+        ``wait_timeout`` (made on first use; one per connection, whose key holds the options)."""
+        if self._waiting is None:
+            self._waiting, _ = _build_client(self._config, self._options, extra_timeout=wait_timeout)
+        return self._waiting
 
     def pool_stats(self) -> ConnectionPoolStats:
         """Active (checked out) and idle connections of the real pool."""
@@ -306,8 +322,9 @@ class RedisConnection:
         if self._refs <= 0:
             _SHARED.pop(self._key, None)
             await self.client.aclose()
-            if self._blocking is not None:
-                await self._blocking.aclose()
+            for extra in (self._blocking, self._waiting):
+                if extra is not None:
+                    await extra.aclose()
 
     def __repr__(self) -> str:
         return f"<RedisConnection cluster={self.cluster} refs={self._refs}>"

@@ -1,11 +1,15 @@
 """Identify the server from INFO and probe what the backends depend on.
 
 Probe, don't parse versions (server-compat.md, rule 7): the server kind comes
-from INFO's identity fields; features are asked for with COMMAND INFO.
+from INFO's identity fields; features are asked for with COMMAND INFO, and the
+stream behaviours that differ between servers (XAUTOCLAIM's reply shape, the
+``lag`` field of XINFO GROUPS) are observed with one atomic script on a
+throw-away key that exists only while that script runs.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import msgspec
@@ -15,7 +19,28 @@ from redis.exceptions import RedisError
 from queuestore.backends._redis.connection import RedisClient
 from queuestore.backends._redis.scripts import ScriptHeader
 
-__all__ = ["ServerInfo", "classify_info", "probe_server"]
+__all__ = ["ServerInfo", "classify_info", "parse_info_text", "probe_server", "script_header_for"]
+
+#: One atomic script: make a stream with one delivered-then-deleted entry, read XINFO
+#: GROUPS and XAUTOCLAIM's reply for it, delete the key. Returns {lag field?, reply length}
+#: (reply length 3: Redis 7 / Valkey / Dragonfly shape; 2: KeyDB's; 0: no XAUTOCLAIM).
+_STREAM_PROBE = """
+local k = KEYS[1]
+redis.call("DEL", k)
+local id = redis.call("XADD", k, "*", "f", "v")
+redis.call("XGROUP", "CREATE", k, "g", "0")
+redis.call("XREADGROUP", "GROUP", "g", "c", "COUNT", 1, "STREAMS", k, ">")
+local lag = 0
+for _, g in ipairs(redis.call("XINFO", "GROUPS", k)) do
+  for i = 1, #g, 2 do if g[i] == "lag" then lag = 1 end end
+end
+redis.call("XDEL", k, id)
+local ok, reply = pcall(redis.call, "XAUTOCLAIM", k, "g", "c", 0, "0-0")
+redis.call("DEL", k)
+local shape = 0
+if ok and type(reply) == "table" and reply.err == nil then shape = #reply end
+return {lag, shape}
+"""
 
 
 class ServerInfo(msgspec.Struct, kw_only=True, frozen=True):
@@ -36,6 +61,11 @@ class ServerInfo(msgspec.Struct, kw_only=True, frozen=True):
     has_client_no_evict: bool = False
     has_xautoclaim: bool = True
     script_header: ScriptHeader = ScriptHeader.NONE
+    has_wait: bool = True
+    #: XAUTOCLAIM reply length: 3 (deleted ids listed), 2 (KeyDB: nil in place), 0 unknown
+    xautoclaim_shape: int = 3
+    #: XINFO GROUPS reports ``lag`` / ``entries-read`` (None: not probed)
+    has_xinfo_lag: bool | None = None
 
     @property
     def persistence(self) -> bool | None:
@@ -68,6 +98,47 @@ def classify_info(info: dict[str, Any]) -> tuple[str, str]:
     if any(k in info for k in ("server_threads", "mvcc_depth", "storage_provider", "active_replica")):
         return "keydb", str(info.get("redis_version", ""))
     return "redis", str(info.get("redis_version", ""))
+
+
+def script_header_for(kind: str, version: str) -> ScriptHeader:
+    """The script header a server kind understands (server-compat.md, rule 5).
+
+    ``#!lua flags=`` on Redis / Valkey 7+; Dragonfly's own ``--!df``; none on
+    KeyDB and on Redis < 7 (a shebang is a compile error there).
+    """
+    if kind in ("redis", "valkey") and _major(version) >= 7:
+        return ScriptHeader.REDIS7
+    if kind == "dragonfly":
+        return ScriptHeader.DRAGONFLY
+    return ScriptHeader.NONE
+
+
+def parse_info_text(text: str) -> dict[str, Any]:
+    """Parse INFO's text reply (e.g. recorded from a server): ``field: value`` with numbers as numbers."""
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if not sep or key.startswith("#"):
+            continue
+        for conv in (int, float):
+            try:
+                out[key] = conv(value)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = value
+    return out
+
+
+async def _stream_probe(client: RedisClient) -> tuple[bool | None, int | None]:
+    """``(has XINFO lag, XAUTOCLAIM reply length)``; ``(None, None)`` when the script is refused."""
+    key = f"queuestore:probe:{{{uuid.uuid4().hex}}}"
+    try:
+        lag, shape = await client.execute_command("EVAL", _STREAM_PROBE, 1, key)
+    except (RedisError, ValueError, TypeError):  # OOM, read-only, ACL: fall back to the defaults
+        return None, None
+    return bool(int(lag)), int(shape)
 
 
 async def _command_exists(client: RedisClient, name: str, node: Any) -> bool:
@@ -111,12 +182,11 @@ async def probe_server(client: RedisClient) -> ServerInfo:
     except RedisError:
         pass
     aof = info.get("aof_enabled")
-    header = ScriptHeader.NONE
-    if kind in ("redis", "valkey") and _major(version) >= 7:
-        header = ScriptHeader.REDIS7
-    elif kind == "dragonfly":
-        header = ScriptHeader.DRAGONFLY
     policy = info.get("maxmemory_policy")
+    has_xautoclaim = await _command_exists(client, "xautoclaim", node)
+    lag, shape = await _stream_probe(client)
+    if shape is None:  # not observed: what the server kind is known to reply
+        shape = 0 if not has_xautoclaim else (2 if kind == "keydb" else 3)
     return ServerInfo(
         kind=kind,
         version=version,
@@ -127,6 +197,9 @@ async def probe_server(client: RedisClient) -> ServerInfo:
         appendfsync=fsync,
         has_waitaof=await _command_exists(client, "waitaof", node),
         has_client_no_evict=await _command_exists(client, "client|no-evict", node),
-        has_xautoclaim=await _command_exists(client, "xautoclaim", node),
-        script_header=header,
+        has_xautoclaim=has_xautoclaim,
+        script_header=script_header_for(kind, version),
+        has_wait=await _command_exists(client, "wait", node),
+        xautoclaim_shape=shape,
+        has_xinfo_lag=lag,
     )

@@ -1,6 +1,10 @@
 -- streams/migrate: the migration SPI's holding area (one stream per migration id, under the tag).
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
 --       9 leases (unused), 10 held
+-- A held job is also parked under its id (body in 4, the other fields as JSON in 5, index
+-- "H<held id>"), so a lookup by id finds it without knowing the migration id. An entry that
+-- carries no job id is garbage: it is held under "garbage-<entry id>" (never dropped), for the
+-- migration to dead-letter or refuse.
 -- ARGV: 1 op ("hold" | "release" | "restore"), 2 group, 3 count, then
 --       hold: 4 state ("ready" | "delayed" | "dead") -> {{held id, fields}...}
 --       release: 4.. job ids -> n released;  restore -> {n restored, n of them ready} (call until 0);
@@ -21,8 +25,17 @@ local function hold(m, state)
   m.s = state
   local f = flat(m, HELD_ORDER)
   local hid = rcall("XADD", H, "*", unpack(f))
+  local meta = {}
+  for i = 1, #f, 2 do
+    if f[i] ~= "j" and f[i] ~= "b" then meta[f[i]] = f[i + 1] end
+  end
+  rcall("HSET", PB, m.j, m.b or "")
+  rcall("HSET", PM, m.j, cjson.encode(meta))
   rcall("HSET", I, m.j, "H" .. hid)
   return {hid, f}
+end
+local function unhold(jid)
+  rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
 end
 
 if op == "hold" then
@@ -31,7 +44,11 @@ if op == "hold" then
     local last = last_delivered()
     for _, e in ipairs(rcall("XRANGE", S, "(" .. last, "+", "COUNT", count)) do
       local m = tomap(e[2])
-      if m.j and rcall("HGET", I, m.j) == e[1] then
+      if not m.j then
+        m.j = "garbage-" .. e[1]
+        out[#out + 1] = hold(m, "ready")
+        rcall("XDEL", S, e[1])
+      elseif rcall("HGET", I, m.j) == e[1] then
         out[#out + 1] = hold(m, "ready")
         rcall("XDEL", S, e[1]); rcall("ZREM", T, m.j)
       end
@@ -42,13 +59,14 @@ if op == "hold" then
       local jid = due[i]
       local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
       m.j = jid; m.b = rcall("HGET", PB, jid); m.due = due[i + 1]
-      if m.b then out[#out + 1] = hold(m, "delayed") end
       unpark(jid); rcall("ZREM", T, jid)
+      if m.b then out[#out + 1] = hold(m, "delayed") end
     end
   elseif state == "dead" then
     for _, e in ipairs(rcall("XRANGE", D, "-", "+", "COUNT", count)) do
       local m = tomap(e[2])
-      if m.j then out[#out + 1] = hold(m, "dead") end
+      m.j = m.j or ("garbage-" .. e[1])
+      out[#out + 1] = hold(m, "dead")
       rcall("XDEL", D, e[1])
     end
   end
@@ -59,7 +77,7 @@ elseif op == "release" then
     local loc = rcall("HGET", I, ARGV[i])
     if loc and string.sub(loc, 1, 1) == "H" then
       n = n + rcall("XDEL", H, string.sub(loc, 2))
-      rcall("HDEL", I, ARGV[i])
+      rcall("HDEL", I, ARGV[i]); unhold(ARGV[i])
     end
   end
   if rcall("XLEN", H) == 0 then rcall("DEL", H) end
@@ -84,6 +102,7 @@ elseif op == "restore" then
     local m = tomap(e[2])
     local state, due = m.s, m.due
     m.s = nil; m.due = nil
+    if state ~= "delayed" then unhold(m.j) end
     if state == "dead" then
       rcall("HSET", I, m.j, "X" .. rcall("XADD", D, "*", unpack(flat(m, HELD_ORDER))))
     elseif state == "delayed" then

@@ -102,7 +102,8 @@ if op == "nack" or op == "bury" or op == "extend" then
   return {1, state}
 end
 
--- move / moveout: take the job out of whatever state it is in (leased: guarded as ack)
+-- move / moveout: take the job out of whatever state it is in (leased: guarded as ack);
+-- returns status, fields, remover, and the state it is in (+ due ms when delayed)
 local function take_out()
   local loc = rcall("HGET", I, jid)
   if not loc then return 0 end
@@ -112,21 +113,22 @@ local function take_out()
       local st, eid, d, m = leased(jid, group, consumer, tok_eid, dtok)
       if st ~= 1 then return st end
       m.r = num(m.r) + d - 1; m.a = num(m.a) + d
-      return 1, m, function() release(eid, jid, group, true) end
+      return 1, m, function() release(eid, jid, group, true) end, "in_flight"
     end
     local e = rcall("XRANGE", S, loc, loc)
     if #e == 0 then rcall("HDEL", I, jid); return 0 end
-    return 1, tomap(e[1][2]), function() rcall("XDEL", S, loc) end
+    return 1, tomap(e[1][2]), function() rcall("XDEL", S, loc) end, "ready"
   elseif loc == "D" or loc == "M" then
     local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
     m.b = rcall("HGET", PB, jid)
     if not m.b then rcall("HDEL", I, jid); return 0 end
-    return 1, m, function() unpark(jid) end
+    if loc == "M" then return 1, m, function() unpark(jid) end, m.s or "ready", m.due end
+    return 1, m, function() unpark(jid) end, "delayed", rcall("ZSCORE", Z, jid)
   elseif string.sub(loc, 1, 1) == "X" then
     local did = string.sub(loc, 2)
     local e = rcall("XRANGE", D, did, did)
     if #e == 0 then rcall("HDEL", I, jid); return 0 end
-    return 1, tomap(e[1][2]), function() rcall("XDEL", D, did) end
+    return 1, tomap(e[1][2]), function() rcall("XDEL", D, did) end, "dead"
   end
   return 0
 end
@@ -146,14 +148,15 @@ if op == "move" then
   rcall("ZREM", T, jid); rcall("HDEL", I, jid)
   return {1}
 elseif op == "moveout" then
-  -- step 1 of a cross-slot move: park the job under "M" (re-running returns the same record)
-  local st, m, remove = take_out()
+  -- step 1 of a cross-slot move: park the job under "M" (re-running returns the same record);
+  -- the parked meta keeps the state it left (s, and due when delayed) for lookups by id
+  local st, m, remove, from, due = take_out()
   if st ~= 1 then return {st} end
   m.o = queue; m.why = nil; m.at = nil; m.j = jid; m.g = nil
   if rcall("HGET", I, jid) ~= "M" then
+    remove() -- first: for a delayed job it unparks, which must not erase the record below
     rcall("HSET", PB, jid, m.b)
-    rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o}))
-    remove()
+    rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o, s = from, due = due}))
     rcall("ZREM", Z, jid); rcall("ZREM", T, jid)
     rcall("HSET", I, jid, "M")
   end

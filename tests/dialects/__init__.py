@@ -1,0 +1,1 @@
+"""Tests of the server dialects (keydb, dragonfly types; probe; durability) on real servers."""

@@ -1,0 +1,109 @@
+"""``wait_for_replicas`` / ``wait_for_fsync`` on real servers.
+
+WAIT runs in the same pipeline, on the same connection, as the write it confirms: WAIT
+counts the replicas that acknowledged *its connection's* writes. The proof: with the replica
+frozen (SIGSTOP), a WAIT on the writing connection times out, while a WAIT on any other
+connection (no writes of its own) would return at once.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from queuestore import ConfigurationError, Job, OperationTimeoutError
+from tests.servers import RedisCluster, RedisServer, ServerFactory
+
+from .conftest import Maker, config
+
+pytestmark = pytest.mark.anyio
+
+
+def with_replica(factory: ServerFactory) -> tuple[RedisServer, RedisServer]:
+    primary = factory()
+    replica = factory(extra_args=["--replicaof", primary.host, str(primary.port)])
+    deadline = time.monotonic() + 10
+    while replica.sync_client().info("replication").get("master_link_status") != "up":
+        assert time.monotonic() < deadline, "the replica did not sync"
+        time.sleep(0.05)
+    return primary, replica
+
+
+@pytest.mark.parametrize("layout", ["lists", "streams"])
+async def test_wait_for_replicas_confirms_on_the_writing_connection(
+    make: Maker, redis_server_factory: ServerFactory, layout: str
+) -> None:
+    primary, replica = with_replica(redis_server_factory)
+    backend = await make("keydb", primary.url, layout=layout, wait_for_replicas=1, wait_timeout=0.3)
+    r_primary, r_replica = primary.sync_client(), replica.sync_client()
+    waits = int(r_primary.info("commandstats").get("cmdstat_wait", {}).get("calls", 0))
+    assert await backend.enqueue(Job(id="j1", payload=1))
+    assert r_replica.exists(*[k for k in r_primary.keys(f"{backend.options.key_prefix}*")])  # already there
+    got = await backend.dequeue()
+    assert got is not None
+    await backend.ack(got)
+    after = int(r_primary.info("commandstats")["cmdstat_wait"]["calls"])
+    assert after - waits == 2  # enqueue and ack; dequeue is not a durable op
+    assert (await backend.health()).details["wait_for"] == "WAIT 1"
+    r_primary.script_flush()  # NOSCRIPT inside the durable pipeline: re-sent with its body, waited for
+    assert await backend.enqueue(Job(id="j0", payload=0))
+    assert backend.script_set.reloads >= 1
+
+    assert replica.pid is not None
+    os.kill(replica.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(OperationTimeoutError, match="acknowledged by 0 of 1 replicas"):
+            await backend.enqueue(Job(id="j2", payload=2))
+    finally:
+        os.kill(replica.pid, signal.SIGCONT)
+    # the write was applied on the primary: a retry is a no-op by id, and now confirmed
+    assert await backend.enqueue(Job(id="j2", payload=2)) is False
+
+
+async def test_wait_for_replicas_on_a_cluster_targets_the_queue_node(
+    make: Maker, redis_cluster: RedisCluster
+) -> None:
+    """The cluster pipeline sends WAIT to the node of the queue's slot (it has no replica
+    here, so WAIT times out: routed and answered, not refused)."""
+    from queuestore import default_registry
+
+    cfg = config("dragonfly", redis_cluster.url, wait_for_replicas=1, wait_timeout=0.05)
+    cfg.cluster_mode, cfg.cluster_addrs = True, list(redis_cluster.startup_nodes)
+    backend = await default_registry().create("dragonfly", cfg)
+    try:
+        with pytest.raises(OperationTimeoutError, match="0 of 1 replicas"):
+            await backend.enqueue(Job(payload=1))
+        assert await backend.length() == 1
+    finally:
+        await backend.aclose()
+
+
+async def test_wait_for_fsync_without_waitaof(make: Maker, redis_server_factory: ServerFactory) -> None:
+    """Redis 7.0 has no WAITAOF: accepted only where the server fsyncs every write itself."""
+    plain = redis_server_factory()
+    with pytest.raises(ConfigurationError) as info:
+        await make("keydb", plain.url, wait_for_fsync=True)
+    assert info.value.field == "options.wait_for_fsync"
+    everysec = redis_server_factory(appendonly=True, appendfsync="everysec")
+    with pytest.raises(ConfigurationError, match="WAITAOF") as info:
+        await make("redis-lists", everysec.url, wait_for_fsync=True)
+    assert info.value.field == "options.wait_for_fsync"
+    always = redis_server_factory(appendonly=True, appendfsync="always")
+    backend = await make("dragonfly", always.url, wait_for_fsync=True)
+    assert await backend.enqueue(Job(payload=1))
+    health = await backend.health()
+    assert health.details["wait_for"] == "none"  # nothing to send: every write is fsynced
+    assert health.details["appendfsync"] == "always"
+
+
+async def test_wait_options_are_checked(make: Maker, redis_server: RedisServer) -> None:
+    for bad, field in (
+        ({"wait_for_replicas": -1}, "wait_for_replicas"),
+        ({"wait_timeout": 0}, "wait_timeout"),
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            await make("keydb", redis_server.url, **bad)
+        assert info.value.field == f"options.{field}"

@@ -1,0 +1,59 @@
+"""Both XAUTOCLAIM reply shapes through the real parser (``parse_autoclaim`` in
+``lua/streams/take.lua``, reached by its ``parse`` mode), in every dialect header.
+
+The Redis-shaped reply is captured from the running redis-server (an entry deleted while
+pending); the KeyDB-shaped one (two elements, nil in place of the deleted entry) is recorded.
+The same parser is covered for the default dialect by
+``tests/redis_streams/test_scripts.py::test_xautoclaim_parser_takes_both_reply_shapes``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from queuestore.backends.redis_streams import RedisStreamsBackend
+from tests.servers import RedisServer
+
+from .conftest import Maker
+from .test_strict_dialects import POSES, _parse
+
+pytestmark = pytest.mark.anyio
+
+CAPTURE = """
+return cjson.encode(redis.call("XAUTOCLAIM", KEYS[1], "g", "c2", 0, "0-0"))
+"""
+
+
+def real_redis_reply(server: RedisServer) -> tuple[Any, list[str]]:
+    """XAUTOCLAIM's reply, as Lua sees it, for 3 pending entries of which the middle one was deleted."""
+    r = server.sync_client()
+    key = f"qs-dia-xac:{{{uuid.uuid4().hex}}}"
+    ids = [r.xadd(key, {"j": f"job{i}"}).decode() for i in range(3)]
+    r.xgroup_create(key, "g", "0")
+    r.xreadgroup("g", "c1", {key: ">"})
+    r.xdel(key, ids[1])
+    reply = json.loads(r.eval(CAPTURE, 1, key))
+    r.delete(key)
+    return reply, ids
+
+
+@pytest.mark.parametrize(("pose_kind", "header"), POSES)
+async def test_both_reply_shapes_parse_in_every_dialect(
+    make: Maker, pose: Any, redis_server: RedisServer, pose_kind: str, header: Any
+) -> None:
+    pose(pose_kind)
+    backend = await make("dragonfly", redis_server.url, layout="streams", strict_keys=True)
+    assert isinstance(backend, RedisStreamsBackend)
+    assert backend.script_set.header is header
+    real, ids = real_redis_reply(redis_server)
+    assert len(real) == 3, real  # Redis 7: cursor, live entries, deleted ids
+    assert real[2] == [ids[1]]
+    got = await _parse(backend, real)
+    assert got == [b"0-0", [ids[0].encode(), ids[2].encode()], [ids[1].encode()], 0]
+    keydb = ["0-0", [[ids[0], ["j", "job0"]], False, [ids[2], ["j", "job2"]]]]  # recorded shape
+    got = await _parse(backend, keydb)
+    assert got == [b"0-0", [ids[0].encode(), ids[2].encode()], [], 1]  # the hole is counted
