@@ -98,7 +98,6 @@ def test_seed_backend_validates_with_its_factory(backend: str, queue: str) -> No
     assert set(config.backends[backend].options) <= accepted
 
 
-@pytest.mark.xfail(strict=True, reason="factory lands with issue 3/4")
 def test_seed_validates_as_written() -> None:
     config = _seed()
     config.validate()

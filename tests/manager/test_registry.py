@@ -89,16 +89,13 @@ async def test_create_and_validate() -> None:
     assert qs.error_code(nf.value) == "BACKEND_NOT_FOUND"
 
 
-PENDING = pytest.mark.xfail(strict=True, reason="factory lands with issue 3/4")
-
-
 @pytest.mark.parametrize(
     "backend_type",
     [
         "redis-lists",
         "redis-streams",
-        pytest.param("keydb", marks=PENDING),
-        pytest.param("dragonfly", marks=PENDING),
+        "keydb",
+        "dragonfly",
     ],
 )
 def test_redis_factories_load(backend_type: str) -> None:
