@@ -28,7 +28,8 @@ from redis.crc import key_slot
 
 from queuestore._job import Job, JobState
 from queuestore.abc import JobRef, job_ref
-from queuestore.backends._lists_ops import STATE_CODE, ListsCore, key_block
+from queuestore.backends._lists_lookup import ListsLookup
+from queuestore.backends._lists_ops import STATE_CODE, key_block
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
 
@@ -39,8 +40,9 @@ def _text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-class ListsMoves(ListsCore):
-    """``move``, the maintenance loop and the migration SPI of the redis-lists backend."""
+class ListsMoves(ListsLookup):
+    """``move``, the maintenance loop and the migration SPI of the redis-lists backend
+    (on top of ``get_jobs``, :class:`~queuestore.backends._lists_lookup.ListsLookup`)."""
 
     # -- move ----------------------------------------------------------------------------
     async def move(self, job: JobRef, target_queue: str) -> None:
@@ -163,6 +165,10 @@ class ListsMoves(ListsCore):
     async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
         """Take up to ``count`` jobs in ``state`` (READY, DELAYED or DEAD) into the holding area.
 
+        A held job whose body is missing or does not decode is held all the same (safe:
+        a rollback restores it) and returned with ``last_error`` ``"corrupt: <reason>"``
+        (and the raw bytes as payload), so the migration can tell it from a real job.
+
         Raises:
             InvalidJobError: another state, a bad count or migration id.
             BackendError: the store failed.
@@ -177,7 +183,8 @@ class ListsMoves(ListsCore):
         return self.read_triples(reply)
 
     async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
-        """Up to ``count`` held jobs, in the order they were held.
+        """Up to ``count`` held jobs, in the order they were held (garbage marked as by
+        :meth:`migration_hold`).
 
         Raises:
             InvalidJobError, BackendError.

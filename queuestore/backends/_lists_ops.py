@@ -5,19 +5,20 @@
 build on: the key block of a queue, the per-job ``meta`` record the scripts keep
 (msgpack, written by Lua with ``cmsgpack``; the body is never touched by Lua, so
 any encoding and compression work), turning script replies into
-:class:`~queuestore.Job` objects (garbage named, never raised), paged reads
-(``iter``, ``peek``), ``length``, ``stats`` and ``capabilities``.
+:class:`~queuestore.Job` objects (garbage named, never raised), ``peek``,
+``length``, ``stats`` and ``capabilities``. Reads by id and by page (``get_jobs``,
+``iter``) are in :mod:`queuestore.backends._lists_lookup`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import msgspec
 
 from queuestore._job import Job, JobState
-from queuestore._models import BackendCapabilities, BackendStats, IterOptions
+from queuestore._models import BackendCapabilities, BackendStats
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.scripts import ScriptCall
@@ -29,15 +30,18 @@ from queuestore.errors import (
     SerializationError,
 )
 
-__all__ = ["KEY_SUFFIXES", "ListsCore", "Meta", "RedisListsOptions", "key_block"]
+__all__ = ["CORRUPT_PREFIX", "KEY_SUFFIXES", "ListsCore", "Meta", "RedisListsOptions", "key_block"]
 
 #: the standard key block every lists script gets as KEYS[1..10], in this order
 KEY_SUFFIXES = ("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "seq", "wake", "idem")
 WAKE = KEY_SUFFIXES.index("wake")
 STATE_CODE = {JobState.READY: "r", JobState.DELAYED: "d", JobState.IN_FLIGHT: "i", JobState.DEAD: "x"}
 CODE_STATE = {v: k for k, v in STATE_CODE.items()}
-_SET_OF = {JobState.READY: 2, JobState.DELAYED: 3, JobState.IN_FLIGHT: 4, JobState.DEAD: 5}
+SET_OF = {JobState.READY: 2, JobState.DELAYED: 3, JobState.IN_FLIGHT: 4, JobState.DEAD: 5}
 GARBAGE_META = "corrupt or missing job metadata"
+MISSING_BODY = "job body is missing"
+#: ``Job.last_error`` of a job read from garbage (see :meth:`ListsCore.read_job`)
+CORRUPT_PREFIX = "corrupt: "
 
 
 class RedisListsOptions(RedisBackendOptions, kw_only=True, forbid_unknown_fields=True):
@@ -129,6 +133,7 @@ class ListsCore(RedisBackendBase):
         "restore",
         "page",
         "stats",
+        "lookup",
     )
 
     lists_options: RedisListsOptions
@@ -140,11 +145,18 @@ class ListsCore(RedisBackendBase):
 
     # -- reading -------------------------------------------------------------------------
     def read_job(self, job_id: str, body: bytes, raw_meta: bytes) -> tuple[Job, str | None]:
-        """A Job from its stored body and meta; the second item names garbage (or is None)."""
+        """A Job from its stored body and meta; the second item names garbage (or is None).
+
+        Garbage (meta or body missing or undecodable) is never passed off as a job: its
+        ``last_error`` is ``"corrupt: <reason>"`` (:data:`CORRUPT_PREFIX`), and an
+        undecodable body comes back as the raw bytes in ``payload``.
+        """
         bad: str | None = None
         try:
-            meta = _META_DEC.decode(raw_meta) if raw_meta else Meta(st="x", dr=GARBAGE_META)
+            meta = _META_DEC.decode(raw_meta) if raw_meta else None
         except msgspec.DecodeError:
+            meta = None
+        if meta is None:
             meta, bad = Meta(st="x", dr=GARBAGE_META), GARBAGE_META
         if body:
             try:
@@ -152,7 +164,7 @@ class ListsCore(RedisBackendBase):
             except SerializationError as exc:
                 job, bad = Job(id=job_id, payload=bytes(body)), f"undecodable job body: {exc}"
         else:
-            job = Job(id=job_id)
+            job, bad = Job(id=job_id), bad or MISSING_BODY
         code = meta.hf if meta.st in ("h", "m") and meta.hf else meta.st
         state = CODE_STATE.get(code, JobState.READY)
         job.id, job.queue, job.state = job_id, self.queue, state
@@ -163,6 +175,8 @@ class ListsCore(RedisBackendBase):
         job.origin_queue = meta.o or (self.queue if state is JobState.DEAD else None)
         if state is not JobState.IN_FLIGHT:
             job.lease_token = job.lease_deadline = None
+        if bad is not None:
+            job.last_error = CORRUPT_PREFIX + bad
         return job, bad
 
     def read_triples(self, reply: Sequence[Any], start: int = 0) -> list[Job]:
@@ -170,61 +184,6 @@ class ListsCore(RedisBackendBase):
         return [
             self.read_job(_text(reply[i]), reply[i + 1], reply[i + 2])[0] for i in range(start, len(reply), 3)
         ]
-
-    async def page(
-        self, set_key: str, mode: str, ref: str, score: str, count: int, reverse: bool, op: str = "iter"
-    ) -> list[tuple[str, str, Job]]:
-        """One page of a sorted set of this queue: ``(id, score, job)`` in set order."""
-        reply = await self._script(
-            op, "page", [set_key, self.block[0], self.block[1]], [mode, ref, score, count, int(reverse)]
-        )
-        out = []
-        for i in range(0, len(reply), 4):
-            job_id = _text(reply[i])
-            out.append((job_id, _text(reply[i + 1]), self.read_job(job_id, reply[i + 2], reply[i + 3])[0]))
-        return out
-
-    def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
-        """Walk stored jobs page by page: ready in dequeue order, delayed by due time, in
-        flight by deadline, dead in the order they died; states in the order given
-        (``reverse`` walks it all backwards). ``start_id`` starts at that job (nothing if
-        it is in none of the states), ``end_id`` ends after it. A job that changes state
-        mid-walk may be seen twice or not at all, never invented.
-
-        Raises:
-            InvalidJobError: a bad page size (raised here, before iterating).
-            BackendError: the store failed (while iterating).
-        """
-        opts = options or IterOptions()
-        opts.checked_count()
-        return self._iter(opts)
-
-    async def _iter(self, opts: IterOptions) -> AsyncIterator[Job]:
-        count = opts.checked_count()
-        states = list(opts.states)[::-1] if opts.reverse else list(opts.states)
-        started = opts.start_id is None
-        for state in states:
-            set_key = self.block[_SET_OF[state]]
-            if started:
-                page = await self.page(set_key, "offset", "0", "", count, opts.reverse)
-            else:
-                page = await self.page(set_key, "from", opts.start_id or "", "", count, opts.reverse)
-                started = bool(page)
-            while page:
-                for job_id, _, job in page:
-                    if job.state is state and self._in_time(job, opts):
-                        yield job
-                    if job_id == opts.end_id:
-                        return
-                if len(page) < count:
-                    break
-                page = await self.page(set_key, "after", page[-1][0], page[-1][1], count, opts.reverse)
-
-    @staticmethod
-    def _in_time(job: Job, opts: IterOptions) -> bool:
-        if opts.start_time is not None and job.created_at < opts.start_time:
-            return False
-        return opts.end_time is None or job.created_at < opts.end_time
 
     # -- results -------------------------------------------------------------------------
     @staticmethod

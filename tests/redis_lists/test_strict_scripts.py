@@ -29,6 +29,10 @@ async def exercise(a: RedisListsBackend, target: str) -> None:
     assert await a.enqueue_many(jobs[1:]) == [True] * 5
     await a.enqueue(Job(payload="later").delayed(30))
     assert await a.peek(0) is not None
+    found = await a.get_jobs([jobs[0].id, "never-enqueued"])
+    assert found[0] is not None
+    assert found[0].state is JobState.READY
+    assert found[1] is None
     assert await a.length() == 7
     assert len([j async for j in a.iter(IterOptions(count=2))]) == 7
     one = await a.dequeue()
