@@ -94,7 +94,13 @@ class Ledger:
         return f"{self._xor:032x}"
 
 
+#: Job.last_error prefix with which a backend marks a held entry it could not decode
+CORRUPT_MARK = "corrupt:"
+
+
 def _problem(job: Job) -> str | None:
+    if isinstance(job.last_error, str) and job.last_error.startswith(CORRUPT_MARK):
+        return f"corrupt entry {job.id!r}: {job.last_error[len(CORRUPT_MARK) :].strip()}"
     try:
         validate_job(job)
         return None

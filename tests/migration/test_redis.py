@@ -212,7 +212,7 @@ async def test_undecodable_source_entry_fails_loudly(redis_server: RedisServer) 
         assert status.phase is MigrationPhase.FAILED
         assert status.failed_phase == "copying"
         assert status.last_error is not None
-        assert "could not be decoded" in status.last_error
+        assert "corrupt entry" in status.last_error
         proxy = manager.get_backend(queue)
         assert isinstance(proxy, RoutingBackend)
         both = await stored_ids(proxy.source) + await stored_ids(proxy.target)

@@ -7,30 +7,11 @@ from __future__ import annotations
 import pytest
 
 from queuestore import Job, JobState, SerializationError
-from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase, MigrationTool, _protocol
+from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase, MigrationTool
 from tests.migration.helpers import manager_for, redis_backend, two_backend_config, unique
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.anyio
-
-_MARK = "corrupt:"
-
-
-def _problem_with_marker(job: Job) -> str | None:
-    """The migration-side check this backend relies on (see _lists_lookup / the report)."""
-    if isinstance(job.last_error, str) and job.last_error.startswith(_MARK):
-        return f"corrupt entry {job.id!r}: {job.last_error[len(_MARK) :].strip()}"
-    return _ORIGINAL(job)
-
-
-_ORIGINAL = _protocol._problem
-
-
-@pytest.fixture(autouse=True)
-def _marker_aware_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    # until queuestore/migration/_protocol.py checks the marker itself, test with the check applied
-    if _protocol._problem(Job(id="probe", last_error=_MARK + " probe")) is None:
-        monkeypatch.setattr(_protocol, "_problem", _problem_with_marker)
 
 
 async def test_corrupt_body_fails_loudly_rolls_back_and_dead_letters(redis_server: RedisServer) -> None:
