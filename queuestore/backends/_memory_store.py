@@ -1,0 +1,359 @@
+"""The in-process "server" behind the memory backend.
+
+A :class:`Namespace` is what a Redis server is to the Redis backends: it holds
+queues by name, so two backends on one namespace see the same queues and
+``move`` works between them. Namespaces live for the whole process (until
+:func:`drop_namespace`), keyed by name.
+
+Every method of :class:`QueueData` runs to completion without awaiting, so on
+one event loop each is one atomic step -- the memory twin of one Lua script.
+The store is not thread-safe: use a namespace from one event loop at a time.
+
+Jobs are stored as private copies (never the caller's object) and handed out as
+fresh copies, so no mutable payload is ever shared with a caller.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from queuestore._job import Job, JobCodec, JobState
+from queuestore.backends._memory_index import Index
+from queuestore.errors import JobNotFoundError, LeaseLostError
+
+__all__ = [
+    "HELD",
+    "LEASE_EXPIRED",
+    "WALK_ORDER",
+    "Namespace",
+    "QueueData",
+    "Record",
+    "clear_lease",
+    "copy_job",
+    "drop_namespace",
+    "get_namespace",
+    "unique_namespace",
+]
+
+#: ``Record.where`` of a job in a migration's holding area
+HELD = "held"
+#: reason recorded on a job dead-lettered because its last lease expired
+LEASE_EXPIRED = "lease expired"
+
+_COPY = JobCodec()  # msgpack: round-trips every payload a backend accepts
+WALK_ORDER = (JobState.READY, JobState.DELAYED, JobState.IN_FLIGHT, JobState.DEAD)
+_TOTALS = ("enqueued", "dequeued", "acked", "nacked", "dead_lettered", "expired")
+
+
+def clear_lease(job: Job) -> None:
+    """Forget a job's lease (token and deadline)."""
+    job.lease_token = None
+    job.lease_deadline = None
+
+
+def copy_job(job: Job) -> Job:
+    """A deep copy of a job, through the wire encoding (so it is what a real store returns)."""
+    return _COPY.decode(_COPY.encode(job))
+
+
+@dataclass(slots=True)
+class Record:
+    """A stored job and where it sits. ``rank``/``seq`` are its position in its index."""
+
+    job: Job
+    where: str
+    rank: float = 0.0
+    seq: int = 0
+    held_from: JobState | None = None
+
+
+@dataclass(slots=True)
+class SweepResult:
+    """What one sweep did."""
+
+    readied: int = 0
+    dead: int = 0
+    expired: int = 0
+
+
+class QueueData:
+    """One queue: its jobs, one index per state, idempotency keys and waiting consumers."""
+
+    def __init__(self, namespace: Namespace, name: str) -> None:
+        self.ns = namespace
+        self.name = name
+        self.jobs: dict[str, Record] = {}
+        self.index: dict[str, Index] = {s: Index() for s in WALK_ORDER}
+        self.ttl = Index()  # waiting jobs with expires_at, by expires_at
+        self.idem: dict[str, float] = {}  # idempotency key -> epoch until which it dedups
+        self._idem_order: deque[tuple[float, str]] = deque()
+        self.held: dict[str, dict[str, Record]] = {}  # migration id -> held records, in hold order
+        self.waiters: set[anyio.Event] = set()
+        self.totals: dict[str, int] = dict.fromkeys(_TOTALS, 0)
+
+    # -- placement ----------------------------------------------------------------------
+    def place(self, rec: Record, state: JobState, rank: float, *, keep_seq: bool = False) -> None:
+        if not keep_seq:
+            rec.seq = next(self.ns.seq)
+        rec.where, rec.rank, rec.job.state = state, rank, state
+        self.index[state].add(rank, rec.seq, rec.job.id)
+        if state in (JobState.READY, JobState.DELAYED) and rec.job.expires_at is not None:
+            self.ttl.add(rec.job.expires_at, rec.seq, rec.job.id)
+
+    def unplace(self, rec: Record) -> None:
+        if rec.where == HELD:
+            return
+        self.index[rec.where].remove(rec.rank, rec.seq, rec.job.id)
+        if rec.where in (JobState.READY, JobState.DELAYED) and rec.job.expires_at is not None:
+            self.ttl.remove(rec.job.expires_at, rec.seq, rec.job.id)
+
+    def wait_or_ready(self, rec: Record, now: float, *, keep_seq: bool = False) -> None:
+        due = rec.job.available_at
+        if due is not None and due > now:
+            self.place(rec, JobState.DELAYED, due, keep_seq=keep_seq)
+        else:
+            self.place(rec, JobState.READY, -float(rec.job.priority), keep_seq=keep_seq)
+
+    def _kill(self, rec: Record, reason: str, now: float) -> None:
+        clear_lease(rec.job)
+        rec.job.dead_reason, rec.job.dead_at = reason, now
+        rec.job.origin_queue = rec.job.origin_queue or self.name
+        self.place(rec, JobState.DEAD, 0.0)
+        self.totals["dead_lettered"] += 1
+
+    def _retry(self, rec: Record, now: float, delay: float, error: str | None) -> bool:
+        """Send a job back with retry_count + 1, or dead-letter it past max_retries. True if back."""
+        if error is not None:
+            rec.job.last_error = error
+        if rec.job.retry_count + 1 > rec.job.max_retries:
+            self._kill(rec, error or "max retries exceeded", now)
+            return False
+        rec.job.retry_count += 1
+        clear_lease(rec.job)
+        rec.job.available_at = now + delay if delay > 0 else None
+        self.wait_or_ready(rec, now)
+        return True
+
+    def notify(self) -> None:
+        """Wake every consumer waiting on this queue."""
+        waiters, self.waiters = self.waiters, set()
+        for event in waiters:
+            event.set()
+
+    # -- time -----------------------------------------------------------------------------
+    def sweep(self, now: float) -> SweepResult:
+        """Reclaim expired leases, promote due delayed jobs, drop expired waiting jobs.
+
+        A reclaimed job goes to the tail of its priority with retry_count + 1 (or is
+        dead-lettered, reason "lease expired", when that would exceed max_retries).
+        """
+        res = SweepResult()
+        for _, _, job_id in self.index[JobState.IN_FLIGHT].due(now):
+            rec = self.jobs[job_id]
+            rec.where = HELD  # out of every index; _retry/_kill place it again
+            if self._retry(rec, now, 0.0, LEASE_EXPIRED):
+                res.readied += 1
+            else:
+                res.dead += 1
+        for _, _, job_id in self.index[JobState.DELAYED].due(now):
+            rec = self.jobs[job_id]
+            if rec.job.expires_at is not None:
+                self.ttl.remove(rec.job.expires_at, rec.seq, job_id)
+            rec.where = HELD
+            rec.job.available_at = None
+            self.wait_or_ready(rec, now)
+            res.readied += 1
+        for _, _, job_id in self.ttl.due(now):
+            rec = self.jobs.pop(job_id)
+            self.index[rec.where].remove(rec.rank, rec.seq, job_id)
+            res.expired += 1
+        self.totals["expired"] += res.expired
+        while self._idem_order and self._idem_order[0][0] <= now:
+            until, key = self._idem_order.popleft()
+            if self.idem.get(key) == until:
+                del self.idem[key]
+        if res.readied:
+            self.notify()
+        return res
+
+    def next_due(self) -> float | None:
+        """The earliest epoch at which a sweep would change something (None: nothing scheduled)."""
+        times = [
+            e[0]
+            for e in (
+                self.index[JobState.DELAYED].first(),
+                self.index[JobState.IN_FLIGHT].first(),
+                self.ttl.first(),
+            )
+            if e is not None
+        ]
+        return min(times) if times else None
+
+    # -- transitions ----------------------------------------------------------------------
+    def enqueue(self, job: Job, now: float, window: float) -> bool:
+        """Store a private copy of ``job``; False if its id or (live) idempotency key is known."""
+        if job.id in self.jobs:
+            return False
+        key = job.idempotency_key
+        if key is not None:
+            if self.idem.get(key, 0.0) > now:
+                return False
+            self.idem[key] = now + window
+            self._idem_order.append((now + window, key))
+        job.queue = self.name
+        clear_lease(job)
+        rec = Record(job, HELD)
+        self.jobs[job.id] = rec
+        self.wait_or_ready(rec, now)
+        self.totals["enqueued"] += 1
+        if rec.where == JobState.READY:
+            self.notify()
+        return True
+
+    def lease(self, now: float, visibility: float, count: int) -> list[Job]:
+        """Lease up to ``count`` ready jobs in dequeue order; return copies."""
+        out: list[Job] = []
+        ready = self.index[JobState.READY]
+        while len(out) < count and (entry := ready.first()) is not None:
+            rec = self.jobs[entry[2]]
+            self.unplace(rec)
+            job = rec.job
+            job.attempt += 1
+            job.started_at = now
+            job.lease_token = uuid.uuid4().hex
+            job.lease_deadline = now + visibility
+            self.place(rec, JobState.IN_FLIGHT, job.lease_deadline)
+            out.append(copy_job(job))
+        self.totals["dequeued"] += len(out)
+        return out
+
+    def leased(self, job_id: str, token: str | None) -> Record:
+        """The in-flight record of ``job_id``, checking the lease token when given.
+
+        Raises:
+            JobNotFoundError: no such job, or (unguarded) it is not in flight.
+            LeaseLostError: a token was given and it is not the current lease.
+        """
+        rec = self.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFoundError(job_id)
+        if token is not None and (rec.where != JobState.IN_FLIGHT or rec.job.lease_token != token):
+            raise LeaseLostError(job_id)
+        if rec.where != JobState.IN_FLIGHT:
+            raise JobNotFoundError(job_id, f"job {job_id!r} is not in flight (it is {rec.where})")
+        return rec
+
+    def ack(self, job_id: str, token: str | None) -> None:
+        """Acknowledge: the job is gone. Raises as :meth:`leased`."""
+        rec = self.leased(job_id, token)
+        self.unplace(rec)
+        del self.jobs[job_id]
+        self.totals["acked"] += 1
+
+    def nack(
+        self, job_id: str, token: str | None, requeue: bool, delay: float, error: str | None, now: float
+    ) -> None:
+        """Give a lease back: retry (maybe delayed) or dead-letter. Raises as :meth:`leased`."""
+        rec = self.leased(job_id, token)
+        self.unplace(rec)
+        rec.where = HELD
+        self.totals["nacked"] += 1
+        if not requeue:
+            if error is not None:
+                rec.job.last_error = error
+            self._kill(rec, error or "rejected", now)
+        elif self._retry(rec, now, delay, error) and rec.where == JobState.READY:
+            self.notify()
+
+    def extend(self, job_id: str, token: str | None, seconds: float, now: float) -> float:
+        """Move a lease's deadline to ``now + seconds``; return it. Raises as :meth:`leased`."""
+        rec = self.leased(job_id, token)
+        self.unplace(rec)
+        rec.job.lease_deadline = now + seconds
+        self.place(rec, JobState.IN_FLIGHT, rec.job.lease_deadline, keep_seq=True)
+        return rec.job.lease_deadline
+
+    def take_for_move(self, job_id: str, token: str | None) -> Record:
+        """Check that a job can move (leased and guarded, or waiting, or dead); don't change it.
+
+        Raises:
+            JobNotFoundError, LeaseLostError: as :meth:`leased`.
+        """
+        rec = self.jobs.get(job_id)
+        if rec is None or rec.where == HELD:
+            raise JobNotFoundError(job_id)
+        if token is not None or rec.where == JobState.IN_FLIGHT:
+            return self.leased(job_id, token)
+        return rec
+
+    def move_to(self, rec: Record, target: QueueData, now: float) -> None:
+        """Move a record (from :meth:`take_for_move`) into ``target`` as ready."""
+        self.unplace(rec)
+        del self.jobs[rec.job.id]
+        job = rec.job
+        clear_lease(job)
+        job.origin_queue, job.queue, job.available_at = self.name, target.name, None
+        job.dead_reason = job.dead_at = None
+        moved = Record(job, HELD)
+        target.jobs[job.id] = moved
+        target.place(moved, JobState.READY, -float(job.priority))
+        target.notify()
+
+    # -- reading ------------------------------------------------------------------------
+    def peek(self, offset: int) -> Job | None:
+        """A copy of the ready job at ``offset`` in dequeue order."""
+        entry = self.index[JobState.READY].at(offset)
+        return None if entry is None else copy_job(self.jobs[entry[2]].job)
+
+    def count(self, state: JobState) -> int:
+        """How many jobs are in ``state``."""
+        return len(self.index[state])
+
+
+@dataclass
+class Namespace:
+    """A process-wide in-memory store of queues (the memory backend's "server").
+
+    ``clock`` is the store's time source (epoch seconds), like a server's TIME;
+    tests may replace it to move time without sleeping.
+    """
+
+    name: str
+    clock: Callable[[], float] = time.time
+    queues: dict[str, QueueData] = field(default_factory=dict)
+    seq: itertools.count[int] = field(default_factory=itertools.count)
+
+    def queue(self, name: str) -> QueueData:
+        """The queue of that name (created empty on first use)."""
+        q = self.queues.get(name)
+        if q is None:
+            q = self.queues[name] = QueueData(self, name)
+        return q
+
+
+_NAMESPACES: dict[str, Namespace] = {}
+
+
+def get_namespace(name: str) -> Namespace:
+    """The namespace of that name, created on first use."""
+    ns = _NAMESPACES.get(name)
+    if ns is None:
+        ns = _NAMESPACES[name] = Namespace(name)
+    return ns
+
+
+def drop_namespace(name: str) -> None:
+    """Forget a namespace and every job in it (backends still using it keep their reference)."""
+    _NAMESPACES.pop(name, None)
+
+
+def unique_namespace(prefix: str = "ns") -> str:
+    """A namespace name no one has used yet (for tests and throwaway queues)."""
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"

@@ -1,0 +1,134 @@
+"""Fixtures of the conformance suite: ``target``, ``make_backend`` and ``backend``.
+
+Server fixtures (``redis_server``, ``redis_cluster``) come from the root conftest
+and are requested lazily with ``request.getfixturevalue``, so a memory-only run
+starts no server.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aredis
+
+from queuestore import BackendConfig, QueueBackend
+from queuestore.backends import load_builtin_factory
+from queuestore.backends._memory_store import drop_namespace, unique_namespace
+
+from .targets import Target, selected_targets
+
+
+async def drop_prefix(url: str, prefix: str) -> None:
+    """Delete this test's keys on an external server: only those under ``prefix``
+    (SCAN MATCH is fine in test cleanup; the library itself never scans)."""
+    client = aredis.Redis.from_url(url)
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{prefix}*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.delete(*batch)
+                batch.clear()
+        if batch:
+            await client.delete(*batch)
+    finally:
+        await client.aclose()
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class BackendMaker:
+    """Makes open backends of one target on one store, all closed at teardown.
+
+    Attributes:
+        target: the target under test.
+        queue: the test's default queue name (unique per test).
+    """
+
+    def __init__(self, target: Target, request: pytest.FixtureRequest) -> None:
+        self.target = target
+        self.queue = _unique("q")
+        self.created: list[QueueBackend] = []
+        self._namespace: str | None = None
+        self.url = ""
+        self.cluster_addrs: list[str] = []
+        self.base_options: dict[str, Any] = dict(target.options)
+        if target.topology == "memory":
+            self._namespace = unique_namespace("conformance")
+            self.base_options["namespace"] = self._namespace
+        elif target.topology == "standalone":
+            self.url = request.getfixturevalue("redis_server").url
+            self.base_options["key_prefix"] = _unique("qs-conf") + ":"
+        elif target.topology == "cluster":
+            cluster = request.getfixturevalue("redis_cluster")
+            self.url, self.cluster_addrs = cluster.url, list(cluster.startup_nodes)
+            self.base_options["key_prefix"] = _unique("qs-conf") + ":"
+        elif target.topology == "external":
+            self.url = os.environ.get(target.env, "").strip()
+            self.base_options["key_prefix"] = _unique("qs-conf") + ":"
+        else:  # pragma: no cover - a typo in targets.py
+            raise pytest.UsageError(f"unknown topology {target.topology!r}")
+
+    def other_queue(self, stem: str = "other") -> str:
+        """A fresh queue name on the same store."""
+        return _unique(stem)
+
+    def config(self, queue: str | None = None, **options: Any) -> BackendConfig:
+        """The BackendConfig of a backend on this test's store."""
+        return BackendConfig(
+            type=self.target.type,
+            name=f"conformance-{self.target.id}",
+            url=self.url,
+            queue=queue or self.queue,
+            cluster_mode=self.target.topology == "cluster",
+            cluster_addrs=self.cluster_addrs,
+            options={**self.base_options, **options},
+        )
+
+    async def __call__(self, queue: str | None = None, **options: Any) -> QueueBackend:
+        """Create and open a backend on ``queue`` (default: the test's queue) with extra options."""
+        backend: QueueBackend = await load_builtin_factory(self.target.type).create(
+            self.config(queue, **options)
+        )
+        self.created.append(backend)
+        return backend
+
+    async def aclose(self) -> None:
+        for backend in self.created:
+            await backend.aclose()
+        if self.target.topology == "external":
+            await drop_prefix(self.url, self.base_options["key_prefix"])
+        if self._namespace is not None:
+            drop_namespace(self._namespace)
+
+
+@pytest.fixture(params=[t.param() for t in selected_targets()])
+def target(request: pytest.FixtureRequest) -> Target:
+    """The backend type and topology under test."""
+    param: Target = request.param
+    reason = param.skip_reason()
+    if reason is not None:  # one place, so ``-ra`` folds the skips into one line per variable
+        pytest.skip(reason)
+    return param
+
+
+@pytest.fixture
+async def make_backend(target: Target, request: pytest.FixtureRequest) -> AsyncIterator[BackendMaker]:
+    """A factory of open backends on this test's store (closed at teardown)."""
+    maker = BackendMaker(target, request)
+    try:
+        yield maker
+    finally:
+        await maker.aclose()
+
+
+@pytest.fixture
+async def backend(make_backend: BackendMaker) -> QueueBackend:
+    """An open backend on a fresh queue with the target's default options."""
+    return await make_backend()

@@ -1,0 +1,117 @@
+"""The backends and topologies the conformance suite runs against.
+
+A target names a backend type (as registered in ``queuestore.backends.BUILTIN_BACKENDS``)
+and a topology:
+
+* ``memory``     -- no server; each test gets its own memory namespace.
+* ``standalone`` -- the session's ``redis_server`` fixture (``.url``); each test gets
+  its own ``key_prefix`` option.
+* ``cluster``    -- the session's ``redis_cluster`` fixture (``.url``, ``.startup_nodes``),
+  ``cluster_mode=True``; each test gets its own ``key_prefix``. Marked ``cluster``.
+* ``external``   -- a server the tests did not start (KeyDB, Dragonfly, Valkey...), at the
+  URL in the environment variable ``Target.env``; each test gets its own ``key_prefix``
+  and its keys (only those) are deleted after it. Skipped, naming the variable, when unset.
+
+The dialect types (``keydb``, ``dragonfly``) also run on the local redis-server: their
+factories (defaults, ``layout``) are exercised for real, and the dialect follows the
+probed server (Redis here), not the type name.
+
+To add a backend, append its targets below, e.g.::
+
+    Target("redis-lists-standalone", "redis-lists", "standalone"),
+    Target("redis-lists-cluster", "redis-lists", "cluster"),
+
+``QUEUESTORE_CONFORMANCE_TARGETS`` (comma-separated target ids) restricts a run to
+some targets, e.g. ``QUEUESTORE_CONFORMANCE_TARGETS=memory``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+import pytest
+
+Topology = Literal["memory", "standalone", "cluster", "external"]
+
+TARGETS_ENV = "QUEUESTORE_CONFORMANCE_TARGETS"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One backend type on one topology.
+
+    Attributes:
+        id: the pytest id of the target.
+        type: the backend type name.
+        topology: where its store lives (see the module docstring).
+        options: extra backend options every test of this target gets.
+        env: for ``external``: the variable holding the server's URL.
+    """
+
+    id: str
+    type: str
+    topology: Topology
+    options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    env: str = ""
+
+    def param(self) -> Any:
+        """This target as a ``pytest.param`` (cluster targets get the ``cluster`` marker)."""
+        marks = [pytest.mark.cluster] if self.topology == "cluster" else []
+        return pytest.param(self, id=self.id, marks=marks)
+
+    def skip_reason(self) -> str | None:
+        """Why this target cannot run here (an external server's variable is unset), or None."""
+        if self.topology == "external" and not os.environ.get(self.env, "").strip():
+            return f"{self.env} is not set (the URL of an external server to run the suite on)"
+        return None
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("memory", "memory", "memory"),
+    Target("redis-lists-standalone", "redis-lists", "standalone", MappingProxyType({"strict_keys": True})),
+    Target("redis-lists-cluster", "redis-lists", "cluster", MappingProxyType({"strict_keys": True})),
+    Target(
+        "redis-streams-standalone", "redis-streams", "standalone", MappingProxyType({"strict_keys": True})
+    ),
+    Target("redis-streams-cluster", "redis-streams", "cluster", MappingProxyType({"strict_keys": True})),
+    # dialect types on the local redis-server (defaults and layout exercised for real)
+    Target("keydb-lists-standalone", "keydb", "standalone", MappingProxyType({"strict_keys": True})),
+    Target(
+        "dragonfly-streams-standalone",
+        "dragonfly",
+        "standalone",
+        MappingProxyType({"strict_keys": True, "layout": "streams"}),
+    ),
+    # external servers (QUEUESTORE_TEST_<SERVER>_URL), both layouts each
+    *(
+        Target(
+            f"{server}-{layout}-external",
+            type_ if server != "valkey" else f"redis-{layout}",
+            "external",
+            MappingProxyType({"strict_keys": True, **({"layout": layout} if server != "valkey" else {})}),
+            env=f"QUEUESTORE_TEST_{server.upper()}_URL",
+        )
+        for server, type_ in (("keydb", "keydb"), ("dragonfly", "dragonfly"), ("valkey", ""))
+        for layout in ("lists", "streams")
+    ),
+)
+
+
+def selected_targets() -> list[Target]:
+    """The targets of this run: all, or those named in ``QUEUESTORE_CONFORMANCE_TARGETS``.
+
+    Raises:
+        pytest.UsageError: the variable names an unknown target.
+    """
+    wanted = [t.strip() for t in os.environ.get(TARGETS_ENV, "").split(",") if t.strip()]
+    if not wanted:
+        return list(TARGETS)
+    known = {t.id: t for t in TARGETS}
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise pytest.UsageError(f"{TARGETS_ENV}: unknown target(s) {unknown}; known: {sorted(known)}")
+    return [known[w] for w in wanted]

@@ -1,0 +1,195 @@
+"""Lifecycle (close, context manager), typed errors for bad input, capabilities, stats, health."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from queuestore import (
+    BackendCapabilities,
+    BackendClosedError,
+    ConfigurationError,
+    DequeueOptions,
+    HealthState,
+    InvalidJobError,
+    IterOptions,
+    Job,
+    JobState,
+    QueueBackend,
+)
+
+from .conftest import BackendMaker
+
+pytestmark = pytest.mark.anyio
+
+
+def closed_ops(b: QueueBackend) -> dict[str, Callable[[], Awaitable[Any]]]:
+    async def walk() -> None:
+        async for _ in b.iter():
+            pass
+
+    return {
+        "enqueue": lambda: b.enqueue(Job(payload=1)),
+        "enqueue_many": lambda: b.enqueue_many([Job(payload=1)]),
+        "dequeue": lambda: b.dequeue(),
+        "dequeue_many": lambda: b.dequeue_many(DequeueOptions(count=2)),
+        "ack": lambda: b.ack("some-id"),
+        "ack_many": lambda: b.ack_many(["some-id"]),
+        "nack": lambda: b.nack("some-id"),
+        "extend_lease": lambda: b.extend_lease("some-id", 5),
+        "move": lambda: b.move("some-id", "elsewhere"),
+        "length": b.length,
+        "peek": b.peek,
+        "iter": walk,
+        "stats": b.stats,
+        "migration_hold": lambda: b.migration_hold("m", JobState.READY, 10),
+        "import_jobs": lambda: b.import_jobs([Job(payload=1)]),
+    }
+
+
+async def test_closed_backend_raises_backend_closed(backend: QueueBackend) -> None:
+    await backend.enqueue(Job(payload=1))
+    await backend.aclose()
+    await backend.aclose()  # idempotent
+    await backend.close()  # alias
+    assert backend.closed
+    for name, op in closed_ops(backend).items():
+        with pytest.raises(BackendClosedError):
+            await op()
+        assert name  # the op name shows in the failure's locals
+    health = await backend.health()  # never raises
+    assert health.status != HealthState.HEALTHY
+
+
+async def test_close_wakes_a_waiting_dequeue(backend: QueueBackend) -> None:
+    failures: list[BaseException] = []
+
+    async def consume() -> None:
+        try:
+            await backend.dequeue(DequeueOptions(timeout=10.0))
+        except BackendClosedError as exc:
+            failures.append(exc)
+
+    with anyio.fail_after(5.0):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await anyio.sleep(0.2)
+            await backend.aclose()
+    assert len(failures) == 1
+
+
+async def test_async_with_closes(make_backend: BackendMaker) -> None:
+    backend = await make_backend()
+    async with backend as b:
+        assert b is backend
+        assert not backend.closed
+        await b.enqueue(Job(payload=1))
+    assert backend.closed
+
+
+@pytest.mark.parametrize(
+    ("job", "field"),
+    [
+        (Job(payload=object()), "payload"),
+        (Job(payload={"nested": [1j]}), "payload"),
+        (Job(payload=1, priority=10), "priority"),
+        (Job(payload=1, priority=-1), "priority"),
+        (Job(payload=1, id=""), "id"),
+        (Job(payload=1, max_retries=-1), "max_retries"),
+        (Job(payload=1, expires_at=float("nan")), "expires_at"),
+        (Job(payload=1, available_at=float("inf")), "available_at"),
+        (Job(payload=1, queue="someone-elses-queue"), "queue"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+async def test_invalid_job_is_refused_naming_the_field(backend: QueueBackend, job: Job, field: str) -> None:
+    with pytest.raises(InvalidJobError) as info:
+        await backend.enqueue(job)
+    assert info.value.field == field
+    assert await backend.length() == 0
+
+
+async def test_bad_arguments_raise_typed_errors(backend: QueueBackend) -> None:
+    await backend.enqueue(Job(payload=1))
+    cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("timeout", lambda: backend.dequeue(DequeueOptions(timeout=-1))),
+        ("visibility_timeout", lambda: backend.dequeue(DequeueOptions(visibility_timeout=0))),
+        ("offset", lambda: backend.peek(-1)),
+        ("job", lambda: backend.ack("")),
+    ]
+    if backend.capabilities().batch_operations:
+        cases.append(("count", lambda: backend.dequeue_many(DequeueOptions(count=0))))
+    for field, op in cases:
+        with pytest.raises(InvalidJobError) as info:
+            await op()
+        assert info.value.field == field
+    with pytest.raises(InvalidJobError) as info:
+        async for _ in backend.iter(IterOptions(count=0)):
+            pass
+    assert info.value.field == "count"
+    got = await backend.dequeue()
+    assert got is not None
+    leased: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("delay", lambda: backend.nack(got, delay=-1)),
+        ("seconds", lambda: backend.extend_lease(got, 0)),
+    ]
+    for field, op in leased:
+        with pytest.raises(InvalidJobError) as info:
+            await op()
+        assert info.value.field == field
+    await backend.ack(got)  # the refused calls changed nothing
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"no_such_option": 1}, "options.no_such_option"),
+        ({"visibility_timeout": "soon"}, "options.visibility_timeout"),
+        ({"visibility_timeout": "-5s"}, "options.visibility_timeout"),
+        ({"idempotency_window": "1x"}, "options.idempotency_window"),
+    ],
+)
+async def test_bad_option_is_a_configuration_error(
+    make_backend: BackendMaker, options: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await make_backend(**options)
+    assert info.value.field == field
+
+
+async def test_capabilities_are_a_stable_declaration(backend: QueueBackend) -> None:
+    caps = backend.capabilities()
+    assert isinstance(caps, BackendCapabilities)
+    assert caps == backend.capabilities()
+
+
+async def test_stats_count_operations(backend: QueueBackend) -> None:
+    for i in range(3):
+        await backend.enqueue(Job(payload=i))
+    a, b = await backend.dequeue(), await backend.dequeue()
+    assert a is not None
+    assert b is not None
+    await backend.ack(a)
+    stats = await backend.stats()
+    assert stats.queue == backend.queue
+    assert stats.backend == backend.name
+    assert (stats.queue_depth, stats.delayed, stats.in_flight, stats.dead) == (1, 0, 1, 0)
+    assert stats.total_enqueued >= 3
+    assert stats.total_dequeued >= 2
+    assert stats.total_acked >= 1
+    assert stats.enqueue_rate > 0
+    assert stats.dequeue_rate > 0
+    assert stats.ack_rate > 0
+    assert 0.0 <= stats.error_rate <= 1.0
+    assert stats.window_seconds > 0
+    assert stats.p99_latency_ms >= 0
+    assert stats.avg_latency_ms >= 0
+
+
+async def test_health_reports_a_state(backend: QueueBackend) -> None:
+    health = await backend.health()
+    assert health.status in (HealthState.HEALTHY, HealthState.DEGRADED), health.message
+    assert health.checked_at > 0
