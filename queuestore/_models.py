@@ -69,10 +69,12 @@ class DequeueOptions(msgspec.Struct, kw_only=True):
 class IterOptions(msgspec.Struct, kw_only=True):
     """What ``iter`` walks, one page of ``count`` at a time.
 
-    Order is dequeue order (oldest first within a priority); ``reverse`` walks
-    it backwards. ``start_id``/``end_id`` bound the walk by job id (inclusive;
-    streams: entry ids too); ``start_time``/``end_time`` bound ``created_at``
-    (inclusive start, exclusive end). ``states`` selects which states to walk
+    Order is dequeue order for ready jobs (priority, then FIFO), due time for
+    delayed ones, death order for dead ones; ``reverse`` walks it backwards.
+    ``start_id``/``end_id`` are inclusive positions in that walk: the walk starts
+    at the job with ``start_id`` (empty if it is not stored) and stops after the
+    job with ``end_id`` (streams also accept entry ids). ``start_time``/``end_time``
+    bound ``created_at`` (inclusive start, exclusive end). ``states`` selects which states to walk
     (default: ready then delayed; streams' replay also walks retained entries).
     """
 
@@ -117,8 +119,10 @@ class ConnectionPoolStats(msgspec.Struct, kw_only=True):
 class BackendStats(msgspec.Struct, kw_only=True):
     """A snapshot of a backend's queue and its recent activity.
 
-    Rates are per second over the metrics window; ``error_rate`` is a ratio
-    (errors / operations) over the same window; latencies are milliseconds.
+    ``queue_depth`` counts ready jobs only; ``delayed``, ``in_flight`` and ``dead``
+    count the other states. Rates are per second over the metrics window;
+    ``error_rate`` is a ratio (errors / operations) over the same window;
+    latencies are milliseconds.
     """
 
     backend: str = ""

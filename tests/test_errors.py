@@ -152,3 +152,18 @@ def test_messages_never_carry_passwords() -> None:
     config = BackendConfig(type="redis-lists", url=url, options={"password": "pw-in-options"})
     assert "topsecret" not in repr(config)
     assert "pw-in-options" not in repr(config)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("requirepass s3cret-1", "s3cret-1"),
+        ("masterauth s3cret-2", "s3cret-2"),
+        ("ERR AUTH s3cret-3 failed", "s3cret-3"),
+        ("AUTH alice s3cret-4", "s3cret-4"),
+    ],
+)
+def test_redact_hides_redis_command_passwords(text: str, secret: str) -> None:
+    out = redact(text)
+    assert secret not in out
+    assert "***" in out
