@@ -241,8 +241,7 @@ async def test_verification_catches_a_lost_job_and_corrupt_entries() -> None:
         if step == "imported" and batch == 2 and isinstance(proxy, RoutingBackend):
             q = proxy.target._q  # type: ignore[attr-defined]
             job_id = next(iter(q.jobs))
-            q.release("x", [])
-            q._unplace(q.jobs[job_id])
+            q.unplace(q.jobs[job_id])
             del q.jobs[job_id]
             lost.append(job_id)
 
