@@ -1,5 +1,12 @@
 """The migration SPI of ``redis-streams``: a holding area per migration id (a stream under the
-queue's tag), release, restore in the old dequeue order, and ``import_jobs``."""
+queue's tag), release, restore in the old dequeue order, and ``import_jobs``.
+
+A held entry that does not decode is held all the same (a rollback restores it) and returned by
+``migration_hold`` / ``migration_held`` as a stand-in job: its id (``garbage-<entry id>`` when the
+entry carried none), the state it was held from, the raw body as ``payload`` and ``last_error``
+``"corrupt: <reason>"`` -- as redis-lists does -- so the migration can refuse it or dead-letter it
+(``on_corrupt``) by id. It is logged and counted (``corrupt_entries``) too.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +14,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from queuestore._job import Job, JobState, validate_job
-from queuestore.backends._streams_model import fields_map, job_args, ms, now_ms
-from queuestore.backends._streams_read import StreamsReadBase
+from queuestore.backends._streams_lookup import StreamsLookupBase
+from queuestore.backends._streams_model import (
+    DECODE_ERRORS,
+    corrupt_job,
+    entry_job,
+    fields_map,
+    job_args,
+    ms,
+    now_ms,
+)
+from queuestore.backends._streams_read import log
 from queuestore.errors import InvalidJobError
 
 __all__ = ["StreamsMigrationBase"]
@@ -20,7 +36,7 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-class StreamsMigrationBase(StreamsReadBase):
+class StreamsMigrationBase(StreamsLookupBase):
     """The hold / held / release / restore protocol and import, each step one script."""
 
     # -- migration SPI ---------------------------------------------------------------------------
@@ -33,16 +49,23 @@ class StreamsMigrationBase(StreamsReadBase):
         return self._held_jobs(keys[-1], rows)
 
     def _held_jobs(self, held_key: str, rows: Any) -> list[Job]:
-        """Held entries as Jobs (garbage logged, counted and left out)."""
+        """Held entries as Jobs, in hold order; garbage as marked stand-ins (module docstring)."""
         jobs = []
         for hid, fields in rows:
             f = fields_map(fields)
             state = _STATE.get(f.get("s", b"ready"), JobState.READY)
-            job = self._job(f, state, f"entry {_s(hid)} of {held_key}")
-            if job is not None:
+            try:
+                job = entry_job(self.codec, self.queue, f, state)
                 if "due" in f:
                     job.available_at = int(float(f["due"])) / 1000.0
-                jobs.append(job)
+            except DECODE_ERRORS as exc:
+                self.corrupt_entries += 1
+                where = f"entry {_s(hid)} of {held_key}"
+                log.warning(
+                    "redis-streams %s: held %s (%s) does not decode: %s", self.name, where, state, exc
+                )
+                job = corrupt_job(self.queue, f, state, f"held {where} could not be decoded: {exc}")
+            jobs.append(job)
         return jobs
 
     async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:

@@ -6,6 +6,8 @@ parked-job meta, lease tokens) is defined in one place.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import socket
@@ -21,21 +23,29 @@ from queuestore._durations import Seconds
 from queuestore._job import Job, JobCodec, JobState
 from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.keys import QueueKeys
-from queuestore.errors import ConfigurationError, InvalidJobError
+from queuestore.errors import ConfigurationError, InvalidJobError, SerializationError
 
 __all__ = [
+    "CORRUPT_PREFIX",
     "LeaseToken",
     "RedisStreamsOptions",
     "StreamKeys",
+    "corrupt_job",
     "entry_job",
     "fields_map",
     "id_after",
     "is_entry_id",
     "ms",
+    "parked_fields",
 ]
 
 _ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
 _SEP = "\x1f"
+#: ``Job.last_error`` prefix of a job read from garbage (the same marker as redis-lists'
+#: ``CORRUPT_PREFIX``): the migration tells such a job from a real one by it
+CORRUPT_PREFIX = "corrupt: "
+#: what decoding stored fields can raise on garbage
+DECODE_ERRORS = (SerializationError, ValueError, KeyError, TypeError)
 
 
 class RedisStreamsOptions(RedisBackendOptions, kw_only=True, forbid_unknown_fields=True):
@@ -240,6 +250,32 @@ def entry_job(
         job.available_at = None
     if state != JobState.DEAD:
         job.dead_reason = job.dead_at = None
+    return job
+
+
+def parked_fields(jid: Any, body: bytes, meta: bytes | None) -> dict[str, Any]:
+    """The fields of a parked job (delayed, held or moving): its body plus its JSON meta.
+
+    Raises:
+        ValueError: the meta is not a JSON object.
+    """
+    fields: dict[str, Any] = {"j": jid, "b": body}
+    if meta:
+        decoded = json.loads(meta)
+        if not isinstance(decoded, dict):
+            raise ValueError(f"parked meta is not a JSON object: {meta[:80]!r}")
+        fields.update({k: v for k, v in decoded.items() if isinstance(v, str | int) and v != ""})
+    return fields
+
+
+def corrupt_job(queue: str, fields: Mapping[str, Any], state: JobState, reason: str) -> Job:
+    """A stand-in for garbage that must stay addressable (a held entry): its id, the state it
+    was in, the raw body as payload and ``last_error`` = :data:`CORRUPT_PREFIX` + reason."""
+    f = fields_map(fields)
+    jid = f.get("j", b"").decode(errors="replace")
+    job = Job(id=jid, queue=queue, payload=f.get("b", b""), state=state, last_error=CORRUPT_PREFIX + reason)
+    with contextlib.suppress(ValueError):
+        job.retry_count, job.max_retries = int(f.get("r", b"0") or 0), int(f.get("m", b"0") or 0)
     return job
 
 

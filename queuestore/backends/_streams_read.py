@@ -5,7 +5,6 @@ Reads are plain commands (they change nothing); every state change is a script.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -27,6 +26,7 @@ from queuestore.backends._streams_model import (
     is_entry_id,
     ms,
     now_ms,
+    parked_fields,
 )
 from queuestore.errors import InvalidJobError, SerializationError
 
@@ -41,18 +41,11 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _parked_fields(jid: Any, body: bytes, meta: bytes | None) -> dict[str, Any]:
-    fields: dict[str, Any] = {"j": jid, "b": body}
-    if meta:
-        fields.update({k: v for k, v in json.loads(meta).items() if isinstance(v, str | int) and v != ""})
-    return fields
-
-
 class StreamsReadBase(RedisBackendBase):
     """Shared state of the streams backend plus everything that only reads or migrates."""
 
     script_group = "streams"
-    script_names = ("enqueue", "take", "settle", "migrate")
+    script_names = ("enqueue", "take", "settle", "migrate", "lookup")
     options: RedisStreamsOptions
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
@@ -211,7 +204,7 @@ class StreamsReadBase(RedisBackendBase):
                     if not body:
                         continue  # promoted or moved since the page was read
                     where = f"delayed job {_s(jid)!r} in {k.parked}"
-                    job = self._job(_parked_fields(jid, body, meta), JobState.DELAYED, where)
+                    job = self._job(parked_fields(jid, body, meta), JobState.DELAYED, where)
                     if job is not None:
                         job.available_at = float(score) / 1000.0
                         yield job

@@ -20,8 +20,9 @@ key                            type      holds
 ``P{q}:idx``                   hash      job id -> entry id | ``D`` delayed | ``X<id>``
                                          dead | ``H<id>`` held | ``M`` moving
 ``P{q}:delayed``               zset      delayed job ids by due time (ms)
-``P{q}:parked``                hash      job id -> body of a delayed / moving job
-``P{q}:parked:meta``           hash      job id -> its counters (JSON)
+``P{q}:parked``                hash      job id -> body of a delayed / moving / held job
+``P{q}:parked:meta``           hash      job id -> its counters (JSON; held / moving: also
+                                         the state it came from, ``s``, and ``due``)
 ``P{q}:ttl``                   zset      waiting job ids by expiry (ms)
 ``P{q}:dead``                  stream    dead letters (+ why, at, origin)
 ``P{q}:counters``              hash      enqueued, acked, nacked, dead, expired, lost
@@ -38,9 +39,14 @@ Entries deleted behind our back while pending are released and counted
 (``lost`` in health details), never retried. Reads skip an entry that does not decode with a
 warning naming it (``corrupt_entries`` in health details); ``dequeue`` dead-letters it.
 
+``get_jobs`` is one read-only script call per 500 ids (pipelined); garbage makes it raise
+SerializationError naming the ids. A held entry that does not decode is returned by the
+migration SPI as a stand-in with ``last_error`` ``"corrupt: ..."`` (see ``_streams_migrate``).
+
 Code: this module (options, groups, enqueue, dequeue), ``_streams_read`` (length, peek, iter,
-stats, health), ``_streams_migrate`` (migration SPI), ``_streams_settle`` (ack, nack, extend,
-move), ``_streams_model`` (wire format); the scripts are ``_redis/lua/streams``.
+stats, health), ``_streams_lookup`` (get_jobs), ``_streams_migrate`` (migration SPI),
+``_streams_settle`` (ack, nack, extend, move), ``_streams_model`` (wire format); the scripts
+are ``_redis/lua/streams``.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ async def test_every_streams_script_runs_under_strict_keys(make: Maker) -> None:
     assert [j.id for j in held] == ["d"]
     assert await backend.migration_restore("m") == 1
     assert await backend.import_jobs([Job(id="dead", payload=0, state=JobState.DEAD)]) == [True]
+    found = await backend.get_jobs(["a", "d", "dead", "never"])
+    assert [j.state if j else None for j in found] == [None, JobState.DELAYED, JobState.DEAD, None]
     await backend.sweep()
     await _parse(backend, ["0-0", [], []])
     assert set(backend.script_set.scripts) <= set(backend.script_set.calls), backend.script_set.calls
