@@ -52,7 +52,7 @@ async def _run_live(manager: BackendManager, queue: str, drain_first: bool) -> N
     enqueued: set[str] = set()
     acked: list[str] = []
     dead, leases = await _fill(manager.get_backend(queue), enqueued)
-    producing = anyio.Event()
+    producers_done: list[int] = []
     stop = anyio.Event()
 
     async def producer(k: int) -> None:
@@ -62,7 +62,7 @@ async def _run_live(manager: BackendManager, queue: str, drain_first: bool) -> N
             assert await manager.get_backend(queue).enqueue(job)
             if i % 50 == 0:
                 await anyio.sleep(0.02)
-        producing.set()
+        producers_done.append(k)
 
     async def consumer(k: int) -> None:
         rnd = random.Random(k)
@@ -107,7 +107,7 @@ async def _run_live(manager: BackendManager, queue: str, drain_first: bool) -> N
         assert final.moved_by_state["ready"] > 0
         assert final.moved_by_state.get("dead") == N_DEAD
         with anyio.fail_after(60):
-            while len(set(acked)) + len(dead) < len(enqueued):
+            while len(producers_done) < 2 or len(set(acked)) + len(dead) < len(enqueued):
                 await anyio.sleep(0.1)
         stop.set()
     target = manager.get_backend(queue)
