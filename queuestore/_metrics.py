@@ -11,8 +11,22 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TypedDict
 
-__all__ = ["OperationMetrics"]
+__all__ = ["Activity", "OperationMetrics"]
+
+
+class Activity(TypedDict):
+    """The windowed figures of ``BackendStats``, ready to splat into it."""
+
+    enqueue_rate: float
+    dequeue_rate: float
+    ack_rate: float
+    error_rate: float
+    avg_latency_ms: float
+    p99_latency_ms: float
+    window_seconds: float
+
 
 _OPS = ("enqueue", "dequeue", "ack", "nack", "dead", "expired", "error", "op")
 
@@ -93,3 +107,16 @@ class OperationMetrics:
         avg = sum(ordered) / len(ordered)
         p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
         return avg * 1000.0, p99 * 1000.0
+
+    def activity(self) -> Activity:
+        """The window's rates, error ratio and latencies, named as in ``BackendStats``."""
+        avg, p99 = self.latency_ms()
+        return {
+            "enqueue_rate": self.rate("enqueue"),
+            "dequeue_rate": self.rate("dequeue"),
+            "ack_rate": self.rate("ack"),
+            "error_rate": self.error_ratio(),
+            "avg_latency_ms": avg,
+            "p99_latency_ms": p99,
+            "window_seconds": self.window,
+        }

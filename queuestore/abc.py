@@ -46,6 +46,7 @@ __all__ = [
     "BackendFactory",
     "JobRef",
     "QueueBackend",
+    "checked_job_ids",
     "job_ref",
     "parse_options",
 ]
@@ -65,6 +66,21 @@ def job_ref(job: JobRef) -> tuple[str, str | None]:
     if isinstance(job, str) and job:
         return job, None
     raise InvalidJobError("job", f"expected a Job or a non-empty job id, got {job!r}")
+
+
+def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
+    """The ids of a ``get_jobs``-style call as a list, checked.
+
+    Raises:
+        InvalidJobError: ``job_ids`` is a single string or holds a non-str.
+    """
+    if isinstance(job_ids, str | bytes):
+        raise InvalidJobError("job_ids", "expected a sequence of job ids, got a single string")
+    ids = list(job_ids)
+    for job_id in ids:
+        if not isinstance(job_id, str):
+            raise InvalidJobError("job_ids", f"job ids are str, got {type(job_id).__name__}")
+    return ids
 
 
 def parse_options(options_type: type[OptionsT], options: dict[str, Any], prefix: str = "options") -> OptionsT:

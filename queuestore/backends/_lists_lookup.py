@@ -30,9 +30,10 @@ from typing import Any
 
 from queuestore._job import Job
 from queuestore._models import IterOptions
+from queuestore.abc import checked_job_ids
 from queuestore.backends._lists_ops import GARBAGE_META, SET_OF, ListsCore
 from queuestore.backends._redis.scripts import ScriptCall
-from queuestore.errors import InvalidJobError, SerializationError
+from queuestore.errors import SerializationError
 
 __all__ = ["ListsLookup"]
 
@@ -112,12 +113,7 @@ class ListsLookup(ListsCore):
             BackendError: the store failed.
         """
         self._check_open("get_jobs")
-        if isinstance(job_ids, str | bytes):
-            raise InvalidJobError("job_ids", "expected a sequence of job ids, got a single string")
-        ids = list(job_ids)
-        for job_id in ids:
-            if not isinstance(job_id, str):
-                raise InvalidJobError("job_ids", f"job ids are str, got {type(job_id).__name__}")
+        ids = checked_job_ids(job_ids)
         if not ids:
             return []
         size = self.lists_options.batch_size

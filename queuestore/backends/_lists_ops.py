@@ -258,7 +258,6 @@ class ListsCore(RedisBackendBase):
         """
         ready, delayed, in_flight, dead = await self._depths("stats")
         m = self.metrics
-        avg, p99 = m.latency_ms()
         return BackendStats(
             backend=self.name,
             queue=self.queue,
@@ -266,12 +265,6 @@ class ListsCore(RedisBackendBase):
             delayed=delayed,
             in_flight=in_flight,
             dead=dead,
-            enqueue_rate=m.rate("enqueue"),
-            dequeue_rate=m.rate("dequeue"),
-            ack_rate=m.rate("ack"),
-            error_rate=m.error_ratio(),
-            avg_latency_ms=avg,
-            p99_latency_ms=p99,
             total_enqueued=m.totals["enqueue"],
             total_dequeued=m.totals["dequeue"],
             total_acked=m.totals["ack"],
@@ -280,5 +273,5 @@ class ListsCore(RedisBackendBase):
             total_expired=m.totals["expired"],
             total_errors=m.totals["error"],
             connection_pool=self.conn.pool_stats(),
-            window_seconds=m.window,
+            **m.activity(),
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from queuestore._job import Job, JobState
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendStats, HealthState, HealthStatus, IterOptions
+from queuestore.abc import checked_job_ids
 from queuestore.backends._memory_index import Position
 from queuestore.backends._memory_store import QueueData, Record, copy_job
 from queuestore.errors import InvalidJobError
@@ -100,11 +101,13 @@ class MemoryReadMixin:
             One entry per id: the job with ``state`` set, or None when it is not stored.
 
         Raises:
+            InvalidJobError: ``job_ids`` is not a sequence of str.
             BackendClosedError: the backend is closed.
         """
         self._check_open("get_jobs")
+        ids = checked_job_ids(job_ids)
         self._sweep()
-        recs = [self._q.jobs.get(job_id) for job_id in job_ids]
+        recs = [self._q.jobs.get(job_id) for job_id in ids]
         return [None if rec is None else copy_job(rec.job) for rec in recs]
 
     def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
@@ -176,7 +179,6 @@ class MemoryReadMixin:
         self._check_open("stats")
         self._sweep()
         q, m, now = self._q, self._metrics, self._now()
-        avg, p99 = m.latency_ms()
         starts = [q.jobs[e[2]].job.started_at or now for e in q.index[JobState.IN_FLIGHT]]
         return BackendStats(
             backend=self.name,
@@ -185,12 +187,6 @@ class MemoryReadMixin:
             delayed=q.count(JobState.DELAYED),
             in_flight=q.count(JobState.IN_FLIGHT),
             dead=q.count(JobState.DEAD),
-            enqueue_rate=m.rate("enqueue"),
-            dequeue_rate=m.rate("dequeue"),
-            ack_rate=m.rate("ack"),
-            error_rate=m.error_ratio(),
-            avg_latency_ms=avg,
-            p99_latency_ms=p99,
             total_enqueued=q.totals["enqueued"],
             total_dequeued=q.totals["dequeued"],
             total_acked=q.totals["acked"],
@@ -199,7 +195,7 @@ class MemoryReadMixin:
             total_expired=q.totals["expired"],
             total_errors=m.totals["error"],
             oldest_pending_age_s=max(0.0, now - min(starts)) if starts else None,
-            window_seconds=m.window,
+            **m.activity(),
         )
 
     async def health(self) -> HealthStatus:

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from queuestore._job import Job, JobState
+from queuestore.abc import checked_job_ids
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends._streams_model import (
     DECODE_ERRORS,
@@ -37,7 +38,7 @@ from queuestore.backends._streams_model import (
     parked_fields,
 )
 from queuestore.backends._streams_read import StreamsReadBase
-from queuestore.errors import InvalidJobError, SerializationError
+from queuestore.errors import SerializationError
 
 __all__ = ["StreamsLookupBase"]
 
@@ -66,12 +67,7 @@ class StreamsLookupBase(StreamsReadBase):
             BackendError: the store failed.
         """
         self._check_open("get_jobs")
-        if isinstance(job_ids, str | bytes):
-            raise InvalidJobError("job_ids", "expected a sequence of job ids, got a single string")
-        ids = list(job_ids)
-        for job_id in ids:
-            if not isinstance(job_id, str):
-                raise InvalidJobError("job_ids", f"job ids are str, got {type(job_id).__name__}")
+        ids = checked_job_ids(job_ids)
         if not ids:
             return []
         keys, now = self.skeys.core(), now_ms()

@@ -304,20 +304,17 @@ class StreamsReadBase(RedisBackendBase):
         _, _, pending = await self._group_view(self.group)
         c = {_s(a): int(b) for a, b in (counters.items() if isinstance(counters, dict) else [])}
         m = self.metrics
-        avg, p99 = m.latency_ms()
         age = None
         if isinstance(oldest, list) and oldest:
             age = int(oldest[0]["time_since_delivered"]) / 1000.0
         return BackendStats(
             backend=self.name, queue=self.queue, queue_depth=ready, delayed=int(delayed), in_flight=pending,
-            dead=int(dead) if isinstance(dead, int) else 0, enqueue_rate=m.rate("enqueue"),
-            dequeue_rate=m.rate("dequeue"), ack_rate=m.rate("ack"), error_rate=m.error_ratio(),
-            avg_latency_ms=avg, p99_latency_ms=p99, total_enqueued=c.get("enqueued", 0),
+            dead=int(dead) if isinstance(dead, int) else 0, total_enqueued=c.get("enqueued", 0),
             total_dequeued=m.totals.get("dequeue", 0), total_acked=c.get("acked", 0),
             total_nacked=c.get("nacked", 0), total_dead_lettered=c.get("dead", 0),
             total_expired=c.get("expired", 0), total_errors=m.totals.get("error", 0),
             stream_length=int(xlen) if isinstance(xlen, int) else 0, consumer_lag=ready,
-            oldest_pending_age_s=age, connection_pool=self.conn.pool_stats(), window_seconds=m.window,
+            oldest_pending_age_s=age, connection_pool=self.conn.pool_stats(), **m.activity(),
         )  # fmt: skip
 
     async def health(self) -> HealthStatus:
