@@ -98,6 +98,7 @@ class MemoryMigrationMixin:
     if TYPE_CHECKING:
 
         def _check_open(self, operation: str) -> None: ...
+        async def _enter(self, operation: str) -> None: ...
         def _now(self) -> float: ...
         def _sweep(self) -> None: ...
         def _stored_copy(self, job: Job) -> Job: ...
@@ -114,7 +115,7 @@ class MemoryMigrationMixin:
             InvalidJobError: ``state`` is IN_FLIGHT (leases are not migrated) or ``count`` < 1.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("migration_hold")
+        await self._enter("migration_hold")
         if JobState(state) not in _HOLDABLE:
             raise InvalidJobError("state", f"can hold ready, delayed or dead jobs, not {state!s}")
         self._sweep()
@@ -127,7 +128,7 @@ class MemoryMigrationMixin:
             InvalidJobError: ``count`` < 1.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("migration_held")
+        await self._enter("migration_held")
         n = _check_count(count)
         area = self._q.held.get(migration_id, {})
         out: list[Job] = []
@@ -148,7 +149,7 @@ class MemoryMigrationMixin:
         Raises:
             BackendClosedError: the backend is closed.
         """
-        self._check_open("migration_release")
+        await self._enter("migration_release")
         return release(self._q, migration_id, list(job_ids))
 
     async def migration_restore(self, migration_id: str) -> int:
@@ -160,7 +161,7 @@ class MemoryMigrationMixin:
         Raises:
             BackendClosedError: the backend is closed.
         """
-        self._check_open("migration_restore")
+        await self._enter("migration_restore")
         return restore(self._q, migration_id)
 
     async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
@@ -175,7 +176,7 @@ class MemoryMigrationMixin:
             InvalidJobError: a job is invalid, or carries the IN_FLIGHT state.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("import_jobs")
+        await self._enter("import_jobs")
         copies: list[Job] = []
         for job in jobs:
             if JobState(job.state) not in _HOLDABLE:

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import anyio.lowlevel
+
 from queuestore._job import Job, JobState
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendStats, HealthState, HealthStatus, IterOptions
@@ -68,6 +70,7 @@ class MemoryReadMixin:
     if TYPE_CHECKING:
 
         def _check_open(self, operation: str) -> None: ...
+        async def _enter(self, operation: str) -> None: ...
         def _now(self) -> float: ...
         def _sweep(self) -> None: ...
 
@@ -77,7 +80,7 @@ class MemoryReadMixin:
         Raises:
             BackendClosedError: the backend is closed.
         """
-        self._check_open("length")
+        await self._enter("length")
         self._sweep()
         return self._q.count(JobState.READY) + self._q.count(JobState.DELAYED)
 
@@ -88,7 +91,7 @@ class MemoryReadMixin:
             InvalidJobError: offset is not an int >= 0.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("peek")
+        await self._enter("peek")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidJobError("offset", f"must be an int >= 0, got {offset!r}")
         self._sweep()
@@ -104,7 +107,7 @@ class MemoryReadMixin:
             InvalidJobError: ``job_ids`` is not a sequence of str.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("get_jobs")
+        await self._enter("get_jobs")
         ids = checked_job_ids(job_ids)
         self._sweep()
         recs = [self._q.jobs.get(job_id) for job_id in ids]
@@ -138,7 +141,7 @@ class MemoryReadMixin:
         if opts.start_id is not None:
             cursor = cursor_at(self._q, states, opts.start_id, opts.reverse)
         while cursor is not None:
-            self._check_open("iter")
+            await self._enter("iter")
             self._sweep()
             batch: list[Job] = []
             recs = page(self._q, states, cursor, count, opts.reverse)
@@ -176,7 +179,7 @@ class MemoryReadMixin:
         Raises:
             BackendClosedError: the backend is closed.
         """
-        self._check_open("stats")
+        await self._enter("stats")
         self._sweep()
         q, m, now = self._q, self._metrics, self._now()
         starts = [q.jobs[e[2]].job.started_at or now for e in q.index[JobState.IN_FLIGHT]]
@@ -200,6 +203,7 @@ class MemoryReadMixin:
 
     async def health(self) -> HealthStatus:
         """Healthy while open (an in-process store is always reachable). Never raises."""
+        await anyio.lowlevel.checkpoint()
         start = time.perf_counter()
         details = {
             "namespace": self.namespace,

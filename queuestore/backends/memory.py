@@ -17,6 +17,9 @@ Semantics every other backend must match (the conformance suite checks them):
   maintenance loop. Dead-lettering keeps ``retry_count`` and ``attempt``.
 * a waiting (ready or delayed) job past ``expires_at`` is dropped and counted
   in ``BackendStats.total_expired``; an in-flight job is not dropped.
+* every public coroutine yields to the event loop once (a checkpoint, as a
+  round trip to a server would) before its atomic step, so concurrent
+  consumers interleave fairly; a cancellation at that point leaves nothing done.
 * ``move`` sends a leased, waiting or dead job to another queue of the same
   namespace as ready, with ``origin_queue`` set; moving a job that is already
   in the target (and gone from here) is a no-op, so a retried move is safe.
@@ -40,6 +43,7 @@ from datetime import timedelta
 from typing import Literal
 
 import anyio
+import anyio.lowlevel
 import msgspec
 
 from queuestore._durations import Seconds, to_seconds
@@ -169,6 +173,21 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             match = _FIELD_IN_ERROR.search(str(exc))
             raise InvalidJobError(match.group(1) if match else "job", str(exc)) from None
 
+    async def _enter(self, operation: str) -> None:
+        """Start a public operation: refuse a closed backend, then yield to the event loop.
+
+        Every operation passes this checkpoint before its atomic step, as a call to a
+        real server would, so concurrent callers interleave fairly (without it, one
+        consumer of a full queue would take every job before the others ever ran).
+        A cancellation here leaves nothing done.
+
+        Raises:
+            BackendClosedError: the backend is (or got, while yielding) closed.
+        """
+        self._check_open(operation)
+        await anyio.lowlevel.checkpoint()
+        self._check_open(operation)
+
     async def _close(self) -> None:
         for event in self._my_waiters:
             event.set()
@@ -196,7 +215,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             InvalidJobError: a job is invalid (the field is named).
             BackendClosedError: the backend is closed.
         """
-        self._check_open("enqueue")
+        await self._enter("enqueue")
         copies = [self._stored_copy(job) for job in jobs]
         with self._metrics.timed():
             self._sweep()
@@ -230,7 +249,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
         return await self._lease(opts, opts.checked_count())
 
     async def _lease(self, opts: DequeueOptions, count: int) -> list[Job]:
-        self._check_open("dequeue")
+        await self._enter("dequeue")
         timeout = opts.timeout_seconds()
         visibility = opts.lease_seconds(self.options.visibility_timeout)
         give_up = anyio.current_time() + timeout
@@ -272,7 +291,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             InvalidJobError: ``job`` is neither a Job nor a non-empty id.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("ack")
+        await self._enter("ack")
         job_id, token = job_ref(job)
         with self._metrics.timed():
             self._sweep()
@@ -286,7 +305,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             InvalidJobError: an element is neither a Job nor a non-empty id.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("ack")
+        await self._enter("ack")
         refs = [job_ref(job) for job in jobs]
         out: list[bool] = []
         with self._metrics.timed():
@@ -320,7 +339,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             InvalidJobError: a negative delay or a bad job argument.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("nack")
+        await self._enter("nack")
         job_id, token = job_ref(job)
         secs = seconds_arg(delay, "delay")
         with self._metrics.timed():
@@ -340,7 +359,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             InvalidJobError: ``seconds`` is not > 0, or a bad job argument.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("extend_lease")
+        await self._enter("extend_lease")
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
         with self._metrics.timed():
@@ -361,7 +380,7 @@ class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
             InvalidJobError: an empty target or the backend's own queue.
             BackendClosedError: the backend is closed.
         """
-        self._check_open("move")
+        await self._enter("move")
         job_id, token = job_ref(job)
         if not isinstance(target_queue, str) or not target_queue:
             raise InvalidJobError("target_queue", "must be a non-empty queue name")

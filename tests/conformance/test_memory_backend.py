@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import anyio
 import pytest
 
 from queuestore import (
@@ -205,3 +206,76 @@ async def test_stats_report_the_oldest_lease(namespace: str) -> None:
     await backend.dequeue()
     clock.now += 7
     assert (await backend.stats()).oldest_pending_age_s == 7
+
+
+async def test_concurrent_consumers_share_the_work(namespace: str) -> None:
+    """Each call yields to the loop as a network round trip would: 8 consumers, 8 shares."""
+    backend = await make(namespace)
+    jobs = [Job(payload=i) for i in range(800)]
+    await backend.enqueue_many(jobs)
+    taken: dict[int, list[str]] = {c: [] for c in range(8)}
+
+    async def consume(c: int) -> None:
+        while (job := await backend.dequeue(DequeueOptions(timeout=0))) is not None:
+            taken[c].append(job.id)
+            await backend.ack(job)
+
+    async with anyio.create_task_group() as tg:
+        for c in range(8):
+            tg.start_soon(consume, c)
+    every = [job_id for ids in taken.values() for job_id in ids]
+    assert sorted(every) == sorted(j.id for j in jobs)  # each job once
+    assert min(len(ids) for ids in taken.values()) >= 800 // 8 // 4  # a fair share each, not 0
+    assert await backend.length() == 0
+
+
+async def _witnessed(op: Callable[[], Awaitable[object]]) -> bool:
+    """Whether a task started just before ``op`` ran before ``op`` returned (``op`` yielded)."""
+    ran = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lambda: _set(ran))
+        await op()
+        yielded = ran.is_set()
+    return yielded
+
+
+async def _set(event: anyio.Event) -> None:
+    event.set()
+
+
+async def test_every_public_coroutine_passes_a_checkpoint(namespace: str) -> None:
+    backend, other = await make(namespace), await make(namespace, "other")
+    jobs = [Job(payload=i) for i in range(8)]
+    await backend.enqueue_many(jobs[:6])
+    leased = [await backend.dequeue() for _ in range(4)]
+    a, b, c, d = (job for job in leased if job is not None)
+    ops: dict[str, Callable[[], Awaitable[object]]] = {
+        "enqueue": lambda: backend.enqueue(jobs[6]),
+        "enqueue_many": lambda: backend.enqueue_many([jobs[7]]),
+        "dequeue": lambda: backend.dequeue(DequeueOptions(timeout=0)),
+        "dequeue_many": lambda: backend.dequeue_many(DequeueOptions(count=2, timeout=0)),
+        "ack": lambda: backend.ack(a),
+        "ack_many": lambda: backend.ack_many([b]),
+        "nack": lambda: backend.nack(c),
+        "extend_lease": lambda: backend.extend_lease(d, 60),
+        "move": lambda: backend.move(d, "other"),
+        "length": backend.length,
+        "peek": backend.peek,
+        "get_jobs": lambda: backend.get_jobs([a.id]),
+        "stats": backend.stats,
+        "health": backend.health,
+        "iter": lambda: _first(backend.iter()),
+        "migration_hold": lambda: other.migration_hold("m", JobState.READY, 1),
+        "migration_held": lambda: other.migration_held("m"),
+        "migration_release": lambda: other.migration_release("m", [d.id]),
+        "migration_restore": lambda: other.migration_restore("m"),
+        "import_jobs": lambda: other.import_jobs([Job(payload=9)]),
+    }
+    silent = [name for name, op in ops.items() if not await _witnessed(op)]
+    assert silent == []
+
+
+async def _first(jobs: AsyncIterator[Job]) -> Job | None:
+    async for job in jobs:
+        return job
+    return None
