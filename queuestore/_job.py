@@ -172,6 +172,26 @@ class JobCodec:
             return _COMPRESSED + zlib.compress(data, 6)
         return data
 
+    def encode_checked(self, job: Job) -> bytes:
+        """Encode a job and check that it decodes back (a field of a type the decoder
+        refuses), on the uncompressed bytes, before compressing.
+
+        Raises:
+            InvalidJobError: the payload (or another field) cannot be encoded.
+            SerializationError: the encoded job does not decode (the message names the field).
+        """
+        try:
+            data = self._enc.encode(job)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidJobError("payload", f"cannot be encoded as {self.format}: {exc}") from exc
+        try:
+            self._dec.decode(data)
+        except msgspec.DecodeError as exc:
+            raise SerializationError(f"undecodable job entry ({exc}); first bytes {data[:40]!r}") from exc
+        if self.compression and len(data) >= self.compression_threshold:
+            return _COMPRESSED + zlib.compress(data, 6)
+        return data
+
     def decode(self, data: bytes | bytearray | memoryview | str) -> Job:
         """Decode a job, whatever the compression setting it was written with.
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 from typing import TypedDict
 
 __all__ = ["Activity", "OperationMetrics"]
@@ -45,15 +44,20 @@ class OperationMetrics:
         self._buckets: deque[tuple[int, dict[str, int]]] = deque()
         self.totals: dict[str, int] = dict.fromkeys(_OPS, 0)
         self._latencies: deque[float] = deque(maxlen=samples)
+        self._sec = -1  # the second of the newest bucket, and that bucket
+        self._cur: dict[str, int] = {}
 
     def _bucket(self, now: float) -> dict[str, int]:
         sec = int(now)
+        if sec == self._sec:  # the common case: still the newest bucket
+            return self._cur
         if not self._buckets or self._buckets[-1][0] != sec:
             self._buckets.append((sec, dict.fromkeys(_OPS, 0)))
             horizon = sec - int(self.window)
             while self._buckets and self._buckets[0][0] <= horizon:
                 self._buckets.popleft()
-        return self._buckets[-1][1]
+        self._sec, self._cur = sec, self._buckets[-1][1]
+        return self._cur
 
     def record(self, op: str, n: int = 1) -> None:
         """Count ``n`` events of kind ``op`` (enqueue, dequeue, ack, nack, dead, expired, error)."""
@@ -68,17 +72,13 @@ class OperationMetrics:
         self._latencies.append(seconds)
         self.record("op")
 
-    @contextmanager
-    def timed(self) -> Iterator[None]:
-        """Time the block as one operation; count an error if it raises."""
-        start = time.perf_counter()
-        try:
-            yield
-        except BaseException:
-            self.record("error")
-            raise
-        finally:
-            self.observe(time.perf_counter() - start)
+    def timed(self) -> _Timed:
+        """Time the block as one operation; count an error if it raises.
+
+        A small slotted context manager rather than a generator-based one: it runs
+        around every backend call.
+        """
+        return _Timed(self)
 
     def _span(self) -> float:
         return max(1e-9, min(self.window, time.monotonic() - self._started))
@@ -120,3 +120,23 @@ class OperationMetrics:
             "p99_latency_ms": p99,
             "window_seconds": self.window,
         }
+
+
+class _Timed:
+    """What :meth:`OperationMetrics.timed` returns (one per timed block)."""
+
+    __slots__ = ("_metrics", "_start")
+
+    def __init__(self, metrics: OperationMetrics) -> None:
+        self._metrics = metrics
+        self._start = 0.0
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:
+            self._metrics.record("error")
+        self._metrics.observe(time.perf_counter() - self._start)

@@ -138,10 +138,15 @@ class ListsCore(RedisBackendBase):
 
     lists_options: RedisListsOptions
 
+    _block: list[str] | None = None
+
     @property
     def block(self) -> list[str]:
-        """This queue's key block."""
-        return key_block(self.keys)
+        """This queue's key block (built once: it is passed on every script call; not to be mutated)."""
+        block = self._block
+        if block is None:
+            block = self._block = key_block(self.keys)
+        return block
 
     # -- reading -------------------------------------------------------------------------
     def read_job(self, job_id: str, body: bytes, raw_meta: bytes) -> tuple[Job, str | None]:

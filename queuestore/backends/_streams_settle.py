@@ -17,7 +17,7 @@ from queuestore._job import JobState
 from queuestore.abc import JobRef, job_ref
 from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends._streams_migrate import StreamsMigrationBase
-from queuestore.backends._streams_model import LeaseToken, entry_job, fields_map, job_args, ms, now_ms
+from queuestore.backends._streams_model import _SEP, LeaseToken, entry_job, fields_map, job_args, ms, now_ms
 from queuestore.errors import ConfigurationError, InvalidJobError, JobNotFoundError, LeaseLostError
 
 __all__ = ["StreamsSettleBase"]
@@ -56,19 +56,51 @@ class StreamsSettleBase(StreamsMigrationBase):
             JobNotFoundError, LeaseLostError, BackendError.
         """
         job_id, guard = self._guard(job)
+        if self.options.coalesce:
+            await self._coalesce("ack", self._ack_flush, (job_id, _SEP.join(guard)))
+            return
         args = ["ack", now_ms(), int(self.retain), self.queue, "", 1, job_id, *guard]
         res = await self._script("ack", "settle", self.skeys.core(), args)
         self._raise(int(res[0]), job_id)
         self.metrics.record("ack")
 
+    async def _ack_flush(self, refs: list[tuple[str, str]]) -> list[Any]:
+        """Coalesced ``ack`` calls (id, guard joined): one ``acks`` script call; each gets None
+        or its own error."""
+        args: list[Any] = ["acks", now_ms(), int(self.retain), self.queue, ""]
+        args += [f"{guard}{_SEP}{job_id}" for job_id, guard in refs]
+        res = await self._script("ack", "settle", self.skeys.core(), args)
+        out: list[Any] = []
+        for (job_id, _), status in zip(refs, res, strict=True):
+            try:
+                self._raise(int(status), job_id)
+            except (LeaseLostError, JobNotFoundError) as exc:
+                out.append(exc)
+            else:
+                out.append(None)
+        self.metrics.record("ack", sum(1 for r in out if r is None))
+        return out
+
     async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
         """Ack several jobs in one script call; False for a stale token or unknown id."""
         if not jobs:
             return []
-        args: list[Any] = ["ack", now_ms(), int(self.retain), self.queue, "", len(jobs)]
+        # one argument per job ("acks"): the token, then the id; per-argument packing is most of
+        # the client's cost of a big ack. Same checks as LeaseToken.decode(token).args().
+        args: list[Any] = ["acks", now_ms(), int(self.retain), self.queue, ""]
+        add, unguarded = args.append, f"{self.group}{_SEP}{_SEP}{_SEP}{_SEP}"
         for job in jobs:
-            job_id, guard = self._guard(job)
-            args += [job_id, *guard]
+            job_id, token = job_ref(job)
+            if token is None:
+                add(unguarded + job_id)
+                continue
+            parts = token.split(_SEP)
+            if len(parts) != 4 or not parts[3].isdigit():
+                raise InvalidJobError("lease_token", "not a redis-streams lease token")
+            d = str(int(parts[3]))
+            if d != parts[3]:
+                token = _SEP.join((parts[0], parts[1], parts[2], d))
+            add(f"{token}{_SEP}{job_id}")
         res = await self._script("ack", "settle", self.skeys.core(), args)
         out = [int(r) == 1 for r in res]
         self.metrics.record("ack", sum(out))

@@ -66,6 +66,7 @@ from queuestore.backends._redis.base import check_backend_options
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends._streams_model import (
+    _SEP,
     LeaseToken,
     RedisStreamsOptions,
     check_streams_options,
@@ -150,7 +151,26 @@ class RedisStreamsBackend(StreamsSettleBase):
         Raises:
             InvalidJobError, BackendError.
         """
+        if self.options.coalesce:
+            jargs = self._enqueue_job_args(job)  # this call's own validation error, if any
+            return bool(await self._coalesce("enqueue", self._enqueue_flush, jargs))
         return (await self.enqueue_many([job]))[0]
+
+    def _enqueue_job_args(self, job: Job) -> list[Any]:
+        validate_job(job)
+        if job.queue and job.queue != self.queue:
+            raise InvalidJobError("queue", f"job is for queue {job.queue!r}, this is {self.queue!r}")
+        return job_args(self.codec, self.queue, job)
+
+    async def _enqueue_flush(self, per_job: list[list[Any]]) -> list[Any]:
+        """Coalesced ``enqueue`` calls: their validated arguments, one script call."""
+        args: list[Any] = [now_ms(), ms(float(self.options.idempotency_window)), len(per_job)]
+        for jargs in per_job:
+            args += jargs
+        res = await self._script("enqueue", "enqueue", [*self.skeys.core(), self.skeys.idem], args)
+        out = [bool(r) for r in res]
+        self.metrics.record("enqueue", sum(out))
+        return out
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
         """Enqueue several jobs in one script call.
@@ -199,10 +219,14 @@ class RedisStreamsBackend(StreamsSettleBase):
         consumer = opts.consumer_id or self.consumer
         await self._ensure_group(group)
         deadline = time.monotonic() + timeout
+        coalesced = count == 1 and self.options.coalesce
+        jobs: list[Job]
         while True:
-            args = self._take_args("dequeue", group, consumer, count, lease)
-            entries, next_due, last_id = await self._run("dequeue", "take", self.skeys.core(), args, group)
-            jobs = await self._materialize(entries, group, consumer, lease)
+            if coalesced:
+                key = ("dequeue", group, consumer, lease)
+                jobs, entries, next_due, last_id = await self._coalesce(key, self._take_flush, key)
+            else:
+                jobs, entries, next_due, last_id = await self._take(group, consumer, count, lease)
             if jobs:
                 self.metrics.record("dequeue", len(jobs))
                 return jobs
@@ -216,6 +240,22 @@ class RedisStreamsBackend(StreamsSettleBase):
                 wait = min(wait, max(0.001, float(next_due) / 1000.0 - time.time()))
             await self._wait_for_entries(last_id, wait)
 
+    async def _take(
+        self, group: str, consumer: str, count: int, lease: float
+    ) -> tuple[list[Job], Any, Any, Any]:
+        """One take script: (jobs, the entries it returned, next due time, last entry id)."""
+        args = self._take_args("dequeue", group, consumer, count, lease)
+        entries, next_due, last_id = await self._run("dequeue", "take", self.skeys.core(), args, group)
+        return await self._materialize(entries, group, consumer, lease), entries, next_due, last_id
+
+    async def _take_flush(self, keys: list[Any]) -> list[Any]:
+        """Coalesced ``dequeue`` calls (one group, consumer and lease length): one take script
+        for all of them, a job each while there are jobs; the others get none (and wait)."""
+        _, group, consumer, lease = keys[0]
+        jobs, entries, next_due, last_id = await self._take(group, consumer, len(keys), lease)
+        some = bool(entries)
+        return [([jobs[i]] if i < len(jobs) else [], some, next_due, last_id) for i in range(len(keys))]
+
     async def _wait_for_entries(self, last_id: Any, wait: float) -> None:
         """Block (outside Lua, finite) until an entry newer than ``last_id`` exists."""
         self._check_open("dequeue")
@@ -226,16 +266,24 @@ class RedisStreamsBackend(StreamsSettleBase):
 
     async def _materialize(self, entries: Any, group: str, consumer: str, lease: float) -> list[Job]:
         now = time.time()
+        deadline = now + lease
+        head = f"{group}{_SEP}{consumer}{_SEP}"  # LeaseToken(group, consumer, eid, n).encode()
+        codec, queue, in_flight = self.codec, self.queue, JobState.IN_FLIGHT
         jobs: list[Job] = []
-        for eid_raw, deliveries, raw in entries:
-            eid, fields = eid_raw.decode(), fields_map(raw)
-            token = LeaseToken(group, consumer, eid, int(deliveries))
+        for eid_raw, deliveries_raw, raw in entries:
+            eid, deliveries = eid_raw.decode(), int(deliveries_raw)
+            if type(raw) is list and all(type(v) is bytes for v in raw):  # a script reply: flat bytes
+                fields = dict(zip([k.decode() for k in raw[::2]], raw[1::2], strict=True))
+            else:
+                fields = fields_map(raw)
             try:
-                job = entry_job(self.codec, self.queue, fields, JobState.IN_FLIGHT, int(deliveries))
+                job = entry_job(codec, queue, fields, in_flight, deliveries)
             except (SerializationError, ValueError, KeyError) as exc:
+                token = LeaseToken(group, consumer, eid, deliveries)
                 await self._bury(fields, token, f"undecodable entry {eid}: {exc}")
                 continue
-            job.lease_token, job.lease_deadline, job.started_at = token.encode(), now + lease, now
+            job.lease_token = f"{head}{eid}{_SEP}{deliveries}"
+            job.lease_deadline, job.started_at = deadline, now
             jobs.append(job)
         return jobs
 

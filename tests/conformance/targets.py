@@ -75,6 +75,12 @@ TARGETS: tuple[Target, ...] = (
     Target("redis-lists-standalone", "redis-lists", "standalone", MappingProxyType({"strict_keys": True})),
     Target("redis-lists-cluster", "redis-lists", "cluster", MappingProxyType({"strict_keys": True})),
     Target(
+        "redis-lists-standalone-coalesce",
+        "redis-lists",
+        "standalone",
+        MappingProxyType({"strict_keys": True, "coalesce": True}),
+    ),
+    Target(
         "redis-streams-standalone", "redis-streams", "standalone", MappingProxyType({"strict_keys": True})
     ),
     Target("redis-streams-cluster", "redis-streams", "cluster", MappingProxyType({"strict_keys": True})),

@@ -9,17 +9,20 @@ server, not the type name.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from time import perf_counter
 from typing import Any, ClassVar, Literal
 
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from queuestore._durations import Seconds
 from queuestore._job import JobCodec
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendConfig, HealthState, HealthStatus
 from queuestore.abc import QueueBackend
+from queuestore.backends._redis.coalesce import Coalescer, Flush
 from queuestore.backends._redis.connection import RedisConnection, RedisConnectionOptions, acquire_connection
 from queuestore.backends._redis.errors import translate, translating
 from queuestore.backends._redis.keys import QueueKeys
@@ -47,6 +50,9 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
     wait_for_replicas: int = 0
     wait_for_fsync: bool = False
     wait_timeout: Seconds = Seconds(0.5)
+    #: share one script call per event-loop tick between concurrent per-job ``dequeue()`` /
+    #: ``ack()`` / ``enqueue()`` calls (each keeps its own job, lease, result and error)
+    coalesce: bool = False
 
 
 #: operations whose writes ``wait_for_replicas`` / ``wait_for_fsync`` confirm: enqueue and
@@ -104,6 +110,7 @@ class RedisBackendBase(QueueBackend):
         self._server: ServerInfo | None = None
         self._scripts_set: ScriptSet | None = None
         self._durable_waits: list[list[Any]] = []  # WAIT / WAITAOF commands after each durable write
+        self._coalescer = Coalescer()
 
     # -- lifecycle -------------------------------------------------------------
     async def _open(self) -> None:
@@ -133,6 +140,9 @@ class RedisBackendBase(QueueBackend):
             raise
 
     async def _close(self) -> None:
+        if self.options.coalesce:
+            await asyncio.sleep(0)  # let the flushes scheduled for this tick start
+            await self._coalescer.aclose()
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.release()
@@ -159,16 +169,47 @@ class RedisBackendBase(QueueBackend):
             raise BackendClosedError(self.name, "call", "backend is not open")
         return self._scripts_set
 
+    @property
+    def coalescing(self) -> bool:
+        """True when concurrent per-job calls share batch scripts (the ``coalesce`` option)."""
+        return self.options.coalesce
+
+    async def _coalesce(self, key: Hashable, flush: Flush, item: Any) -> Any:
+        """Queue one per-job call for the next batch of ``key`` (see :mod:`.coalesce`) and
+        return its own result (or raise its own error)."""
+        self._check_open(key[0] if isinstance(key, tuple) else str(key))
+        return await self._coalescer.submit(key, flush, item)
+
     async def _script(self, op: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run one script, translating errors and recording metrics (durable ops then WAIT)."""
+        """Run one script, translating errors and recording metrics (durable ops then WAIT).
+
+        The hot path: the metrics and the error translation are inlined here (what
+        ``metrics.timed()`` and ``translating()`` do, without two context managers per call).
+        """
         self._check_open(op)
-        with self.metrics.timed(), translating(self.name, op):
+        conn, scripts = self._conn, self._scripts_set
+        if conn is None or scripts is None:
+            raise BackendClosedError(self.name, op, "backend is not open")
+        metrics = self.metrics
+        start = perf_counter()
+        try:
             if self._durable_waits and op in DURABLE_OPS:
                 reply = (await self._run_durable(op, [ScriptCall(name, keys, args)]))[0]
                 if isinstance(reply, BaseException):
                     raise reply
                 return reply
-            return await self.script_set.run(self.conn.client, name, keys, args)
+            return await scripts.run(conn.client, name, keys, args)
+        except QueueStoreError:
+            metrics.record("error")
+            raise
+        except (RedisError, OSError, TimeoutError) as exc:
+            metrics.record("error")
+            raise translate(self.name, op, exc) from exc
+        except BaseException:
+            metrics.record("error")
+            raise
+        finally:
+            metrics.observe(perf_counter() - start)
 
     async def _scripts(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run scripts pipelined, ``pipeline_size`` per round trip; errors per entry are raised."""
@@ -236,10 +277,27 @@ class RedisBackendBase(QueueBackend):
         return results
 
     async def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
-        """Run one plain command, translating errors and recording metrics."""
+        """Run one plain command, translating errors and recording metrics (inlined as in
+        :meth:`_script`)."""
         self._check_open(op)
-        with self.metrics.timed(), translating(self.name, op):
-            return await self.conn.client.execute_command(*args, **kwargs)
+        conn = self._conn
+        if conn is None:
+            raise BackendClosedError(self.name, op, "backend is not open")
+        metrics = self.metrics
+        start = perf_counter()
+        try:
+            return await conn.client.execute_command(*args, **kwargs)
+        except QueueStoreError:
+            metrics.record("error")
+            raise
+        except (RedisError, OSError, TimeoutError) as exc:
+            metrics.record("error")
+            raise translate(self.name, op, exc) from exc
+        except BaseException:
+            metrics.record("error")
+            raise
+        finally:
+            metrics.observe(perf_counter() - start)
 
     # -- surfaces ---------------------------------------------------------------------
     def _base_capabilities(self, **flags: bool) -> BackendCapabilities:

@@ -2,7 +2,8 @@
 -- forget old idempotency keys; each bounded by ARGV[3]) and then lease up to ARGV[1] ready jobs.
 -- Never blocks. ARGV[1] = 0 is a sweep only (the maintenance loop).
 -- KEYS: the standard key block.
--- ARGV: count, visibility (s), sweep limit, bury limit, then one fresh lease token per job.
+-- ARGV: count, visibility (s), sweep limit, bury limit, then a fresh lease token prefix: the
+-- n-th job leased by this call gets the token prefix .. n (the prefix is unique per call).
 -- Returns {reclaimed, dead, promoted, expired, buried, seconds until next due or "", id, body, meta, ...}.
 local K = KEYS
 local count, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -81,7 +82,7 @@ while leased < count and steps < count + bury_limit + limit do
     leased = leased + 1
     m.a = (m.a or 0) + 1
     m.sa = now
-    m.t = ARGV[4 + leased]
+    m.t = ARGV[5] .. leased
     m.dl = now + vis
     place(K, id, m, "i", true)
     rcall("ZREM", K[READY], id)

@@ -4,7 +4,7 @@
 -- ARGV: 1 op, 2 now_ms, 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
--- ops: ack (n jobs) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
+-- ops: ack (n jobs) -> {status...}; acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
 --      extend (lease ms) -> {status}; bury (placeholder body, reason) -> {status};
 --      move -> {status}; moveout -> {status, fields}; moved -> {status}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
@@ -58,6 +58,23 @@ if op == "ack" then
     end
     out[#out + 1] = st
   end
+  return out
+end
+
+-- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
+-- lease token, then the job id, which may itself hold anything: a token field never holds US)
+if op == "acks" then
+  local out, acked = {}, 0
+  for i = 6, #ARGV do
+    local group, consumer, teid, dtok, jid = string.match(ARGV[i], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")
+    local st, eid = leased(jid, group, consumer, teid, dtok)
+    if st == 1 then
+      release(eid, jid, group, false)
+      acked = acked + 1
+    end
+    out[#out + 1] = st
+  end
+  if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
   return out
 end
 

@@ -1,0 +1,50 @@
+"""The ``coalesce`` option on redis-streams: concurrent per-job calls share one script per
+loop tick; each caller gets its own job, lease, result and error."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from queuestore import InvalidJobError, Job, JobNotFoundError, LeaseLostError
+
+from .conftest import Maker
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_concurrent_calls_share_scripts_each_with_its_own_result(make: Maker) -> None:
+    b = await make(coalesce=True)
+    before = b.script_set.calls["enqueue"]
+    stored = await asyncio.gather(*(b.enqueue(Job(id=f"j{i}", payload=i)) for i in range(40)))
+    assert stored == [True] * 40
+    assert b.script_set.calls["enqueue"] - before < 40
+    results = await asyncio.gather(
+        b.enqueue(Job(id="j1")), b.enqueue(Job(id="bad", priority=42)), return_exceptions=True
+    )
+    assert results[0] is False
+    assert isinstance(results[1], InvalidJobError)
+
+    before = b.script_set.calls["take"]
+    jobs = await asyncio.gather(*(b.dequeue() for _ in range(45)))
+    got = [j for j in jobs if j is not None]
+    assert len(got) == 40
+    assert jobs.count(None) == 5
+    assert b.script_set.calls["take"] - before < 45
+    assert len({j.id for j in got}) == 40
+    assert len({j.lease_token for j in got}) == 40
+
+    token = got[0].lease_token
+    assert token is not None
+    stale = msgspec.structs.replace(got[0], lease_token=token[:-1] + "9")
+    results = await asyncio.gather(
+        b.ack(stale), b.ack("nope"), *(b.ack(j) for j in got[1:]), return_exceptions=True
+    )
+    assert isinstance(results[0], LeaseLostError)
+    assert isinstance(results[1], JobNotFoundError)
+    assert results[2:] == [None] * 39
+    await b.ack(got[0])
+    stats = await b.stats()
+    assert (stats.queue_depth, stats.in_flight, stats.total_acked) == (0, 0, 40)
