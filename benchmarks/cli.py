@@ -68,7 +68,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--backends",
         type=_csv,
         default=list(DEFAULT_BACKENDS),
-        help=f"comma-separated backend types (default {','.join(DEFAULT_BACKENDS)})",
+        help=f"comma-separated backend types (default {','.join(DEFAULT_BACKENDS)}); "
+        "a Redis type with +coalesce (e.g. redis-lists+coalesce) runs it with option coalesce: true",
     )
     p.add_argument(
         "--scenarios",
@@ -122,13 +123,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _resolve(types: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
     """Backend types whose module imports; a skip entry (with the reason) for the others."""
+    from benchmarks.scenarios import split_variant as scenarios_split
     from queuestore.backends import load_builtin_factory
 
     ok: list[str] = []
     skips: list[dict[str, Any]] = []
     for t in types:
         try:
-            load_builtin_factory(t)
+            base, variant = scenarios_split(t)
+            load_builtin_factory(base)
+            if variant and variant != "coalesce":
+                raise ValueError(f"unknown variant {variant!r} (known: coalesce)")
         except Exception as exc:  # ImportError while being written, unknown type...
             skips.append(
                 {"kind": "skip", "backend": t, "scenario": None, "reason": f"{type(exc).__name__}: {exc}"}

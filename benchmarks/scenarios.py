@@ -81,23 +81,29 @@ class LinearResult:
         return (hi - min(self.jobs_per_s)) / hi if hi > 0 else 0.0
 
 
+def split_variant(btype: str) -> tuple[str, str]:
+    """``"redis-lists+coalesce"`` -> ``("redis-lists", "coalesce")``: a type and its run variant."""
+    base, _, variant = btype.partition("+")
+    return base, variant
+
+
 def backend_config(bench: Bench, btype: str, queue: str) -> BackendConfig:
-    if btype == "memory":
-        return BackendConfig(type=btype, name=f"bench-{btype}", queue=queue, options={"namespace": "qsbench"})
-    return BackendConfig(
-        type=btype,
-        name=f"bench-{btype}",
-        url=bench.url or "",
-        queue=queue,
-        options={"max_connections": bench.pool, "key_prefix": bench.key_prefix},
-    )
+    base, variant = split_variant(btype)
+    if base == "memory":
+        return BackendConfig(type=base, name=f"bench-{base}", queue=queue, options={"namespace": "qsbench"})
+    options: dict[str, object] = {"max_connections": bench.pool, "key_prefix": bench.key_prefix}
+    if variant == "coalesce":
+        options["coalesce"] = True  # concurrent per-job calls share one script call per loop tick
+    elif variant:
+        raise ValueError(f"unknown backend variant {variant!r} in {btype!r} (known: coalesce)")
+    return BackendConfig(type=base, name=f"bench-{base}", url=bench.url or "", queue=queue, options=options)
 
 
 @asynccontextmanager
 async def open_backend(bench: Bench, btype: str, scenario: str) -> AsyncIterator[QueueBackend]:
     """A backend of ``btype`` on a fresh queue, inside ``async with`` (maintenance running)."""
     queue = f"bench-{scenario}-{uuid.uuid4().hex[:8]}"
-    factory = load_builtin_factory(btype)
+    factory = load_builtin_factory(split_variant(btype)[0])
     backend = await factory.create(backend_config(bench, btype, queue))
     async with backend:
         yield backend
