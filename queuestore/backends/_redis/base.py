@@ -33,6 +33,10 @@ from queuestore.errors import BackendClosedError, ConfigurationError, OperationT
 __all__ = ["DURABLE_OPS", "RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
 
 
+#: what the boundary translates into queuestore errors (queuestore's own pass through)
+_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+
+
 class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_fields=True):
     """Options common to the Redis backends (on top of the connection options)."""
 
@@ -199,14 +203,10 @@ class RedisBackendBase(QueueBackend):
                     raise reply
                 return reply
             return await scripts.run(conn.client, name, keys, args)
-        except QueueStoreError:
+        except BaseException as exc:
             metrics.record("error")
-            raise
-        except (RedisError, OSError, TimeoutError) as exc:
-            metrics.record("error")
-            raise translate(self.name, op, exc) from exc
-        except BaseException:
-            metrics.record("error")
+            if isinstance(exc, _REDIS_FAILURES):
+                raise translate(self.name, op, exc) from exc
             raise
         finally:
             metrics.observe(perf_counter() - start)
@@ -287,14 +287,10 @@ class RedisBackendBase(QueueBackend):
         start = perf_counter()
         try:
             return await conn.client.execute_command(*args, **kwargs)
-        except QueueStoreError:
+        except BaseException as exc:
             metrics.record("error")
-            raise
-        except (RedisError, OSError, TimeoutError) as exc:
-            metrics.record("error")
-            raise translate(self.name, op, exc) from exc
-        except BaseException:
-            metrics.record("error")
+            if isinstance(exc, _REDIS_FAILURES):
+                raise translate(self.name, op, exc) from exc
             raise
         finally:
             metrics.observe(perf_counter() - start)
