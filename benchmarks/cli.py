@@ -124,14 +124,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def _resolve(types: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
     """Backend types whose module imports; a skip entry (with the reason) for the others."""
     from benchmarks.scenarios import split_variant as scenarios_split
-    from queuestore.backends import load_builtin_factory
+    from queuestore import default_registry
 
     ok: list[str] = []
     skips: list[dict[str, Any]] = []
     for t in types:
         try:
             base, variant = scenarios_split(t)
-            load_builtin_factory(base)
+            default_registry().factory(base)
             if variant and variant != "coalesce":
                 raise ValueError(f"unknown variant {variant!r} (known: coalesce)")
         except Exception as exc:  # ImportError while being written, unknown type...

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.workload import Counter, Measure, Meter, WorkSplit, make_jobs, run_tasks
-from queuestore import BackendConfig, DequeueOptions, Job
+from queuestore import BackendConfig, DequeueOptions, Job, default_registry
 from queuestore.abc import QueueBackend
-from queuestore.backends import load_builtin_factory
 
 __all__ = ["SCENARIOS", "Bench", "LinearResult", "MemoryResult", "backend_family", "open_backend"]
 
@@ -103,7 +102,7 @@ def backend_config(bench: Bench, btype: str, queue: str) -> BackendConfig:
 async def open_backend(bench: Bench, btype: str, scenario: str) -> AsyncIterator[QueueBackend]:
     """A backend of ``btype`` on a fresh queue, inside ``async with`` (maintenance running)."""
     queue = f"bench-{scenario}-{uuid.uuid4().hex[:8]}"
-    factory = load_builtin_factory(split_variant(btype)[0])
+    factory = default_registry().factory(split_variant(btype)[0])
     backend = await factory.create(backend_config(bench, btype, queue))
     async with backend:
         yield backend

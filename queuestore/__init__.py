@@ -16,12 +16,12 @@ from queuestore._models import (
     BackendStats,
     ConnectionPoolStats,
     DequeueOptions,
-    HealthState,
+    HealthLevel,
     HealthStatus,
     IterOptions,
 )
 from queuestore._registry import BackendRegistry, default_registry
-from queuestore.abc import BackendFactory, QueueBackend
+from queuestore.abc import BackendFactory, JobRef, MigrationSupport, QueueBackend
 from queuestore.errors import (
     BackendClosedError,
     BackendError,
@@ -78,13 +78,14 @@ __all__ = [
     "DefaultsConfig",
     "DequeueOptions",
     "DuplicateJobError",
-    "HealthState",
+    "HealthLevel",
     "HealthStatus",
     "InvalidJobError",
     "IterOptions",
     "Job",
     "JobCodec",
     "JobNotFoundError",
+    "JobRef",
     "JobState",
     "LeaseLostError",
     "MigrationError",
@@ -95,6 +96,7 @@ __all__ = [
     "MigrationPhase",
     "MigrationPlan",
     "MigrationStatus",
+    "MigrationSupport",
     "MigrationTool",
     "NotFoundError",
     "OperationTimeoutError",

@@ -15,8 +15,9 @@ import msgspec
 from queuestore._config_rules import accepted_options, check_backend, type_defaults
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig
+from queuestore._redact import redact
 from queuestore._registry import BackendRegistry, default_registry
-from queuestore.errors import BackendNotFoundError, ConfigurationError, QueueNotFoundError, redact
+from queuestore.errors import BackendNotFoundError, ConfigurationError, QueueNotFoundError
 
 __all__ = ["DefaultsConfig", "QueueConfig", "StorageConfig"]
 

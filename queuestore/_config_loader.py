@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 import msgspec.yaml
 
+from queuestore._args import validation_path
 from queuestore._config import DefaultsConfig, QueueConfig, StorageConfig
 from queuestore._durations import duration_dec_hook
 from queuestore._models import BackendConfig
@@ -32,7 +33,6 @@ _MAX_DEPTH = 32
 # "$${" is a literal "${"; "${NAME}" / "${NAME:-default}" a variable; a lone "${" an error
 _VAR = re.compile(r"\$(\$\{)|\$\{([^}]*)\}|\$\{")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_AT = re.compile(r" - at `\$(.*)`\Z", re.DOTALL)
 
 
 def load_config_from_file(
@@ -210,11 +210,6 @@ def _convert(data: Any, tp: type[T], prefix: str) -> T:
     try:
         return msgspec.convert(data, tp, dec_hook=duration_dec_hook, strict=False)
     except msgspec.ValidationError as exc:
-        msg, path = str(exc), ""
-        at = _AT.search(msg)
-        if at:
-            path, msg = at.group(1), msg[: at.start()]
-        unknown = re.search(r"unknown field `([^`]*)`", msg)
-        if unknown:
-            path = f"{path}.{unknown.group(1)}"
-        raise ConfigurationError(prefix + path, msg.removeprefix("duration: ")) from None
+        path, msg = validation_path(str(exc))
+        field = f"{prefix}.{path}" if path else prefix
+        raise ConfigurationError(field, msg.removeprefix("duration: ")) from None

@@ -34,8 +34,7 @@ from typing import Any
 import anyio
 
 import queuestore as qs
-from queuestore.backends import load_builtin_factory
-from queuestore.errors import redact
+from queuestore._redact import redact
 
 __all__ = ["DemoError", "run_demo"]
 
@@ -229,7 +228,7 @@ async def run_demo(jobs: int = 12, workers: int = 3, *, out: Printer = print) ->
 
 async def _run_on(backend_type: str, url: str, jobs: int, workers: int, out: Printer) -> qs.BackendStats:
     queue = f"demo-{uuid.uuid4().hex[:8]}"
-    factory: qs.BackendFactory[Any] = load_builtin_factory(backend_type)
+    factory: qs.BackendFactory[Any] = qs.default_registry().factory(backend_type)
     config = qs.BackendConfig(type=backend_type, name="demo", url=url, queue=queue)
     async with await factory.create(config) as backend:
         caps = backend.capabilities()

@@ -25,6 +25,7 @@ from queuestore._config import StorageConfig
 from queuestore._config_rules import config_on_server
 from queuestore._models import BackendConfig, BackendStats, HealthStatus
 from queuestore._monitor import health_all, stats_all
+from queuestore._redact import redact
 from queuestore._registry import BackendRegistry, default_registry
 from queuestore.abc import QueueBackend
 from queuestore.errors import (
@@ -33,7 +34,6 @@ from queuestore.errors import (
     BackendNotFoundError,
     ConfigurationError,
     QueueNotFoundError,
-    redact,
 )
 
 __all__ = ["BackendManager"]

@@ -11,7 +11,8 @@ import msgspec
 
 from queuestore._durations import to_seconds
 from queuestore._job import JobState
-from queuestore.errors import InvalidJobError, redact
+from queuestore._redact import redact
+from queuestore.errors import InvalidJobError
 
 __all__ = [
     "BackendCapabilities",
@@ -19,7 +20,7 @@ __all__ = [
     "BackendStats",
     "ConnectionPoolStats",
     "DequeueOptions",
-    "HealthState",
+    "HealthLevel",
     "HealthStatus",
     "IterOptions",
 ]
@@ -152,8 +153,8 @@ class BackendStats(msgspec.Struct, kw_only=True):
     timestamp: float = msgspec.field(default_factory=time.time)
 
 
-class HealthState(enum.StrEnum):
-    """Overall health."""
+class HealthLevel(enum.StrEnum):
+    """How healthy a backend is: the ``status`` of a :class:`HealthStatus` report."""
 
     HEALTHY = "healthy"
     DEGRADED = "degraded"
@@ -161,9 +162,9 @@ class HealthState(enum.StrEnum):
 
 
 class HealthStatus(msgspec.Struct, kw_only=True):
-    """The result of a health check. ``message`` says why when not healthy."""
+    """The report of a health check: its level (``status``) and, when not healthy, why (``message``)."""
 
-    status: HealthState
+    status: HealthLevel
     message: str = ""
     latency_ms: float | None = None
     server: str | None = None

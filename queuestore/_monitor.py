@@ -11,9 +11,10 @@ from collections.abc import Iterable
 
 import anyio
 
-from queuestore._models import BackendStats, HealthState, HealthStatus
+from queuestore._models import BackendStats, HealthLevel, HealthStatus
+from queuestore._redact import redact
 from queuestore.abc import QueueBackend
-from queuestore.errors import BackendError, OperationTimeoutError, redact
+from queuestore.errors import BackendError, OperationTimeoutError
 
 __all__ = ["health_all", "stats_all"]
 
@@ -34,12 +35,12 @@ async def health_all(backends: Iterable[tuple[str, QueueBackend]], limit: float)
             status.message = redact(status.message)
             status.server = None if status.server is None else redact(status.server)
         except TimeoutError:
-            status = HealthStatus(status=HealthState.UNHEALTHY, message=f"no answer within {limit:g}s")
+            status = HealthStatus(status=HealthLevel.UNHEALTHY, message=f"no answer within {limit:g}s")
         except Exception as exc:
             status = HealthStatus(
-                status=HealthState.UNHEALTHY, message=redact(f"{type(exc).__name__}: {exc}")
+                status=HealthLevel.UNHEALTHY, message=redact(f"{type(exc).__name__}: {exc}")
             )
-        if status.status != HealthState.HEALTHY:
+        if status.status != HealthLevel.HEALTHY:
             log.warning("queue %s: backend %s is %s: %s", queue, backend.name, status.status, status.message)
         results[queue] = status
 

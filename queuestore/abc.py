@@ -25,6 +25,7 @@ from typing import Any, Generic, Self, TypeVar
 import anyio
 import msgspec
 
+from queuestore._args import JobRef, validation_path
 from queuestore._durations import duration_dec_hook
 from queuestore._job import Job, JobState
 from queuestore._models import (
@@ -38,49 +39,18 @@ from queuestore._models import (
 from queuestore.errors import (
     BackendClosedError,
     ConfigurationError,
-    InvalidJobError,
     UnsupportedOperationError,
 )
 
 __all__ = [
     "BackendFactory",
     "JobRef",
+    "MigrationSupport",
     "QueueBackend",
-    "checked_job_ids",
-    "job_ref",
     "parse_options",
 ]
 
-JobRef = Job | str
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
-
-
-def job_ref(job: JobRef) -> tuple[str, str | None]:
-    """Split a job argument into ``(job_id, lease_token or None)``.
-
-    Raises:
-        InvalidJobError: neither a Job nor a non-empty str.
-    """
-    if isinstance(job, Job):
-        return job.id, job.lease_token
-    if isinstance(job, str) and job:
-        return job, None
-    raise InvalidJobError("job", f"expected a Job or a non-empty job id, got {job!r}")
-
-
-def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
-    """The ids of a ``get_jobs``-style call as a list, checked.
-
-    Raises:
-        InvalidJobError: ``job_ids`` is a single string or holds a non-str.
-    """
-    if isinstance(job_ids, str | bytes):
-        raise InvalidJobError("job_ids", "expected a sequence of job ids, got a single string")
-    ids = list(job_ids)
-    for job_id in ids:
-        if not isinstance(job_id, str):
-            raise InvalidJobError("job_ids", f"job ids are str, got {type(job_id).__name__}")
-    return ids
 
 
 def parse_options(options_type: type[OptionsT], options: dict[str, Any], prefix: str = "options") -> OptionsT:
@@ -94,16 +64,8 @@ def parse_options(options_type: type[OptionsT], options: dict[str, Any], prefix:
     except ConfigurationError as exc:  # pragma: no cover - raised by the dec_hook path
         raise exc.with_prefix(prefix) from None
     except msgspec.ValidationError as exc:
-        msg = str(exc)
-        field = prefix
-        if "unknown field `" in msg:
-            name = msg.split("unknown field `", 1)[1].split("`", 1)[0]
-            field = f"{prefix}.{name}"
-        elif " - at `$." in msg:
-            path = msg.rsplit(" - at `$.", 1)[1].rstrip("`")
-            field = f"{prefix}.{path}"
-            msg = msg.rsplit(" - at `", 1)[0]
-        raise ConfigurationError(field, msg) from None
+        path, msg = validation_path(str(exc))
+        raise ConfigurationError(f"{prefix}.{path}" if path else prefix, msg) from None
 
 
 class QueueBackend(abc.ABC):
@@ -336,6 +298,21 @@ class QueueBackend(abc.ABC):
         """
         raise UnsupportedOperationError(self.name, "ack_many", "batch operations not supported")
 
+    # -- misc -----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._opened else "new")
+        return f"<{type(self).__name__} name={self.name!r} queue={self.queue!r} {state}>"
+
+
+class MigrationSupport(abc.ABC):
+    """The migration SPI: what a backend offers so that a queue can be moved to or from it.
+
+    A service never calls these; the migration layer requires them of both sides (a
+    backend that is not a ``MigrationSupport`` cannot take part in a migration). The
+    move is hold -> write to the target -> release; ``migration_restore`` undoes a hold.
+    """
+
+    @abc.abstractmethod
     async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
         """Look jobs up by id in any state (ready, delayed, in flight, dead, held by a migration).
 
@@ -343,12 +320,9 @@ class QueueBackend(abc.ABC):
         not stored (acked, expired, never enqueued). One round trip.
 
         Raises:
-            UnsupportedOperationError: the backend cannot look jobs up by id.
             BackendError: the store failed.
         """
-        raise UnsupportedOperationError(self.name, "get_jobs", "lookup by id not supported")
 
-    # -- migration support (the hold/write/release move protocol) ---------------------------
     @abc.abstractmethod
     async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
         """Atomically take up to ``count`` jobs in ``state`` (READY in dequeue order,
@@ -374,11 +348,6 @@ class QueueBackend(abc.ABC):
 
         Order is kept within a priority. True per job stored, False per id already present.
         """
-
-    # -- misc -----------------------------------------------------------------------
-    def __repr__(self) -> str:
-        state = "closed" if self._closed else ("open" if self._opened else "new")
-        return f"<{type(self).__name__} name={self.name!r} queue={self.queue!r} {state}>"
 
 
 class BackendFactory(abc.ABC, Generic[OptionsT]):

@@ -2,7 +2,7 @@
 
 Every error raised by queuestore derives from one root::
 
-    QueueStoreError                      (code varies; root of everything)
+    QueueStoreError                      INTERNAL_ERROR (root; subclasses set their own code)
     ├── ConfigurationError               INVALID_CONFIGURATION  (field, message)
     ├── InvalidJobError                  INVALID_JOB            (field, message)
     ├── SerializationError               SERIALIZATION_FAILED   (data we cannot decode)
@@ -29,13 +29,14 @@ call again (the server was unreachable, slow or busy); :func:`is_permanent` says
 never will succeed as asked. An error can be neither (for example a lost lease:
 the job is fine, but this holder must let it go).
 
-Passwords never appear in a message: build messages with :func:`redact`.
+Passwords never appear in a message: every error's message is redacted when it is made.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Final
+
+from queuestore._redact import redact
 
 __all__ = [
     "ERROR_CODES",
@@ -62,11 +63,11 @@ __all__ = [
     "error_code",
     "is_permanent",
     "is_retryable",
-    "redact",
 ]
 
 ERROR_CODES: Final[frozenset[str]] = frozenset(
     {
+        "INTERNAL_ERROR",
         "BACKEND_NOT_FOUND",
         "BACKEND_EXISTS",
         "BACKEND_UNAVAILABLE",
@@ -87,34 +88,11 @@ ERROR_CODES: Final[frozenset[str]] = frozenset(
     }
 )
 
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]*)@")
-_KV_PASSWORD = re.compile(
-    r"(?P<key>(?:password|passwd|pass|requirepass|auth|secret|token)['\"]?\s*[:=]\s*['\"]?)"
-    r"(?P<pw>[^'\",\s)}]+)",
-    re.IGNORECASE,
-)
-# Redis's own space-separated forms: "requirepass secret", "AUTH secret", "AUTH user secret"
-_CMD_PASSWORD = re.compile(
-    r"(?P<key>\b(?:requirepass|masterauth)\s+)(?P<pw>[^\s'\",)}]+)|(?P<auth>\bAUTH\s+)(?P<rest>[^'\"\n)}]+)"
-)
-
-
-def redact(text: object) -> str:
-    """Return ``str(text)`` with every password in it replaced by ``***``.
-
-    Handles URLs (``redis://user:secret@host``), ``password=...`` /
-    ``'password': '...'`` pairs, and Redis's ``requirepass x`` / ``AUTH [user] x``.
-    """
-    s = str(text)
-    s = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", s)
-    s = _CMD_PASSWORD.sub(lambda m: f"{m['key'] or m['auth']}***", s)
-    return _KV_PASSWORD.sub(lambda m: f"{m['key']}***", s)
-
 
 class QueueStoreError(Exception):
     """Root of every queuestore error. ``code`` is one of ``ERROR_CODES``."""
 
-    code: str = "BACKEND_UNAVAILABLE"
+    code: str = "INTERNAL_ERROR"
     retryable: bool = False
     permanent: bool = False
 

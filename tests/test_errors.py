@@ -55,8 +55,8 @@ def make(cls: type[QueueStoreError]) -> QueueStoreError:
     return cls(*ARGS.get(cls.__name__, ("something happened",)))
 
 
-def test_there_are_seventeen_stable_codes() -> None:
-    assert len(ERROR_CODES) == 17
+def test_there_are_eighteen_stable_codes() -> None:
+    assert len(ERROR_CODES) == 18
     assert all(code.isupper() and " " not in code for code in ERROR_CODES)
 
 
@@ -167,3 +167,10 @@ def test_redact_hides_redis_command_passwords(text: str, secret: str) -> None:
     out = redact(text)
     assert secret not in out
     assert "***" in out
+
+
+def test_the_bare_root_error_does_not_claim_a_backend_is_unavailable() -> None:
+    err = QueueStoreError("x")
+    assert err.code == "INTERNAL_ERROR"
+    assert error_code(err) == "INTERNAL_ERROR"
+    assert not is_retryable(err)

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from queuestore._args import checked_job_ids
 from queuestore._job import Job
 from queuestore._models import IterOptions
-from queuestore.abc import checked_job_ids
 from queuestore.backends._lists_ops import GARBAGE_META, SET_OF, ListsCore
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.errors import SerializationError

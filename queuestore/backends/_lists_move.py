@@ -26,8 +26,8 @@ from typing import Any
 import anyio
 from redis.crc import key_slot
 
+from queuestore._args import JobRef, job_ref
 from queuestore._job import Job, JobState
-from queuestore.abc import JobRef, job_ref
 from queuestore.backends._lists_lookup import ListsLookup
 from queuestore.backends._lists_ops import STATE_CODE, key_block
 from queuestore.backends._redis.scripts import ScriptCall

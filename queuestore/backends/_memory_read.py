@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
+from queuestore._args import checked_job_ids
 from queuestore._job import Job, JobState
 from queuestore._metrics import OperationMetrics
-from queuestore._models import BackendCapabilities, BackendStats, HealthState, HealthStatus, IterOptions
-from queuestore.abc import checked_job_ids
+from queuestore._models import BackendCapabilities, BackendStats, HealthLevel, HealthStatus, IterOptions
 from queuestore.backends._memory_index import Position
 from queuestore.backends._memory_store import QueueData, Record, copy_job
 from queuestore.errors import InvalidJobError
@@ -212,5 +212,5 @@ class MemoryReadMixin:
         }
         latency = (time.perf_counter() - start) * 1000.0
         if self._closed:
-            return HealthStatus(status=HealthState.UNHEALTHY, message="backend is closed", details=details)
-        return HealthStatus(status=HealthState.HEALTHY, latency_ms=latency, server="memory", details=details)
+            return HealthStatus(status=HealthLevel.UNHEALTHY, message="backend is closed", details=details)
+        return HealthStatus(status=HealthLevel.HEALTHY, latency_ms=latency, server="memory", details=details)

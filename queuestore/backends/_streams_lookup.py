@@ -26,8 +26,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from queuestore._args import checked_job_ids
 from queuestore._job import Job, JobState
-from queuestore.abc import checked_job_ids
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends._streams_model import (
     DECODE_ERRORS,

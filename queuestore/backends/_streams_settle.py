@@ -12,9 +12,9 @@ from typing import Any
 
 from redis.crc import key_slot
 
+from queuestore._args import JobRef, job_ref
 from queuestore._durations import to_seconds
 from queuestore._job import JobState
-from queuestore.abc import JobRef, job_ref
 from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends._streams_migrate import StreamsMigrationBase
 from queuestore.backends._streams_model import _SEP, LeaseToken, entry_job, fields_map, job_args, ms, now_ms

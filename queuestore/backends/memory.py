@@ -46,6 +46,7 @@ import anyio
 import anyio.lowlevel
 import msgspec
 
+from queuestore._args import JobRef, job_ref
 from queuestore._durations import Seconds, to_seconds
 from queuestore._job import Job, JobCodec, validate_job
 from queuestore._metrics import OperationMetrics
@@ -53,7 +54,7 @@ from queuestore._models import (
     BackendConfig,
     DequeueOptions,
 )
-from queuestore.abc import BackendFactory, JobRef, QueueBackend, job_ref
+from queuestore.abc import BackendFactory, MigrationSupport, QueueBackend
 from queuestore.backends import _memory_store as store
 from queuestore.backends._memory_migration import MemoryMigrationMixin
 from queuestore.backends._memory_read import MemoryReadMixin
@@ -133,7 +134,7 @@ def seconds_arg(value: float | timedelta, field: str, *, allow_zero: bool = True
         raise InvalidJobError(field, exc.message) from None
 
 
-class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend):
+class MemoryBackend(MemoryReadMixin, MemoryMigrationMixin, QueueBackend, MigrationSupport):
     """A queue in an in-process namespace. See the module docstring for its semantics."""
 
     def __init__(self, config: BackendConfig, options: MemoryOptions | None = None) -> None:

@@ -46,10 +46,11 @@ import anyio
 import anyio.lowlevel
 import msgspec
 
+from queuestore._args import JobRef, job_ref
 from queuestore._durations import to_seconds
 from queuestore._job import Job, JobState, validate_job
 from queuestore._models import BackendConfig, DequeueOptions
-from queuestore.abc import BackendFactory, JobRef, job_ref
+from queuestore.abc import BackendFactory, MigrationSupport
 from queuestore.backends._lists_move import ListsMoves
 from queuestore.backends._lists_ops import WAKE, RedisListsOptions, meta_for
 from queuestore.backends._redis.base import check_backend_options
@@ -87,7 +88,7 @@ _INF = float("inf")
 os.register_at_fork(after_in_child=_TOKENS.reseed)
 
 
-class RedisListsBackend(ListsMoves):
+class RedisListsBackend(ListsMoves, MigrationSupport):
     """A queue on Redis (standalone or cluster) with atomic Lua transitions and leases.
 
     Args:

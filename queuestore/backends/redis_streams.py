@@ -61,7 +61,7 @@ from redis.exceptions import ResponseError
 
 from queuestore._job import Job, JobState, validate_job
 from queuestore._models import BackendConfig, DequeueOptions
-from queuestore.abc import BackendFactory
+from queuestore.abc import BackendFactory, MigrationSupport
 from queuestore.backends._redis.base import check_backend_options
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.keys import validate_queue_name
@@ -108,7 +108,7 @@ class RedisStreamsFactory(BackendFactory[RedisStreamsOptions]):
         return backend
 
 
-class RedisStreamsBackend(StreamsSettleBase):
+class RedisStreamsBackend(StreamsSettleBase, MigrationSupport):
     """A queue on a Redis stream (see the module docstring for the layout)."""
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:

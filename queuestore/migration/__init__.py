@@ -10,7 +10,6 @@ See docs/migration.md.
 from queuestore.migration._manager import MigrationManager
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationPlan, MigrationStatus
 from queuestore.migration._protocol import content_digest, job_checksum
-from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._tool import MigrationTool
 
 __all__ = [
@@ -20,7 +19,6 @@ __all__ = [
     "MigrationPlan",
     "MigrationStatus",
     "MigrationTool",
-    "RoutingBackend",
     "content_digest",
     "job_checksum",
 ]

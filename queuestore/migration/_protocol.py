@@ -25,7 +25,7 @@ import msgspec
 
 from queuestore._job import Job, JobState, validate_job
 from queuestore._models import IterOptions
-from queuestore.abc import QueueBackend
+from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import InvalidJobError, MigrationError, UnsupportedOperationError
 
 __all__ = [
@@ -39,6 +39,20 @@ __all__ = [
     "move_batch",
     "verify",
 ]
+
+
+def spi(backend: QueueBackend) -> MigrationSupport:
+    """``backend`` as a migration endpoint.
+
+    Raises:
+        MigrationError: in phase "validation", the backend cannot take part in a migration.
+    """
+    if not isinstance(backend, MigrationSupport):
+        raise MigrationError(
+            "validation", f"backend {backend.name!r} ({type(backend).__name__}) does not support migration"
+        )
+    return backend
+
 
 #: the states the protocol moves (in-flight jobs stay with their lease on the source)
 MOVABLE = (JobState.READY, JobState.DELAYED, JobState.DEAD)
@@ -151,12 +165,12 @@ async def move_batch(
             "repair them, roll back, or resume with on_corrupt='dead_letter')",
         )
     out = [_placeholder(j, problems[j.id]) if j.id in problems else j for j in jobs]
-    await target.import_jobs(out)  # False = already there (a resumed batch): fine either way
+    await spi(target).import_jobs(out)  # False = already there (a resumed batch): fine either way
     ledger.record(out)
     ledger.corrupt += len(problems)
     if hook is not None:
         await hook("imported", batch_no)
-    await source.migration_release(migration_id, [j.id for j in jobs])
+    await spi(source).migration_release(migration_id, [j.id for j in jobs])
     if hook is not None:
         await hook("released", batch_no)
     return len(out) - len(problems)
@@ -177,7 +191,7 @@ async def finish_held(
         MigrationError, BackendError: as :func:`move_batch`.
     """
     total = 0
-    while held := await source.migration_held(migration_id, batch_size):
+    while held := await spi(source).migration_held(migration_id, batch_size):
         total += await move_batch(source, target, migration_id, held, ledger, on_corrupt=on_corrupt)
     return total
 
@@ -203,7 +217,7 @@ async def _lookup(target: QueueBackend, ids: list[str]) -> tuple[dict[str, Job],
     try:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
-            for job_id, job in zip(chunk, await target.get_jobs(chunk), strict=True):
+            for job_id, job in zip(chunk, await spi(target).get_jobs(chunk), strict=True):
                 if job is not None:
                     found[job_id] = job
         return found, "get_jobs"

@@ -19,7 +19,7 @@ from queuestore._manager import BackendManager
 from queuestore.abc import QueueBackend
 from queuestore.errors import BackendError, MigrationError
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
-from queuestore.migration._protocol import MOVABLE, Ledger, finish_held, move_batch
+from queuestore.migration._protocol import MOVABLE, Ledger, finish_held, move_batch, spi
 from queuestore.migration._resolve import resolve
 
 __all__ = ["rollback"]
@@ -29,7 +29,7 @@ async def _move_back(target: QueueBackend, source: QueueBackend, rmid: str, batc
     ledger = Ledger()
     await finish_held(target, source, rmid, batch, ledger, on_corrupt="dead_letter")
     for state in MOVABLE:
-        while jobs := await target.migration_hold(rmid, state, batch):
+        while jobs := await spi(target).migration_hold(rmid, state, batch):
             await move_batch(target, source, rmid, jobs, ledger, on_corrupt="dead_letter")
     return dict(ledger.by_state)
 
@@ -57,7 +57,7 @@ async def rollback(manager: BackendManager, queue: str, options: MigrationOption
     opened = ep.proxy is None
     target = ep.proxy.target if ep.proxy is not None else await manager.open_backend(ep.target_config)
     try:
-        restored = await src.migration_restore(mid)
+        restored = await spi(src).migration_restore(mid)
         back = await _move_back(target, src, f"{mid}-rollback", options.batch_size)
         left = (await target.stats()).in_flight
     except BackendError as exc:

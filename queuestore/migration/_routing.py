@@ -27,26 +27,28 @@ from typing import TypeVar
 
 import anyio
 
+from queuestore._args import JobRef, job_ref
 from queuestore._job import Job, JobState
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
     BackendStats,
     DequeueOptions,
-    HealthState,
+    HealthLevel,
     HealthStatus,
     IterOptions,
 )
-from queuestore.abc import JobRef, QueueBackend, job_ref
+from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import JobNotFoundError, UnsupportedOperationError
+from queuestore.migration._protocol import spi
 
 __all__ = ["RoutingBackend"]
 
 T = TypeVar("T")
-_RANK = {HealthState.HEALTHY: 0, HealthState.DEGRADED: 1, HealthState.UNHEALTHY: 2}
+_RANK = {HealthLevel.HEALTHY: 0, HealthLevel.DEGRADED: 1, HealthLevel.UNHEALTHY: 2}
 
 
-class RoutingBackend(QueueBackend):
+class RoutingBackend(QueueBackend, MigrationSupport):
     """A QueueBackend over a migration's source and target (see the module docstring).
 
     Attributes:
@@ -116,7 +118,7 @@ class RoutingBackend(QueueBackend):
         on_source: set[str] = set()
         if not self.switched and jobs:
             try:
-                found = await self.source.get_jobs([j.id for j in jobs])
+                found = await spi(self.source).get_jobs([j.id for j in jobs])
                 on_source = {j.id for j in found if j is not None}
             except UnsupportedOperationError:
                 pass
@@ -263,11 +265,11 @@ class RoutingBackend(QueueBackend):
             UnsupportedOperationError: a backend cannot look ids up.
             BackendError: a backend failed.
         """
-        found = await self.target.get_jobs(job_ids)
+        found = await spi(self.target).get_jobs(job_ids)
         if self.switched:
             return found
         missing = [i for i, j in zip(job_ids, found, strict=True) if j is None]
-        extra = dict(zip(missing, await self.source.get_jobs(missing), strict=True)) if missing else {}
+        extra = dict(zip(missing, await spi(self.source).get_jobs(missing), strict=True)) if missing else {}
         return [j if j is not None else extra.get(i) for i, j in zip(job_ids, found, strict=True)]
 
     def capabilities(self) -> BackendCapabilities:
@@ -310,20 +312,20 @@ class RoutingBackend(QueueBackend):
     # -- migration SPI: the queue's unmoved jobs are on the source --------------------------
     async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
         """Delegated to the source."""
-        return await self.source.migration_hold(migration_id, state, count)
+        return await spi(self.source).migration_hold(migration_id, state, count)
 
     async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
         """Delegated to the source."""
-        return await self.source.migration_held(migration_id, count)
+        return await spi(self.source).migration_held(migration_id, count)
 
     async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
         """Delegated to the source."""
-        return await self.source.migration_release(migration_id, job_ids)
+        return await spi(self.source).migration_release(migration_id, job_ids)
 
     async def migration_restore(self, migration_id: str) -> int:
         """Delegated to the source."""
-        return await self.source.migration_restore(migration_id)
+        return await spi(self.source).migration_restore(migration_id)
 
     async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
         """Delegated to the target (where new work goes)."""
-        return await self.target.import_jobs(jobs)
+        return await spi(self.target).import_jobs(jobs)

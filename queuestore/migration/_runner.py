@@ -22,7 +22,7 @@ from queuestore._manager import BackendManager
 from queuestore.abc import QueueBackend
 from queuestore.errors import BackendError, MigrationError, QueueStoreError
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
-from queuestore.migration._protocol import MOVABLE, Ledger, StepHook, finish_held, move_batch, verify
+from queuestore.migration._protocol import MOVABLE, Ledger, StepHook, finish_held, move_batch, spi, verify
 from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 
@@ -269,7 +269,7 @@ class MigrationRun:
         except QueueStoreError as exc:
             raise MigrationError("validation", f"target config: {exc}") from None
         st = await ep.source.stats()
-        held = len(await ep.source.migration_held(ep.migration_id, 10_000))
+        held = len(await spi(ep.source).migration_held(ep.migration_id, 10_000))
         would = {"ready": st.queue_depth, "delayed": st.delayed, "dead": st.dead, "held": held}
         self._update(total_jobs=sum(would.values()), moved_by_state=would, in_flight_on_source=st.in_flight)
         self._note(
@@ -308,7 +308,7 @@ class MigrationRun:
             if moved == 0:
                 await anyio.sleep(pause)
                 pause = min(pause * 2, 0.5)
-        unreadable = await src.migration_restore(mid)
+        unreadable = await spi(src).migration_restore(mid)
         if unreadable:
             raise MigrationError(
                 "copying",
@@ -319,7 +319,7 @@ class MigrationRun:
     async def _pass(self, src: QueueBackend, target: QueueBackend, mid: str) -> int:
         moved = 0
         for state in MOVABLE:
-            while jobs := await src.migration_hold(mid, state, self.options.batch_size):
+            while jobs := await spi(src).migration_hold(mid, state, self.options.batch_size):
                 self._batch += 1
                 n = await move_batch(src, target, mid, jobs, self.ledger, on_corrupt=self.options.on_corrupt,
                                      hook=self.hook, batch_no=self._batch)  # fmt: skip

@@ -9,7 +9,7 @@ from queuestore._manager import BackendManager
 from queuestore._models import BackendCapabilities, BackendConfig, IterOptions
 from queuestore.errors import MigrationError, QueueStoreError
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationPlan, MigrationStatus
-from queuestore.migration._protocol import StepHook
+from queuestore.migration._protocol import StepHook, spi
 from queuestore.migration._resolve import claim, release, resolve
 from queuestore.migration._runner import MigrationRun
 
@@ -49,7 +49,7 @@ class MigrationTool:
         ep = resolve(self._manager, queue, options)
         src, batch = ep.source, options.batch_size
         st = await src.stats()
-        held = len(await src.migration_held(ep.migration_id, 10_000))
+        held = len(await spi(src).migration_held(ep.migration_id, 10_000))
         by_state = {
             "ready": st.queue_depth,
             "delayed": st.delayed,

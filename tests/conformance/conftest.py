@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aredis
 
-from queuestore import BackendConfig, QueueBackend
-from queuestore.backends import load_builtin_factory
+from queuestore import BackendConfig, QueueBackend, default_registry
 from queuestore.backends._memory_store import drop_namespace, unique_namespace
 
 from .targets import Target, selected_targets
@@ -93,8 +92,8 @@ class BackendMaker:
 
     async def __call__(self, queue: str | None = None, **options: Any) -> QueueBackend:
         """Create and open a backend on ``queue`` (default: the test's queue) with extra options."""
-        backend: QueueBackend = await load_builtin_factory(self.target.type).create(
-            self.config(queue, **options)
+        backend: QueueBackend = (
+            await default_registry().factory(self.target.type).create(self.config(queue, **options))
         )
         self.created.append(backend)
         return backend

@@ -13,7 +13,7 @@ from queuestore import (
     BackendClosedError,
     ConfigurationError,
     DequeueOptions,
-    HealthState,
+    HealthLevel,
     InvalidJobError,
     IterOptions,
     Job,
@@ -61,7 +61,7 @@ async def test_closed_backend_raises_backend_closed(backend: QueueBackend) -> No
             await op()
         assert name  # the op name shows in the failure's locals
     health = await backend.health()  # never raises
-    assert health.status != HealthState.HEALTHY
+    assert health.status != HealthLevel.HEALTHY
 
 
 async def test_close_wakes_a_waiting_dequeue(backend: QueueBackend) -> None:
@@ -191,5 +191,5 @@ async def test_stats_count_operations(backend: QueueBackend) -> None:
 
 async def test_health_reports_a_state(backend: QueueBackend) -> None:
     health = await backend.health()
-    assert health.status in (HealthState.HEALTHY, HealthState.DEGRADED), health.message
+    assert health.status in (HealthLevel.HEALTHY, HealthLevel.DEGRADED), health.message
     assert health.checked_at > 0

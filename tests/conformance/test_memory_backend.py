@@ -12,12 +12,12 @@ from queuestore import (
     BackendConfig,
     ConfigurationError,
     DequeueOptions,
-    HealthState,
+    HealthLevel,
     InvalidJobError,
     Job,
     JobState,
+    default_registry,
 )
-from queuestore.backends import load_builtin_factory
 from queuestore.backends._memory_store import drop_namespace, get_namespace, unique_namespace
 from queuestore.backends.memory import MemoryBackend, MemoryBackendFactory, MemoryOptions
 
@@ -51,7 +51,7 @@ async def make(namespace: str, queue: str = "q", **options: object) -> MemoryBac
 
 
 async def test_builtin_factory_and_declared_capabilities(namespace: str) -> None:
-    factory = load_builtin_factory("memory")
+    factory = default_registry().factory("memory")
     assert isinstance(factory, MemoryBackendFactory)
     backend = await factory.create(BackendConfig(type="memory", queue="q", options={"namespace": namespace}))
     assert isinstance(backend, MemoryBackend)
@@ -64,7 +64,7 @@ async def test_builtin_factory_and_declared_capabilities(namespace: str) -> None
         batch_operations=True,
     )
     health = await backend.health()
-    assert health.status == HealthState.HEALTHY
+    assert health.status == HealthLevel.HEALTHY
     assert health.details["namespace"] == namespace
     assert "open" in repr(backend)
     await backend.aclose()

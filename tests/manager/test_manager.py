@@ -104,11 +104,11 @@ async def test_health_check_is_concurrent_and_isolates_failures(
         health = await manager.health_check()
         elapsed = time.monotonic() - started
     assert list(health) == ["hangs-1", "hangs-2", "ok", "raises"]
-    assert health["ok"].status == qs.HealthState.HEALTHY
-    assert health["raises"].status == qs.HealthState.UNHEALTHY
+    assert health["ok"].status == qs.HealthLevel.HEALTHY
+    assert health["raises"].status == qs.HealthLevel.UNHEALTHY
     assert "cannot reach" in health["raises"].message
     for q in ("hangs-1", "hangs-2"):
-        assert health[q].status == qs.HealthState.UNHEALTHY
+        assert health[q].status == qs.HealthLevel.UNHEALTHY
         assert "no answer within 0.5s" in health[q].message
     assert elapsed < 0.95, "two hanging backends were checked one after the other"
     assert SECRET not in repr(health)
@@ -233,7 +233,7 @@ defaults: {{backend: {ns}}}
         assert manager.get_backend_config("sms").name == ns
         assert manager.get_backend_config("emails").options == {"visibility_timeout": "5s"}
         health = await manager.health_check()
-        assert {h.status for h in health.values()} == {qs.HealthState.HEALTHY}
+        assert {h.status for h in health.values()} == {qs.HealthLevel.HEALTHY}
 
 
 async def test_from_config_failure_closes_what_was_created(

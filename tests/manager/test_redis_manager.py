@@ -44,13 +44,13 @@ defaults: {{backend: lists, pool_size: 4, read_timeout: 500ms}}
         assert got.id == job.id
         await a.ack(got)
         health = await manager.health_check()
-        assert {h.status for h in health.values()} == {qs.HealthState.HEALTHY}
+        assert {h.status for h in health.values()} == {qs.HealthLevel.HEALTHY}
 
         doomed.stop()
         health = await manager.health_check()
-        assert health[f"doomed-{tag}"].status == qs.HealthState.UNHEALTHY
-        assert health[f"a-{tag}"].status == qs.HealthState.HEALTHY
-        assert health[f"b-{tag}"].status == qs.HealthState.HEALTHY
+        assert health[f"doomed-{tag}"].status == qs.HealthLevel.UNHEALTHY
+        assert health[f"a-{tag}"].status == qs.HealthLevel.HEALTHY
+        assert health[f"b-{tag}"].status == qs.HealthLevel.HEALTHY
         stats = await manager.stats()
         assert isinstance(stats[f"doomed-{tag}"], qs.ConnectionFailedError)
         good = stats[f"a-{tag}"]
@@ -104,13 +104,13 @@ defaults:
             await backend.ack(got)
             assert await backend.length() == 0
         health = await manager.health_check()
-        assert {h.status for h in health.values()} == {qs.HealthState.HEALTHY}
+        assert {h.status for h in health.values()} == {qs.HealthLevel.HEALTHY}
 
         doomed.stop()  # its port is closed now
         health = await manager.health_check()
-        assert health[f"doomed-{tag}"].status == qs.HealthState.UNHEALTHY
-        assert health[f"lists-{tag}"].status == qs.HealthState.HEALTHY
-        assert health[f"streams-{tag}"].status == qs.HealthState.HEALTHY
+        assert health[f"doomed-{tag}"].status == qs.HealthLevel.UNHEALTHY
+        assert health[f"lists-{tag}"].status == qs.HealthLevel.HEALTHY
+        assert health[f"streams-{tag}"].status == qs.HealthLevel.HEALTHY
         stats = await manager.stats()
         assert isinstance(stats[f"doomed-{tag}"], qs.BackendError)
         assert isinstance(stats[f"lists-{tag}"], qs.BackendStats)

@@ -13,7 +13,8 @@ import anyio
 import pytest
 
 from queuestore import BackendManager, DequeueOptions, Job, JobState, QueueBackend
-from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase, RoutingBackend
+from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase
+from queuestore.migration._routing import RoutingBackend
 
 from .conftest import ConfigMaker
 from .helpers import manager_for, stored_jobs

@@ -22,8 +22,8 @@ from queuestore.migration import (
     MigrationOptions,
     MigrationPhase,
     MigrationTool,
-    RoutingBackend,
 )
+from queuestore.migration._routing import RoutingBackend
 
 from .helpers import manager_for, memory_config, open_plain, stored_ids, stored_jobs
 

@@ -21,8 +21,8 @@ from queuestore.migration import (
     MigrationOptions,
     MigrationPhase,
     MigrationTool,
-    RoutingBackend,
 )
+from queuestore.migration._routing import RoutingBackend
 from tests.servers import RedisCluster, RedisServer
 
 from .conftest import ConfigMaker

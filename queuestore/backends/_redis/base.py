@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError, RedisError
 from queuestore._durations import Seconds
 from queuestore._job import JobCodec
 from queuestore._metrics import OperationMetrics
-from queuestore._models import BackendCapabilities, BackendConfig, HealthState, HealthStatus
+from queuestore._models import BackendCapabilities, BackendConfig, HealthLevel, HealthStatus
 from queuestore.abc import QueueBackend
 from queuestore.backends._redis.coalesce import Coalescer, Flush
 from queuestore.backends._redis.connection import RedisConnection, RedisConnectionOptions, acquire_connection
@@ -309,13 +309,13 @@ class RedisBackendBase(QueueBackend):
     async def health(self) -> HealthStatus:
         """PING latency, maxmemory-policy, persistence; never raises."""
         if self._closed or self._conn is None or self._server is None:
-            return HealthStatus(status=HealthState.UNHEALTHY, message="backend is closed or not open")
+            return HealthStatus(status=HealthLevel.UNHEALTHY, message="backend is closed or not open")
         start = time.perf_counter()
         try:
             with translating(self.name, "health"):
                 await self._conn.client.ping()
         except QueueStoreError as exc:
-            return HealthStatus(status=HealthState.UNHEALTHY, message=str(exc), server=self._server.label)
+            return HealthStatus(status=HealthLevel.UNHEALTHY, message=str(exc), server=self._server.label)
         latency = (time.perf_counter() - start) * 1000.0
         server = self._server
         problems: list[str] = []
@@ -336,7 +336,7 @@ class RedisBackendBase(QueueBackend):
         }
         if server.persistence is False:
             details["warning"] = "persistence is off (no AOF, no RDB): a server restart loses every job"
-        status = HealthState.DEGRADED if problems else HealthState.HEALTHY
+        status = HealthLevel.DEGRADED if problems else HealthLevel.HEALTHY
         message = "; ".join(problems)
         return HealthStatus(
             status=status, message=message, latency_ms=latency, server=server.label, details=details

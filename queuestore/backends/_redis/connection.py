@@ -38,8 +38,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
+from queuestore._redact import redact
 from queuestore.backends._redis.pool import FastBlockingConnectionPool
-from queuestore.errors import ConfigurationError, redact
+from queuestore.errors import ConfigurationError
 
 __all__ = [
     "FastBlockingConnectionPool",

@@ -1,0 +1,104 @@
+"""Argument glue shared by every backend: job references, ids, durations, queue checks, wire text.
+
+Each helper turns one kind of caller input into what a backend works with, or raises
+the typed error that names the offending argument. Nothing here talks to a store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from queuestore._durations import to_seconds
+from queuestore._job import Job
+from queuestore.errors import ConfigurationError, InvalidJobError
+
+__all__ = [
+    "JobRef",
+    "check_job_queue",
+    "checked_job_ids",
+    "job_ref",
+    "seconds_arg",
+    "text",
+    "validation_path",
+]
+
+#: what ``ack``, ``nack``, ``move`` and ``extend_lease`` take: the dequeued ``Job`` or a bare id
+JobRef = Job | str
+
+_AT = re.compile(r" - at `\$(.*)`\Z", re.DOTALL)
+_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
+
+
+def job_ref(job: JobRef) -> tuple[str, str | None]:
+    """Split a job argument into ``(job_id, lease_token or None)``.
+
+    Raises:
+        InvalidJobError: neither a Job nor a non-empty str.
+    """
+    if isinstance(job, Job):
+        return job.id, job.lease_token
+    if isinstance(job, str) and job:
+        return job, None
+    raise InvalidJobError("job", f"expected a Job or a non-empty job id, got {job!r}")
+
+
+def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
+    """The ids of a ``get_jobs``-style call as a list, checked.
+
+    Raises:
+        InvalidJobError: ``job_ids`` is a single string or holds a non-str.
+    """
+    if isinstance(job_ids, str | bytes):
+        raise InvalidJobError("job_ids", "expected a sequence of job ids, got a single string")
+    ids = list(job_ids)
+    for job_id in ids:
+        if not isinstance(job_id, str):
+            raise InvalidJobError("job_ids", f"job ids are str, got {type(job_id).__name__}")
+    return ids
+
+
+def seconds_arg(value: float | timedelta, field: str, *, allow_zero: bool = True) -> float:
+    """A duration argument of a backend call, in seconds.
+
+    Raises:
+        InvalidJobError: naming ``field`` when it is negative, not finite or not a duration.
+    """
+    try:
+        return to_seconds(value, field, allow_zero=allow_zero)
+    except ConfigurationError as exc:
+        raise InvalidJobError(field, exc.message) from None
+
+
+def check_job_queue(job: Job, queue: str) -> None:
+    """Refuse a job stamped for another queue than the backend's.
+
+    Raises:
+        InvalidJobError: naming ``queue``.
+    """
+    if job.queue and job.queue != queue:
+        raise InvalidJobError("queue", f"job is for queue {job.queue!r}, this backend serves {queue!r}")
+
+
+def text(value: Any) -> str:
+    """A reply value from the store as ``str`` (bytes are UTF-8)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def validation_path(message: str) -> tuple[str, str]:
+    """Split a msgspec validation message into ``(path, message)``.
+
+    ``path`` is dotted and relative to the validated object (``""`` for the object
+    itself; ``"options.pool_size"``; ``"retry.max"``), with an unknown field's name
+    appended; ``message`` is the text without msgspec's `` - at `$...` `` suffix.
+    """
+    path = ""
+    at = _AT.search(message)
+    if at:
+        path, message = at.group(1).lstrip("."), message[: at.start()]
+    unknown = _UNKNOWN.search(message)
+    if unknown:
+        path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
+    return path, message
