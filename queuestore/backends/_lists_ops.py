@@ -13,6 +13,7 @@ any encoding and compression work), turning script replies into
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.resources.abc import Traversable
 from typing import Any, ClassVar
 
 import msgspec
@@ -21,7 +22,7 @@ from queuestore._job import Job, JobState
 from queuestore._models import BackendCapabilities, BackendStats
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
 from queuestore.backends._redis.keys import QueueKeys
-from queuestore.backends._redis.scripts import ScriptCall
+from queuestore.backends._redis.scripts import ScriptCall, lua_folder
 from queuestore.errors import (
     DuplicateJobError,
     InvalidJobError,
@@ -117,7 +118,7 @@ def _text(v: Any) -> str:
 class ListsCore(RedisBackendBase):
     """Shared machinery of :class:`~queuestore.backends.redis_lists.RedisListsBackend`."""
 
-    script_group: ClassVar[str] = "lists"
+    lua_folder: ClassVar[Traversable] = lua_folder("queuestore.backends._redis").joinpath("lists")
     script_names: ClassVar[Sequence[str]] = (
         "enqueue",
         "dequeue",

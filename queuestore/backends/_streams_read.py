@@ -15,6 +15,7 @@ from queuestore._models import BackendCapabilities, BackendConfig, BackendStats,
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends._streams_model import (
     RedisStreamsOptions,
     StreamKeys,
@@ -44,7 +45,7 @@ def _s(v: Any) -> str:
 class StreamsReadBase(RedisBackendBase):
     """Shared state of the streams backend plus everything that only reads or migrates."""
 
-    script_group = "streams"
+    lua_folder = lua_folder("queuestore.backends._redis").joinpath("streams")
     script_names = ("enqueue", "take", "settle", "migrate", "lookup")
     options: RedisStreamsOptions
 

@@ -11,17 +11,19 @@ from redis.exceptions import ResponseError
 
 from queuestore.backends._lists_ops import ListsCore
 from queuestore.backends._redis.probe import classify_info, parse_info_text, probe_server, script_header_for
-from queuestore.backends._redis.scripts import ScriptHeader, ScriptSet
+from queuestore.backends._redis.scripts import ScriptHeader, ScriptSet, lua_folder
 from queuestore.backends._streams_read import StreamsReadBase
 from tests.servers import RedisServer
 
 from .conftest import RECORDED_INFO, Maker, is_redis_backend
 
+SELFTEST = lua_folder("queuestore.backends._redis").joinpath("selftest")
+
 pytestmark = pytest.mark.anyio
 
 GROUPS = (
-    (ListsCore.script_group, ListsCore.script_names),
-    (StreamsReadBase.script_group, StreamsReadBase.script_names),
+    (ListsCore.lua_folder, ListsCore.script_names),
+    (StreamsReadBase.lua_folder, StreamsReadBase.script_names),
 )
 
 
@@ -88,7 +90,7 @@ async def test_dragonfly_df_header_is_a_comment_for_redis(redis_server: RedisSer
     and runs on redis-server (so scripts with it stay portable)."""
     client = aredis.Redis.from_url(redis_server.url)
     try:
-        scripts = ScriptSet("selftest", ["touch"], ScriptHeader.DRAGONFLY, strict_keys=True)
+        scripts = ScriptSet(SELFTEST, ["touch"], ScriptHeader.DRAGONFLY, strict_keys=True)
         body = "--!df flags=allow-cross-slot-keys\n" + scripts.scripts["touch"].body
         key = f"qs-dia-df:{{{uuid.uuid4().hex}}}"
         assert await client.eval(body, 1, key) == b"1"  # compiled and ran

@@ -12,8 +12,11 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncCluster
 from redis.exceptions import ResponseError
 
-from queuestore.backends._redis.scripts import ScriptCall, ScriptHeader, ScriptSet
+from queuestore.backends._redis.scripts import ScriptCall, ScriptHeader, ScriptSet, lua_folder
 from tests.servers import RedisCluster, RedisServer
+
+SELFTEST = lua_folder("queuestore.backends._redis").joinpath("selftest")
+LISTS = lua_folder("queuestore.backends._redis").joinpath("lists")
 
 pytestmark = pytest.mark.anyio
 LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "_redis" / "lua"
@@ -30,23 +33,22 @@ def test_no_script_calls_redis_directly() -> None:
 
 
 def test_headers_and_group_library() -> None:
-    r7 = ScriptSet("lists", ["page", "ack"], ScriptHeader.REDIS7)
+    r7 = ScriptSet(LISTS, ["page", "ack"], ScriptHeader.REDIS7)
     assert r7.scripts["page"].body.startswith("#!lua flags=no-writes\n")
     assert r7.scripts["ack"].body.startswith("#!lua\n")
-    none = ScriptSet("lists", ["page"], ScriptHeader.NONE)
+    none = ScriptSet(LISTS, ["page"], ScriptHeader.NONE)
     assert not none.scripts["page"].body.startswith("#!")
     assert "local function place" in none.scripts["page"].body
     assert none.scripts["page"].sha != r7.scripts["page"].sha
     assert (
-        "local function place"
-        not in ScriptSet("selftest", ["touch"], ScriptHeader.NONE).scripts["touch"].body
+        "local function place" not in ScriptSet(SELFTEST, ["touch"], ScriptHeader.NONE).scripts["touch"].body
     )
 
 
 async def test_noscript_recovery_standalone_and_in_pipelines(redis_server: RedisServer) -> None:
     client = aredis.Redis.from_url(redis_server.url)
     try:
-        scripts = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7)
+        scripts = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7)
         await scripts.load(client)
         await client.script_flush()
         assert int(await scripts.run(client, "touch", ["pl:a"], [])) >= 1
@@ -63,7 +65,7 @@ async def test_noscript_recovery_on_a_cluster(redis_cluster: RedisCluster) -> No
     client = AsyncCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in redis_cluster.nodes])
     try:
         await client.initialize()
-        scripts = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7)
+        scripts = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7)
         await scripts.load(client)
         for node in redis_cluster.nodes:
             node.sync_client().script_flush()
@@ -79,12 +81,12 @@ async def test_noscript_recovery_on_a_cluster(redis_cluster: RedisCluster) -> No
 async def test_strict_keys_refuses_an_undeclared_key(redis_server: RedisServer) -> None:
     client = aredis.Redis.from_url(redis_server.url)
     try:
-        strict = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7, strict_keys=True)
+        strict = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7, strict_keys=True)
         assert int(await strict.run(client, "touch", ["sk:a"], [])) == 1
         with pytest.raises(ResponseError, match="STRICTKEYS undeclared key sk:b"):
             await strict.run(client, "touch", ["sk:a"], ["sk:b"])
         assert await client.get("sk:b") is None  # refused before the undeclared write
-        lax = ScriptSet("selftest", ["touch"], ScriptHeader.REDIS7)
+        lax = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7)
         # 3: the refused run had already written KEYS[1] (scripts are not rolled back)
         assert int(await lax.run(client, "touch", ["sk:a"], ["sk:b"])) == 3
         assert await client.get("sk:b") == b"1"  # without the checker the undeclared write happens

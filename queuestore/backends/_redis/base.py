@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable, Sequence
+from importlib.resources.abc import Traversable
 from time import perf_counter
 from typing import Any, ClassVar, Literal
 
@@ -92,11 +93,11 @@ def check_backend_options(options: RedisBackendOptions) -> None:
 class RedisBackendBase(QueueBackend):
     """Base of the Redis backends.
 
-    Subclasses set ``script_group`` / ``script_names`` and implement the
+    Subclasses set ``lua_folder`` / ``script_names`` and implement the
     operations with :meth:`_script` / :meth:`_scripts` / :meth:`_call`.
     """
 
-    script_group: ClassVar[str]
+    lua_folder: ClassVar[Traversable]
     script_names: ClassVar[Sequence[str]]
 
     def __init__(self, config: BackendConfig, options: RedisBackendOptions) -> None:
@@ -125,7 +126,7 @@ class RedisBackendBase(QueueBackend):
                     self._conn.server_info = await probe_server(self._conn.client)
                 self._server = self._conn.server_info
                 self._scripts_set = ScriptSet(
-                    self.script_group,
+                    self.lua_folder,
                     self.script_names,
                     self._server.script_header,
                     strict_keys=self.options.strict_keys,

@@ -1,7 +1,8 @@
 """Lua scripts: loaded from package data, given the right header for the
 server kind, loaded at startup, and run so that NOSCRIPT is always survived.
 
-A script file ``lua/<group>/<name>.lua`` may start with a line
+Each backend keeps its scripts in a ``lua/`` folder of its own package. A script
+file ``<name>.lua`` there may start with a line
 ``--! flags=<flag,...>`` naming Redis 7 script flags. The loader then builds:
 
 * Redis / Valkey 7+: ``#!lua`` (with ``flags=`` when given) -- shebang scripts
@@ -12,7 +13,7 @@ A script file ``lua/<group>/<name>.lua`` may start with a line
 
 Then the prelude (``rcall = redis.call``) or, in strict-keys mode, a checker
 that fails on any key argument not in KEYS, then the group's optional shared
-library ``lua/<group>/_lib.lua`` (helpers every script of the group uses; there
+library ``_lib.lua`` of that folder (helpers every script of the group uses; there
 is no ``require`` in server Lua). Scripts call redis only through ``rcall``; a
 test guards that.
 
@@ -30,13 +31,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from redis.exceptions import NoScriptError
 
 from queuestore.backends._redis.connection import RedisClient
 
-__all__ = ["Script", "ScriptCall", "ScriptHeader", "ScriptSet", "load_script_source"]
+__all__ = ["Script", "ScriptCall", "ScriptHeader", "ScriptSet", "load_script_source", "lua_folder"]
 
 _LUA_PACKAGE = "queuestore.backends._redis"
 Key = str | bytes
@@ -52,8 +54,13 @@ class ScriptHeader(enum.StrEnum):
 
 
 def load_script_source(path: str) -> str:
-    """Read ``lua/<path>`` from the package data."""
+    """Read ``lua/<path>`` of the shared plumbing (the preludes, the self-test script)."""
     return resources.files(_LUA_PACKAGE).joinpath("lua", path).read_text(encoding="utf-8")
+
+
+def lua_folder(package: str) -> Traversable:
+    """The ``lua/`` folder of a backend package (``__package__`` of its modules)."""
+    return resources.files(package).joinpath("lua")
 
 
 @dataclass(frozen=True)
@@ -75,9 +82,9 @@ class ScriptCall:
     args: Sequence[Arg]
 
 
-def _group_library(group: str) -> str:
-    """The group's optional ``_lib.lua`` (empty when it has none)."""
-    lib = resources.files(_LUA_PACKAGE).joinpath("lua", group, "_lib.lua")
+def _folder_library(folder: Traversable) -> str:
+    """The folder's optional ``_lib.lua`` (empty when it has none)."""
+    lib = folder.joinpath("_lib.lua")
     return lib.read_text(encoding="utf-8") if lib.is_file() else ""
 
 
@@ -100,20 +107,23 @@ class ScriptSet:
     """The scripts of one backend, built for one server kind.
 
     Args:
-        group: the folder under ``lua/`` (e.g. ``"lists"``).
+        folder: the backend's ``lua/`` folder (:func:`lua_folder`).
         names: script names in that folder (without ``.lua``).
         header: the server's header kind (from the probe).
         strict_keys: use the strict-keys checker prelude (tests).
     """
 
     def __init__(
-        self, group: str, names: Sequence[str], header: ScriptHeader, *, strict_keys: bool = False
+        self, folder: Traversable, names: Sequence[str], header: ScriptHeader, *, strict_keys: bool = False
     ) -> None:
         self.header = header
         self.strict_keys = strict_keys
-        library = _group_library(group)
+        library = _folder_library(folder)
         self.scripts: dict[str, Script] = {
-            n: _build(n, load_script_source(f"{group}/{n}.lua"), header, strict_keys, library) for n in names
+            n: _build(
+                n, folder.joinpath(f"{n}.lua").read_text(encoding="utf-8"), header, strict_keys, library
+            )
+            for n in names
         }
         #: NOSCRIPT recoveries so far (observability and tests)
         self.reloads = 0
