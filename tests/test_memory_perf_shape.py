@@ -15,9 +15,14 @@ import random
 import pytest
 
 from queuestore import BackendConfig, DequeueOptions, IterOptions, Job, JobState
-from queuestore.backends._memory_index import DEFAULT_LOAD, Entry, Index, Position
-from queuestore.backends._memory_store import drop_namespace, get_namespace, unique_namespace
-from queuestore.backends.memory import MemoryBackend, MemoryBackendFactory
+from queuestore.backends.memory import (
+    MemoryBackend,
+    MemoryBackendFactory,
+    drop_namespace,
+    get_namespace,
+    unique_namespace,
+)
+from queuestore.backends.memory.index import DEFAULT_LOAD, Entry, Index, Position
 
 #: the most one head pop or tail append may move: one chunk (at most 2 * load entries)
 PER_OP = 2 * DEFAULT_LOAD

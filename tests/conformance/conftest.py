@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aredis
 
 from queuestore import BackendConfig, QueueBackend, default_registry
-from queuestore.backends._memory_store import drop_namespace, unique_namespace
+from queuestore.backends.memory import drop_namespace, unique_namespace
 
 from .targets import Target, selected_targets
 

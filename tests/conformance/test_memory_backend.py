@@ -18,8 +18,14 @@ from queuestore import (
     JobState,
     default_registry,
 )
-from queuestore.backends._memory_store import drop_namespace, get_namespace, unique_namespace
-from queuestore.backends.memory import MemoryBackend, MemoryBackendFactory, MemoryOptions
+from queuestore.backends.memory import (
+    MemoryBackend,
+    MemoryBackendFactory,
+    MemoryOptions,
+    drop_namespace,
+    get_namespace,
+    unique_namespace,
+)
 
 from .conservation import Ledger, ids_in
 

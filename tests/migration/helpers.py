@@ -8,7 +8,7 @@ from typing import Any
 
 from queuestore import BackendConfig, BackendManager, Job, JobState, QueueBackend, QueueConfig, StorageConfig
 from queuestore._models import IterOptions
-from queuestore.backends._memory_store import unique_namespace
+from queuestore.backends.memory import unique_namespace
 
 ALL_STATES = (JobState.READY, JobState.DELAYED, JobState.IN_FLIGHT, JobState.DEAD)
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from queuestore import BackendConfig, QueueBackend
-from queuestore.backends._memory_store import drop_namespace, get_namespace, unique_namespace
-from queuestore.backends.memory import MemoryBackendFactory
+from queuestore.backends.memory import MemoryBackendFactory, drop_namespace, get_namespace, unique_namespace
 
 
 class Harness(Protocol):

@@ -1,4 +1,4 @@
-"""The read side of the memory backend: length, peek, get_jobs, paged iter, stats, health.
+"""The read side of the memory backend: length, peek, paged iter, stats, health, capabilities.
 
 ``iter`` never copies a whole state: each page is a bisection from a cursor (the
 last position seen) plus a copy of at most ``count`` jobs, taken in one atomic
@@ -8,21 +8,30 @@ step; between pages other tasks may change the queue.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import anyio.lowlevel
 
-from queuestore._args import checked_job_ids
 from queuestore._job import Job, JobState
-from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendStats, HealthLevel, HealthStatus, IterOptions
-from queuestore.backends._memory_index import Position
-from queuestore.backends._memory_store import QueueData, Record, copy_job
+from queuestore.backends.memory.client import QueueClient
+from queuestore.backends.memory.index import Position
+from queuestore.backends.memory.layout import Record, copy_job
+from queuestore.backends.memory.store import QueueData
 from queuestore.errors import InvalidJobError
 
-__all__ = ["Cursor", "MemoryReadMixin", "cursor_at", "page"]
+__all__ = ["CAPABILITIES", "Cursor", "MemoryReader", "cursor_at", "page"]
+
+#: in-process: atomic, idempotent, TTL, priorities, batches; not persistent or clustered
+CAPABILITIES = BackendCapabilities(
+    atomic_ack=True,
+    idempotent_enqueue=True,
+    transactions=True,
+    time_to_live=True,
+    prioritization=True,
+    batch_operations=True,
+)
 
 
 @dataclass(slots=True)
@@ -57,22 +66,13 @@ def cursor_at(q: QueueData, states: tuple[JobState, ...], job_id: str, reverse: 
     return Cursor(order.index(JobState(rec.where)), (rec.rank, rec.seq + (1 if reverse else -1)))
 
 
-class MemoryReadMixin:
-    """Read operations of :class:`~queuestore.backends.memory.MemoryBackend`."""
+class MemoryReader:
+    """The read operations of a memory backend over its :class:`QueueClient`."""
 
-    _q: QueueData
-    _metrics: OperationMetrics
-    _closed: bool
-    name: str
-    queue: str
-    namespace: str
-
-    if TYPE_CHECKING:
-
-        def _check_open(self, operation: str) -> None: ...
-        async def _enter(self, operation: str) -> None: ...
-        def _now(self) -> float: ...
-        def _sweep(self) -> None: ...
+    def __init__(self, client: QueueClient, backend: str) -> None:
+        self._client = client
+        self._q = client.q
+        self._backend = backend
 
     async def length(self) -> int:
         """Jobs waiting: ready + delayed.
@@ -80,40 +80,24 @@ class MemoryReadMixin:
         Raises:
             BackendClosedError: the backend is closed.
         """
-        await self._enter("length")
-        self._sweep()
+        await self._client.enter("length")
+        self._client.sweep()
         return self._q.count(JobState.READY) + self._q.count(JobState.DELAYED)
 
-    async def peek(self, offset: int = 0) -> Job | None:
+    async def peek(self, offset: int) -> Job | None:
         """A copy of the ready job at ``offset`` in dequeue order (0 = next), not leased.
 
         Raises:
             InvalidJobError: offset is not an int >= 0.
             BackendClosedError: the backend is closed.
         """
-        await self._enter("peek")
+        await self._client.enter("peek")
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidJobError("offset", f"must be an int >= 0, got {offset!r}")
-        self._sweep()
+        self._client.sweep()
         return self._q.peek(offset)
 
-    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
-        """Copies of jobs by id in any state (a held job keeps the state it was held from).
-
-        Returns:
-            One entry per id: the job with ``state`` set, or None when it is not stored.
-
-        Raises:
-            InvalidJobError: ``job_ids`` is not a sequence of str.
-            BackendClosedError: the backend is closed.
-        """
-        await self._enter("get_jobs")
-        ids = checked_job_ids(job_ids)
-        self._sweep()
-        recs = [self._q.jobs.get(job_id) for job_id in ids]
-        return [None if rec is None else copy_job(rec.job) for rec in recs]
-
-    def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
+    def iter(self, options: IterOptions | None) -> AsyncIterator[Job]:
         """Walk stored jobs one page of ``options.count`` at a time (copies).
 
         Order within a state: ready in dequeue order, delayed by due time, in
@@ -131,18 +115,18 @@ class MemoryReadMixin:
         """
         opts = options or IterOptions()
         opts.checked_count()
-        return self._iter(opts)
+        return self._walk(opts)
 
-    async def _iter(self, opts: IterOptions) -> AsyncIterator[Job]:
+    async def _walk(self, opts: IterOptions) -> AsyncIterator[Job]:
         count, states = opts.checked_count(), tuple(JobState(s) for s in opts.states)
-        self._check_open("iter")
-        self._sweep()
+        self._client.check_open("iter")
+        self._client.sweep()
         cursor: Cursor | None = Cursor()
         if opts.start_id is not None:
             cursor = cursor_at(self._q, states, opts.start_id, opts.reverse)
         while cursor is not None:
-            await self._enter("iter")
-            self._sweep()
+            await self._client.enter("iter")
+            self._client.sweep()
             batch: list[Job] = []
             recs = page(self._q, states, cursor, count, opts.reverse)
             if not recs:
@@ -159,17 +143,6 @@ class MemoryReadMixin:
             for job in batch:
                 yield job
 
-    def capabilities(self) -> BackendCapabilities:
-        """In-process: atomic, idempotent, TTL, priorities, batches; not persistent or clustered."""
-        return BackendCapabilities(
-            atomic_ack=True,
-            idempotent_enqueue=True,
-            transactions=True,
-            time_to_live=True,
-            prioritization=True,
-            batch_operations=True,
-        )
-
     async def stats(self) -> BackendStats:
         """Depths per state (``queue_depth`` = ready only), queue totals and this instance's rates.
 
@@ -179,13 +152,13 @@ class MemoryReadMixin:
         Raises:
             BackendClosedError: the backend is closed.
         """
-        await self._enter("stats")
-        self._sweep()
-        q, m, now = self._q, self._metrics, self._now()
+        await self._client.enter("stats")
+        self._client.sweep()
+        q, m, now = self._q, self._client.metrics, self._client.now()
         starts = [q.jobs[e[2]].job.started_at or now for e in q.index[JobState.IN_FLIGHT]]
         return BackendStats(
-            backend=self.name,
-            queue=self.queue,
+            backend=self._backend,
+            queue=q.name,
             queue_depth=q.count(JobState.READY),
             delayed=q.count(JobState.DELAYED),
             in_flight=q.count(JobState.IN_FLIGHT),
@@ -201,16 +174,16 @@ class MemoryReadMixin:
             **m.activity(),
         )
 
-    async def health(self) -> HealthStatus:
+    async def health(self, closed: bool) -> HealthStatus:
         """Healthy while open (an in-process store is always reachable). Never raises."""
         await anyio.lowlevel.checkpoint()
         start = time.perf_counter()
         details = {
-            "namespace": self.namespace,
+            "namespace": self._client.ns.name,
             "jobs": str(len(self._q.jobs)),
             "persistence": "none (in-process memory)",
         }
         latency = (time.perf_counter() - start) * 1000.0
-        if self._closed:
+        if closed:
             return HealthStatus(status=HealthLevel.UNHEALTHY, message="backend is closed", details=details)
         return HealthStatus(status=HealthLevel.HEALTHY, latency_ms=latency, server="memory", details=details)

@@ -1,77 +1,27 @@
-"""The in-process "server" behind the memory backend.
-
-A :class:`Namespace` is what a Redis server is to the Redis backends: it holds
-queues by name, so two backends on one namespace see the same queues and
-``move`` works between them. Namespaces live for the whole process (until
-:func:`drop_namespace`), keyed by name.
+"""The data of one queue of the memory store: its jobs, one index per state, its totals.
 
 Every method of :class:`QueueData` runs to completion without awaiting, so on
 one event loop each is one atomic step -- the memory twin of one Lua script.
 The store is not thread-safe: use a namespace from one event loop at a time.
-
-Jobs are stored as private copies (never the caller's object) and handed out as
-fresh copies, so no mutable payload is ever shared with a caller.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 
-from queuestore._job import Job, JobCodec, JobState
-from queuestore.backends._memory_index import Index
-from queuestore.errors import JobNotFoundError, LeaseLostError
+from queuestore._job import Job, JobState
+from queuestore.backends.memory.index import Index
+from queuestore.backends.memory.layout import HELD, LEASE_EXPIRED, WALK_ORDER, Record, clear_lease, copy_job
+from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostError
 
-__all__ = [
-    "HELD",
-    "LEASE_EXPIRED",
-    "WALK_ORDER",
-    "Namespace",
-    "QueueData",
-    "Record",
-    "clear_lease",
-    "copy_job",
-    "drop_namespace",
-    "get_namespace",
-    "unique_namespace",
-]
+__all__ = ["QueueData", "SweepResult"]
 
-#: ``Record.where`` of a job in a migration's holding area
-HELD = "held"
-#: reason recorded on a job dead-lettered because its last lease expired
-LEASE_EXPIRED = "lease expired"
-
-_COPY = JobCodec()  # msgpack: round-trips every payload a backend accepts
-WALK_ORDER = (JobState.READY, JobState.DELAYED, JobState.IN_FLIGHT, JobState.DEAD)
 _TOTALS = ("enqueued", "dequeued", "acked", "nacked", "dead_lettered", "expired")
-
-
-def clear_lease(job: Job) -> None:
-    """Forget a job's lease (token and deadline)."""
-    job.lease_token = None
-    job.lease_deadline = None
-
-
-def copy_job(job: Job) -> Job:
-    """A deep copy of a job, through the wire encoding (so it is what a real store returns)."""
-    return _COPY.decode(_COPY.encode(job))
-
-
-@dataclass(slots=True)
-class Record:
-    """A stored job and where it sits. ``rank``/``seq`` are its position in its index."""
-
-    job: Job
-    where: str
-    rank: float = 0.0
-    seq: int = 0
-    held_from: JobState | None = None
 
 
 @dataclass(slots=True)
@@ -84,11 +34,14 @@ class SweepResult:
 
 
 class QueueData:
-    """One queue: its jobs, one index per state, idempotency keys and waiting consumers."""
+    """One queue: its jobs, one index per state, idempotency keys and waiting consumers.
 
-    def __init__(self, namespace: Namespace, name: str) -> None:
-        self.ns = namespace
+    ``seq`` is the namespace-wide counter that orders index entries in arrival order.
+    """
+
+    def __init__(self, name: str, seq: itertools.count[int]) -> None:
         self.name = name
+        self._seq = seq
         self.jobs: dict[str, Record] = {}
         self.index: dict[str, Index] = {s: Index() for s in WALK_ORDER}
         self.ttl = Index()  # waiting jobs with expires_at, by expires_at
@@ -101,7 +54,7 @@ class QueueData:
     # -- placement ----------------------------------------------------------------------
     def place(self, rec: Record, state: JobState, rank: float, *, keep_seq: bool = False) -> None:
         if not keep_seq:
-            rec.seq = next(self.ns.seq)
+            rec.seq = next(self._seq)
         rec.where, rec.rank, rec.job.state = state, rank, state
         self.index[state].add(rank, rec.seq, rec.job.id)
         if state in (JobState.READY, JobState.DELAYED) and rec.job.expires_at is not None:
@@ -280,29 +233,32 @@ class QueueData:
         self.place(rec, JobState.IN_FLIGHT, rec.job.lease_deadline, keep_seq=True)
         return rec.job.lease_deadline
 
-    def take_for_move(self, job_id: str, token: str | None) -> Record:
-        """Check that a job can move (leased and guarded, or waiting, or dead); don't change it.
+    def move(self, job_id: str, token: str | None, target: QueueData, now: float) -> None:
+        """Move a job (leased and guarded, or waiting, or dead) into ``target`` as ready.
+
+        A job already in ``target`` and gone from here was moved before: nothing to do.
 
         Raises:
             JobNotFoundError, LeaseLostError: as :meth:`leased`.
+            DuplicateJobError: ``target`` holds another job with this id.
         """
+        if job_id not in self.jobs and job_id in target.jobs:
+            return
         rec = self.jobs.get(job_id)
         if rec is None or rec.where == HELD:
             raise JobNotFoundError(job_id)
         if token is not None or rec.where == JobState.IN_FLIGHT:
-            return self.leased(job_id, token)
-        return rec
-
-    def move_to(self, rec: Record, target: QueueData, now: float) -> None:
-        """Move a record (from :meth:`take_for_move`) into ``target`` as ready."""
+            rec = self.leased(job_id, token)
+        if job_id in target.jobs:
+            raise DuplicateJobError(job_id, f"queue {target.name!r} already holds job {job_id!r}")
         self.unplace(rec)
-        del self.jobs[rec.job.id]
+        del self.jobs[job_id]
         job = rec.job
         clear_lease(job)
         job.origin_queue, job.queue, job.available_at = self.name, target.name, None
         job.dead_reason = job.dead_at = None
         moved = Record(job, HELD)
-        target.jobs[job.id] = moved
+        target.jobs[job_id] = moved
         target.place(moved, JobState.READY, -float(job.priority))
         target.notify()
 
@@ -315,45 +271,3 @@ class QueueData:
     def count(self, state: JobState) -> int:
         """How many jobs are in ``state``."""
         return len(self.index[state])
-
-
-@dataclass
-class Namespace:
-    """A process-wide in-memory store of queues (the memory backend's "server").
-
-    ``clock`` is the store's time source (epoch seconds), like a server's TIME;
-    tests may replace it to move time without sleeping.
-    """
-
-    name: str
-    clock: Callable[[], float] = time.time
-    queues: dict[str, QueueData] = field(default_factory=dict)
-    seq: itertools.count[int] = field(default_factory=itertools.count)
-
-    def queue(self, name: str) -> QueueData:
-        """The queue of that name (created empty on first use)."""
-        q = self.queues.get(name)
-        if q is None:
-            q = self.queues[name] = QueueData(self, name)
-        return q
-
-
-_NAMESPACES: dict[str, Namespace] = {}
-
-
-def get_namespace(name: str) -> Namespace:
-    """The namespace of that name, created on first use."""
-    ns = _NAMESPACES.get(name)
-    if ns is None:
-        ns = _NAMESPACES[name] = Namespace(name)
-    return ns
-
-
-def drop_namespace(name: str) -> None:
-    """Forget a namespace and every job in it (backends still using it keep their reference)."""
-    _NAMESPACES.pop(name, None)
-
-
-def unique_namespace(prefix: str = "ns") -> str:
-    """A namespace name no one has used yet (for tests and throwaway queues)."""
-    return f"{prefix}-{uuid.uuid4().hex[:16]}"
