@@ -17,7 +17,7 @@ import msgspec
 from queuestore._args import checked_job_ids
 from queuestore._job import Job, JobCodec, JobState
 from queuestore.backends.memory.client import QueueClient
-from queuestore.backends.memory.layout import HELD, Record, clear_lease, copy_job, stored_copy
+from queuestore.backends.memory.layout import HELD, copy_job, stored_copy
 from queuestore.errors import InvalidJobError
 
 __all__ = ["MemoryMigration"]
@@ -170,22 +170,4 @@ class MemoryMigration:
             copies.append(stored_copy(msgspec.structs.replace(job, queue=""), self._q.name, self._codec))
         self._client.sweep()
         now = self._client.now()
-        return [self._import(copy, now) for copy in copies]
-
-    def _import(self, job: Job, now: float) -> bool:
-        """Store a private copy in the state it carries; False if its id is stored already."""
-        q = self._q
-        if job.id in q.jobs:
-            return False
-        state = job.state
-        job.queue = q.name
-        clear_lease(job)
-        rec = Record(job, HELD)
-        q.jobs[job.id] = rec
-        if state == JobState.DEAD:
-            q.place(rec, JobState.DEAD, 0.0)
-        else:
-            q.wait_or_ready(rec, now)
-            if rec.where == JobState.READY:
-                q.notify()
-        return True
+        return [self._q.add(copy, now, dead=copy.state == JobState.DEAD) for copy in copies]

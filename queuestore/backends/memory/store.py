@@ -160,14 +160,27 @@ class QueueData:
                 return False
             self.idem[key] = now + window
             self._idem_order.append((now + window, key))
+        self.totals["enqueued"] += 1
+        return self.add(job, now)
+
+    def add(self, job: Job, now: float, *, dead: bool = False) -> bool:
+        """Store a private copy of ``job``, stamped with this queue and without a lease.
+
+        It is placed dead, or waiting (delayed until ``available_at``, else ready). False
+        (nothing stored) if its id is known.
+        """
+        if job.id in self.jobs:
+            return False
         job.queue = self.name
         clear_lease(job)
         rec = Record(job, HELD)
         self.jobs[job.id] = rec
-        self.wait_or_ready(rec, now)
-        self.totals["enqueued"] += 1
-        if rec.where == JobState.READY:
-            self.notify()
+        if dead:
+            self.place(rec, JobState.DEAD, 0.0)
+        else:
+            self.wait_or_ready(rec, now)
+            if rec.where == JobState.READY:
+                self.notify()
         return True
 
     def lease(self, now: float, visibility: float, count: int) -> list[Job]:
