@@ -20,10 +20,19 @@ from benchmarks.workload import Counter, Measure, Meter, WorkSplit, make_jobs, r
 from queuestore import BackendConfig, DequeueOptions, Job, default_registry
 from queuestore.abc import QueueBackend
 
-__all__ = ["SCENARIOS", "Bench", "LinearResult", "MemoryResult", "backend_family", "open_backend"]
+__all__ = [
+    "SCENARIOS",
+    "THROUGHPUT_SCENARIOS",
+    "Bench",
+    "LinearResult",
+    "MemoryResult",
+    "backend_family",
+    "open_backend",
+    "run_throughput",
+]
 
-#: every scenario, in run order
-SCENARIOS = (
+#: the scenarios that measure jobs per second, in run order (see :func:`run_throughput`)
+THROUGHPUT_SCENARIOS = (
     "enqueue_1",
     "enqueue_32",
     "enqueue_many",
@@ -31,9 +40,9 @@ SCENARIOS = (
     "dequeue_ack_32",
     "dequeue_many",
     "end_to_end",
-    "memory",
-    "linear",
 )
+#: every scenario, in run order
+SCENARIOS = (*THROUGHPUT_SCENARIOS, "memory", "linear")
 
 
 @dataclass
@@ -237,25 +246,40 @@ async def dequeue_ack(
     return res
 
 
+async def _dequeue_ack_batches(
+    backend: QueueBackend, opts: DequeueOptions, n: int, ctr: Counter, *, counted: int = 0
+) -> tuple[int, int]:
+    """``dequeue_many`` + ``ack_many`` until ``n`` jobs are done; ``ctr`` counts from ``counted``.
+
+    Returns:
+        How many jobs were dequeued, and how many of their acks were refused.
+
+    Raises:
+        RuntimeError: the queue came back empty 100 times with jobs left.
+    """
+    done = refused = empty = 0
+    while done < n:
+        got = await backend.dequeue_many(opts)
+        if not got:
+            empty += 1
+            if empty > 100:
+                raise RuntimeError(f"dequeue_many came back empty with {n - done} jobs left")
+            continue
+        ok = await backend.ack_many(got)
+        refused += len(ok) - sum(ok)
+        done += len(got)
+        ctr.done = counted + done
+    return done, refused
+
+
 async def dequeue_many(
     bench: Bench, backend: QueueBackend, n: int, ctr: Counter, *, prefill: bool = True
 ) -> Measure:
     if prefill:
         await fill(backend, make_jobs(backend.queue, n), bench.concurrency)
     opts = DequeueOptions(count=bench.batch, timeout=bench.dequeue_timeout)
-    done = refused = empty = 0
     async with Meter(bench.server) as m:
-        while done < n:
-            got = await backend.dequeue_many(opts)
-            if not got:
-                empty += 1
-                if empty > 100:
-                    raise RuntimeError(f"dequeue_many came back empty with {n - done} jobs left")
-                continue
-            ok = await backend.ack_many(got)
-            refused += len(ok) - sum(ok)
-            done += len(got)
-            ctr.done = done
+        done, refused = await _dequeue_ack_batches(backend, opts, n, ctr)
     res = m.result(done)
     if refused:
         res.notes.append(f"ack_many refused {refused} jobs")
@@ -287,24 +311,38 @@ async def end_to_end(bench: Bench, backend: QueueBackend, n: int, ctr: Counter) 
             await run_tasks(bench.concurrency, worker)
         return m.result(n)
     opts = DequeueOptions(count=b, timeout=bench.dequeue_timeout)
-    done = 0
     async with Meter(bench.server) as m:
         for i in range(0, n, b):
             chunk = jobs[i : i + b]
             await backend.enqueue_many(chunk)
             ctr.done += len(chunk)
-        empty = 0
-        while done < n:
-            got = await backend.dequeue_many(opts)
-            if not got:
-                empty += 1
-                if empty > 100:
-                    raise RuntimeError(f"dequeue_many came back empty with {n - done} jobs left")
-                continue
-            await backend.ack_many(got)
-            done += len(got)
-            ctr.done = n + done
+        done, _ = await _dequeue_ack_batches(backend, opts, n, ctr, counted=n)
     return m.result(done)
+
+
+async def run_throughput(
+    bench: Bench, backend: QueueBackend, scenario: str, n: int, ctr: Counter, *, prefill: bool = True
+) -> Measure:
+    """Run one of :data:`THROUGHPUT_SCENARIOS` on ``backend`` with ``n`` jobs.
+
+    ``prefill=False`` leaves filling the queue of the dequeue scenarios to the caller.
+    """
+    c = bench.concurrency
+    if scenario == "enqueue_1":
+        return await enqueue_tasks(bench, backend, n, 1, ctr)
+    if scenario == "enqueue_32":
+        return await enqueue_tasks(bench, backend, n, c, ctr)
+    if scenario == "enqueue_many":
+        return await enqueue_many(bench, backend, n, ctr)
+    if scenario == "dequeue_ack_1":
+        return await dequeue_ack(bench, backend, n, 1, ctr, prefill=prefill)
+    if scenario == "dequeue_ack_32":
+        return await dequeue_ack(bench, backend, n, c, ctr, prefill=prefill)
+    if scenario == "dequeue_many":
+        return await dequeue_many(bench, backend, n, ctr, prefill=prefill)
+    if scenario == "end_to_end":
+        return await end_to_end(bench, backend, n, ctr)
+    raise ValueError(f"{scenario!r} is not a throughput scenario")
 
 
 # -- server memory ----------------------------------------------------------------------------------
