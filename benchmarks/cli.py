@@ -24,17 +24,11 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.ceiling import CEILINGS, RawClient, combine, run_ceiling
+from benchmarks.cost import linear, memory
 from benchmarks.progress import PlainProgress, RichProgress, make_progress
-from benchmarks.scenarios import (
-    SCENARIOS,
-    Bench,
-    backend_family,
-    linear,
-    memory,
-    open_backend,
-    run_throughput,
-)
+from benchmarks.scenarios import SCENARIOS, Bench, backend_family, open_backend
 from benchmarks.server import bench_server
+from benchmarks.throughput import run_throughput
 from benchmarks.workload import loadavg
 from queuestore.testing import RedisServer
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.progress import PlainProgress
-from benchmarks.scenarios import THROUGHPUT_SCENARIOS, Bench, fill, open_backend, run_throughput
+from benchmarks.scenarios import THROUGHPUT_SCENARIOS, Bench, fill, open_backend
 from benchmarks.server import bench_server
+from benchmarks.throughput import run_throughput
 from benchmarks.workload import make_jobs
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -84,7 +85,7 @@ def summarise_collapsed(path: Path, top: int = 25) -> str:
             continue
         # "func (path:line)" -> "func (path)": one row per function, not per line
         frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in stack.split(";")]
-        if not any("benchmarks/scenarios.py" in f for f in frames) or any(
+        if not any("benchmarks/throughput.py" in f for f in frames) or any(
             f.startswith(("fill (", "drain (", "open_backend (", "make_jobs (")) for f in frames
         ):
             continue  # setup, prefill, cleanup, interpreter start
