@@ -16,7 +16,7 @@ from typing import Any, Self
 import anyio.to_thread
 import redis
 
-from queuestore.testing import _lifetime
+from queuestore.testing import _lifetime, _process
 from queuestore.testing._binaries import server_binary
 from queuestore.testing._errors import ServerStartError
 from queuestore.testing._ports import FORBIDDEN_PORTS, HOST, free_port
@@ -179,18 +179,7 @@ class RedisServer:
 
     def _spawn_and_wait(self) -> None:
         self.log_path.unlink(missing_ok=True)
-        stdio = open(self._dir / _STDIO_FILE, "ab")  # noqa: SIM115 - the child owns it
-        try:
-            self._proc = subprocess.Popen(
-                self._argv(),
-                cwd=self._dir,
-                stdin=subprocess.DEVNULL,
-                stdout=stdio,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # the caller's Ctrl-C doesn't kill it before its owner stops it
-            )
-        finally:
-            stdio.close()
+        self._proc = _process.spawn(self._argv(), self._dir, self._dir / _STDIO_FILE)
         self._paused = False
         (self._dir / _lifetime.PID_FILE).write_text(str(self._proc.pid))
         _lifetime.track(self)
@@ -210,26 +199,15 @@ class RedisServer:
     def stop(self) -> None:
         """Shut the server down (SIGTERM: flushes the AOF; SIGKILL after 10 s). Keeps its dir."""
         self._close_clients()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
+        if self._proc is not None:
             self.resume()  # a frozen process would not see the SIGTERM
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                proc.wait()
+            _process.terminate(self._proc, STOP_TIMEOUT)
         self._forget()
 
     def kill(self) -> None:
         """SIGKILL, like ``kill -9``: no shutdown, no AOF flush beyond what fsync already did."""
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait()
+        if self._proc is not None:
+            _process.kill(self._proc)
         self._forget()
 
     def pause(self) -> None:
