@@ -26,14 +26,14 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run pytest against real servers; extra args go to pytest."""
+    """Run pytest against real throwaway servers (queuestore.testing); extra args go to pytest."""
     session.install("-e", ".[test]")
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check."""
+    """Run ruff check and ruff format --check on the package, the tests, the benchmarks and this file."""
     session.install("ruff>=0.5")
     session.run("ruff", "check", *LINT_PATHS)
     session.run("ruff", "format", "--check", *LINT_PATHS)
@@ -41,7 +41,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
+    """Run mypy --strict on the package."""
     session.install("-e", ".[typecheck]")
     session.run("mypy", "--strict", "queuestore")
 
@@ -57,12 +57,9 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Run the benchmark harness (benchmarks/), once it exists."""
+    """Run the benchmark harness (``python -m benchmarks``); extra args go to it (``-- --help``)."""
     session.install("-e", ".[bench]")
-    if (ROOT / "benchmarks" / "__main__.py").exists():
-        session.run("python", "-m", "benchmarks", *session.posargs)
-    else:
-        print("benchmarks: not yet implemented (issue 8)")
+    session.run("python", "-m", "benchmarks", *session.posargs)
 
 
 # -- docs -----------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The queuestore benchmark harness (issue 8): throughput, latency and server memory per job
+"""The queuestore benchmark harness: throughput, latency and server memory per job
 for every backend, each figure side by side with the raw redis-py + hiredis ceiling measured
 in the same run on the same server.
 

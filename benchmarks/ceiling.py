@@ -140,30 +140,27 @@ async def _enqueue(raw: RawClient, k: _Keys, n: int, tasks: int, ctr: Counter, s
     return m.result(n, enqueue=lat)
 
 
-async def _lpush_pipeline(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
-    r = raw.client
+async def _pipelined(
+    raw: RawClient, n: int, batch: int, ctr: Counter, server: Any, add: Callable[[Any, bytes], Any]
+) -> Measure:
+    """``n`` raw jobs sent in pipelines of ``batch``; ``add(pipe, entry)`` queues one command."""
     entries = raw_jobs(n)
     async with Meter(server) as m:
         for i in range(0, n, batch):
-            pipe = r.pipeline(transaction=False)
+            pipe = raw.client.pipeline(transaction=False)
             for e in entries[i : i + batch]:
-                pipe.lpush(k.ready, e)
+                add(pipe, e)
             await pipe.execute()
             ctr.done += min(batch, n - i)
     return m.result(n)
+
+
+async def _lpush_pipeline(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
+    return await _pipelined(raw, n, batch, ctr, server, lambda pipe, e: pipe.lpush(k.ready, e))
 
 
 async def _xadd_pipeline(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
-    r = raw.client
-    entries = raw_jobs(n)
-    async with Meter(server) as m:
-        for i in range(0, n, batch):
-            pipe = r.pipeline(transaction=False)
-            for e in entries[i : i + batch]:
-                pipe.xadd(k.stream, {b"j": e})
-            await pipe.execute()
-            ctr.done += min(batch, n - i)
-    return m.result(n)
+    return await _pipelined(raw, n, batch, ctr, server, lambda pipe, e: pipe.xadd(k.stream, {b"j": e}))
 
 
 async def _dequeue_ack(raw: RawClient, k: _Keys, n: int, tasks: int, ctr: Counter, server: Any) -> Measure:

@@ -24,22 +24,13 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.ceiling import CEILINGS, RawClient, combine, run_ceiling
+from benchmarks.cost import linear, memory
 from benchmarks.progress import PlainProgress, RichProgress, make_progress
-from benchmarks.scenarios import (
-    SCENARIOS,
-    Bench,
-    backend_family,
-    dequeue_ack,
-    dequeue_many,
-    end_to_end,
-    enqueue_many,
-    enqueue_tasks,
-    linear,
-    memory,
-    open_backend,
-)
-from benchmarks.server import BenchServer
+from benchmarks.scenarios import SCENARIOS, Bench, backend_family, open_backend
+from benchmarks.server import bench_server
+from benchmarks.throughput import run_throughput
 from benchmarks.workload import loadavg
+from queuestore.testing import RedisServer
 
 __all__ = ["main", "parse_args", "run"]
 
@@ -60,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks",
         description="queuestore benchmarks: jobs/s, latency and memory per job, beside the raw "
-        "redis-py ceiling measured on the same server in the same run (issue 8).",
+        "redis-py ceiling measured on the same server in the same run.",
     )
     p.add_argument("--url", help="use this server instead of starting a throwaway redis-server")
     p.add_argument("--jobs", type=int, default=50_000, help="jobs per scenario (default 50000)")
@@ -259,7 +250,7 @@ async def _run_backend(
     out: list[dict[str, Any]] = []
     server_kind = (getattr(args, "server_label", None) or "").split(" ", 1)[0].lower()
     dialect = t in DIALECTS and server_kind != t and not args.full_dialects
-    n, c = (max(min(args.jobs, 1000), args.jobs // 4) if dialect else args.jobs), args.concurrency
+    n = max(min(args.jobs, 1000), args.jobs // 4) if dialect else args.jobs
     if dialect:
         progress.log(f"{t}: a dialect on this {server_kind or 'unknown'} server: {n} jobs per scenario")
     for s in args.scenarios:
@@ -298,20 +289,7 @@ async def _run_backend(
                     continue
                 total = 2 * n if s == "end_to_end" else n
                 async with progress.task(label, total) as ctr:
-                    if s == "enqueue_1":
-                        m = await enqueue_tasks(bench, b, n, 1, ctr)
-                    elif s == "enqueue_32":
-                        m = await enqueue_tasks(bench, b, n, c, ctr)
-                    elif s == "enqueue_many":
-                        m = await enqueue_many(bench, b, n, ctr)
-                    elif s == "dequeue_ack_1":
-                        m = await dequeue_ack(bench, b, n, 1, ctr)
-                    elif s == "dequeue_ack_32":
-                        m = await dequeue_ack(bench, b, n, c, ctr)
-                    elif s == "dequeue_many":
-                        m = await dequeue_many(bench, b, n, ctr)
-                    else:
-                        m = await end_to_end(bench, b, n, ctr)
+                    m = await run_throughput(bench, b, s, n, ctr)
         except Exception as exc:
             out.append(
                 {"kind": "error", "backend": t, "scenario": s, "error": f"{type(exc).__name__}: {exc}"}
@@ -387,11 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     types, skips = _resolve(args.backends)
     for s in skips:
         progress.log(f"skip {s['backend']}: {s['reason']}")
-    server: BenchServer | None = None
+    server: RedisServer | None = None
     url = args.url
     try:
         if url is None and any(t != "memory" for t in types):
-            server = BenchServer(args.server_bin).start()
+            server = bench_server(args.server_bin).start()
             url = server.url
             progress.log(f"throwaway redis-server on {url} (pid {server.pid})")
         with progress:
@@ -401,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         if server is not None:
-            server.stop()
+            server.cleanup()
     entries = [_meta(args, load_before, time.perf_counter() - started), *skips, *entries]
     print(report.markdown(entries))
     report.write_json(args.out, entries)

@@ -17,29 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.progress import PlainProgress
-from benchmarks.scenarios import (
-    Bench,
-    dequeue_ack,
-    dequeue_many,
-    end_to_end,
-    enqueue_many,
-    enqueue_tasks,
-    fill,
-    open_backend,
-)
-from benchmarks.server import BenchServer
+from benchmarks.scenarios import THROUGHPUT_SCENARIOS, Bench, fill, open_backend
+from benchmarks.server import bench_server
+from benchmarks.throughput import run_throughput
 from benchmarks.workload import make_jobs
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PROFILED = (
-    "enqueue_1",
-    "enqueue_32",
-    "enqueue_many",
-    "dequeue_ack_1",
-    "dequeue_ack_32",
-    "dequeue_many",
-    "end_to_end",
-)
+PROFILED = THROUGHPUT_SCENARIOS
 
 
 async def _run(args: argparse.Namespace, url: str | None) -> Any:
@@ -60,20 +44,7 @@ async def _run(args: argparse.Namespace, url: str | None) -> Any:
                 # "disabled": sample what the thread runs (CPU), not time spent awaiting the server
                 profiler = Profiler(interval=args.interval, async_mode="enabled" if args.wall else "disabled")
             with profiler or contextlib.nullcontext():
-                if s == "enqueue_1":
-                    m = await enqueue_tasks(bench, b, n, 1, ctr)
-                elif s == "enqueue_32":
-                    m = await enqueue_tasks(bench, b, n, c, ctr)
-                elif s == "enqueue_many":
-                    m = await enqueue_many(bench, b, n, ctr)
-                elif s == "dequeue_ack_1":
-                    m = await dequeue_ack(bench, b, n, 1, ctr, prefill=False)
-                elif s == "dequeue_ack_32":
-                    m = await dequeue_ack(bench, b, n, c, ctr, prefill=False)
-                elif s == "dequeue_many":
-                    m = await dequeue_many(bench, b, n, ctr, prefill=False)
-                else:
-                    m = await end_to_end(bench, b, n, ctr)
+                m = await run_throughput(bench, b, s, n, ctr, prefill=False)
         return profiler, m
     finally:
         if server is not None:
@@ -114,7 +85,7 @@ def summarise_collapsed(path: Path, top: int = 25) -> str:
             continue
         # "func (path:line)" -> "func (path)": one row per function, not per line
         frames = [f.rsplit(":", 1)[0] + ")" if f.endswith(")") and ":" in f else f for f in stack.split(";")]
-        if not any("benchmarks/scenarios.py" in f for f in frames) or any(
+        if not any("benchmarks/throughput.py" in f for f in frames) or any(
             f.startswith(("fill (", "drain (", "open_backend (", "make_jobs (")) for f in frames
         ):
             continue  # setup, prefill, cleanup, interpreter start
@@ -211,14 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url
     try:
         if url is None and args.backend != "memory":
-            server = BenchServer().start()
+            server = bench_server().start()
             url = server.url
         if args.sampler == "py-spy":
             return _py_spy(args, url, out)
         profiler, m = asyncio.run(_run(args, url))
     finally:
         if server is not None:
-            server.stop()
+            server.cleanup()
     head = (
         f"# {args.backend} {args.scenario}: {m.jobs} jobs, {m.jobs_per_s:,.0f} jobs/s, "
         f"client CPU {m.client_cpu_us_per_job():.1f} µs/job"

@@ -1,7 +1,7 @@
 """Turn measurements into result entries (``latest.json``) and Markdown tables.
 
 Every throughput entry carries ``backend, scenario, jobs, jobs_per_s, ceiling_jobs_per_s,
-ratio, target, pass`` (target and pass are null where the issue sets no target); latency,
+ratio, target, pass`` (target and pass are null for a scenario without a target); latency,
 memory, linear, skip and error entries carry a ``kind`` and their own fields. The first entry
 is ``{"kind": "meta", ...}``: the machine, the server, the arguments and the load.
 """
@@ -48,7 +48,7 @@ CEILING_OF: dict[tuple[str, str], str] = {
     ("streams", "end_to_end"): "xadd_pipeline_100+xreadgroup_100_xack",
 }
 
-#: scenario -> minimum ratio to its ceiling (issue 8); absent = no target, reported only
+#: scenario -> minimum ratio to its ceiling; absent = no target, reported only
 TARGETS: dict[str, float] = {
     "enqueue_1": 0.80,
     "enqueue_many": 0.80,

@@ -1,4 +1,5 @@
-"""The backend scenarios, written against the ``QueueBackend`` ABC only.
+"""What every backend scenario shares: the scenario names, the run's settings, the results,
+opening a backend, and the untimed fill and drain. Written against the ``QueueBackend`` ABC only.
 
 Every scenario runs on a fresh queue (its own backend instance, inside ``async with`` so the
 maintenance loop runs as it would in production), with jobs built before the timer starts,
@@ -7,23 +8,31 @@ and leaves the queue empty (an untimed drain) so the next scenario starts clean.
 
 from __future__ import annotations
 
-import gc
-import time
-import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.workload import Counter, Measure, Meter, WorkSplit, make_jobs, run_tasks
+from benchmarks.workload import Counter, WorkSplit, run_tasks
 from queuestore import BackendConfig, DequeueOptions, Job, default_registry
 from queuestore.abc import QueueBackend
 
-__all__ = ["SCENARIOS", "Bench", "LinearResult", "MemoryResult", "backend_family", "open_backend"]
+__all__ = [
+    "SCENARIOS",
+    "THROUGHPUT_SCENARIOS",
+    "Bench",
+    "LinearResult",
+    "MemoryResult",
+    "backend_family",
+    "batched",
+    "drain",
+    "fill",
+    "open_backend",
+]
 
-#: every scenario, in run order
-SCENARIOS = (
+#: the scenarios that measure jobs per second, in run order (see :mod:`benchmarks.throughput`)
+THROUGHPUT_SCENARIOS = (
     "enqueue_1",
     "enqueue_32",
     "enqueue_many",
@@ -31,9 +40,9 @@ SCENARIOS = (
     "dequeue_ack_32",
     "dequeue_many",
     "end_to_end",
-    "memory",
-    "linear",
 )
+#: every scenario, in run order
+SCENARIOS = (*THROUGHPUT_SCENARIOS, "memory", "linear")
 
 
 @dataclass
@@ -122,7 +131,7 @@ def backend_family(btype: str, backend: QueueBackend) -> str:
     return "lists"
 
 
-def _batched(backend: QueueBackend) -> bool:
+def batched(backend: QueueBackend) -> bool:
     return bool(backend.capabilities().batch_operations)
 
 
@@ -131,7 +140,7 @@ async def drain(backend: QueueBackend, batch: int) -> int:
     n = 0
     if backend.closed:
         return 0
-    if _batched(backend):
+    if batched(backend):
         while got := await backend.dequeue_many(DequeueOptions(count=max(batch, 500), timeout=0)):
             await backend.ack_many(got)
             n += len(got)
@@ -144,7 +153,7 @@ async def drain(backend: QueueBackend, batch: int) -> int:
 
 async def fill(backend: QueueBackend, jobs: list[Job], concurrency: int, ctr: Counter | None = None) -> None:
     """Enqueue ``jobs`` the fastest way the backend offers (enqueue_many, else 32 tasks)."""
-    if _batched(backend):
+    if batched(backend):
         for i in range(0, len(jobs), 500):
             await backend.enqueue_many(jobs[i : i + 500])
             if ctr is not None:
@@ -159,251 +168,3 @@ async def fill(backend: QueueBackend, jobs: list[Job], concurrency: int, ctr: Co
                 ctr.done += 1
 
     await run_tasks(concurrency, worker)
-
-
-# -- enqueue ------------------------------------------------------------------------------------
-
-
-async def enqueue_tasks(bench: Bench, backend: QueueBackend, n: int, tasks: int, ctr: Counter) -> Measure:
-    jobs = make_jobs(backend.queue, n)
-    split = WorkSplit(n)
-    lat: list[float] = []
-    pc = time.perf_counter
-
-    async def worker(_: int) -> None:
-        while split.take():
-            job = jobs[split.left]
-            t = pc()
-            await backend.enqueue(job)
-            lat.append(pc() - t)
-            ctr.done += 1
-
-    async with Meter(bench.server) as m:
-        await run_tasks(tasks, worker)
-    return m.result(n, enqueue=lat)
-
-
-async def enqueue_many(bench: Bench, backend: QueueBackend, n: int, ctr: Counter) -> Measure:
-    jobs = make_jobs(backend.queue, n)
-    b = bench.batch
-    async with Meter(bench.server) as m:
-        for i in range(0, n, b):
-            chunk = jobs[i : i + b]
-            await backend.enqueue_many(chunk)
-            ctr.done += len(chunk)
-    return m.result(n)
-
-
-# -- dequeue + ack ------------------------------------------------------------------------------
-
-
-async def dequeue_ack(
-    bench: Bench, backend: QueueBackend, n: int, tasks: int, ctr: Counter, *, prefill: bool = True
-) -> Measure:
-    if prefill:
-        await fill(backend, make_jobs(backend.queue, n), bench.concurrency)
-    opts = DequeueOptions(timeout=bench.dequeue_timeout)
-    split = WorkSplit(n)
-    lat_d: list[float] = []
-    lat_a: list[float] = []
-    lat_da: list[float] = []
-    misses = 0
-    pc = time.perf_counter
-
-    async def worker(_: int) -> None:
-        nonlocal misses
-        while split.take():
-            t0 = pc()
-            job = await backend.dequeue(opts)
-            t1 = pc()
-            if job is None:
-                misses += 1
-                split.give_back(1)
-                if misses > n:
-                    raise RuntimeError(f"dequeue returned None {misses} times on a prefilled queue")
-                continue
-            await backend.ack(job)
-            t2 = pc()
-            lat_d.append(t1 - t0)
-            lat_a.append(t2 - t1)
-            lat_da.append(t2 - t0)
-            ctr.done += 1
-
-    async with Meter(bench.server) as m:
-        await run_tasks(tasks, worker)
-    res = m.result(n, dequeue=lat_d, ack=lat_a, dequeue_ack=lat_da)
-    if misses:
-        res.notes.append(f"{misses} empty dequeues on a prefilled queue")
-    return res
-
-
-async def dequeue_many(
-    bench: Bench, backend: QueueBackend, n: int, ctr: Counter, *, prefill: bool = True
-) -> Measure:
-    if prefill:
-        await fill(backend, make_jobs(backend.queue, n), bench.concurrency)
-    opts = DequeueOptions(count=bench.batch, timeout=bench.dequeue_timeout)
-    done = refused = empty = 0
-    async with Meter(bench.server) as m:
-        while done < n:
-            got = await backend.dequeue_many(opts)
-            if not got:
-                empty += 1
-                if empty > 100:
-                    raise RuntimeError(f"dequeue_many came back empty with {n - done} jobs left")
-                continue
-            ok = await backend.ack_many(got)
-            refused += len(ok) - sum(ok)
-            done += len(got)
-            ctr.done = done
-    res = m.result(done)
-    if refused:
-        res.notes.append(f"ack_many refused {refused} jobs")
-    return res
-
-
-# -- end to end -----------------------------------------------------------------------------------
-
-
-async def end_to_end(bench: Bench, backend: QueueBackend, n: int, ctr: Counter) -> Measure:
-    """Enqueue n jobs, then drain them with ack: batches of ``bench.batch`` where the backend has
-    batch operations, else ``bench.concurrency`` tasks of per-job calls."""
-    jobs = make_jobs(backend.queue, n)
-    b = bench.batch
-    if not _batched(backend):
-        async with Meter(bench.server) as m:
-            await fill(backend, jobs, bench.concurrency, ctr)
-            split = WorkSplit(n)
-
-            async def worker(_: int) -> None:
-                while split.take():
-                    job = await backend.dequeue(DequeueOptions(timeout=bench.dequeue_timeout))
-                    if job is None:
-                        split.give_back(1)
-                        continue
-                    await backend.ack(job)
-                    ctr.done += 1
-
-            await run_tasks(bench.concurrency, worker)
-        return m.result(n)
-    opts = DequeueOptions(count=b, timeout=bench.dequeue_timeout)
-    done = 0
-    async with Meter(bench.server) as m:
-        for i in range(0, n, b):
-            chunk = jobs[i : i + b]
-            await backend.enqueue_many(chunk)
-            ctr.done += len(chunk)
-        empty = 0
-        while done < n:
-            got = await backend.dequeue_many(opts)
-            if not got:
-                empty += 1
-                if empty > 100:
-                    raise RuntimeError(f"dequeue_many came back empty with {n - done} jobs left")
-                continue
-            await backend.ack_many(got)
-            done += len(got)
-            ctr.done = n + done
-    return m.result(done)
-
-
-# -- server memory ----------------------------------------------------------------------------------
-
-
-def _data_bytes(info: dict[str, Any]) -> int:
-    """used_memory less the client buffers (query and output buffers of the connections, which
-    the server grows and shrinks on its own schedule: megabytes of noise with 32 connections)."""
-    return (
-        int(info["used_memory"])
-        - int(info.get("mem_clients_normal", 0))
-        - int(info.get("mem_clients_slaves", 0))
-    )
-
-
-async def used_memory(server: Any, settle: float = 2.0) -> int:
-    """INFO memory used_memory less client buffers, read until two readings 100 ms apart agree."""
-    import asyncio
-
-    last = _data_bytes(await server.info("memory"))
-    deadline = time.monotonic() + settle
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        cur = _data_bytes(await server.info("memory"))
-        if cur == last:
-            return cur
-        last = cur
-    return last
-
-
-async def memory(
-    bench: Bench, backend: QueueBackend, n: int, ctr: Counter, *, in_process: bool = False
-) -> MemoryResult:
-    """Bytes per queued job and per acked job, from the server's INFO used_memory -- or, for the
-    in-process memory backend, from tracemalloc.
-
-    Two fill/drain cycles of ``n`` jobs on the same queue: the second cycle is the measurement
-    (queued = after its fill, acked = after its drain, both against the end of the first cycle),
-    so structures that keep their high-water size (a Python dict's table) are in the baseline and
-    only what accumulates per acked job is counted. What the first cycle kept over a fresh
-    queue is reported beside it (``retained_first_cycle``).
-    """
-    if in_process or bench.server is None:
-        tracemalloc.start()
-
-        async def reading() -> int:
-            gc.collect()
-            return tracemalloc.get_traced_memory()[0]
-
-        source = "tracemalloc (Python heap)"
-    else:
-
-        async def reading() -> int:
-            return await used_memory(bench.server)
-
-        source = "redis INFO used_memory - client buffers"
-    try:
-        ctr.total = 2 * n
-        fresh = await reading()
-        await fill(backend, make_jobs(backend.queue, n), bench.concurrency, ctr)
-        await drain(backend, bench.batch)
-        kept = await reading()
-        jobs = make_jobs(backend.queue, n)
-        # the new Job objects are the caller's, not the store's: read again after making them
-        base = await reading() if in_process else kept
-        await fill(backend, jobs, bench.concurrency, ctr)
-        queued = await reading()
-        await drain(backend, bench.batch)
-        acked = await reading()
-    finally:
-        if tracemalloc.is_tracing():
-            tracemalloc.stop()
-    res = MemoryResult(n, (queued - base) / n, (acked - base) / n, source, base, queued, acked)
-    res.retained_first_cycle = (kept - fresh) / n
-    return res
-
-
-# -- linear cost ------------------------------------------------------------------------------------
-
-
-async def linear(bench: Bench, btype: str, sizes: list[int], ctr: Counter) -> LinearResult:
-    """End to end at each size on a fresh queue; a size at most a tenth of the largest is run
-    3 times and its median taken (short runs are noisy)."""
-    rates: list[float] = []
-    runs: list[int] = []
-    cpu: list[float] = []
-    server_cpu: list[float | None] = []
-    top = max(sizes)
-    for size in sizes:
-        reps = 3 if size * 10 <= top else 1
-        got: list[Measure] = []
-        for _ in range(reps):
-            async with open_backend(bench, btype, "linear") as backend:
-                sub = Counter(size)
-                got.append(await end_to_end(bench, backend, size, sub))
-                ctr.done += size
-        mid = sorted(got, key=lambda m: m.jobs_per_s)[len(got) // 2]  # the median run
-        rates.append(mid.jobs_per_s)
-        cpu.append(mid.client_cpu_us_per_job())
-        server_cpu.append(mid.server_cpu_us_per_job())
-        runs.append(reps)
-    return LinearResult(sizes, rates, runs, cpu, server_cpu)

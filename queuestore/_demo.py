@@ -3,31 +3,23 @@
 Where it runs, in order of preference:
 
 1. ``QUEUESTORE_URL`` is set: that server, with the ``redis-lists`` backend;
-2. ``redis-server`` is on PATH: a throwaway local server (temp dir, free
-   loopback port, stopped afterwards), with the ``redis-lists`` backend;
+2. ``redis-server`` is on PATH: a throwaway local server (:class:`queuestore.testing.RedisServer`:
+   temp dir, free loopback port, stopped afterwards), with the ``redis-lists`` backend;
 3. otherwise: the in-process ``memory`` backend (the embedded default).
 
-Steps 1 and 2 need the ``redis-lists`` backend module; until it exists the demo
-says so and runs on ``memory``. It always prints which backend it uses and why.
-
-Then it enqueues jobs with priorities, runs a few concurrent anyio workers that
-dequeue with a lease and ack, sends one poison job through its retries (nack)
-into the dead-letter state, and prints the backend's stats.
+It always prints which backend it uses and why. Then it enqueues jobs with priorities, runs a
+few concurrent anyio workers that dequeue with a lease and ack, sends one poison job through
+its retries (nack) into the dead-letter state, and prints the backend's stats.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,12 +27,12 @@ import anyio
 
 import queuestore as qs
 from queuestore._redact import redact
+from queuestore.testing import RedisServer, ServerError
 
 __all__ = ["DemoError", "run_demo"]
 
 URL_ENV = "QUEUESTORE_URL"
 REDIS_TYPE = "redis-lists"
-REDIS_MODULE = "queuestore.backends.redis_lists"
 POISON_MAX_RETRIES = 2
 Printer = Callable[[str], None]
 
@@ -59,103 +51,23 @@ class Plan:
     start_local_server: str | None = None  # path of a redis-server to start
 
 
-def _redis_backend_available() -> bool:
-    try:
-        importlib.import_module(REDIS_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name == REDIS_MODULE:
-            return False
-        raise
-    return True
-
-
 def choose_backend(environ: dict[str, str] | None = None) -> Plan:
     """Decide where to run (see the module docstring)."""
     env = os.environ if environ is None else environ
     url = env.get(URL_ENV, "").strip()
-    have_redis_backend = _redis_backend_available()
     if url:
-        if have_redis_backend:
-            return Plan(REDIS_TYPE, url, f"{URL_ENV} is set")
-        return Plan(
-            "memory",
-            reason=f"{URL_ENV} is set, but the {REDIS_TYPE} backend is not built yet, so the demo "
-            "falls back to the in-process memory backend",
-        )
+        return Plan(REDIS_TYPE, url, f"{URL_ENV} is set")
     server = shutil.which("redis-server")
-    if server and have_redis_backend:
+    if server:
         return Plan(
             REDIS_TYPE,
             reason=f"{URL_ENV} is not set and {server} is on PATH: starting a throwaway local server",
             start_local_server=server,
         )
-    if server:
-        why = f"{server} is on PATH, but the {REDIS_TYPE} backend is not built yet"
-    else:
-        why = "no redis-server on PATH"
-    return Plan("memory", reason=f"{URL_ENV} is not set and {why}: using the in-process memory backend")
-
-
-# -- a throwaway local server ------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port != 6379:
-            return port
-    raise DemoError("no free loopback port")  # pragma: no cover
-
-
-def _ping(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def local_redis_server(binary: str, out: Printer) -> Iterator[str]:
-    """Run ``binary`` on a free loopback port in a temp dir; yield its URL; stop it and clean up."""
-    with tempfile.TemporaryDirectory(prefix="queuestore-demo-") as tmp:
-        port = _free_port()
-        log = os.path.join(tmp, "server.log")
-        argv = [
-            binary,
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", tmp,
-            "--save", "",
-            "--appendonly", "no",
-            "--maxmemory-policy", "noeviction",
-            "--logfile", log,
-        ]  # fmt: skip
-        devnull = subprocess.DEVNULL
-        proc = subprocess.Popen(argv, stdin=devnull, stdout=devnull, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 10
-            while not _ping(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = ""
-                    with contextlib.suppress(OSError), open(log) as f:
-                        tail = "".join(f.readlines()[-10:])
-                    raise DemoError(f"the local redis-server on port {port} did not start:\n{tail}")
-                time.sleep(0.05)
-            out(f"started a throwaway redis-server on 127.0.0.1:{port} (pid {proc.pid})")
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                out(f"stopped the throwaway redis-server (pid {proc.pid})")
+    return Plan(
+        "memory",
+        reason=f"{URL_ENV} is not set and no redis-server on PATH: using the in-process memory backend",
+    )
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -218,12 +130,26 @@ async def run_demo(jobs: int = 12, workers: int = 3, *, out: Printer = print) ->
     plan = choose_backend()
     out(f"backend: {plan.backend_type} ({plan.reason})")
     if plan.start_local_server:
-        with local_redis_server(plan.start_local_server, out) as url:
-            return await _run_on(plan.backend_type, url, jobs, workers, out)
+        return await _run_on_local_server(plan, jobs, workers, out)
     stats = await _run_on(plan.backend_type, plan.url, jobs, workers, out)
     if plan.url:
         out(f"note: queue {stats.queue!r} (its dead-lettered job) stays on {redact(plan.url)}")
     return stats
+
+
+async def _run_on_local_server(plan: Plan, jobs: int, workers: int, out: Printer) -> qs.BackendStats:
+    try:
+        server = RedisServer(binary=plan.start_local_server)
+        await anyio.to_thread.run_sync(server.start)
+    except ServerError as exc:
+        raise DemoError(f"the local redis-server did not start: {exc}") from exc
+    out(f"started a throwaway redis-server on {server.address} (pid {server.pid})")
+    pid = server.pid
+    try:
+        return await _run_on(plan.backend_type, server.url, jobs, workers, out)
+    finally:
+        await anyio.to_thread.run_sync(server.cleanup)
+        out(f"stopped the throwaway redis-server (pid {pid})")
 
 
 async def _run_on(backend_type: str, url: str, jobs: int, workers: int, out: Printer) -> qs.BackendStats:

@@ -1,4 +1,4 @@
-"""Prove the real-server fixtures: each one starts a real server that behaves as promised."""
+"""Prove queuestore.testing and the real-server fixtures: each starts a real server as promised."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import time
 
 import pytest
 import redis
+import redis.asyncio
 import redis.cluster
 
-from tests.servers import (
+from queuestore.testing import (
     CLI_BIN_ENV,
     SERVER_BIN_ENV,
     RedisCluster,
@@ -20,6 +21,7 @@ from tests.servers import (
     ServerStartError,
     free_port,
     reap_orphans,
+    server_binary,
 )
 
 
@@ -126,6 +128,40 @@ def test_free_port_is_never_6379_and_has_a_free_bus_port() -> None:
         assert 20000 <= port < 45000
 
 
+# -- pause and resume ---------------------------------------------------------------------------
+
+
+def test_pause_freezes_the_server_and_resume_continues(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory()
+    client = server.sync_client(socket_timeout=0.5)
+    client.set(b"k", b"v")
+    server.pause()
+    assert server.paused
+    assert server.running
+    with pytest.raises(redis.exceptions.TimeoutError):
+        client.get(b"k")
+    server.resume()
+    assert not server.paused
+    assert server.sync_client().get(b"k") == b"v"
+    with server.frozen():
+        assert server.paused
+        with pytest.raises(redis.exceptions.TimeoutError):
+            server.sync_client(socket_timeout=0.5).ping()
+    assert server.sync_client().ping()
+
+
+def test_stop_of_a_paused_server_is_prompt(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory()
+    pid = server.pid
+    assert pid is not None
+    server.pause()
+    started = time.monotonic()
+    server.stop()  # resumes it first, so SIGTERM is handled at once
+    assert time.monotonic() - started < 5
+    assert _pid_gone(pid)
+    assert not server.paused
+
+
 # -- factory -------------------------------------------------------------------------------------
 
 
@@ -160,6 +196,21 @@ def test_context_manager_stops_and_removes_dir() -> None:
     with RedisServer() as server:
         pid, directory = server.pid, server.dir
         assert server.sync_client().ping()
+    assert pid is not None
+    assert _pid_gone(pid)
+    assert not directory.exists()
+
+
+@pytest.mark.anyio
+async def test_async_context_manager_starts_and_cleans_up() -> None:
+    async with RedisServer(appendonly=True, appendfsync="always") as server:
+        pid, directory = server.pid, server.dir
+        client = redis.asyncio.Redis.from_url(server.url)
+        try:
+            assert await client.ping()
+            assert (await client.config_get("appendfsync"))["appendfsync"] == "always"
+        finally:
+            await client.aclose()
     assert pid is not None
     assert _pid_gone(pid)
     assert not directory.exists()
@@ -221,6 +272,16 @@ def test_server_binary_env_var_is_used(monkeypatch: pytest.MonkeyPatch, tmp_path
         assert server.binary == wrapper
         assert server.sync_client().ping()
     assert os.path.exists(marker)
+
+
+def test_binary_argument_wins_over_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = server_binary()  # redis-server, or what the env var names for this run
+    monkeypatch.setenv(SERVER_BIN_ENV, "/nonexistent/valkey-server")
+    with RedisServer(binary=real) as server:
+        assert server.binary == real
+        assert server.sync_client().ping()
+    with pytest.raises(ServerBinaryNotFoundError, match="no-such-server"):
+        RedisServer(binary="no-such-server")
 
 
 # -- cluster -------------------------------------------------------------------------------------

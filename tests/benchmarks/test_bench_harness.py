@@ -16,7 +16,7 @@ import pytest
 
 from benchmarks import report
 from benchmarks.cli import main, parse_args
-from benchmarks.server import BenchServer
+from benchmarks.server import bench_server
 
 ROOT = Path(__file__).resolve().parents[2]
 THROUGHPUT_KEYS = {
@@ -148,17 +148,17 @@ def test_missing_or_unknown_backend_is_skipped_with_its_reason(tmp_path: Path) -
 
 
 def test_throwaway_server_is_stopped_and_removed() -> None:
-    server = BenchServer().start()
+    server = bench_server().start()
     pid, data_dir = server.pid, server.dir
     assert server.running
     assert pid is not None
-    assert data_dir is not None
     assert data_dir.exists()
-    import redis
-
-    assert redis.Redis.from_url(server.url).ping()
-    server.stop()
-    server.stop()  # idempotent
+    client = server.sync_client(decode_responses=True)
+    assert client.ping()
+    assert client.config_get("slowlog-log-slower-than")["slowlog-log-slower-than"] == "-1"
+    assert client.config_get("appendonly")["appendonly"] == "no"
+    server.cleanup()
+    server.cleanup()  # idempotent
     assert not server.running
     assert not data_dir.exists()
     with pytest.raises(ProcessLookupError):
