@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _parse(backend: RedisStreamsBackend, reply: Any) -> Any:
-    args = [*backend._take_args("parse", backend.group, backend.consumer, 1, 1.0), json.dumps(reply)]
+    args = [*backend.store.take_args("parse", backend.group, backend.consumer, 1, 1.0), json.dumps(reply)]
     return await backend._script("test", "take", backend.skeys.core(), args)
 
 
