@@ -178,7 +178,7 @@ async def test_corrupt_held_entries_are_returned_marked_with_their_ids(make: Mak
         assert job.state is JobState.READY
     assert held[1].payload == GARBAGE
     assert "held entry" in held[1].last_error
-    assert b.corrupt_entries == 2
+    assert b.store.corrupt_entries == 2
 
     # the same from migration_held (a resumed run), in hold order
     again = await b.migration_held("m1")

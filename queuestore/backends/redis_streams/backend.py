@@ -15,11 +15,8 @@ needs the entry; ``retention: retain`` keeps acked entries for replay and trims 
 ``max_length`` entries. MAXLEN is never used, so no unacked entry is trimmed. Entries
 deleted behind our back while pending are released and counted (``lost`` in health
 details), never retried. Reads skip an entry that does not decode with a warning naming it
-(``corrupt_entries`` in health details); ``dequeue`` dead-letters it.
-
-``get_jobs`` is one read-only script call per 500 ids (pipelined); garbage makes it raise
-SerializationError naming the ids. A held entry that does not decode is returned by the
-migration SPI as a stand-in with ``last_error`` ``"corrupt: ..."`` (see :mod:`.migration`).
+(``corrupt_entries`` in health details); ``dequeue`` dead-letters it; ``get_jobs`` raises
+SerializationError naming it; the migration SPI returns a stand-in marked ``"corrupt: ..."``.
 
 The backend holds a :class:`~.store.StreamsStore` (keys, group, consumer, runners) and
 delegates to the role modules: :mod:`.take` (dequeue), :mod:`.settle` (ack, nack, extend,
@@ -30,7 +27,6 @@ move), :mod:`.read` and :mod:`.iterate` (length, peek, stats, health, iter), :mo
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -54,7 +50,7 @@ from queuestore.backends.redis_streams import iterate, lookup, migration, read, 
 from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.backends.redis_streams.take import Take, share, take, wait_for_entries
+from queuestore.backends.redis_streams.take import Take, dequeue, share, take
 
 __all__ = ["RedisStreamsBackend"]
 
@@ -85,16 +81,6 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
     def consumer(self) -> str:
         """This instance's consumer name in its groups."""
         return self.store.consumer
-
-    @property
-    def claim_min_idle(self) -> float:
-        """The default lease length in seconds."""
-        return self.store.claim_min_idle
-
-    @property
-    def corrupt_entries(self) -> int:
-        """Entries that reads skipped because they do not decode, since open."""
-        return self.store.corrupt_entries
 
     async def _open(self) -> None:
         await super()._open()
@@ -160,34 +146,18 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         return await self._dequeue(opts, opts.checked_count())
 
     async def _dequeue(self, opts: DequeueOptions, count: int) -> list[Job]:
-        timeout = opts.timeout_seconds()
-        lease = opts.lease_seconds(self.store.claim_min_idle)
-        group = opts.consumer_group or self.store.group
-        consumer = opts.consumer_id or self.store.consumer
-        await self.store.ensure_group(group)
-        deadline = time.monotonic() + timeout
-        coalesced = count == 1 and self.options.coalesce
-        while True:
-            if coalesced:
-                key = ("dequeue", group, consumer, lease)
-                got: Take = await self._coalesce(key, self._take_shared, key)
-            else:
-                got = await take(self.store, group, consumer, count, lease)
-            if got.jobs:
-                self.metrics.record("dequeue", len(got.jobs))
-                return got.jobs
-            if got.took:
-                continue  # all were garbage (now dead letters): try again at once
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            wait = min(remaining, float(self.options.block_timeout))
-            if got.next_due:
-                wait = min(wait, max(0.001, float(got.next_due) / 1000.0 - time.time()))
-            await wait_for_entries(self.store, got.last_id, wait)
+        shared = self._take_coalesced if count == 1 and self.options.coalesce else None
+        return await dequeue(self.store, opts, count, shared)
+
+    async def _take_coalesced(self, group: str, consumer: str, lease: float) -> Take:
+        """One ``dequeue`` call's take, shared with the concurrent calls of the same group,
+        consumer and lease length (one script call for all of them)."""
+        key = ("dequeue", group, consumer, lease)
+        got: Take = await self._coalesce(key, self._take_shared, key)
+        return got
 
     async def _take_shared(self, keys: list[Any]) -> list[Any]:
-        """Coalesced ``dequeue`` calls (one group, consumer and lease length): one take for all."""
+        """The flush of coalesced ``dequeue`` calls: one take for all, a job each while there are jobs."""
         _, group, consumer, lease = keys[0]
         return share(await take(self.store, group, consumer, len(keys), lease), len(keys))
 

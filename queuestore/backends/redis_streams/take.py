@@ -10,16 +10,18 @@ take, the caller waits outside Lua (a finite XREAD BLOCK) for an entry newer tha
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from queuestore._job import Job, JobState
+from queuestore._models import DequeueOptions
 from queuestore.backends._redis.errors import translating
 from queuestore.backends.redis_streams.layout import SEP, LeaseToken, entry_job, fields_map
 from queuestore.backends.redis_streams.settle import settle_args
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import SerializationError
 
-__all__ = ["Take", "share", "take", "wait_for_entries"]
+__all__ = ["SharedTake", "Take", "dequeue", "share", "take", "wait_for_entries"]
 
 
 class Take(NamedTuple):
@@ -33,6 +35,50 @@ class Take(NamedTuple):
     next_due: Any
     #: the id of the newest entry it saw (where a wait for new entries starts)
     last_id: Any
+
+
+#: a take shared with concurrent dequeues (coalescing): ``(group, consumer, lease) -> Take``
+SharedTake = Callable[[str, str, float], Awaitable[Take]]
+
+
+async def dequeue(
+    store: StreamsStore, opts: DequeueOptions, count: int, shared: SharedTake | None
+) -> list[Job]:
+    """Lease up to ``count`` jobs as ``opts`` say, waiting up to its timeout for the first.
+
+    Args:
+        store: the queue.
+        opts: group, consumer, lease length and timeout (defaults: the backend's).
+        count: the most jobs to lease.
+        shared: takes through this instead of one's own script call (coalesced ``dequeue``).
+
+    Raises:
+        InvalidJobError: an option is out of range.
+        BackendError: the store failed.
+    """
+    timeout = opts.timeout_seconds()
+    lease = opts.lease_seconds(store.claim_min_idle)
+    group = opts.consumer_group or store.group
+    consumer = opts.consumer_id or store.consumer
+    await store.ensure_group(group)
+    deadline = time.monotonic() + timeout
+    while True:
+        if shared is not None:
+            got = await shared(group, consumer, lease)
+        else:
+            got = await take(store, group, consumer, count, lease)
+        if got.jobs:
+            store.metrics.record("dequeue", len(got.jobs))
+            return got.jobs
+        if got.took:
+            continue  # all were garbage (now dead letters): try again at once
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return []
+        wait = min(remaining, float(store.options.block_timeout))
+        if got.next_due:
+            wait = min(wait, max(0.001, float(got.next_due) / 1000.0 - time.time()))
+        await wait_for_entries(store, got.last_id, wait)
 
 
 async def take(store: StreamsStore, group: str, consumer: str, count: int, lease: float) -> Take:
