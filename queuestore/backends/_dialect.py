@@ -27,9 +27,8 @@ from queuestore._models import BackendConfig
 from queuestore.abc import BackendFactory, parse_options
 from queuestore.backends._lists_ops import RedisListsOptions
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
-from queuestore.backends._streams_model import RedisStreamsOptions
 from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory
-from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory
+from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory, RedisStreamsOptions
 from queuestore.errors import ConfigurationError
 
 __all__ = ["LAYOUTS", "DialectFactory", "DialectListsOptions", "DialectStreamsOptions", "dialect_defaults"]

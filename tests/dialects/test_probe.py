@@ -12,7 +12,7 @@ from redis.exceptions import ResponseError
 from queuestore.backends._lists_ops import ListsCore
 from queuestore.backends._redis.probe import classify_info, parse_info_text, probe_server, script_header_for
 from queuestore.backends._redis.scripts import ScriptHeader, ScriptSet, lua_folder
-from queuestore.backends._streams_read import StreamsReadBase
+from queuestore.backends.redis_streams import RedisStreamsBackend
 from tests.servers import RedisServer
 
 from .conftest import RECORDED_INFO, Maker, is_redis_backend
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.anyio
 
 GROUPS = (
     (ListsCore.lua_folder, ListsCore.script_names),
-    (StreamsReadBase.lua_folder, StreamsReadBase.script_names),
+    (RedisStreamsBackend.lua_folder, RedisStreamsBackend.script_names),
 )
 
 

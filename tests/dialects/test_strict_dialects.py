@@ -105,7 +105,7 @@ async def test_lists_scripts_strict_in_every_dialect(
 
 async def _parse(backend: RedisStreamsBackend, reply: Any) -> Any:
     """The streams Lua's XAUTOCLAIM parser (take.lua, mode "parse") on a reply."""
-    args = [*backend._take_args("parse", backend.group, backend.consumer, 1, 1.0), json.dumps(reply)]
+    args = [*backend.store.take_args("parse", backend.group, backend.consumer, 1, 1.0), json.dumps(reply)]
     return await backend._script("test", "take", backend.skeys.core(), args)
 
 

@@ -1,5 +1,5 @@
 """Both XAUTOCLAIM reply shapes through the real parser (``parse_autoclaim`` in
-``lua/streams/take.lua``, reached by its ``parse`` mode), in every dialect header.
+``redis_streams/lua/take.lua``, reached by its ``parse`` mode), in every dialect header.
 
 The Redis-shaped reply is captured from the running redis-server (an entry deleted while
 pending); the KeyDB-shaped one (two elements, nil in place of the deleted entry) is recorded.

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from queuestore import Job, JobState, QueueBackend, SerializationError
-from queuestore.backends._streams_model import CORRUPT_PREFIX
+from queuestore.backends.redis_streams.layout import CORRUPT_PREFIX
 from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase, MigrationTool
 from tests.migration.helpers import manager_for, redis_backend, two_backend_config, unique
 from tests.servers import RedisServer

@@ -10,8 +10,9 @@ import pytest
 
 from queuestore import InvalidJobError, Job, JobState, SerializationError
 from queuestore.backends._lists_ops import CORRUPT_PREFIX as LISTS_CORRUPT_PREFIX
-from queuestore.backends._streams_model import CORRUPT_PREFIX
 from queuestore.backends.redis_streams import RedisStreamsBackend
+from queuestore.backends.redis_streams.layout import CORRUPT_PREFIX
+from queuestore.backends.redis_streams.settle import settle_args
 
 from .conftest import Maker
 
@@ -25,7 +26,7 @@ def states(found: list[Job | None]) -> list[JobState | None]:
 
 async def moveout(backend: RedisStreamsBackend, job_id: str) -> None:
     """Step 1 of a cross-slot move only (as if the mover crashed right after it)."""
-    args = backend._settle_args("moveout", job_id, [backend.group, "", "", ""])
+    args = settle_args(backend.store, "moveout", job_id, [backend.group, "", "", ""])
     res = await backend._script("move", "settle", backend.skeys.core(), args)
     assert int(res[0]) == 1
 
@@ -177,7 +178,7 @@ async def test_corrupt_held_entries_are_returned_marked_with_their_ids(make: Mak
         assert job.state is JobState.READY
     assert held[1].payload == GARBAGE
     assert "held entry" in held[1].last_error
-    assert b.corrupt_entries == 2
+    assert b.store.corrupt_entries == 2
 
     # the same from migration_held (a resumed run), in hold order
     again = await b.migration_held("m1")

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _parse(backend: RedisStreamsBackend, reply: Any) -> Any:
-    args = [*backend._take_args("parse", backend.group, backend.consumer, 1, 1.0), json.dumps(reply)]
+    args = [*backend.store.take_args("parse", backend.group, backend.consumer, 1, 1.0), json.dumps(reply)]
     return await backend._script("test", "take", backend.skeys.core(), args)
 
 
@@ -128,14 +128,14 @@ async def test_iter_skips_garbage_with_a_warning_and_a_count(
     assert f"entry {bad_ready} of {backend.skeys.stream}" in warnings[0]
     assert f"entry {bad_dead} of {backend.skeys.dead}" in warnings[1]
     assert all("does not decode" in w for w in warnings)
-    assert backend.corrupt_entries == 2
+    assert backend.store.corrupt_entries == 2
     assert (await backend.health()).details["corrupt_entries"] == "2"
     # dequeue still dead-letters the ready garbage (and serves the good jobs around it)
     served = [await backend.dequeue(), await backend.dequeue()]
     assert [j.id for j in served if j is not None] == ["before", "after"]
     dead = [j async for j in backend.iter(IterOptions(states=(JobState.DEAD,)))]
     assert [j.id for j in dead] == ["junk"]
-    assert backend.corrupt_entries == 3  # the planted dead garbage was skipped (and counted) again
+    assert backend.store.corrupt_entries == 3  # the planted dead garbage was skipped (and counted) again
 
 
 def _cfg(**options: Any) -> BackendConfig:
@@ -165,6 +165,6 @@ def test_alias_and_stream_name() -> None:
     f = RedisStreamsFactory()
     opts = f.parse(_cfg(visibility_timeout="2s", stream_name="jobs"))
     backend = RedisStreamsBackend(_cfg(), opts)
-    assert backend.claim_min_idle == 2.0
+    assert backend.store.claim_min_idle == 2.0
     assert backend.skeys.stream == "queue:{q}:jobs"
-    assert RedisStreamsBackend(_cfg(), f.parse(_cfg(claim_min_idle=3))).claim_min_idle == 3.0
+    assert RedisStreamsBackend(_cfg(), f.parse(_cfg(claim_min_idle=3))).store.claim_min_idle == 3.0

@@ -1,109 +1,84 @@
-"""Options, key layout, lease tokens and entry decoding of the ``redis-streams`` backend.
+"""How ``redis-streams`` stores a queue: key names, entry fields, lease tokens, entry ids, and
+the decoding of stored entries into jobs.
 
-Kept apart from the backend classes so the wire format (stream entry fields,
-parked-job meta, lease tokens) is defined in one place.
+Key layout (``P`` = ``key_prefix``, default ``queue:``; one hash tag per queue):
+
+=============================  ========  ==============================================
+key                            type      holds
+=============================  ========  ==============================================
+``P{q}:stream``                stream    ready and in-flight jobs (fields j, b, r, m, a,
+                                         x, e, o: id, body, retries, max, attempts,
+                                         expiry ms, last error, origin); the suffix is
+                                         ``stream_name`` when set (it stays under ``{q}``)
+``P{q}:idx``                   hash      job id -> entry id | ``D`` delayed | ``X<id>``
+                                         dead | ``H<id>`` held | ``M`` moving
+``P{q}:leases``                zset      ``group<US>entry id`` -> lease deadline (ms)
+``P{q}:delayed``               zset      delayed job ids by due time (ms)
+``P{q}:parked``                hash      job id -> body of a delayed / moving / held job
+``P{q}:parked:meta``           hash      job id -> its counters (JSON; held / moving: also
+                                         the state it came from, ``s``, and ``due``)
+``P{q}:ttl``                   zset      waiting job ids by expiry (ms)
+``P{q}:dead``                  stream    dead letters (+ why, at, origin)
+``P{q}:counters``              hash      enqueued, acked, nacked, dead, expired, lost
+``P{q}:idem``                  zset      idempotency key -> end of its window (ms)
+``P{q}:held:<migration id>``   stream    a migration's holding area
+=============================  ========  ==============================================
+
+``US`` is the unit separator ``\\x1f`` (:data:`SEP`), which no group or consumer name holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
-import socket
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-from queuestore._durations import Seconds
+from queuestore._args import JobRef, job_ref, text
 from queuestore._job import Job, JobCodec, JobState
-from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.keys import QueueKeys
-from queuestore.errors import ConfigurationError, InvalidJobError, SerializationError
+from queuestore.errors import InvalidJobError, SerializationError
 
 __all__ = [
     "CORRUPT_PREFIX",
+    "DECODE_ERRORS",
+    "HOLDABLE_STATES",
+    "SEP",
     "LeaseToken",
-    "RedisStreamsOptions",
     "StreamKeys",
+    "ack_arg",
     "corrupt_job",
     "entry_job",
     "fields_map",
     "id_after",
+    "id_tuple",
     "is_entry_id",
+    "job_args",
+    "lease_member",
     "ms",
+    "now_ms",
     "parked_fields",
 ]
 
 _ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
-_SEP = "\x1f"
+#: the separator of lease tokens, lease records and packed ack arguments
+SEP = "\x1f"
 #: ``Job.last_error`` prefix of a job read from garbage (the same marker as redis-lists'
 #: ``CORRUPT_PREFIX``): the migration tells such a job from a real one by it
 CORRUPT_PREFIX = "corrupt: "
 #: what decoding stored fields can raise on garbage
 DECODE_ERRORS = (SerializationError, ValueError, KeyError, TypeError)
-
-
-class RedisStreamsOptions(RedisBackendOptions, kw_only=True, forbid_unknown_fields=True):
-    """Options of ``redis-streams`` (seed: RedisStreamsConfig) on top of the common Redis ones.
-
-    ``claim_min_idle`` is the default lease length, and also the idle time after
-    which a pending entry *without* a lease record (an orphan) is taken with
-    XAUTOCLAIM. ``visibility_timeout`` is accepted as its alias: when only one is
-    set it is used; when both are set they must agree.
-    """
-
-    stream_name: str | None = None
-    consumer_group: str = "workers"
-    consumer_name: str | None = None
-    groups: tuple[str, ...] = ()
-    max_length: int = 0
-    claim_min_idle: Seconds | None = None
-    claim_count: int = 100
-    retention: Literal["delete", "retain"] = "delete"
-
-
-def check_streams_options(o: RedisStreamsOptions) -> None:
-    """Range and consistency checks.
-
-    Raises:
-        ConfigurationError: naming ``options.<field>``.
-    """
-    if o.claim_min_idle is not None:
-        if o.claim_min_idle <= 0:
-            raise ConfigurationError("options.claim_min_idle", "must be > 0")
-        if o.visibility_timeout != 30.0 and o.visibility_timeout != o.claim_min_idle:
-            raise ConfigurationError(
-                "options.claim_min_idle",
-                f"conflicts with visibility_timeout ({float(o.visibility_timeout)}s); "
-                "they are aliases: set one",
-            )
-    if o.claim_count < 1:
-        raise ConfigurationError("options.claim_count", "must be >= 1")
-    if o.max_length < 0:
-        raise ConfigurationError("options.max_length", "must be >= 0 (0 = no length bound)")
-    if o.stream_name is not None and (not o.stream_name or set("{}\r\n\x00 ") & set(o.stream_name)):
-        raise ConfigurationError(
-            "options.stream_name", "must be non-empty, without braces or whitespace (the queue is the tag)"
-        )
-    for field, name in [("consumer_group", o.consumer_group), ("consumer_name", o.consumer_name)] + [
-        (f"groups[{i}]", g) for i, g in enumerate(o.groups)
-    ]:
-        if name is not None and (not name or _SEP in name or "\t" in name):
-            raise ConfigurationError(f"options.{field}", f"invalid name {name!r}")
-
-
-def default_consumer_name() -> str:
-    """A consumer name unique to this process and backend instance."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+#: the states a migration holds and imports, by their stored name (the ``s`` field of a held entry)
+HOLDABLE_STATES = {b"ready": JobState.READY, b"delayed": JobState.DELAYED, b"dead": JobState.DEAD}
 
 
 class StreamKeys:
-    """Every key of one queue, all under its hash tag (see the layout in ``redis_streams``)."""
+    """Every key of one queue, all under its hash tag (see the layout above)."""
 
     __slots__ = (
         "counters",
@@ -161,7 +136,7 @@ class LeaseToken:
 
     def encode(self) -> str:
         """The token string carried by ``Job.lease_token``."""
-        return _SEP.join((self.group, self.consumer, self.entry_id, str(self.deliveries)))
+        return SEP.join((self.group, self.consumer, self.entry_id, str(self.deliveries)))
 
     @classmethod
     def decode(cls, token: str) -> LeaseToken:
@@ -170,14 +145,42 @@ class LeaseToken:
         Raises:
             InvalidJobError: not a redis-streams lease token.
         """
-        parts = token.split(_SEP)
+        parts = token.split(SEP)
         if len(parts) != 4 or not parts[3].isdigit():
             raise InvalidJobError("lease_token", "not a redis-streams lease token")
         return cls(parts[0], parts[1], parts[2], int(parts[3]))
 
     def args(self) -> list[str]:
-        """The five per-job settle arguments after the job id."""
+        """The four per-job settle arguments after the job id."""
         return [self.group, self.consumer, self.entry_id, str(self.deliveries)]
+
+
+def lease_member(group: str, entry_id: str) -> str:
+    """The member of the leases zset that records ``group``'s lease on an entry."""
+    return f"{group}{SEP}{entry_id}"
+
+
+def ack_arg(group: str, job: JobRef) -> tuple[str, str]:
+    """``(job id, packed argument)`` of one job of the settle script's ``acks`` op: the lease
+    token (``group`` and empty fields for a bare id), then the job id, all joined by :data:`SEP`.
+
+    The same checks as ``LeaseToken.decode(token).args()`` without building a token object
+    (packing is most of the client's cost of a big ack).
+
+    Raises:
+        InvalidJobError: ``job`` is neither a Job nor a job id, or its token is not a
+            redis-streams lease token.
+    """
+    job_id, token = job_ref(job)
+    if token is None:
+        return job_id, f"{group}{SEP}{SEP}{SEP}{SEP}{job_id}"
+    parts = token.split(SEP)
+    if len(parts) != 4 or not parts[3].isdigit():
+        raise InvalidJobError("lease_token", "not a redis-streams lease token")
+    deliveries = str(int(parts[3]))
+    if deliveries != parts[3]:
+        token = SEP.join((parts[0], parts[1], parts[2], deliveries))
+    return job_id, f"{token}{SEP}{job_id}"
 
 
 def ms(seconds: float) -> int:
@@ -207,17 +210,13 @@ def id_after(value: str) -> str:
     return f"{a}-{b + 1}"
 
 
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
 def fields_map(fields: Any) -> dict[str, bytes]:
     """Entry fields as ``{name: bytes}`` from a flat list (scripts) or a dict (redis-py)."""
     if isinstance(fields, Mapping):
         items: Sequence[tuple[Any, Any]] = list(fields.items())
     else:
         items = list(zip(fields[::2], fields[1::2], strict=True))
-    return {_s(k): v if isinstance(v, bytes) else str(v).encode() for k, v in items}
+    return {text(k): v if isinstance(v, bytes) else str(v).encode() for k, v in items}
 
 
 def entry_job(

@@ -4,7 +4,7 @@
 -- ARGV: 1 op, 2 now_ms, 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
--- ops: ack (n jobs) -> {status...}; acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
+-- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
 --      extend (lease ms) -> {status}; bury (placeholder body, reason) -> {status};
 --      move -> {status}; moveout -> {status, fields}; moved -> {status}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
@@ -44,21 +44,6 @@ local function leased(jid, group, consumer, eid, dtok)
     return 0
   end
   return 1, eid, d, tomap(e[1][2]), p[1][2]
-end
-
-if op == "ack" then
-  local n, out = tonumber(ARGV[6]), {}
-  for i = 0, n - 1 do
-    local b = 7 + i * 5
-    local jid, group = ARGV[b], ARGV[b + 1]
-    local st, eid = leased(jid, group, ARGV[b + 2], ARGV[b + 3], ARGV[b + 4])
-    if st == 1 then
-      release(eid, jid, group, false)
-      rcall("HINCRBY", C, "acked", 1)
-    end
-    out[#out + 1] = st
-  end
-  return out
 end
 
 -- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the

@@ -1,0 +1,336 @@
+"""The ``redis-streams`` backend: consumer groups, pending-list leases, replay.
+
+A queue is one stream read by one (or several, fan-out) consumer groups. The
+lease *is* the pending list: ``dequeue`` reads with XREADGROUP, a lease lasts
+``claim_min_idle`` seconds of idleness (``visibility_timeout`` is its alias;
+setting both to different values is a ConfigurationError), and expired leases
+of any consumer of the group are reclaimed with XAUTOCLAIM by the next
+``dequeue`` of that group and handed to its caller. The delivery count drives
+``attempt`` / ``retry_count`` and dead-lettering past ``max_retries``.
+
+Every key a script touches is passed in KEYS (the layout is in :mod:`.layout`). Ack is
+XACK + XDEL in one script (``retention: delete``, the default) once no other group still
+needs the entry; ``retention: retain`` keeps acked entries for replay and trims them
+(maintenance) with MINID at or below the oldest entry any group still needs, down to
+``max_length`` entries. MAXLEN is never used, so no unacked entry is trimmed. Entries
+deleted behind our back while pending are released and counted (``lost`` in health
+details), never retried. Reads skip an entry that does not decode with a warning naming it
+(``corrupt_entries`` in health details); ``dequeue`` dead-letters it; ``get_jobs`` raises
+SerializationError naming it; the migration SPI returns a stand-in marked ``"corrupt: ..."``.
+
+The backend holds a :class:`~.store.StreamsStore` (keys, group, consumer, runners) and
+delegates to the role modules: :mod:`.take` (dequeue), :mod:`.settle` (ack, nack, extend,
+move), :mod:`.read` and :mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup`
+(get_jobs) and :mod:`.migration` (migration SPI); the scripts are in ``lua/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from typing import Any
+
+import anyio
+
+from queuestore._args import JobRef, check_job_queue
+from queuestore._job import Job, JobState, validate_job
+from queuestore._models import (
+    BackendCapabilities,
+    BackendConfig,
+    BackendStats,
+    DequeueOptions,
+    HealthStatus,
+    IterOptions,
+)
+from queuestore.abc import MigrationSupport
+from queuestore.backends._redis.base import RedisBackendBase
+from queuestore.backends._redis.scripts import lua_folder
+from queuestore.backends.redis_streams import iterate, lookup, migration, read, settle
+from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
+from queuestore.backends.redis_streams.options import RedisStreamsOptions
+from queuestore.backends.redis_streams.store import StreamsStore
+from queuestore.backends.redis_streams.take import Take, dequeue, share, take
+
+__all__ = ["RedisStreamsBackend"]
+
+
+class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
+    """A queue on a Redis stream (see the module docstring)."""
+
+    lua_folder = lua_folder(__name__.rpartition(".")[0])
+    script_names = ("enqueue", "take", "settle", "migrate", "lookup")
+    options: RedisStreamsOptions
+
+    def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
+        super().__init__(config, options)
+        #: the queue's keys and this instance's group, consumer and runners
+        self.store = StreamsStore(self, options)
+
+    @property
+    def skeys(self) -> StreamKeys:
+        """Every key of the queue."""
+        return self.store.keys
+
+    @property
+    def group(self) -> str:
+        """The consumer group ``dequeue`` reads for by default."""
+        return self.store.group
+
+    @property
+    def consumer(self) -> str:
+        """This instance's consumer name in its groups."""
+        return self.store.consumer
+
+    async def _open(self) -> None:
+        await super()._open()
+        for group in dict.fromkeys([self.store.group, *self.options.groups]):
+            await self.store.ensure_group(group)
+
+    # -- enqueue ---------------------------------------------------------------------------------
+    async def enqueue(self, job: Job) -> bool:
+        """Store a job (ready, or delayed when ``available_at`` is ahead); False if already stored.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        if self.options.coalesce:
+            row = self._enqueue_row(job)  # this call's own validation error, if any
+            return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
+        return (await self.enqueue_many([job]))[0]
+
+    async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
+        """Enqueue several jobs in one script call.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        for job in jobs:
+            self._check_enqueued(job)
+        if not jobs:
+            return []
+        return await self._enqueue_rows([job_args(self.codec, self.queue, job) for job in jobs])
+
+    def _check_enqueued(self, job: Job) -> None:
+        validate_job(job)
+        check_job_queue(job, self.queue)
+
+    def _enqueue_row(self, job: Job) -> list[Any]:
+        self._check_enqueued(job)
+        return job_args(self.codec, self.queue, job)
+
+    async def _enqueue_rows(self, rows: list[list[Any]]) -> list[Any]:
+        """Store validated jobs (one row each) in one script call: the body of ``enqueue_many``
+        and the flush of coalesced ``enqueue`` calls."""
+        out = await self.store.enqueue_rows("enqueue", rows)
+        self.metrics.record("enqueue", sum(out))
+        return list(out)
+
+    # -- dequeue ---------------------------------------------------------------------------------
+    async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
+        """Lease the next job (reclaimed expired leases first), waiting up to ``timeout``.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        jobs = await self._dequeue(options or DequeueOptions(), 1)
+        return jobs[0] if jobs else None
+
+    async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
+        """Lease up to ``count`` jobs in one script call (waiting for the first).
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        opts = options or DequeueOptions()
+        return await self._dequeue(opts, opts.checked_count())
+
+    async def _dequeue(self, opts: DequeueOptions, count: int) -> list[Job]:
+        shared = self._take_coalesced if count == 1 and self.options.coalesce else None
+        return await dequeue(self.store, opts, count, shared)
+
+    async def _take_coalesced(self, group: str, consumer: str, lease: float) -> Take:
+        """One ``dequeue`` call's take, shared with the concurrent calls of the same group,
+        consumer and lease length (one script call for all of them)."""
+        key = ("dequeue", group, consumer, lease)
+        got: Take = await self._coalesce(key, self._take_shared, key)
+        return got
+
+    async def _take_shared(self, keys: list[Any]) -> list[Any]:
+        """The flush of coalesced ``dequeue`` calls: one take for all, a job each while there are jobs."""
+        _, group, consumer, lease = keys[0]
+        return share(await take(self.store, group, consumer, len(keys), lease), len(keys))
+
+    # -- settle ----------------------------------------------------------------------------------
+    async def ack(self, job: JobRef) -> None:
+        """XACK + XDEL (and bookkeeping) in one script.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        ref = ack_arg(self.store.group, job)
+        if self.options.coalesce:
+            await self._coalesce("ack", self._ack_refs, ref)
+            return
+        error = (await self._ack_refs([ref]))[0]
+        if error is not None:
+            raise error
+
+    async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
+        """Ack several jobs in one script call; False for a stale token or unknown id.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        if not jobs:
+            return []
+        group = self.store.group
+        statuses = await settle.acks(self.store, [ack_arg(group, job)[1] for job in jobs])
+        return [s == 1 for s in statuses]
+
+    async def _ack_refs(self, refs: list[tuple[str, str]]) -> list[Any]:
+        """Ack ``(job id, packed argument)`` pairs in one script call; each gets None or its own
+        error: the body of ``ack`` and the flush of coalesced ``ack`` calls."""
+        statuses = await settle.acks(self.store, [packed for _, packed in refs])
+        return [settle.settle_error(s, job_id) for (job_id, _), s in zip(refs, statuses, strict=True)]
+
+    async def nack(
+        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+    ) -> None:
+        """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        await settle.nack(self.store, job, requeue, delay, error)
+
+    async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
+        """Move the lease record's deadline to ``seconds`` from now (the entry stays pending).
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        return await settle.extend_lease(self.store, job, seconds)
+
+    async def move(self, job: JobRef, target_queue: str) -> None:
+        """Move a job (leased, ready, delayed or dead) to another queue, arriving ready.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        await settle.move(self.store, job, target_queue)
+
+    # -- reads -----------------------------------------------------------------------------------
+    async def length(self) -> int:
+        """Ready (entries not yet delivered to the configured group) + delayed jobs.
+
+        Raises:
+            BackendError.
+        """
+        return await read.length(self.store)
+
+    async def peek(self, offset: int = 0) -> Job | None:
+        """The ready entry at ``offset`` after the group's last-delivered id (reclaimable
+        expired leases are served before these and are not counted here).
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await read.peek(self.store, offset)
+
+    def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
+        """Walk jobs page by page: per state, in dequeue (stream) order (see :mod:`.iterate`).
+
+        Raises:
+            InvalidJobError: a bad page size (at once); BackendError while iterating.
+        """
+        opts = options or IterOptions()
+        opts.checked_count()
+        return iterate.iter_jobs(self.store, opts)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """Look jobs up by id in any state (see :mod:`.lookup`).
+
+        Raises:
+            InvalidJobError, SerializationError, BackendError.
+        """
+        return await lookup.get_jobs(self.store, job_ids)
+
+    def capabilities(self) -> BackendCapabilities:
+        """Streams: groups, replay, atomic ack, TTL, batches; no priorities."""
+        return self._base_capabilities(
+            atomic_ack=True, consumer_groups=True, replay=True, idempotent_enqueue=True,
+            time_to_live=True, prioritization=False, batch_operations=True,
+        )  # fmt: skip
+
+    async def stats(self) -> BackendStats:
+        """Depth per state, stream length, consumer lag, oldest pending age, rates.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        return await read.stats(self.store)
+
+    async def health(self) -> HealthStatus:
+        """The common checks plus consumer lag, pending count and oldest pending age in details."""
+        status = await super().health()
+        await read.add_health_details(self.store, status)
+        return status
+
+    # -- migration SPI ---------------------------------------------------------------------------
+    async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
+        """Take up to ``count`` READY / DELAYED / DEAD jobs into the holding area.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.hold(self.store, migration_id, state, count)
+
+    async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
+        """Jobs in the holding area, in hold order.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.held(self.store, migration_id, count)
+
+    async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
+        """Forget held jobs (they are safe in the target).
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.release(self.store, migration_id, job_ids)
+
+    async def migration_restore(self, migration_id: str) -> int:
+        """Put held jobs back, keeping the old dequeue order.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.restore(self.store, migration_id)
+
+    async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.import_jobs(self.store, jobs)
+
+    # -- maintenance -------------------------------------------------------------------------------
+    async def sweep(self) -> int:
+        """Promote due delayed jobs, drop expired ones, trim retained entries; return the count
+        the script reports.
+
+        Raises:
+            BackendError.
+        """
+        return await self.store.sweep()
+
+    async def run_maintenance(self) -> None:
+        """Every ``reclaim_interval``: promote due delayed jobs, drop expired ones, trim retained."""
+        while True:
+            with contextlib.suppress(Exception):  # counted in metrics by _script; keep running
+                await self.sweep()
+            await anyio.sleep(float(self.options.reclaim_interval))

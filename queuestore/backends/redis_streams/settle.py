@@ -1,0 +1,139 @@
+"""The settle side of ``redis-streams``: what a lease holder (or an operator, by bare id) does
+with a job -- ack, nack, extend_lease, move -- each one call of the ``settle`` script (a
+cross-slot move: park, enqueue in the target, forget; each step idempotent).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from redis.crc import key_slot
+
+from queuestore._args import JobRef, job_ref, seconds_arg
+from queuestore._job import JobState
+from queuestore.backends._redis.keys import validate_queue_name
+from queuestore.backends.redis_streams.layout import LeaseToken, entry_job, fields_map, job_args, ms, now_ms
+from queuestore.backends.redis_streams.store import StreamsStore
+from queuestore.errors import ConfigurationError, InvalidJobError, JobNotFoundError, LeaseLostError
+
+__all__ = ["acks", "extend_lease", "move", "nack", "settle_args", "settle_error"]
+
+
+def settle_error(status: int, job_id: str) -> LeaseLostError | JobNotFoundError | None:
+    """The error a settle status stands for (1 ok: None, -1 lease lost, else not in flight)."""
+    if status == 1:
+        return None
+    if status == -1:
+        return LeaseLostError(job_id)
+    return JobNotFoundError(job_id, f"job {job_id!r} is not in flight")
+
+
+def _check(status: int, job_id: str) -> None:
+    error = settle_error(status, job_id)
+    if error is not None:
+        raise error
+
+
+def _guard(store: StreamsStore, job: JobRef) -> tuple[str, list[str]]:
+    """``(job id, the four lease arguments)``; a bare id acts on its current lease."""
+    job_id, token = job_ref(job)
+    if token is None:
+        return job_id, [store.group, "", "", ""]
+    return job_id, LeaseToken.decode(token).args()
+
+
+def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], target: str = "") -> list[Any]:
+    """The arguments of a one-job ``settle`` op (before the op's own)."""
+    return [op, now_ms(), int(store.retain), store.queue, target, job_id, *guard]
+
+
+async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
+    """Ack jobs given as :func:`~.layout.ack_arg` arguments in one script call (XACK + XDEL and
+    bookkeeping per job).
+
+    Returns:
+        A settle status per job (see :func:`settle_error`).
+
+    Raises:
+        BackendError: the store failed.
+    """
+    args: list[Any] = ["acks", now_ms(), int(store.retain), store.queue, "", *packed]
+    statuses = [int(r) for r in await store.script("ack", "settle", store.keys.core(), args)]
+    store.metrics.record("ack", statuses.count(1))
+    return statuses
+
+
+async def nack(
+    store: StreamsStore, job: JobRef, requeue: bool, delay: float | timedelta, error: str | None
+) -> None:
+    """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
+
+    Raises:
+        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+    """
+    secs = seconds_arg(delay, "delay")
+    job_id, guard = _guard(store, job)
+    args = [*settle_args(store, "nack", job_id, guard), int(requeue), ms(secs), error or ""]
+    res = await store.script("nack", "settle", store.keys.core(), args)
+    _check(int(res[0]), job_id)
+    store.metrics.record("nack")
+    if res[1] == b"dead":
+        store.metrics.record("dead")
+
+
+async def extend_lease(store: StreamsStore, job: JobRef, seconds: float | timedelta) -> float:
+    """Move the lease record's deadline to ``seconds`` from now (the entry stays pending).
+
+    Returns:
+        The new deadline (epoch seconds).
+
+    Raises:
+        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+    """
+    secs = seconds_arg(seconds, "seconds", allow_zero=False)
+    job_id, guard = _guard(store, job)
+    args = [*settle_args(store, "extend", job_id, guard), ms(secs)]
+    res = await store.script("extend_lease", "settle", store.keys.core(), args)
+    _check(int(res[0]), job_id)
+    return time.time() + secs
+
+
+async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
+    """Move a job (leased, ready, delayed or dead) to another queue, arriving ready.
+
+    Same slot: one script. Across cluster slots: park it under ``M`` in the
+    source, enqueue it in the target (idempotent by id), then forget the
+    parked copy -- re-running ``move`` after a crash finishes the job.
+
+    Raises:
+        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+    """
+    try:
+        validate_queue_name(target_queue, "target_queue")
+    except ConfigurationError as exc:
+        raise InvalidJobError("target_queue", exc.message) from None
+    job_id, guard = _guard(store, job)
+    if target_queue == store.queue:
+        raise InvalidJobError("target_queue", "is the job's own queue")
+    sk, tk = store.keys, store.target_keys(target_queue)
+    if not store.conn.cluster or key_slot(tk.stream.encode()) == key_slot(sk.stream.encode()):
+        keys = [*sk.core(), tk.stream, tk.idx, tk.ttl, tk.counters]
+        res = await store.script(
+            "move", "settle", keys, settle_args(store, "move", job_id, guard, target_queue)
+        )
+        _check(int(res[0]), job_id)
+        return
+    res = await store.script("move", "settle", sk.core(), settle_args(store, "moveout", job_id, guard))
+    unguarded = guard[1:] == ["", "", ""]
+    if int(res[0]) == 0 and unguarded and await store.call("move", "HEXISTS", tk.idx, job_id):
+        return  # a retried move that had finished
+    _check(int(res[0]), job_id)
+    moved = entry_job(store.codec, target_queue, fields_map(res[1]), JobState.READY)
+    moved.origin_queue, moved.dead_reason, moved.dead_at = store.queue, None, None
+    await store.enqueue_rows(
+        "move", [job_args(store.codec, target_queue, moved, idem=False)], tk, window_ms=0
+    )
+    await store.script("move", "settle", sk.core(), settle_args(store, "moved", job_id, guard))

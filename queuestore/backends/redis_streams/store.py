@@ -1,0 +1,173 @@
+"""What every part of the ``redis-streams`` backend works through: one queue's keys and this
+instance's place in it (group, consumer, lease length, retention), its consumer groups, the
+backend's metered script and command runners, and the decoding of stored entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import ResponseError
+
+from queuestore._job import Job, JobState
+from queuestore.backends._redis.base import RedisBackendBase
+from queuestore.backends._redis.connection import RedisConnection
+from queuestore.backends._redis.errors import translating
+from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends.redis_streams.layout import (
+    StreamKeys,
+    entry_job,
+    fields_map,
+    ms,
+    now_ms,
+)
+from queuestore.backends.redis_streams.options import (
+    RedisStreamsOptions,
+    default_consumer_name,
+    lease_length,
+)
+from queuestore.errors import SerializationError
+
+__all__ = ["StreamsStore", "log"]
+
+log = logging.getLogger("queuestore.backends.redis_streams")
+
+
+class StreamsStore:
+    """One queue's stream as one backend instance uses it.
+
+    Args:
+        backend: the backend whose connection, runners and metrics are used.
+        options: its options.
+    """
+
+    def __init__(self, backend: RedisBackendBase, options: RedisStreamsOptions) -> None:
+        self._backend = backend
+        self.name, self.queue, self.codec, self.metrics = (
+            backend.name,
+            backend.queue,
+            backend.codec,
+            backend.metrics,
+        )
+        self.options = options
+        self.keys = StreamKeys(backend.keys, options.stream_name)
+        self.group = options.consumer_group
+        self.consumer = options.consumer_name or default_consumer_name()
+        self.claim_min_idle = lease_length(options)
+        self.retain = options.retention == "retain"
+        #: entries that reads (peek, iter, migration views) skipped because they do not decode,
+        #: since open (each skip counts; health reports it as ``corrupt_entries``)
+        self.corrupt_entries = 0
+        #: the backend's runners: scripts and commands with error translation and metrics
+        self.script = backend._script
+        self.scripts = backend._scripts
+        self.call = backend._call
+        self.check_open = backend._check_open
+        self._groups: set[str] = set()
+
+    @property
+    def conn(self) -> RedisConnection:
+        """The backend's connection (BackendClosedError when closed)."""
+        return self._backend.conn
+
+    def target_keys(self, queue: str) -> StreamKeys:
+        """The keys of another queue of the same prefix and stream name (a ``move`` target)."""
+        return StreamKeys(QueueKeys(self.options.key_prefix, queue), self.options.stream_name)
+
+    # -- consumer groups -------------------------------------------------------------------------
+    async def ensure_group(self, group: str, *, force: bool = False) -> None:
+        """XGROUP CREATE ... 0 MKSTREAM; an existing group (BUSYGROUP) is fine.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        if group in self._groups and not force:
+            return
+        with translating(self.name, "create_group"):
+            try:
+                await self.conn.client.execute_command(
+                    "XGROUP", "CREATE", self.keys.stream, group, "0", "MKSTREAM"
+                )
+            except ResponseError as exc:
+                if not str(exc).startswith("BUSYGROUP"):
+                    raise
+        self._groups.add(group)
+
+    async def run_in_group(self, op: str, name: str, keys: list[str], args: list[Any], group: str) -> Any:
+        """Run a script; on NOGROUP (stream or group gone, e.g. FLUSHALL) recreate and retry once.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        try:
+            return await self.script(op, name, keys, args)
+        except Exception as exc:
+            if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
+                raise
+        await self.ensure_group(group, force=True)
+        return await self.script(op, name, keys, args)
+
+    # -- scripts shared by several operations ----------------------------------------------------
+    def take_args(self, mode: str, group: str, consumer: str, count: int, lease: float) -> list[Any]:
+        """The arguments of the ``take`` script (``dequeue``, ``sweep`` or ``parse`` mode)."""
+        o = self.options
+        return [
+            mode, group, consumer, count, now_ms(), ms(self.claim_min_idle), o.claim_count,
+            o.reclaim_batch, int(self.retain), ms(lease), self.queue, o.max_length,
+        ]  # fmt: skip
+
+    async def sweep(self) -> int:
+        """Promote due delayed jobs, drop waiting jobs past their TTL, trim retained entries.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        args = self.take_args("sweep", self.group, self.consumer, 1, self.claim_min_idle)
+        res = await self.script("sweep", "take", self.keys.core(), args)
+        return int(res[0])
+
+    async def enqueue_rows(
+        self,
+        op: str,
+        rows: Sequence[list[Any]],
+        target: StreamKeys | None = None,
+        window_ms: int | None = None,
+    ) -> list[bool]:
+        """One ``enqueue`` script call storing jobs given as :func:`~.layout.job_args` rows.
+
+        Args:
+            op: the operation named in metrics and errors.
+            rows: one row per job.
+            target: the keys of the queue to store in (default: this queue).
+            window_ms: the idempotency window (default: the ``idempotency_window`` option).
+
+        Returns:
+            Per job: True when stored, False when its id (or idempotency key) was already there.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        keys = target or self.keys
+        window = ms(float(self.options.idempotency_window)) if window_ms is None else window_ms
+        args: list[Any] = [now_ms(), window, len(rows)]
+        for row in rows:
+            args += row
+        res = await self.script(op, "enqueue", [*keys.core(), keys.idem], args)
+        return [bool(r) for r in res]
+
+    # -- decoding --------------------------------------------------------------------------------
+    def decoded(self, fields: Any, state: JobState, where: str, deliveries: int = 0) -> Job | None:
+        """Decode a stored job; garbage is skipped, but never silently: it is logged and counted.
+
+        ``where`` names the entry (key and entry id, or delayed job id) for the warning.
+        """
+        try:
+            return entry_job(self.codec, self.queue, fields_map(fields), state, deliveries)
+        except (SerializationError, ValueError, KeyError) as exc:
+            self.corrupt_entries += 1
+            log.warning(
+                "redis-streams %s: skipping %s (%s): does not decode: %s", self.name, where, state, exc
+            )
+            return None
