@@ -22,7 +22,7 @@ import anyio.abc
 import msgspec
 
 from queuestore._config import StorageConfig
-from queuestore._config_rules import config_on_server
+from queuestore._config_defaults import config_on_server
 from queuestore._models import BackendConfig, BackendStats, HealthStatus
 from queuestore._monitor import health_all, stats_all
 from queuestore._redact import redact

@@ -12,7 +12,7 @@ import importlib
 import threading
 from typing import Any
 
-from queuestore._models import BackendConfig
+from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore.abc import BackendFactory, QueueBackend
 from queuestore.backends import BUILTIN_BACKENDS
 from queuestore.errors import BackendExistsError, BackendNotFoundError, ConfigurationError
@@ -129,6 +129,18 @@ class BackendRegistry:
                 return False
             raise  # pragma: no cover - registered a moment ago, unregistered since
         return True
+
+    def option_names(self, name: str) -> frozenset[str] | None:
+        """The option names type ``name`` accepts; None when its factory cannot be loaded."""
+        if not self.is_loadable(name):
+            return None
+        return self.factory(name).option_names()
+
+    def option_defaults(self, name: str, defaults: DefaultsConfig) -> dict[str, Any]:
+        """The options type ``name``'s factory takes from ``defaults`` (none when it cannot be loaded)."""
+        if not self.is_loadable(name):
+            return {}
+        return self.factory(name).option_defaults(defaults)
 
     def validate(self, name: str, config: BackendConfig) -> None:
         """Check that ``config`` can make a backend of type ``name``.

@@ -32,6 +32,7 @@ from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
     BackendStats,
+    DefaultsConfig,
     DequeueOptions,
     HealthStatus,
     IterOptions,
@@ -372,6 +373,19 @@ class BackendFactory(abc.ABC, Generic[OptionsT]):
 
     def check(self, config: BackendConfig, options: OptionsT) -> None:
         """Extra checks on top of the typed parse (override to add some)."""
+
+    def option_names(self) -> frozenset[str]:
+        """The option names ``options_type`` accepts."""
+        return frozenset(f.encode_name for f in msgspec.structs.fields(self.options_type))
+
+    def option_defaults(self, defaults: DefaultsConfig) -> dict[str, Any]:
+        """The options this type takes from a config's ``defaults:`` section.
+
+        ``StorageConfig.apply_defaults`` fills them, over the connection defaults
+        every Redis-family type gets, where the operator set nothing. The base
+        gives none; a factory with tuned values of its own overrides this.
+        """
+        return {}
 
     def validate(self, config: BackendConfig) -> None:
         """Raise ConfigurationError if ``config`` cannot make a backend."""

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 import queuestore as qs
-from queuestore._config_rules import accepted_options
 
 SEED = Path(__file__).with_name("seed_example.yaml")
 
@@ -73,7 +72,7 @@ def test_missing_factory_module_is_an_error_not_silently_valid() -> None:
     registry = qs.BackendRegistry()
     registry.register_lazy("redis-lists", "queuestore.backends.not_written_yet:Factory")
     config = qs.load_config("backends: {main: {type: redis-lists, url: 'redis://h:6379/0'}}")
-    config.apply_defaults(registry)  # the seed's option names, as they are
+    config.apply_defaults(registry)  # the connection defaults, as they are
     assert config.backends["main"].options["max_connections"] == 10
     config.validate(registry, require_factories=False)  # the generic rules pass
     with pytest.raises(qs.ConfigurationError) as info:
@@ -93,7 +92,7 @@ def test_seed_backend_validates_with_its_factory(backend: str, queue: str) -> No
         defaults=qs.DefaultsConfig(backend=backend),
     )
     single.validate()
-    accepted = accepted_options(qs.default_registry(), config.backends[backend].type)
+    accepted = qs.default_registry().option_names(config.backends[backend].type)
     assert accepted is not None
     assert set(config.backends[backend].options) <= accepted
 
@@ -103,7 +102,7 @@ def test_seed_validates_as_written() -> None:
     config.validate()
     # the defaults landed only on options the real factories accept
     for backend in config.backends.values():
-        accepted = accepted_options(qs.default_registry(), backend.type)
+        accepted = qs.default_registry().option_names(backend.type)
         assert accepted is not None
         assert set(backend.options) <= accepted
 
