@@ -76,6 +76,7 @@ class BackendManager:
         self.stats_timeout = stats_timeout
         self._routes: dict[str, tuple[QueueBackend, BackendConfig]] = {}
         self._owned: dict[int, _Owned] = {}
+        self._migrations: dict[str, object] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = False
@@ -187,6 +188,23 @@ class BackendManager:
         return sorted(self._routes)
 
     # -- for migrations ---------------------------------------------------------------
+    def begin_migration(self, queue: str, migration: object) -> object | None:
+        """Record ``migration`` as the one migration running on ``queue``.
+
+        One migration per queue per manager, whoever starts it (a ``MigrationManager``
+        or a ``MigrationTool``).
+
+        Returns:
+            None when recorded; otherwise the migration recorded already (nothing changes).
+        """
+        current = self._migrations.setdefault(queue, migration)
+        return None if current is migration else current
+
+    def end_migration(self, queue: str, migration: object) -> None:
+        """Forget ``migration`` as the one running on ``queue`` (if it still is)."""
+        if self._migrations.get(queue) is migration:
+            del self._migrations[queue]
+
     async def open_backend(self, config: BackendConfig) -> QueueBackend:
         """Create a backend the manager owns (closed with it) but routes no queue to.
 

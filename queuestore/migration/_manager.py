@@ -14,7 +14,6 @@ from queuestore._manager import BackendManager
 from queuestore.errors import MigrationError, MigrationInProgressError, MigrationNotFoundError
 from queuestore.migration._models import MigrationOptions, MigrationStatus
 from queuestore.migration._protocol import StepHook
-from queuestore.migration._resolve import claim, release
 from queuestore.migration._rollback import rollback
 from queuestore.migration._runner import MigrationRun
 
@@ -78,21 +77,10 @@ class MigrationManager:
         if self._tg is None:
             raise RuntimeError("use `async with MigrationManager(manager)` before starting migrations")
         run = MigrationRun(self._manager, queue, options, hook=self._hook)
-        claim(self._manager, queue, run)  # MIGRATION_IN_PROGRESS comes before any other check
-        try:
-            first = run.prepare()
-        except BaseException:
-            release(self._manager, queue, run)
-            raise
+        first = run.start()
         self._runs[queue] = run
-        self._tg.start_soon(self._execute, run, name=f"migration {queue}")
+        self._tg.start_soon(run.execute, name=f"migration {queue}")
         return first
-
-    async def _execute(self, run: MigrationRun) -> None:
-        try:
-            await run.execute()
-        finally:
-            release(self._manager, run.queue, run)
 
     async def resume(self, queue: str) -> MigrationStatus:
         """Start ``queue``'s last migration again with the same options (finishes what it held).

@@ -20,7 +20,7 @@ import msgspec
 
 from queuestore._manager import BackendManager
 from queuestore.abc import QueueBackend
-from queuestore.errors import BackendError, MigrationError, QueueStoreError
+from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import MOVABLE, Ledger, StepHook, finish_held, move_batch, spi, verify
 from queuestore.migration._resolve import Endpoints, resolve
@@ -129,6 +129,29 @@ class MigrationRun:
         self._update(phase=_P.FAILED, failed_phase=_P(err.phase), last_error=str(err), eta_seconds=None)
 
     # -- entry points ---------------------------------------------------------------------------
+    def start(self) -> MigrationStatus:
+        """Claim the queue on the BackendManager, then :meth:`prepare`; return the first snapshot.
+
+        The claim is given back when :meth:`execute` ends, or here when preparing fails.
+
+        Raises:
+            MigrationInProgressError: another migration of the queue is running on the same
+                BackendManager (MIGRATION_IN_PROGRESS; checked before anything else).
+            ConfigurationError: bad options (the field is named).
+            MigrationError: unknown queue/backend, or the source does not match (phase validation).
+        """
+        other = self.manager.begin_migration(self.queue, self)
+        if isinstance(other, MigrationRun):
+            raise MigrationInProgressError(
+                str(other.status.phase),
+                f"queue {self.queue!r} is already migrating ({other.status.migration_id})",
+            )
+        try:
+            return self.prepare()
+        except BaseException:
+            self.manager.end_migration(self.queue, self)
+            raise
+
     def prepare(self) -> MigrationStatus:
         """Check the options and resolve source and target (no I/O); return the first snapshot.
 
@@ -146,7 +169,8 @@ class MigrationRun:
     async def execute(self) -> MigrationStatus:
         """Run to the end (or to the deadline, or until cancelled); return the final status.
 
-        Failures are reported in the status (phase failed, ``last_error``), not raised.
+        Gives back the claim :meth:`start` took. Failures are reported in the status
+        (phase failed, ``last_error``), not raised.
         """
         if self.endpoints is None:
             self.prepare()
@@ -170,6 +194,7 @@ class MigrationRun:
             if self.status.phase is not _P.COMPLETED:
                 await self._cleanup()
             self.finished = True
+            self.manager.end_migration(self.queue, self)
             self._update(finished_at=time.time())
             self.done.set()
         return self.snapshot()
@@ -213,6 +238,7 @@ class MigrationRun:
             self.queue, ep.source, target, source_config=ep.source_config,
             target_config=ep.target_config, migration_id=ep.migration_id,
         )  # fmt: skip
+        await proxy.open()
         proxy.switched = False
         if self.options.drain_first:
             self._phase(_P.DRAINING)
