@@ -23,8 +23,9 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
+from queuestore._args import parse_options
 from queuestore._models import BackendConfig, DefaultsConfig
-from queuestore.abc import BackendFactory, parse_options
+from queuestore.abc import BackendFactory
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
 from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory, RedisListsOptions
 from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory, RedisStreamsOptions
