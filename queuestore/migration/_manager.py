@@ -16,6 +16,7 @@ from queuestore.migration._models import MigrationOptions, MigrationStatus
 from queuestore.migration._protocol import StepHook
 from queuestore.migration._rollback import rollback
 from queuestore.migration._runner import MigrationRun
+from queuestore.migration._status_feed import StatusFeed
 
 __all__ = ["MigrationManager"]
 
@@ -104,11 +105,11 @@ class MigrationManager:
         Raises:
             MigrationNotFoundError: no migration of ``queue`` is known (MIGRATION_NOT_FOUND).
         """
-        return self._run(queue).snapshot()
+        return self._run(queue).feed.snapshot()
 
     def list_migrations(self) -> dict[str, MigrationStatus]:
         """Snapshots of every known migration, by queue."""
-        return {q: r.snapshot() for q, r in sorted(self._runs.items())}
+        return {q: r.feed.snapshot() for q, r in sorted(self._runs.items())}
 
     def clear_status(self, queue: str) -> None:
         """Forget a finished migration's status.
@@ -118,8 +119,10 @@ class MigrationManager:
             MigrationInProgressError: it is still running.
         """
         run = self._run(queue)
-        if not run.finished:
-            raise MigrationInProgressError(str(run.status.phase), f"migration of {queue!r} is still running")
+        if not run.feed.finished:
+            raise MigrationInProgressError(
+                str(run.feed.status.phase), f"migration of {queue!r} is still running"
+            )
         del self._runs[queue]
 
     async def wait(self, queue: str) -> MigrationStatus:
@@ -129,8 +132,8 @@ class MigrationManager:
             MigrationNotFoundError: none is known.
         """
         run = self._run(queue)
-        await run.done.wait()
-        return run.snapshot()
+        await run.feed.done.wait()
+        return run.feed.snapshot()
 
     async def progress(self, queue: str) -> AsyncIterator[MigrationStatus]:
         """Yield a snapshot now and one per status change (none skipped), ending with the final one.
@@ -138,7 +141,7 @@ class MigrationManager:
         Raises:
             MigrationNotFoundError: none is known.
         """
-        async for snap in self._run(queue).watch():
+        async for snap in self._run(queue).feed.watch():
             yield snap
 
     # -- stopping ---------------------------------------------------------------------------
@@ -154,8 +157,8 @@ class MigrationManager:
         """
         run = self._run(queue)
         run.cancel_scope.cancel()
-        await run.done.wait()
-        return run.snapshot()
+        await run.feed.done.wait()
+        return run.feed.snapshot()
 
     async def rollback_migration(
         self, queue: str, options: MigrationOptions | None = None
@@ -171,14 +174,13 @@ class MigrationManager:
             MigrationError: it completed already, or a backend failed (run it again).
         """
         run = self._runs.get(queue)
-        if run is not None and not run.finished:
-            raise MigrationInProgressError(str(run.status.phase), f"migration of {queue!r} is running")
-        if run is not None and run.status.phase == "completed" and not run.options.dry_run:
+        if run is not None and not run.feed.finished:
+            raise MigrationInProgressError(str(run.feed.status.phase), f"migration of {queue!r} is running")
+        if run is not None and run.feed.status.phase == "completed" and not run.options.dry_run:
             raise MigrationError("completed", f"migration of {queue!r} completed; migrate back instead")
         opts = options or self._run(queue).options
         status = await rollback(self._manager, queue, opts)
         done = MigrationRun(self._manager, queue, opts)
-        done.status, done.finished = status, True
-        done.done.set()
+        done.feed = StatusFeed.ended(status)
         self._runs[queue] = done
-        return done.snapshot()
+        return done.feed.snapshot()
