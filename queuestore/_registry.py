@@ -44,8 +44,7 @@ class BackendRegistry:
         if not isinstance(factory, BackendFactory):
             raise TypeError(f"factory must be a BackendFactory, got {type(factory).__name__}")
         with self._lock:
-            if not replace and (name in self._factories or name in self._lazy):
-                raise BackendExistsError(f"backend type {name!r} is already registered")
+            self._check_free(name, replace)
             self._lazy.pop(name, None)
             self._factories[name] = factory
 
@@ -60,10 +59,13 @@ class BackendRegistry:
         if not isinstance(name, str) or not name or not (module_name and sep and cls_name):
             raise TypeError(f"expected a type name and 'module:Class', got {name!r}, {path!r}")
         with self._lock:
-            if not replace and (name in self._factories or name in self._lazy):
-                raise BackendExistsError(f"backend type {name!r} is already registered")
+            self._check_free(name, replace)
             self._factories.pop(name, None)
             self._lazy[name] = path
+
+    def _check_free(self, name: str, replace: bool) -> None:
+        if not replace and (name in self._factories or name in self._lazy):
+            raise BackendExistsError(f"backend type {name!r} is already registered")
 
     def unregister(self, name: str) -> None:
         """Forget a backend type.
