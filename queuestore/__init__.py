@@ -6,7 +6,7 @@ keydb, dragonfly), chosen per queue in YAML, with live migration between them.
 This module only re-exports; the implementation lives in private modules.
 """
 
-from queuestore._config import DefaultsConfig, QueueConfig, StorageConfig
+from queuestore._config import QueueConfig, StorageConfig
 from queuestore._config_loader import load_config, load_config_from_file
 from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
 from queuestore._manager import BackendManager
@@ -15,6 +15,7 @@ from queuestore._models import (
     BackendConfig,
     BackendStats,
     ConnectionPoolStats,
+    DefaultsConfig,
     DequeueOptions,
     HealthLevel,
     HealthStatus,

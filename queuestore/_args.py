@@ -1,4 +1,5 @@
-"""Argument glue shared by every backend: job references, ids, durations, queue checks, wire text.
+"""Argument glue shared by every backend: job references, ids, durations, queue checks, wire
+text, typed options.
 
 Each helper turns one kind of caller input into what a backend works with, or raises
 the typed error that names the offending argument. Nothing here talks to a store.
@@ -9,9 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from queuestore._durations import to_seconds
+import msgspec
+
+from queuestore._durations import duration_dec_hook, to_seconds
 from queuestore._job import Job
 from queuestore.errors import ConfigurationError, InvalidJobError
 
@@ -20,6 +23,7 @@ __all__ = [
     "check_job_queue",
     "checked_job_ids",
     "job_ref",
+    "parse_options",
     "seconds_arg",
     "text",
     "validation_path",
@@ -27,6 +31,7 @@ __all__ = [
 
 #: what ``ack``, ``nack``, ``move`` and ``extend_lease`` take: the dequeued ``Job`` or a bare id
 JobRef = Job | str
+_StructT = TypeVar("_StructT", bound=msgspec.Struct)
 
 _AT = re.compile(r" - at `\$(.*)`\Z", re.DOTALL)
 _UNKNOWN = re.compile(r"unknown field `([^`]*)`")
@@ -102,3 +107,18 @@ def validation_path(message: str) -> tuple[str, str]:
     if unknown:
         path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
     return path, message
+
+
+def parse_options(options_type: type[_StructT], options: dict[str, Any], prefix: str = "options") -> _StructT:
+    """Turn a generic options mapping into a typed (forbid-unknown-fields) Struct.
+
+    Raises:
+        ConfigurationError: naming ``<prefix>.<field>`` for an unknown or mistyped option.
+    """
+    try:
+        return msgspec.convert(options, options_type, dec_hook=duration_dec_hook, strict=False)
+    except ConfigurationError as exc:  # pragma: no cover - raised by the dec_hook path
+        raise exc.with_prefix(prefix) from None
+    except msgspec.ValidationError as exc:
+        path, msg = validation_path(str(exc))
+        raise ConfigurationError(f"{prefix}.{path}" if path else prefix, msg) from None

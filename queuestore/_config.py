@@ -8,18 +8,18 @@ what is done with them once loaded. Every error names the dotted field path
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Any, Self
 
 import msgspec
 
-from queuestore._config_rules import accepted_options, check_backend, type_defaults
-from queuestore._durations import Seconds
-from queuestore._models import BackendConfig
+from queuestore._config_defaults import type_defaults
+from queuestore._config_rules import check_backend
+from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore._redact import redact
 from queuestore._registry import BackendRegistry, default_registry
 from queuestore.errors import BackendNotFoundError, ConfigurationError, QueueNotFoundError
 
-__all__ = ["DefaultsConfig", "QueueConfig", "StorageConfig"]
+__all__ = ["QueueConfig", "StorageConfig"]
 
 
 class QueueConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -31,29 +31,6 @@ class QueueConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """
 
     backend: str = ""
-
-
-class DefaultsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The ``defaults:`` section: the default backend and the connection defaults.
-
-    ``apply_defaults`` turns these into per-type backend options (see
-    ``docs/configuration.md``): ``pool_size`` -> ``max_connections``
-    (x2 for keydb, x3 for dragonfly), ``timeout`` -> ``conn_timeout``,
-    ``read_timeout`` / ``write_timeout`` / ``idle_timeout`` / ``max_retries`` as
-    named, ``batch_size`` -> ``pipeline_size`` (keydb; x2 for dragonfly).
-
-    Attributes:
-        backend: a backend name, or a backend type meaning "the one backend of that type".
-    """
-
-    backend: str = ""
-    max_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
-    timeout: Seconds = Seconds(30.0)
-    batch_size: Annotated[int, msgspec.Meta(ge=1)] = 100
-    pool_size: Annotated[int, msgspec.Meta(ge=1)] = 10
-    idle_timeout: Seconds = Seconds(300.0)
-    read_timeout: Seconds = Seconds(1.0)
-    write_timeout: Seconds = Seconds(1.0)
 
 
 class StorageConfig(msgspec.Struct, kw_only=True):
@@ -72,8 +49,8 @@ class StorageConfig(msgspec.Struct, kw_only=True):
         """Fill unset options from ``defaults`` (per backend type) and empty queue backends.
 
         Only options the operator did not set, and only option names the type's
-        factory accepts, are filled (when the factory cannot be loaded yet, the
-        seed's option names are used as they are). Queues without a backend get
+        factory accepts, are filled (when the factory cannot be loaded, the
+        connection defaults are filled as they are). Queues without a backend get
         the default backend when it resolves. Never raises: problems are left for
         :meth:`validate` to report. Idempotent.
 
@@ -84,10 +61,10 @@ class StorageConfig(msgspec.Struct, kw_only=True):
         for name, backend in self.backends.items():
             if not backend.name:
                 backend.name = name
-            fill = type_defaults(backend.type, self.defaults)
+            fill = type_defaults(reg, backend.type, self.defaults)
             if not fill or not isinstance(backend.options, dict):
                 continue
-            accepted = accepted_options(reg, backend.type)
+            accepted = reg.option_names(backend.type)
             for key, value in fill.items():
                 if key not in backend.options and (accepted is None or key in accepted):
                     backend.options[key] = value

@@ -18,9 +18,9 @@ import msgspec
 import msgspec.yaml
 
 from queuestore._args import validation_path
-from queuestore._config import DefaultsConfig, QueueConfig, StorageConfig
+from queuestore._config import QueueConfig, StorageConfig
 from queuestore._durations import duration_dec_hook
-from queuestore._models import BackendConfig
+from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore.errors import ConfigurationError
 
 __all__ = ["config_from_data", "load_config", "load_config_from_file"]

@@ -18,14 +18,13 @@ from types import TracebackType
 from typing import Self
 
 import anyio
-import anyio.abc
 import msgspec
 
 from queuestore._config import StorageConfig
-from queuestore._config_rules import config_on_server
+from queuestore._config_defaults import config_on_server
 from queuestore._models import BackendConfig, BackendStats, HealthStatus
 from queuestore._monitor import health_all, stats_all
-from queuestore._redact import redact
+from queuestore._owned import OwnedBackends
 from queuestore._registry import BackendRegistry, default_registry
 from queuestore.abc import QueueBackend
 from queuestore.errors import (
@@ -39,17 +38,6 @@ from queuestore.errors import (
 __all__ = ["BackendManager"]
 
 log = logging.getLogger("queuestore.manager")
-
-#: first and longest wait before restarting a failed maintenance loop (seconds)
-MAINTENANCE_BACKOFF = (1.0, 30.0)
-
-
-class _Owned:
-    __slots__ = ("backend", "scope")
-
-    def __init__(self, backend: QueueBackend) -> None:
-        self.backend = backend
-        self.scope = anyio.CancelScope()
 
 
 class BackendManager:
@@ -75,9 +63,9 @@ class BackendManager:
         self.health_timeout = health_timeout
         self.stats_timeout = stats_timeout
         self._routes: dict[str, tuple[QueueBackend, BackendConfig]] = {}
-        self._owned: dict[int, _Owned] = {}
+        self._owned = OwnedBackends()
+        self._migrations: dict[str, object] = {}
         self._stack: contextlib.AsyncExitStack | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
         self._closing = False
         self._closed = False
 
@@ -187,6 +175,23 @@ class BackendManager:
         return sorted(self._routes)
 
     # -- for migrations ---------------------------------------------------------------
+    def begin_migration(self, queue: str, migration: object) -> object | None:
+        """Record ``migration`` as the one migration running on ``queue``.
+
+        One migration per queue per manager, whoever starts it (a ``MigrationManager``
+        or a ``MigrationTool``).
+
+        Returns:
+            None when recorded; otherwise the migration recorded already (nothing changes).
+        """
+        current = self._migrations.setdefault(queue, migration)
+        return None if current is migration else current
+
+    def end_migration(self, queue: str, migration: object) -> None:
+        """Forget ``migration`` as the one running on ``queue`` (if it still is)."""
+        if self._migrations.get(queue) is migration:
+            del self._migrations[queue]
+
     async def open_backend(self, config: BackendConfig) -> QueueBackend:
         """Create a backend the manager owns (closed with it) but routes no queue to.
 
@@ -216,7 +221,7 @@ class BackendManager:
             raise ConfigurationError(
                 "queue", f"backend {backend.name!r} serves queue {backend.queue!r}, not {queue!r}"
             )
-        self._adopt(backend)
+        self._owned.adopt(backend)
         old = self._routes.get(queue)
         self._routes[queue] = (backend, msgspec.structs.replace(config, queue=queue))
         log.info("queue %s switched to backend %s (%s)", queue, backend.name, config.type)
@@ -282,10 +287,8 @@ class BackendManager:
         if self._stack is not None:
             raise RuntimeError("BackendManager is already entered")
         stack = contextlib.AsyncExitStack()
-        self._tg = await stack.enter_async_context(anyio.create_task_group())
+        self._owned.start_maintenance(await stack.enter_async_context(anyio.create_task_group()))
         self._stack = stack
-        for owned in self._owned.values():
-            self._tg.start_soon(self._maintain, owned)
         return self
 
     async def __aexit__(
@@ -294,12 +297,10 @@ class BackendManager:
         self._closing = True
         stack, self._stack = self._stack, None
         try:
-            for owned in self._owned.values():
-                owned.scope.cancel()
+            self._owned.stop_maintenance()
             if stack is not None:
                 await stack.aclose()
         finally:
-            self._tg = None
             await self.aclose()
 
     async def aclose(self) -> None:
@@ -308,9 +309,7 @@ class BackendManager:
             return
         self._closed = True
         self._routes.clear()
-        owned, self._owned = list(self._owned.values()), {}
-        for entry in owned:
-            await self._close_one(entry)
+        await self._owned.close_all()
 
     async def close(self) -> None:
         """Alias of :meth:`aclose`."""
@@ -337,47 +336,13 @@ class BackendManager:
             with anyio.CancelScope(shield=True):
                 await backend.aclose()
             raise BackendClosedError("manager", operation, "manager is closed")
-        self._adopt(backend)
+        self._owned.adopt(backend)
         return backend
-
-    def _adopt(self, backend: QueueBackend) -> None:
-        if id(backend) in self._owned:
-            return
-        entry = self._owned[id(backend)] = _Owned(backend)
-        if self._tg is not None:
-            self._tg.start_soon(self._maintain, entry)
 
     async def _release(self, backend: QueueBackend) -> None:
         if any(b is backend for b, _ in self._routes.values()):
             return
-        entry = self._owned.pop(id(backend), None)
-        if entry is not None:
-            await self._close_one(entry)
-
-    async def _close_one(self, entry: _Owned) -> None:
-        entry.scope.cancel()
-        with anyio.CancelScope(shield=True):
-            try:
-                await entry.backend.aclose()
-            except Exception as exc:
-                log.warning("closing backend %s failed: %s", entry.backend.name, redact(exc))
-
-    async def _maintain(self, entry: _Owned) -> None:
-        delay, longest = MAINTENANCE_BACKOFF
-        with entry.scope:
-            while not entry.backend.closed:
-                try:
-                    await entry.backend.run_maintenance()
-                    return
-                except Exception as exc:
-                    log.warning(
-                        "maintenance of backend %s failed (restart in %gs): %s",
-                        entry.backend.name,
-                        delay,
-                        redact(f"{type(exc).__name__}: {exc}"),
-                    )
-                await anyio.sleep(delay)
-                delay = min(delay * 2, longest)
+        await self._owned.close(backend)
 
 
 def _check_queue(queue: str) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
-from queuestore._durations import to_seconds
+from queuestore._durations import Seconds, to_seconds
 from queuestore._job import JobState
 from queuestore._redact import redact
 from queuestore.errors import InvalidJobError
@@ -19,6 +19,7 @@ __all__ = [
     "BackendConfig",
     "BackendStats",
     "ConnectionPoolStats",
+    "DefaultsConfig",
     "DequeueOptions",
     "HealthLevel",
     "HealthStatus",
@@ -203,3 +204,26 @@ class BackendConfig(msgspec.Struct, kw_only=True):
         )
 
     __str__ = __repr__
+
+
+class DefaultsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The ``defaults:`` section: the default backend and the connection defaults.
+
+    ``apply_defaults`` turns these into per-type backend options (see
+    ``docs/configuration.md``): ``pool_size`` -> ``max_connections``
+    (x2 for keydb, x3 for dragonfly), ``timeout`` -> ``conn_timeout``,
+    ``read_timeout`` / ``write_timeout`` / ``idle_timeout`` / ``max_retries`` as
+    named, ``batch_size`` -> ``pipeline_size`` (keydb; x2 for dragonfly).
+
+    Attributes:
+        backend: a backend name, or a backend type meaning "the one backend of that type".
+    """
+
+    backend: str = ""
+    max_retries: Annotated[int, msgspec.Meta(ge=0)] = 3
+    timeout: Seconds = Seconds(30.0)
+    batch_size: Annotated[int, msgspec.Meta(ge=1)] = 100
+    pool_size: Annotated[int, msgspec.Meta(ge=1)] = 10
+    idle_timeout: Seconds = Seconds(300.0)
+    read_timeout: Seconds = Seconds(1.0)
+    write_timeout: Seconds = Seconds(1.0)

@@ -12,7 +12,7 @@ import importlib
 import threading
 from typing import Any
 
-from queuestore._models import BackendConfig
+from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore.abc import BackendFactory, QueueBackend
 from queuestore.backends import BUILTIN_BACKENDS
 from queuestore.errors import BackendExistsError, BackendNotFoundError, ConfigurationError
@@ -44,8 +44,7 @@ class BackendRegistry:
         if not isinstance(factory, BackendFactory):
             raise TypeError(f"factory must be a BackendFactory, got {type(factory).__name__}")
         with self._lock:
-            if not replace and (name in self._factories or name in self._lazy):
-                raise BackendExistsError(f"backend type {name!r} is already registered")
+            self._check_free(name, replace)
             self._lazy.pop(name, None)
             self._factories[name] = factory
 
@@ -60,10 +59,13 @@ class BackendRegistry:
         if not isinstance(name, str) or not name or not (module_name and sep and cls_name):
             raise TypeError(f"expected a type name and 'module:Class', got {name!r}, {path!r}")
         with self._lock:
-            if not replace and (name in self._factories or name in self._lazy):
-                raise BackendExistsError(f"backend type {name!r} is already registered")
+            self._check_free(name, replace)
             self._factories.pop(name, None)
             self._lazy[name] = path
+
+    def _check_free(self, name: str, replace: bool) -> None:
+        if not replace and (name in self._factories or name in self._lazy):
+            raise BackendExistsError(f"backend type {name!r} is already registered")
 
     def unregister(self, name: str) -> None:
         """Forget a backend type.
@@ -129,6 +131,18 @@ class BackendRegistry:
                 return False
             raise  # pragma: no cover - registered a moment ago, unregistered since
         return True
+
+    def option_names(self, name: str) -> frozenset[str] | None:
+        """The option names type ``name`` accepts; None when its factory cannot be loaded."""
+        if not self.is_loadable(name):
+            return None
+        return self.factory(name).option_names()
+
+    def option_defaults(self, name: str, defaults: DefaultsConfig) -> dict[str, Any]:
+        """The options type ``name``'s factory takes from ``defaults`` (none when it cannot be loaded)."""
+        if not self.is_loadable(name):
+            return {}
+        return self.factory(name).option_defaults(defaults)
 
     def validate(self, name: str, config: BackendConfig) -> None:
         """Check that ``config`` can make a backend of type ``name``.

@@ -25,13 +25,13 @@ from typing import Any, Generic, Self, TypeVar
 import anyio
 import msgspec
 
-from queuestore._args import JobRef, validation_path
-from queuestore._durations import duration_dec_hook
+from queuestore._args import JobRef, parse_options
 from queuestore._job import Job, JobState
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
     BackendStats,
+    DefaultsConfig,
     DequeueOptions,
     HealthStatus,
     IterOptions,
@@ -47,25 +47,9 @@ __all__ = [
     "JobRef",
     "MigrationSupport",
     "QueueBackend",
-    "parse_options",
 ]
 
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
-
-
-def parse_options(options_type: type[OptionsT], options: dict[str, Any], prefix: str = "options") -> OptionsT:
-    """Turn a generic options mapping into a typed (forbid-unknown-fields) Struct.
-
-    Raises:
-        ConfigurationError: naming ``<prefix>.<field>`` for an unknown or mistyped option.
-    """
-    try:
-        return msgspec.convert(options, options_type, dec_hook=duration_dec_hook, strict=False)
-    except ConfigurationError as exc:  # pragma: no cover - raised by the dec_hook path
-        raise exc.with_prefix(prefix) from None
-    except msgspec.ValidationError as exc:
-        path, msg = validation_path(str(exc))
-        raise ConfigurationError(f"{prefix}.{path}" if path else prefix, msg) from None
 
 
 class QueueBackend(abc.ABC):
@@ -372,6 +356,19 @@ class BackendFactory(abc.ABC, Generic[OptionsT]):
 
     def check(self, config: BackendConfig, options: OptionsT) -> None:
         """Extra checks on top of the typed parse (override to add some)."""
+
+    def option_names(self) -> frozenset[str]:
+        """The option names ``options_type`` accepts."""
+        return frozenset(f.encode_name for f in msgspec.structs.fields(self.options_type))
+
+    def option_defaults(self, defaults: DefaultsConfig) -> dict[str, Any]:
+        """The options this type takes from a config's ``defaults:`` section.
+
+        ``StorageConfig.apply_defaults`` fills them, over the connection defaults
+        every Redis-family type gets, where the operator set nothing. The base
+        gives none; a factory with tuned values of its own overrides this.
+        """
+        return {}
 
     def validate(self, config: BackendConfig) -> None:
         """Raise ConfigurationError if ``config`` cannot make a backend."""

@@ -195,10 +195,16 @@ class UnsupportedOperationError(BackendError):
 
 
 class NotFoundError(QueueStoreError):
-    """Something named does not exist."""
+    """Something named does not exist.
+
+    Its subclasses are also ``KeyError``; ``str()`` is the message, not KeyError's quoted repr.
+    """
 
     code = "JOB_NOT_FOUND"
     permanent = True
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class BackendNotFoundError(NotFoundError, KeyError):
@@ -206,17 +212,11 @@ class BackendNotFoundError(NotFoundError, KeyError):
 
     code = "BACKEND_NOT_FOUND"
 
-    def __str__(self) -> str:
-        return self.message
-
 
 class QueueNotFoundError(NotFoundError, KeyError):
     """No queue of that name is configured."""
 
     code = "QUEUE_NOT_FOUND"
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class JobNotFoundError(NotFoundError, KeyError):
@@ -228,17 +228,11 @@ class JobNotFoundError(NotFoundError, KeyError):
         self.job_id = job_id
         super().__init__(message or f"job {job_id!r} not found")
 
-    def __str__(self) -> str:
-        return self.message
-
 
 class MigrationNotFoundError(NotFoundError, KeyError):
     """No migration is known for that queue."""
 
     code = "MIGRATION_NOT_FOUND"
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class BackendExistsError(QueueStoreError):

@@ -10,6 +10,7 @@ import pytest
 import queuestore
 from queuestore import errors
 from queuestore._models import BackendConfig
+from queuestore._redact import redact
 from queuestore.errors import (
     ERROR_CODES,
     BackendClosedError,
@@ -29,7 +30,6 @@ from queuestore.errors import (
     error_code,
     is_permanent,
     is_retryable,
-    redact,
 )
 
 CLASSES = sorted(

@@ -1,9 +1,9 @@
 """Server dialect types (``keydb``, ``dragonfly``): thin dialects of the Redis backends.
 
 A dialect type is *not* a backend of its own. Its factory picks a layout with the
-``layout`` option (``lists``, the default, or ``streams``), fills the seed's tuned
-defaults for that server where the operator set nothing, validates the options
-with that layout's options Struct, and creates a plain
+``layout`` option (``lists``, the default, or ``streams``), fills its server's tuned
+defaults where the operator set nothing, validates the options with that layout's
+options Struct, and creates a plain
 :class:`~queuestore.backends.redis_lists.RedisListsBackend` or
 :class:`~queuestore.backends.redis_streams.RedisStreamsBackend`.
 
@@ -11,10 +11,10 @@ What really differs between servers (script header, XAUTOCLAIM reply shape,
 XINFO lag fields, WAIT / WAITAOF, CLIENT NO-EVICT, cluster mode) is *probed* at
 connect (:func:`~queuestore.backends._redis.probe.probe_server`), never derived
 from the type name: a ``keydb`` backend on a Redis server runs Redis's dialect,
-and a ``redis-lists`` backend on KeyDB runs KeyDB's. The defaults are the same
-table ``StorageConfig.apply_defaults`` uses (:func:`queuestore._config_rules.type_defaults`
-with the stock ``defaults:`` section), so a backend made straight from the
-registry gets what a YAML file without a ``defaults:`` section would give it.
+and a ``redis-lists`` backend on KeyDB runs KeyDB's. The tuned defaults are the
+factory's own (:meth:`DialectFactory.option_defaults`): ``StorageConfig.apply_defaults``
+asks the factory for them through the registry, and a backend made straight from
+the factory gets what a YAML file without a ``defaults:`` section would give it.
 """
 
 from __future__ import annotations
@@ -23,61 +23,74 @@ from typing import Any, ClassVar, Literal
 
 import msgspec
 
-from queuestore._models import BackendConfig
-from queuestore.abc import BackendFactory, parse_options
-from queuestore.backends._lists_ops import RedisListsOptions
+from queuestore._args import parse_options
+from queuestore._models import BackendConfig, DefaultsConfig
+from queuestore.abc import BackendFactory
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
-from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory
+from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory, RedisListsOptions
 from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory, RedisStreamsOptions
 from queuestore.errors import ConfigurationError
 
-__all__ = ["LAYOUTS", "DialectFactory", "DialectListsOptions", "DialectStreamsOptions", "dialect_defaults"]
+__all__ = ["LAYOUTS", "DialectFactory", "DialectListsOptions", "DialectStreamsOptions"]
 
 Layout = Literal["lists", "streams"]
 LAYOUTS: tuple[Layout, ...] = ("lists", "streams")
 
 
 class DialectListsOptions(RedisListsOptions, kw_only=True, forbid_unknown_fields=True):
-    """The ``redis-lists`` options plus ``layout: lists``."""
+    """The ``redis-lists`` options plus ``layout: lists`` (each dialect subclasses it)."""
 
     layout: Literal["lists"] = "lists"
 
 
 class DialectStreamsOptions(RedisStreamsOptions, kw_only=True, forbid_unknown_fields=True):
-    """The ``redis-streams`` options plus ``layout: streams``."""
+    """The ``redis-streams`` options plus ``layout: streams`` (each dialect subclasses it)."""
 
     layout: Literal["streams"] = "streams"
 
 
-_OPTIONS: dict[str, type[RedisBackendOptions]] = {
-    "lists": DialectListsOptions,
-    "streams": DialectStreamsOptions,
-}
-
-
-def dialect_defaults(backend_type: str) -> dict[str, Any]:
-    """The seed's defaults of a dialect type, from the stock ``defaults:`` section.
-
-    KeyDB: max_connections = pool_size * 2, read 100 ms, write 200 ms,
-    pipeline_size = batch_size. Dragonfly: max_connections = pool_size * 3,
-    read 50 ms, write 100 ms, pipeline_size = batch_size * 2, compression on.
-    """
-    from queuestore._config import DefaultsConfig  # config imports the registry, which lists us
-    from queuestore._config_rules import type_defaults
-
-    return type_defaults(backend_type, DefaultsConfig())
+def _names(options_type: type[msgspec.Struct]) -> frozenset[str]:
+    return frozenset(f.encode_name for f in msgspec.structs.fields(options_type))
 
 
 class DialectFactory(BackendFactory[RedisBackendOptions]):
-    """Base of the ``keydb`` / ``dragonfly`` factories: layout + defaults, then a Redis backend.
+    """Base of the ``keydb`` / ``dragonfly`` factories: layout + tuned defaults, then a Redis backend.
 
-    ``options_type`` (what ``apply_defaults`` and the CLI read) is the lists layout's
-    Struct; :meth:`parse` switches to the streams Struct when ``layout: streams``.
+    A dialect names its two options Structs and its tuned values. ``options_type``
+    (what ``apply_defaults`` and the CLI read) is the lists layout's Struct, the
+    default layout; :meth:`parse` switches to ``streams_options`` when ``layout: streams``.
     """
 
-    #: the registered type name (the key of the defaults table)
+    #: the registered type name
     backend_type: ClassVar[str]
-    options_type = DialectListsOptions
+    #: the options Struct of each layout
+    options_type: type[DialectListsOptions]
+    streams_options: ClassVar[type[DialectStreamsOptions]]
+    #: tuned defaults: max_connections = pool_size * pool_factor,
+    #: pipeline_size = batch_size * pipeline_factor, read and write timeouts (seconds)
+    pool_factor: ClassVar[int]
+    pipeline_factor: ClassVar[int]
+    read_timeout: ClassVar[float]
+    write_timeout: ClassVar[float]
+    compression: ClassVar[bool] = False
+
+    def option_defaults(self, defaults: DefaultsConfig) -> dict[str, Any]:
+        """The dialect's tuned values, from the ``defaults:`` section.
+
+        ``max_connections``, ``pipeline_size`` scaled from ``pool_size`` and
+        ``batch_size``; the server's own read and write timeouts (not
+        ``defaults.read_timeout`` / ``write_timeout``); compression where the
+        dialect turns it on.
+        """
+        tuned: dict[str, Any] = {
+            "max_connections": defaults.pool_size * self.pool_factor,
+            "read_timeout": self.read_timeout,
+            "write_timeout": self.write_timeout,
+            "pipeline_size": defaults.batch_size * self.pipeline_factor,
+        }
+        if self.compression:
+            tuned["compression"] = True
+        return tuned
 
     def layout(self, config: BackendConfig) -> Layout:
         """The configured layout.
@@ -91,16 +104,20 @@ class DialectFactory(BackendFactory[RedisBackendOptions]):
         layout: Layout = value
         return layout
 
+    def layout_options(self, layout: Layout) -> type[RedisBackendOptions]:
+        """The options Struct of ``layout``."""
+        return self.streams_options if layout == "streams" else self.options_type
+
     def with_defaults(self, config: BackendConfig) -> BackendConfig:
-        """``config`` with the type's defaults filled in where the operator set nothing.
+        """``config`` with the tuned defaults (of the stock ``defaults:`` section) filled in
+        where the operator set nothing.
 
         Raises:
             ConfigurationError: ``options.layout`` is invalid.
         """
-        layout = self.layout(config)
-        known = {f.encode_name for f in msgspec.structs.fields(_OPTIONS[layout])}
-        defaults = {k: v for k, v in dialect_defaults(self.backend_type).items() if k in known}
-        return msgspec.structs.replace(config, options={**defaults, **config.options})
+        known = _names(self.layout_options(self.layout(config)))
+        tuned = {k: v for k, v in self.option_defaults(DefaultsConfig()).items() if k in known}
+        return msgspec.structs.replace(config, options={**tuned, **config.options})
 
     def parse(self, config: BackendConfig) -> RedisBackendOptions:
         """Check the config with the chosen layout's Struct and checks; return typed options.
@@ -113,19 +130,18 @@ class DialectFactory(BackendFactory[RedisBackendOptions]):
         layout = self.layout(config)
         config = self.with_defaults(config)
         try:
-            options = parse_options(_OPTIONS[layout], config.options)
+            options = parse_options(self.layout_options(layout), config.options)
         except ConfigurationError as exc:
-            other = "streams" if layout == "lists" else "lists"
-            name = exc.field.removeprefix("options.")
-            if name in {f.encode_name for f in msgspec.structs.fields(_OPTIONS[other])}:
+            other: Layout = "streams" if layout == "lists" else "lists"
+            if exc.field.removeprefix("options.") in _names(self.layout_options(other)):
                 raise ConfigurationError(
                     exc.field, f"{exc.message} (it is an option of layout: {other})"
                 ) from None
             raise
-        if isinstance(options, DialectStreamsOptions):
+        if isinstance(options, RedisStreamsOptions):
             RedisStreamsFactory().check(config, options)
         else:
-            assert isinstance(options, DialectListsOptions)
+            assert isinstance(options, RedisListsOptions)
             RedisListsFactory().check(config, options)
         return options
 
@@ -138,10 +154,10 @@ class DialectFactory(BackendFactory[RedisBackendOptions]):
         """
         options = self.parse(config)
         backend: RedisBackendBase
-        if isinstance(options, DialectStreamsOptions):
+        if isinstance(options, RedisStreamsOptions):
             backend = RedisStreamsBackend(config, options)
         else:
-            assert isinstance(options, DialectListsOptions)
+            assert isinstance(options, RedisListsOptions)
             backend = RedisListsBackend(config, options)
         await backend.open()
         return backend

@@ -2,8 +2,8 @@
 
 ``layout: lists`` (default) makes a :class:`~queuestore.backends.redis_lists.RedisListsBackend`,
 ``layout: streams`` a :class:`~queuestore.backends.redis_streams.RedisStreamsBackend`;
-every other option is that layout's. Defaults where the operator set nothing (the
-seed's): ``max_connections`` = pool_size * 3 (30), ``read_timeout`` 50 ms,
+every other option is that layout's. Tuned defaults where the operator set nothing
+(from the ``defaults:`` section): ``max_connections`` = pool_size * 3 (30), ``read_timeout`` 50 ms,
 ``write_timeout`` 100 ms, ``pipeline_size`` = batch_size * 2 (200), ``compression``
 on (zlib, bodies from ``compression_threshold`` bytes, marked so that entries
 written without compression still decode).
@@ -33,11 +33,23 @@ from queuestore.backends._dialect import DialectFactory, DialectListsOptions, Di
 
 __all__ = ["DragonflyFactory", "DragonflyListsOptions", "DragonflyStreamsOptions"]
 
-DragonflyListsOptions = DialectListsOptions
-DragonflyStreamsOptions = DialectStreamsOptions
+
+class DragonflyListsOptions(DialectListsOptions, kw_only=True, forbid_unknown_fields=True):
+    """The options of a ``dragonfly`` backend with ``layout: lists`` (the ``redis-lists`` options)."""
+
+
+class DragonflyStreamsOptions(DialectStreamsOptions, kw_only=True, forbid_unknown_fields=True):
+    """The options of a ``dragonfly`` backend with ``layout: streams`` (the ``redis-streams`` options)."""
 
 
 class DragonflyFactory(DialectFactory):
-    """Creates ``dragonfly`` backends (a lists or streams layout with Dragonfly's defaults)."""
+    """Creates ``dragonfly`` backends (a lists or streams layout with Dragonfly's tuned defaults)."""
 
     backend_type: ClassVar[str] = "dragonfly"
+    options_type = DragonflyListsOptions
+    streams_options = DragonflyStreamsOptions
+    pool_factor = 3
+    pipeline_factor = 2
+    read_timeout = 0.05
+    write_timeout = 0.1
+    compression = True

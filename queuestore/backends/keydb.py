@@ -2,8 +2,8 @@
 
 ``layout: lists`` (default) makes a :class:`~queuestore.backends.redis_lists.RedisListsBackend`,
 ``layout: streams`` a :class:`~queuestore.backends.redis_streams.RedisStreamsBackend`;
-every other option is that layout's. Defaults where the operator set nothing (the
-seed's): ``max_connections`` = pool_size * 2 (20), ``read_timeout`` 100 ms,
+every other option is that layout's. Tuned defaults where the operator set nothing
+(from the ``defaults:`` section): ``max_connections`` = pool_size * 2 (20), ``read_timeout`` 100 ms,
 ``write_timeout`` 200 ms, ``pipeline_size`` = batch_size (100).
 
 What KeyDB does differently is probed at connect, not assumed from this type name
@@ -30,11 +30,22 @@ from queuestore.backends._dialect import DialectFactory, DialectListsOptions, Di
 
 __all__ = ["KeyDBFactory", "KeyDBListsOptions", "KeyDBStreamsOptions"]
 
-KeyDBListsOptions = DialectListsOptions
-KeyDBStreamsOptions = DialectStreamsOptions
+
+class KeyDBListsOptions(DialectListsOptions, kw_only=True, forbid_unknown_fields=True):
+    """The options of a ``keydb`` backend with ``layout: lists`` (the ``redis-lists`` options)."""
+
+
+class KeyDBStreamsOptions(DialectStreamsOptions, kw_only=True, forbid_unknown_fields=True):
+    """The options of a ``keydb`` backend with ``layout: streams`` (the ``redis-streams`` options)."""
 
 
 class KeyDBFactory(DialectFactory):
-    """Creates ``keydb`` backends (a lists or streams layout with KeyDB's defaults)."""
+    """Creates ``keydb`` backends (a lists or streams layout with KeyDB's tuned defaults)."""
 
     backend_type: ClassVar[str] = "keydb"
+    options_type = KeyDBListsOptions
+    streams_options = KeyDBStreamsOptions
+    pool_factor = 2
+    pipeline_factor = 1
+    read_timeout = 0.1
+    write_timeout = 0.2

@@ -14,9 +14,9 @@ from queuestore._manager import BackendManager
 from queuestore.errors import MigrationError, MigrationInProgressError, MigrationNotFoundError
 from queuestore.migration._models import MigrationOptions, MigrationStatus
 from queuestore.migration._protocol import StepHook
-from queuestore.migration._resolve import claim, release
 from queuestore.migration._rollback import rollback
 from queuestore.migration._runner import MigrationRun
+from queuestore.migration._status_feed import StatusFeed
 
 __all__ = ["MigrationManager"]
 
@@ -78,21 +78,10 @@ class MigrationManager:
         if self._tg is None:
             raise RuntimeError("use `async with MigrationManager(manager)` before starting migrations")
         run = MigrationRun(self._manager, queue, options, hook=self._hook)
-        claim(self._manager, queue, run)  # MIGRATION_IN_PROGRESS comes before any other check
-        try:
-            first = run.prepare()
-        except BaseException:
-            release(self._manager, queue, run)
-            raise
+        first = run.start()
         self._runs[queue] = run
-        self._tg.start_soon(self._execute, run, name=f"migration {queue}")
+        self._tg.start_soon(run.execute, name=f"migration {queue}")
         return first
-
-    async def _execute(self, run: MigrationRun) -> None:
-        try:
-            await run.execute()
-        finally:
-            release(self._manager, run.queue, run)
 
     async def resume(self, queue: str) -> MigrationStatus:
         """Start ``queue``'s last migration again with the same options (finishes what it held).
@@ -116,11 +105,11 @@ class MigrationManager:
         Raises:
             MigrationNotFoundError: no migration of ``queue`` is known (MIGRATION_NOT_FOUND).
         """
-        return self._run(queue).snapshot()
+        return self._run(queue).feed.snapshot()
 
     def list_migrations(self) -> dict[str, MigrationStatus]:
         """Snapshots of every known migration, by queue."""
-        return {q: r.snapshot() for q, r in sorted(self._runs.items())}
+        return {q: r.feed.snapshot() for q, r in sorted(self._runs.items())}
 
     def clear_status(self, queue: str) -> None:
         """Forget a finished migration's status.
@@ -130,8 +119,10 @@ class MigrationManager:
             MigrationInProgressError: it is still running.
         """
         run = self._run(queue)
-        if not run.finished:
-            raise MigrationInProgressError(str(run.status.phase), f"migration of {queue!r} is still running")
+        if not run.feed.finished:
+            raise MigrationInProgressError(
+                str(run.feed.status.phase), f"migration of {queue!r} is still running"
+            )
         del self._runs[queue]
 
     async def wait(self, queue: str) -> MigrationStatus:
@@ -141,8 +132,8 @@ class MigrationManager:
             MigrationNotFoundError: none is known.
         """
         run = self._run(queue)
-        await run.done.wait()
-        return run.snapshot()
+        await run.feed.done.wait()
+        return run.feed.snapshot()
 
     async def progress(self, queue: str) -> AsyncIterator[MigrationStatus]:
         """Yield a snapshot now and one per status change (none skipped), ending with the final one.
@@ -150,7 +141,7 @@ class MigrationManager:
         Raises:
             MigrationNotFoundError: none is known.
         """
-        async for snap in self._run(queue).watch():
+        async for snap in self._run(queue).feed.watch():
             yield snap
 
     # -- stopping ---------------------------------------------------------------------------
@@ -166,8 +157,8 @@ class MigrationManager:
         """
         run = self._run(queue)
         run.cancel_scope.cancel()
-        await run.done.wait()
-        return run.snapshot()
+        await run.feed.done.wait()
+        return run.feed.snapshot()
 
     async def rollback_migration(
         self, queue: str, options: MigrationOptions | None = None
@@ -183,14 +174,13 @@ class MigrationManager:
             MigrationError: it completed already, or a backend failed (run it again).
         """
         run = self._runs.get(queue)
-        if run is not None and not run.finished:
-            raise MigrationInProgressError(str(run.status.phase), f"migration of {queue!r} is running")
-        if run is not None and run.status.phase == "completed" and not run.options.dry_run:
+        if run is not None and not run.feed.finished:
+            raise MigrationInProgressError(str(run.feed.status.phase), f"migration of {queue!r} is running")
+        if run is not None and run.feed.status.phase == "completed" and not run.options.dry_run:
             raise MigrationError("completed", f"migration of {queue!r} completed; migrate back instead")
         opts = options or self._run(queue).options
         status = await rollback(self._manager, queue, opts)
         done = MigrationRun(self._manager, queue, opts)
-        done.status, done.finished = status, True
-        done.done.set()
+        done.feed = StatusFeed.ended(status)
         self._runs[queue] = done
-        return done.snapshot()
+        return done.feed.snapshot()

@@ -41,7 +41,7 @@ TERMINAL_PHASES = frozenset(
 
 
 class MigrationOptions(msgspec.Struct, kw_only=True):
-    """How to migrate a queue. The defaults are the seed's example values.
+    """How to migrate a queue.
 
     Attributes:
         source_backend: the backend (config name, or type) the queue is on now; ``""``

@@ -1,12 +1,9 @@
-"""Finding a migration's source and target: configs, the deterministic migration id,
-and the registry of migrations running per BackendManager."""
+"""Finding a migration's source and target: configs and the deterministic migration id."""
 
 from __future__ import annotations
 
 import hashlib
-import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -16,45 +13,12 @@ from queuestore.abc import QueueBackend
 from queuestore.errors import (
     BackendNotFoundError,
     MigrationError,
-    MigrationInProgressError,
     QueueNotFoundError,
 )
 from queuestore.migration._models import MigrationOptions
 from queuestore.migration._routing import RoutingBackend
 
-if TYPE_CHECKING:
-    from queuestore.migration._runner import MigrationRun
-
-__all__ = ["Endpoints", "active_runs", "claim", "migration_id", "release", "resolve"]
-
-_ACTIVE: weakref.WeakKeyDictionary[BackendManager, dict[str, MigrationRun]] = weakref.WeakKeyDictionary()
-
-
-def active_runs(manager: BackendManager) -> dict[str, MigrationRun]:
-    """The migrations running on ``manager``, by queue (shared by MigrationManager and MigrationTool)."""
-    return _ACTIVE.setdefault(manager, {})
-
-
-def claim(manager: BackendManager, queue: str, run: MigrationRun) -> None:
-    """Register ``run`` as the migration of ``queue``.
-
-    Raises:
-        MigrationInProgressError: another migration of ``queue`` is running (MIGRATION_IN_PROGRESS).
-    """
-    runs = active_runs(manager)
-    other = runs.get(queue)
-    if other is not None and other is not run and not other.finished:
-        raise MigrationInProgressError(
-            str(other.status.phase), f"queue {queue!r} is already migrating ({other.status.migration_id})"
-        )
-    runs[queue] = run
-
-
-def release(manager: BackendManager, queue: str, run: MigrationRun) -> None:
-    """Forget ``run`` as the migration of ``queue`` (if it still is)."""
-    runs = active_runs(manager)
-    if runs.get(queue) is run:
-        del runs[queue]
+__all__ = ["Endpoints", "migration_id", "resolve"]
 
 
 def _identity(cfg: BackendConfig) -> str:

@@ -13,6 +13,10 @@ producers and consumers:
   JobNotFoundError the target (ids are unique). A LeaseLostError is final;
 * ids leased and acked on the target are recorded for verification.
 
+It is a plain ``QueueBackend`` for services: it has no connection of its own
+(``open`` has nothing to connect) and offers no migration SPI; the migration layer
+works on ``proxy.source`` and ``proxy.target`` directly.
+
 After switching, the manager routes the queue straight to the target; this proxy
 stays usable (consumers that kept a reference to it reach the target) until the
 manager closes it. Closing the proxy never closes the backends behind it: the
@@ -28,7 +32,7 @@ from typing import TypeVar
 import anyio
 
 from queuestore._args import JobRef, job_ref
-from queuestore._job import Job, JobState
+from queuestore._job import Job
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
@@ -38,7 +42,7 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
-from queuestore.abc import MigrationSupport, QueueBackend
+from queuestore.abc import QueueBackend
 from queuestore.errors import JobNotFoundError, UnsupportedOperationError
 from queuestore.migration._protocol import spi
 
@@ -48,7 +52,7 @@ T = TypeVar("T")
 _RANK = {HealthLevel.HEALTHY: 0, HealthLevel.DEGRADED: 1, HealthLevel.UNHEALTHY: 2}
 
 
-class RoutingBackend(QueueBackend, MigrationSupport):
+class RoutingBackend(QueueBackend):
     """A QueueBackend over a migration's source and target (see the module docstring).
 
     Attributes:
@@ -78,7 +82,6 @@ class RoutingBackend(QueueBackend, MigrationSupport):
         self.switched = False
         self.delivered: set[str] = set()
         self.acked: set[str] = set()
-        self._opened = True
 
     # -- helpers ------------------------------------------------------------------------
     def _note(self, jobs: Sequence[Job]) -> list[Job]:
@@ -258,20 +261,6 @@ class RoutingBackend(QueueBackend, MigrationSupport):
             async for job in backend.iter(options):
                 yield job
 
-    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
-        """Look ids up on the target, then (before switching) on the source.
-
-        Raises:
-            UnsupportedOperationError: a backend cannot look ids up.
-            BackendError: a backend failed.
-        """
-        found = await spi(self.target).get_jobs(job_ids)
-        if self.switched:
-            return found
-        missing = [i for i, j in zip(job_ids, found, strict=True) if j is None]
-        extra = dict(zip(missing, await spi(self.source).get_jobs(missing), strict=True)) if missing else {}
-        return [j if j is not None else extra.get(i) for i, j in zip(job_ids, found, strict=True)]
-
     def capabilities(self) -> BackendCapabilities:
         """What both backends support (the target's alone after switching)."""
         if self.switched:
@@ -308,24 +297,3 @@ class RoutingBackend(QueueBackend, MigrationSupport):
     async def run_maintenance(self) -> None:
         """Nothing to do: the manager maintains the source and the target themselves."""
         await anyio.sleep_forever()
-
-    # -- migration SPI: the queue's unmoved jobs are on the source --------------------------
-    async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
-        """Delegated to the source."""
-        return await spi(self.source).migration_hold(migration_id, state, count)
-
-    async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
-        """Delegated to the source."""
-        return await spi(self.source).migration_held(migration_id, count)
-
-    async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
-        """Delegated to the source."""
-        return await spi(self.source).migration_release(migration_id, job_ids)
-
-    async def migration_restore(self, migration_id: str) -> int:
-        """Delegated to the source."""
-        return await spi(self.source).migration_restore(migration_id)
-
-    async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
-        """Delegated to the target (where new work goes)."""
-        return await spi(self.target).import_jobs(jobs)

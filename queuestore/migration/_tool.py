@@ -10,7 +10,7 @@ from queuestore._models import BackendCapabilities, BackendConfig, IterOptions
 from queuestore.errors import MigrationError, QueueStoreError
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationPlan, MigrationStatus
 from queuestore.migration._protocol import StepHook, spi
-from queuestore.migration._resolve import claim, release, resolve
+from queuestore.migration._resolve import resolve
 from queuestore.migration._runner import MigrationRun
 
 __all__ = ["MigrationTool"]
@@ -135,18 +135,14 @@ class MigrationTool:
             MigrationError: it failed (with ``raise_on_failure``; the phase is the one it hit).
         """
         run = MigrationRun(self._manager, queue, options, hook=self._hook)
-        claim(self._manager, queue, run)
-        try:
-            run.prepare()
-            status = await run.execute()
-        finally:
-            release(self._manager, queue, run)
+        run.start()
+        status = await run.execute()
         if raise_on_failure and status.phase is MigrationPhase.FAILED:
             raise MigrationError(str(status.failed_phase or "failed"), status.last_error or "failed")
         return status
 
     async def quick_migrate(self, queue: str, target: str) -> MigrationStatus:
-        """Migrate ``queue`` to ``target`` (a backend name or type) with the seed's defaults:
+        """Migrate ``queue`` to ``target`` (a backend name or type) with the default options:
         drain first, 30 minute deadline, batches of 100, verification on.
 
         Raises:

@@ -239,7 +239,7 @@ def test_redis_lists_factory_option_errors_name_the_field(options: str, field: s
 
 
 def test_redis_streams_factory_option_errors_name_the_field() -> None:
-    # the issue's own example: a streams option of the wrong type
+    # a streams option of the wrong type
     with pytest.raises(qs.ConfigurationError) as info:
         qs.load_config(
             "backends:\n  redis-streams:\n    type: redis-streams\n    url: redis://h:6379/1\n"

@@ -1,14 +1,14 @@
-"""The dialect factories: layout choice, the seed's defaults (the same table as
-``StorageConfig.apply_defaults``), operator values winning, and errors naming the field."""
+"""The dialect factories: layout choice, their tuned defaults (the same values
+``StorageConfig.apply_defaults`` fills), operator values winning, each dialect's own
+options classes, and errors naming the field."""
 
 from __future__ import annotations
 
 import pytest
 
 from queuestore import BackendConfig, ConfigurationError, default_registry, load_config
-from queuestore.backends._dialect import DialectListsOptions, DialectStreamsOptions
-from queuestore.backends.dragonfly import DragonflyFactory
-from queuestore.backends.keydb import KeyDBFactory
+from queuestore.backends.dragonfly import DragonflyFactory, DragonflyListsOptions, DragonflyStreamsOptions
+from queuestore.backends.keydb import KeyDBFactory, KeyDBListsOptions, KeyDBStreamsOptions
 from queuestore.backends.redis_lists import RedisListsBackend
 from queuestore.backends.redis_streams import RedisStreamsBackend
 from tests.servers import RedisServer
@@ -24,19 +24,26 @@ def cfg(backend_type: str, **options: object) -> BackendConfig:
     )
 
 
-def test_seed_defaults_where_unset() -> None:
+def test_tuned_defaults_where_unset() -> None:
     k = KeyDBFactory().parse(cfg("keydb"))
-    assert isinstance(k, DialectListsOptions)
+    assert isinstance(k, KeyDBListsOptions)
     assert (k.max_connections, k.read_timeout, k.write_timeout, k.pipeline_size, k.compression) == (
         20, 0.1, 0.2, 100, False,
     )  # fmt: skip
     d = DragonflyFactory().parse(cfg("dragonfly", layout="streams"))
-    assert isinstance(d, DialectStreamsOptions)
+    assert isinstance(d, DragonflyStreamsOptions)
     assert (d.max_connections, d.read_timeout, d.write_timeout, d.pipeline_size, d.compression) == (
         30, 0.05, 0.1, 200, True,
     )  # fmt: skip
     mine = DragonflyFactory().parse(cfg("dragonfly", compression=False, pipeline_size=7, read_timeout="2s"))
     assert (mine.compression, mine.pipeline_size, mine.read_timeout) == (False, 7, 2.0)
+
+
+def test_each_dialect_has_its_own_options_classes() -> None:
+    assert KeyDBListsOptions is not DragonflyListsOptions
+    assert KeyDBStreamsOptions is not DragonflyStreamsOptions
+    assert isinstance(KeyDBFactory().parse(cfg("keydb", layout="streams")), KeyDBStreamsOptions)
+    assert isinstance(DragonflyFactory().parse(cfg("dragonfly")), DragonflyListsOptions)
 
 
 def test_yaml_defaults_and_factory_agree() -> None:

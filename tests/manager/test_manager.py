@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 import queuestore as qs
-from queuestore import _manager
+from queuestore import _owned
 from tests.manager.faulty import SECRET, FaultOptions, FaultyBackend, FaultyFactory
 
 pytestmark = pytest.mark.anyio
@@ -162,7 +162,7 @@ async def test_foreign_stats_error_is_wrapped(registry: qs.BackendRegistry, ns: 
 async def test_context_manager_runs_maintenance_and_closes_all(
     registry: qs.BackendRegistry, faulty: FaultyFactory, ns: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_manager, "MAINTENANCE_BACKOFF", (0.01, 0.02))
+    monkeypatch.setattr(_owned, "MAINTENANCE_BACKOFF", (0.01, 0.02))
     async with qs.BackendManager(registry) as manager:
         steady = await manager.add_backend("steady", faulty_cfg(ns))
         broken = await manager.add_backend("broken", faulty_cfg(ns + "b", maintenance="raise"))

@@ -1,4 +1,4 @@
-"""The issue's end-to-end check on a real redis-server: a manager built from YAML with a lists
+"""End to end on a real redis-server: a manager built from YAML with a lists
 queue and a streams queue, and health_check with one backend whose server went away."""
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ import redis.asyncio as aredis
 from redis import exceptions as rexc
 
 from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError
+from queuestore._url import parse_server_url
 from queuestore.backends._redis.base import RedisBackendOptions
-from queuestore.backends._redis.connection import acquire_connection, parse_redis_url
+from queuestore.backends._redis.connection import acquire_connection
 from queuestore.backends._redis.errors import translate
 from queuestore.backends.redis_lists import RedisListsFactory
 from queuestore.errors import (
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.anyio
 
 
 def test_parse_urls() -> None:
-    p = parse_redis_url("redis://user:s3cret@example.com:7000/4")
+    p = parse_server_url("redis://user:s3cret@example.com:7000/4")
     assert (p.scheme, p.host, p.port, p.db, p.username, p.password) == (
         "redis",
         "example.com",
@@ -31,15 +32,15 @@ def test_parse_urls() -> None:
         "user",
         "s3cret",
     )
-    assert parse_redis_url("rediss://h").port == 6379
-    u = parse_redis_url("unix:///tmp/redis.sock?db=3")
+    assert parse_server_url("rediss://h").port == 6379
+    u = parse_server_url("unix:///tmp/redis.sock?db=3")
     assert (u.scheme, u.path, u.db) == ("unix", "/tmp/redis.sock", 3)
 
 
 @pytest.mark.parametrize("url", ["", "http://h", "redis://", "redis://h/x", "redis://h:99999", "unix://"])
 def test_bad_urls_name_the_field_and_hide_the_password(url: str) -> None:
     with pytest.raises(ConfigurationError) as info:
-        parse_redis_url(url.replace("//h", "//u:topsecret@h"))
+        parse_server_url(url.replace("//h", "//u:topsecret@h"))
     assert info.value.field == "url"
     assert "topsecret" not in str(info.value)
 

@@ -12,7 +12,8 @@ from redis import exceptions as rexc
 
 from queuestore import BackendConfig
 from queuestore.backends._redis.base import RedisBackendOptions
-from queuestore.backends._redis.connection import FastBlockingConnectionPool, acquire_connection
+from queuestore.backends._redis.connection import acquire_connection
+from queuestore.backends._redis.pool import FastBlockingConnectionPool
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.anyio

@@ -1,5 +1,6 @@
-"""Connections: URL parsing, typed connection options, pooled clients shared
-between backends with identical settings, standalone or Redis Cluster.
+"""Connections: typed connection options and pooled clients shared between
+backends with identical settings, standalone or Redis Cluster (URLs are parsed by
+:mod:`queuestore._url`).
 
 Every option here is applied to the real client or rejected by name:
 
@@ -25,8 +26,6 @@ tls, tls_*         TLS on, CA file, client certificate and key, verification
 from __future__ import annotations
 
 import asyncio
-import urllib.parse
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -38,24 +37,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
-from queuestore._redact import redact
+from queuestore._url import ServerURL, parse_server_url, split_host_port
 from queuestore.backends._redis.pool import FastBlockingConnectionPool
 from queuestore.errors import ConfigurationError
 
 __all__ = [
-    "FastBlockingConnectionPool",
     "RedisClient",
     "RedisConnection",
     "RedisConnectionOptions",
     "acquire_connection",
-    "parse_redis_url",
+    "check_connection_config",
 ]
 
 RedisClient = aredis.Redis | RedisCluster
 
 
 class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Connection settings shared by every Redis-protocol backend (seed: RedisListsConfig)."""
+    """Connection settings shared by every Redis-protocol backend."""
 
     password: str | None = None
     username: str | None = None
@@ -80,68 +78,6 @@ class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
 
 
-@dataclass(frozen=True)
-class ParsedURL:
-    """A validated server URL."""
-
-    scheme: str
-    host: str = ""
-    port: int = 6379
-    path: str = ""
-    db: int = 0
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-
-
-def parse_redis_url(url: str, field_name: str = "url") -> ParsedURL:
-    """Validate and split a redis://, rediss:// or unix:// URL.
-
-    Raises:
-        ConfigurationError: naming ``field_name`` (the password is redacted).
-    """
-    if not isinstance(url, str) or not url:
-        raise ConfigurationError(field_name, "must be a non-empty redis://, rediss:// or unix:// URL")
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(field_name, f"invalid URL {redact(url)!r}: {exc}") from None
-    scheme = parts.scheme.lower()
-    user = urllib.parse.unquote(parts.username) if parts.username else None
-    pw = urllib.parse.unquote(parts.password) if parts.password else None
-    query = urllib.parse.parse_qs(parts.query)
-    db_text = query.get("db", [""])[0]
-    if scheme in ("redis", "rediss"):
-        if not parts.hostname:
-            raise ConfigurationError(field_name, f"URL {redact(url)!r} has no host")
-        path = parts.path.lstrip("/")
-        db_text = path or db_text
-    elif scheme == "unix":
-        if not parts.path:
-            raise ConfigurationError(field_name, f"URL {redact(url)!r} has no socket path")
-    else:
-        raise ConfigurationError(
-            field_name, f"unsupported scheme {parts.scheme!r} in {redact(url)!r} (use redis, rediss or unix)"
-        )
-    try:
-        db = int(db_text) if db_text else 0
-    except ValueError:
-        raise ConfigurationError(
-            field_name, f"database {db_text!r} in {redact(url)!r} is not an int"
-        ) from None
-    if db < 0:
-        raise ConfigurationError(field_name, f"database must be >= 0 in {redact(url)!r}")
-    return ParsedURL(
-        scheme=scheme,
-        host=parts.hostname or "",
-        port=port or 6379,
-        path=parts.path if scheme == "unix" else "",
-        db=db,
-        username=user,
-        password=pw,
-    )
-
-
 def check_connection_config(config: BackendConfig, options: RedisConnectionOptions) -> None:
     """Validate the connection part of a backend config.
 
@@ -153,15 +89,15 @@ def check_connection_config(config: BackendConfig, options: RedisConnectionOptio
         if not addrs:
             raise ConfigurationError("cluster_addrs", "cluster_mode needs cluster_addrs or a url")
         for i, addr in enumerate(config.cluster_addrs):
-            _split_addr(addr, f"cluster_addrs[{i}]")
+            split_host_port(addr, f"cluster_addrs[{i}]")
         if config.url:
-            parse_redis_url(config.url)
+            parse_server_url(config.url)
         if config.database:
             raise ConfigurationError("database", "Redis Cluster has only database 0")
     else:
         if not config.url:
             raise ConfigurationError("url", "required (redis://host:port/db)")
-        parsed = parse_redis_url(config.url)
+        parsed = parse_server_url(config.url)
         if parsed.scheme == "unix" and options.tls:
             raise ConfigurationError("options.tls", "TLS does not apply to a unix:// socket")
     for name in ("max_connections",):
@@ -174,22 +110,8 @@ def check_connection_config(config: BackendConfig, options: RedisConnectionOptio
             raise ConfigurationError(f"options.{name}", "must be > 0")
 
 
-def _split_addr(addr: str, field_name: str) -> tuple[str, int]:
-    text = addr.split("://", 1)[-1].rsplit("@", 1)[-1].split("/", 1)[0]
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise ConfigurationError(field_name, f"expected host:port, got {redact(addr)!r}")
-    try:
-        p = int(port)
-    except ValueError:
-        raise ConfigurationError(field_name, f"port of {redact(addr)!r} is not an int") from None
-    if not 0 < p < 65536:
-        raise ConfigurationError(field_name, f"port of {redact(addr)!r} is out of range")
-    return host, p
-
-
 def _client_kwargs(
-    config: BackendConfig, options: RedisConnectionOptions, parsed: ParsedURL | None
+    config: BackendConfig, options: RedisConnectionOptions, parsed: ServerURL | None
 ) -> dict[str, Any]:
     kw: dict[str, Any] = {
         "socket_connect_timeout": float(options.conn_timeout),
@@ -223,14 +145,14 @@ def _build_client(
     blocking: bool = False,
     extra_timeout: float = 0.0,
 ) -> tuple[RedisClient, int]:
-    parsed = parse_redis_url(config.url) if config.url else None
+    parsed = parse_server_url(config.url) if config.url else None
     kw = _client_kwargs(config, options, parsed)
     if blocking:
         kw["socket_timeout"] = float(options.block_timeout) + kw["socket_timeout"] + 0.5
     elif extra_timeout:
         kw["socket_timeout"] = extra_timeout + kw["socket_timeout"] + 0.5
     if config.cluster_mode:
-        addrs = [_split_addr(a, "cluster_addrs") for a in config.cluster_addrs]
+        addrs = [split_host_port(a, "cluster_addrs") for a in config.cluster_addrs]
         if not addrs and parsed is not None:
             addrs = [(parsed.host, parsed.port)]
         nodes = [ClusterNode(h, p) for h, p in addrs]
@@ -240,7 +162,7 @@ def _build_client(
         )
         return client, 0
     assert parsed is not None
-    db = config.database if config.database is not None else parsed.db
+    db = config.database if config.database is not None else (parsed.db or 0)
     if parsed.scheme == "unix":
         conn_kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
         conn_kw.pop("socket_connect_timeout", None)

@@ -1,4 +1,5 @@
-"""The seed's complete YAML example: load -> apply_defaults -> validate -> resolved values."""
+"""The complete YAML example (every backend type, defaults, queues): load -> apply_defaults ->
+validate -> resolved values."""
 
 from __future__ import annotations
 
@@ -7,17 +8,16 @@ from pathlib import Path
 import pytest
 
 import queuestore as qs
-from queuestore._config_rules import accepted_options
 
-SEED = Path(__file__).with_name("seed_example.yaml")
-
-
-def _seed() -> qs.StorageConfig:
-    return qs.load_config_from_file(SEED).apply_defaults()
+EXAMPLE = Path(__file__).with_name("example.yaml")
 
 
-def test_seed_loads_with_its_shape() -> None:
-    config = qs.load_config_from_file(SEED)
+def _example() -> qs.StorageConfig:
+    return qs.load_config_from_file(EXAMPLE).apply_defaults()
+
+
+def test_example_loads_with_its_shape() -> None:
+    config = qs.load_config_from_file(EXAMPLE)
     assert list(config.backends) == ["redis-default", "redis-streams", "keydb-cluster"]
     assert {q: c.backend for q, c in config.queues.items()} == {
         "default": "redis-default",
@@ -35,8 +35,8 @@ def test_seed_loads_with_its_shape() -> None:
     assert all(name == b.name for name, b in config.backends.items())
 
 
-def test_seed_apply_defaults_resolves_per_type_values() -> None:
-    config = _seed()
+def test_example_apply_defaults_resolves_per_type_values() -> None:
+    config = _example()
     lists = config.backends["redis-default"].options
     # set by the operator: kept
     assert lists["max_connections"] == 10
@@ -58,58 +58,58 @@ def test_seed_apply_defaults_resolves_per_type_values() -> None:
     assert config.get_queue_config("analytics").backend == "redis-streams"
 
 
-def test_seed_apply_defaults_is_idempotent() -> None:
-    once = qs.load_config_from_file(SEED).apply_defaults()
-    twice = qs.load_config_from_file(SEED).apply_defaults().apply_defaults()
+def test_example_apply_defaults_is_idempotent() -> None:
+    once = qs.load_config_from_file(EXAMPLE).apply_defaults()
+    twice = qs.load_config_from_file(EXAMPLE).apply_defaults().apply_defaults()
     assert once == twice
 
 
-def test_seed_generic_validation_passes() -> None:
+def test_example_generic_validation_passes() -> None:
     # every rule that does not need the Redis factories: types, URLs, cluster settings, queues
-    _seed().validate(require_factories=False)
+    _example().validate(require_factories=False)
 
 
 def test_missing_factory_module_is_an_error_not_silently_valid() -> None:
     registry = qs.BackendRegistry()
-    registry.register_lazy("redis-lists", "queuestore.backends.not_written_yet:Factory")
+    registry.register_lazy("redis-lists", "queuestore.backends.not_installed:Factory")
     config = qs.load_config("backends: {main: {type: redis-lists, url: 'redis://h:6379/0'}}")
-    config.apply_defaults(registry)  # the seed's option names, as they are
+    config.apply_defaults(registry)  # the connection defaults, as they are
     assert config.backends["main"].options["max_connections"] == 10
     config.validate(registry, require_factories=False)  # the generic rules pass
     with pytest.raises(qs.ConfigurationError) as info:
         config.validate(registry)
     assert info.value.field == "backends.main.type"
     assert "not available" in str(info.value)
-    assert "queuestore.backends.not_written_yet" in str(info.value)
+    assert "queuestore.backends.not_installed" in str(info.value)
     assert qs.error_code(info.value) == "INVALID_CONFIGURATION"
 
 
 @pytest.mark.parametrize(("backend", "queue"), [("redis-default", "default"), ("redis-streams", "analytics")])
-def test_seed_backend_validates_with_its_factory(backend: str, queue: str) -> None:
-    config = _seed()
+def test_example_backend_validates_with_its_factory(backend: str, queue: str) -> None:
+    config = _example()
     single = qs.StorageConfig(
         backends={backend: config.backends[backend]},
         queues={queue: config.queues[queue]},
         defaults=qs.DefaultsConfig(backend=backend),
     )
     single.validate()
-    accepted = accepted_options(qs.default_registry(), config.backends[backend].type)
+    accepted = qs.default_registry().option_names(config.backends[backend].type)
     assert accepted is not None
     assert set(config.backends[backend].options) <= accepted
 
 
-def test_seed_validates_as_written() -> None:
-    config = _seed()
+def test_example_validates_as_written() -> None:
+    config = _example()
     config.validate()
     # the defaults landed only on options the real factories accept
     for backend in config.backends.values():
-        accepted = accepted_options(qs.default_registry(), backend.type)
+        accepted = qs.default_registry().option_names(backend.type)
         assert accepted is not None
         assert set(backend.options) <= accepted
 
 
-def test_seed_backend_and_queue_lookups() -> None:
-    config = _seed()
+def test_example_backend_and_queue_lookups() -> None:
+    config = _example()
     got = config.get_backend_config("redis-streams")
     assert got.type == "redis-streams"
     assert got.name == "redis-streams"
