@@ -25,10 +25,9 @@ import msgspec
 
 from queuestore._models import BackendConfig
 from queuestore.abc import BackendFactory, parse_options
-from queuestore.backends._lists_ops import RedisListsOptions
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
 from queuestore.backends._streams_model import RedisStreamsOptions
-from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory
+from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory, RedisListsOptions
 from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory
 from queuestore.errors import ConfigurationError
 

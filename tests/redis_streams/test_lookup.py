@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from queuestore import InvalidJobError, Job, JobState, SerializationError
-from queuestore.backends._lists_ops import CORRUPT_PREFIX as LISTS_CORRUPT_PREFIX
 from queuestore.backends._streams_model import CORRUPT_PREFIX
+from queuestore.backends.redis_lists.layout import CORRUPT_PREFIX as LISTS_CORRUPT_PREFIX
 from queuestore.backends.redis_streams import RedisStreamsBackend
 
 from .conftest import Maker
