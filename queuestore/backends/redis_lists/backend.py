@@ -31,13 +31,13 @@ from queuestore._job import Job, JobState
 from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
 from queuestore.abc import MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
+from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import batches, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext
 from queuestore.backends.redis_lists.layout import LUA_PREAMBLE, WAKE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
-from queuestore.errors import QueueStoreError
 
 __all__ = ["RedisListsBackend"]
 
@@ -205,15 +205,9 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
 
     async def _ack_flush(self, refs: list[tuple[str, str]]) -> list[Any]:
         """Coalesced ``ack`` calls, acked as one batch; each gets None or its own error."""
-        out: list[Any] = []
-        for (job_id, _), code in zip(refs, await batches.ack_codes(self._ctx, "ack", refs), strict=True):
-            try:
-                check_code(code, job_id)
-            except QueueStoreError as exc:
-                out.append(exc)
-            else:
-                out.append(None)
-        self.metrics.record("ack", sum(1 for r in out if r is None))
+        codes = await batches.ack_codes(self._ctx, "ack", refs)
+        out = outcomes(zip((job_id for job_id, _ in refs), codes, strict=True), check_code)
+        self.metrics.record("ack", out.count(None))
         return out
 
     async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:

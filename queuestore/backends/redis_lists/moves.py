@@ -34,15 +34,12 @@ _MAX_SWEEPS = 1000
 
 
 async def move(ctx: ListsContext, job: JobRef, target_queue: str) -> None:
-    """Move a job by id to ``target_queue`` on this store; it arrives ready (see
-    ``RedisListsBackend.move``).
+    """Move a job by id to ``target_queue`` on this store; it arrives ready: one script in
+    one slot, else the three-step cross-slot move (see the module docstring).
 
     Raises:
-        JobNotFoundError: unknown id, or not movable (held, moving elsewhere).
-        LeaseLostError: the given Job's lease is not the current one.
-        DuplicateJobError: the target stores another job with that id (nothing moved).
-        InvalidJobError: a bad job argument or target queue name.
-        BackendError: the store failed.
+        JobNotFoundError, LeaseLostError, DuplicateJobError, InvalidJobError, BackendError
+        (as ``RedisListsBackend.move`` documents them).
     """
     job_id, token = job_ref(job)
     layout = ctx.layout
