@@ -17,7 +17,6 @@ entry that readers and the sweep drop (the meta is the truth), never a lost job.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from importlib.resources.abc import Traversable
@@ -32,16 +31,13 @@ from queuestore._models import BackendCapabilities, BackendConfig, BackendStats,
 from queuestore.abc import MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.coalesce import outcomes
-from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
-from queuestore.backends.redis_lists import batches, migration, moves, read
+from queuestore.backends.redis_lists import batches, leasing, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext
-from queuestore.backends.redis_lists.layout import LUA_PREAMBLE, WAKE, ListsLayout, check_code
+from queuestore.backends.redis_lists.layout import LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
 
 __all__ = ["RedisListsBackend"]
-
-_INF = float("inf")
 
 
 class RedisListsBackend(RedisBackendBase, MigrationSupport):
@@ -55,21 +51,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
     lua_folder: ClassVar[Traversable] = lua_folder(__package__)
     lua_preamble: ClassVar[str] = LUA_PREAMBLE
     script_names: ClassVar[Sequence[str]] = (
-        "enqueue",
-        "dequeue",
-        "ack",
-        "nack",
-        "extend",
-        "move",
-        "move_out",
-        "move_in",
-        "move_done",
-        "hold",
-        "release",
-        "restore",
-        "page",
-        "stats",
-        "lookup",
+        *("enqueue", "dequeue", "ack", "nack", "extend", "page", "stats", "lookup"),
+        *("move", "move_out", "move_in", "move_done", "hold", "release", "restore"),
     )
 
     def __init__(self, config: BackendConfig, options: RedisListsOptions) -> None:
@@ -79,6 +62,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         #: this queue's key block (passed on every script call; not to be mutated)
         self.block = self.layout.block
         self._ctx = ListsContext(
+            name=self.name,
             layout=self.layout,
             options=options,
             metrics=self.metrics,
@@ -87,13 +71,12 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             command=self._call,
             connection=lambda: self.conn,
         )
-        self._waits: set[anyio.CancelScope] = set()
+        self._waits = leasing.LeaseWaits(self._ctx)
 
     async def _close(self) -> None:
         # wake blocked consumers first (their dequeue then raises BackendClosedError), so no
         # blocking call is retried on a client that is being closed
-        for scope in list(self._waits):
-            scope.cancel()
+        self._waits.cancel()
         await anyio.lowlevel.checkpoint()
         await super()._close()
 
@@ -124,49 +107,22 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         rows = batches.store_rows(self._ctx, list(jobs), importing=False)
         return await batches.store(self._ctx, "enqueue_many", rows, importing=False)
 
-    # -- dequeue -------------------------------------------------------------------------
+    # -- dequeue (see .leasing) ----------------------------------------------------------
     async def _take(self, op: str, count: int, options: DequeueOptions | None) -> list[Job]:
-        """Lease up to ``count`` jobs in one script, blocking on the wake-up list (finite
-        waits) until one is there or the timeout passes."""
-        if options is None:  # the defaults, without building and converting them per call
-            timeout, visibility = 0.0, float(self.options.visibility_timeout)
-        else:
-            t = options.timeout
-            timeout = t if type(t) is float and 0.0 <= t < _INF else options.timeout_seconds()
-            visibility = options.lease_seconds(float(self.options.visibility_timeout))
-        deadline = time.monotonic() + timeout
-        coalesced = count == 1 and self.options.coalesce
-        leased: batches.Leased
-        while True:
-            if coalesced:
-                leased = await self._coalesce(("dequeue", visibility), self._lease_flush, visibility)
-            else:
-                leased = await batches.lease(self._ctx, op, count, visibility, per_script=count)
-            jobs, next_due, buried = leased
-            if jobs:
-                return jobs
-            if buried:
-                continue  # garbage was cleared out of the way: look again at once
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return []
-            wait = min(float(self.options.block_timeout), remaining)
-            if next_due is not None:
-                wait = min(wait, next_due + 0.005)
-            # block outside Lua, finite, on the wake-up list; then run the lease script again
-            with anyio.CancelScope() as scope, translating(self.name, op):
-                self._waits.add(scope)
-                try:
-                    await self.conn.blocking_client.blpop([self.block[WAKE]], timeout=max(wait, 0.01))
-                finally:
-                    self._waits.discard(scope)
+        """Lease up to ``count`` jobs in one script, waiting up to the timeout for the first."""
 
-    async def _lease_flush(self, items: list[float]) -> list[Any]:
-        """Coalesced ``dequeue`` calls (one lease length, each item): ``batch_size`` per
-        script, a job each while there are jobs; the others get none (and wait as they would)."""
-        size = self.lists_options.batch_size
-        jobs, next_due, buried = await batches.lease(self._ctx, "dequeue", len(items), items[0], size)
-        return [batches.Leased(jobs[i : i + 1], next_due, buried) for i in range(len(items))]
+        async def step(visibility: float) -> batches.Leased:
+            if count == 1 and self.options.coalesce:
+                key = ("dequeue", visibility)
+                leased: batches.Leased = await self._coalesce(key, self._lease_flush, visibility)
+                return leased
+            return await batches.lease(self._ctx, op, count, visibility, per_script=count)
+
+        return await self._waits.take(op, options, step)
+
+    async def _lease_flush(self, visibilities: list[float]) -> list[Any]:
+        """Coalesced ``dequeue`` calls (one lease length): a job each while there are jobs."""
+        return await leasing.lease_each(self._ctx, visibilities)
 
     async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
         """Lease the next ready job, waiting up to ``options.timeout`` (0: don't wait).
@@ -317,7 +273,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         Raises:
             BackendError: the store failed.
         """
-        return await read.stats(self._ctx, self.name)
+        return await read.stats(self._ctx)
 
     # -- moves and maintenance (see .moves) ------------------------------------------------
     async def move(self, job: JobRef, target_queue: str) -> None:

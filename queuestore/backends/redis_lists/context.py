@@ -35,6 +35,7 @@ class ListsContext:
     """One queue's collaborators, as the backend hands them to its role modules.
 
     Attributes:
+        name: the backend's name (errors and stats name it).
         layout: the queue's keys and record decoding.
         options: the backend's options.
         metrics: the backend's operation metrics.
@@ -44,6 +45,7 @@ class ListsContext:
         connection: the open connection (raises BackendClosedError when closed).
     """
 
+    name: str
     layout: ListsLayout
     options: RedisListsOptions
     metrics: OperationMetrics

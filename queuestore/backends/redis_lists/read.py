@@ -52,7 +52,7 @@ async def depths(ctx: ListsContext, op: str) -> tuple[int, int, int, int]:
     return ready, delayed, in_flight, dead
 
 
-async def stats(ctx: ListsContext, name: str) -> BackendStats:
+async def stats(ctx: ListsContext) -> BackendStats:
     """Depth per state (from the server), rates, error ratio and latencies (this
     backend's operations), and the real pool's active/idle connections.
 
@@ -62,7 +62,7 @@ async def stats(ctx: ListsContext, name: str) -> BackendStats:
     ready, delayed, in_flight, dead = await depths(ctx, "stats")
     m = ctx.metrics
     return BackendStats(
-        backend=name,
+        backend=ctx.name,
         queue=ctx.layout.queue,
         queue_depth=ready,
         delayed=delayed,
