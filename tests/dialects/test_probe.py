@@ -9,9 +9,9 @@ import pytest
 import redis.asyncio as aredis
 from redis.exceptions import ResponseError
 
-from queuestore.backends._lists_ops import ListsCore
 from queuestore.backends._redis.probe import classify_info, parse_info_text, probe_server, script_header_for
 from queuestore.backends._redis.scripts import ScriptHeader, ScriptSet, lua_folder
+from queuestore.backends.redis_lists import RedisListsBackend
 from queuestore.backends.redis_streams import RedisStreamsBackend
 from tests.servers import RedisServer
 
@@ -22,8 +22,8 @@ SELFTEST = lua_folder("queuestore.backends._redis").joinpath("selftest")
 pytestmark = pytest.mark.anyio
 
 GROUPS = (
-    (ListsCore.lua_folder, ListsCore.script_names),
-    (RedisStreamsBackend.lua_folder, RedisStreamsBackend.script_names),
+    (RedisListsBackend.lua_folder, RedisListsBackend.script_names, RedisListsBackend.lua_preamble),
+    (RedisStreamsBackend.lua_folder, RedisStreamsBackend.script_names, RedisStreamsBackend.lua_preamble),
 )
 
 
@@ -73,9 +73,9 @@ async def test_every_header_compiles_on_redis_server(redis_server: RedisServer, 
     """SCRIPT LOAD compiles each body; the header of each kind is what the server kind needs."""
     client = aredis.Redis.from_url(redis_server.url)
     try:
-        for group, names in GROUPS:
+        for group, names, preamble in GROUPS:
             for strict in (False, True):
-                scripts = ScriptSet(group, names, header, strict_keys=strict)
+                scripts = ScriptSet(group, names, header, strict_keys=strict, preamble=preamble)
                 assert scripts.header is header
                 await scripts.load(client)
                 for script in scripts.scripts.values():

@@ -7,8 +7,8 @@ import pytest
 from redis.crc import key_slot
 
 from queuestore import DuplicateJobError, IterOptions, Job, JobState
-from queuestore.backends._lists_ops import key_block
 from queuestore.backends.redis_lists import RedisListsBackend
+from queuestore.backends.redis_lists.layout import key_block
 from tests.servers import RedisCluster
 
 from .conftest import Maker, queues_on_distinct_nodes

@@ -7,8 +7,8 @@ import anyio
 import pytest
 
 from queuestore import InvalidJobError, Job, JobState, SerializationError
-from queuestore.backends._lists_ops import CORRUPT_PREFIX
 from queuestore.backends.redis_lists import RedisListsBackend
+from queuestore.backends.redis_lists.layout import CORRUPT_PREFIX
 from tests.servers import RedisCluster
 
 from .conftest import Maker, queues_on_distinct_nodes

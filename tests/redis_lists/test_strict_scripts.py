@@ -11,15 +11,15 @@ import msgspec
 import pytest
 
 from queuestore import DequeueOptions, IterOptions, Job, JobState
-from queuestore.backends._lists_ops import Meta
 from queuestore.backends.redis_lists import RedisListsBackend
+from queuestore.backends.redis_lists.layout import Meta
 from tests.servers import RedisCluster, RedisServer
 
 from .conftest import Maker, queues_on_distinct_nodes
 
 pytestmark = pytest.mark.anyio
 
-LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "_redis" / "lua" / "lists"
+LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "redis_lists" / "lua"
 
 
 async def exercise(a: RedisListsBackend, target: str) -> None:

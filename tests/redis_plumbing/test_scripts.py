@@ -16,7 +16,7 @@ from queuestore.backends._redis.scripts import ScriptCall, ScriptHeader, ScriptS
 from tests.servers import RedisCluster, RedisServer
 
 SELFTEST = lua_folder("queuestore.backends._redis").joinpath("selftest")
-LISTS = lua_folder("queuestore.backends._redis").joinpath("lists")
+LISTS = lua_folder("queuestore.backends.redis_lists")
 
 pytestmark = pytest.mark.anyio
 LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "_redis" / "lua"

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from queuestore import InvalidJobError, Job, JobState, SerializationError
-from queuestore.backends._lists_ops import CORRUPT_PREFIX as LISTS_CORRUPT_PREFIX
+from queuestore.backends.redis_lists.layout import CORRUPT_PREFIX as LISTS_CORRUPT_PREFIX
 from queuestore.backends.redis_streams import RedisStreamsBackend
 from queuestore.backends.redis_streams.layout import CORRUPT_PREFIX
 from queuestore.backends.redis_streams.settle import settle_args

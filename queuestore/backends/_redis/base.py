@@ -93,12 +93,14 @@ def check_backend_options(options: RedisBackendOptions) -> None:
 class RedisBackendBase(QueueBackend):
     """Base of the Redis backends.
 
-    Subclasses set ``lua_folder`` / ``script_names`` and implement the
-    operations with :meth:`_script` / :meth:`_scripts` / :meth:`_call`.
+    Subclasses set ``lua_folder`` / ``script_names`` (and optionally ``lua_preamble``)
+    and implement the operations with :meth:`_script` / :meth:`_scripts` / :meth:`_call`.
     """
 
     lua_folder: ClassVar[Traversable]
     script_names: ClassVar[Sequence[str]]
+    #: Lua put before the folder's ``_lib.lua`` in every script (see :class:`ScriptSet`)
+    lua_preamble: ClassVar[str] = ""
 
     def __init__(self, config: BackendConfig, options: RedisBackendOptions) -> None:
         super().__init__(config)
@@ -130,6 +132,7 @@ class RedisBackendBase(QueueBackend):
                     self.script_names,
                     self._server.script_header,
                     strict_keys=self.options.strict_keys,
+                    preamble=self.lua_preamble,
                 )
                 await self._scripts_set.load(self._conn.client)
             if self.options.require_noeviction and self._server.maxmemory_policy not in (None, "noeviction"):

@@ -17,13 +17,31 @@ cancelled ``dequeue`` is reclaimed when its lease expires.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
-__all__ = ["Coalescer", "Flush"]
+from queuestore.errors import QueueStoreError
+
+__all__ = ["Coalescer", "Flush", "outcomes"]
 
 #: a batch call: one result per item, in order; an exception instance is that item's error
 Flush = Callable[[list[Any]], Awaitable[list[Any]]]
+
+
+def outcomes(
+    results: Iterable[tuple[str, int]], check: Callable[[int, str], None]
+) -> list[QueueStoreError | None]:
+    """A flush's results from a batch script's ``(job id, result code)`` pairs: None where
+    ``check(code, job_id)`` passes, else the error it raised for that item."""
+    out: list[QueueStoreError | None] = []
+    for job_id, code in results:
+        try:
+            check(code, job_id)
+        except QueueStoreError as exc:
+            out.append(exc)
+        else:
+            out.append(None)
+    return out
 
 
 class Coalescer:

@@ -12,7 +12,9 @@ file ``<name>.lua`` there may start with a line
   so no header.
 
 Then the prelude (``rcall = redis.call``) or, in strict-keys mode, a checker
-that fails on any key argument not in KEYS, then the group's optional shared
+that fails on any key argument not in KEYS, then the backend's optional
+*preamble* (Lua generated from Python declarations, e.g. the key-block indexes,
+so the order of KEYS is declared once), then the group's optional shared
 library ``_lib.lua`` of that folder (helpers every script of the group uses; there
 is no ``require`` in server Lua). Scripts call redis only through ``rcall``; a
 test guards that.
@@ -89,6 +91,7 @@ def _folder_library(folder: Traversable) -> str:
 
 
 def _build(name: str, source: str, header: ScriptHeader, strict: bool, library: str = "") -> Script:
+    """One script: header, prelude, then ``library`` (preamble and ``_lib.lua``), then its source."""
     flags: tuple[str, ...] = ()
     lines = source.splitlines()
     if lines and lines[0].startswith("--! flags="):
@@ -111,14 +114,22 @@ class ScriptSet:
         names: script names in that folder (without ``.lua``).
         header: the server's header kind (from the probe).
         strict_keys: use the strict-keys checker prelude (tests).
+        preamble: Lua put after the prelude and before the folder's ``_lib.lua``
+            (constants generated from the backend's Python declarations).
     """
 
     def __init__(
-        self, folder: Traversable, names: Sequence[str], header: ScriptHeader, *, strict_keys: bool = False
+        self,
+        folder: Traversable,
+        names: Sequence[str],
+        header: ScriptHeader,
+        *,
+        strict_keys: bool = False,
+        preamble: str = "",
     ) -> None:
         self.header = header
         self.strict_keys = strict_keys
-        library = _folder_library(folder)
+        library = preamble + _folder_library(folder)
         self.scripts: dict[str, Script] = {
             n: _build(
                 n, folder.joinpath(f"{n}.lua").read_text(encoding="utf-8"), header, strict_keys, library

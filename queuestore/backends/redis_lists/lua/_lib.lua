@@ -1,8 +1,6 @@
--- queuestore lists library: shared by every lists script (prepended after the prelude).
--- The standard key block of one queue is KEYS[1..10], in this order:
-local JOBS, META, READY, DELAYED, INFLIGHT, DEAD, TTL, SEQ, WAKE, IDEM = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
--- state code -> index of its sorted set in the key block
-local STATE_SET = {r = READY, d = DELAYED, i = INFLIGHT, x = DEAD}
+-- queuestore lists library: shared by every lists script (prepended after the prelude and
+-- the generated preamble, which declares the key-block indexes JOBS, META, READY, DELAYED,
+-- INFLIGHT, DEAD, TTL, SEQ, WAKE, IDEM and STATE_SET from layout.py's KEY_SUFFIXES).
 local PRIO_SPAN = 10000000000000 -- 1e13: ready score = (9 - priority) * PRIO_SPAN + seq
 local WAKE_MAX = 64
 

@@ -1,6 +1,6 @@
 -- Cross-slot move, step 1 (source): take the job out of its state into the moving set,
 -- recording where it goes. Idempotent: a job already moving is returned as it is.
--- KEYS: the source key block, then the moving set (11).
+-- KEYS: the source key block, then the moving set (EXTRA).
 -- ARGV: id, lease token ("" = unguarded), target queue name ("" = resume: whatever it recorded).
 -- Returns {code, body, meta, target}; code 1 ok, 0 unknown, -1 lease lost, -4 moving elsewhere.
 local K = KEYS
@@ -21,7 +21,7 @@ end
 local old = m.st
 m.hf, m.mt, m.st = old, target, "m"
 save_meta(K, id, m)
-rcall("ZADD", K[11], fmt(now_s()), id)
+rcall("ZADD", K[EXTRA], fmt(now_s()), id)
 unlist(K, id, old, "m")
 rcall("ZREM", K[TTL], id)
 return {1, rcall("HGET", K[JOBS], id) or "", cmsgpack.pack(m), target}

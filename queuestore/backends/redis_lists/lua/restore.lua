@@ -1,9 +1,9 @@
 -- Migration: put up to ARGV[1] held jobs back where they came from, at their old positions.
--- KEYS: the standard key block, then the holding set (11).  ARGV: count.
+-- KEYS: the standard key block, then the holding set (EXTRA).  ARGV: count.
 -- Returns {restored, still held}.
 local K = KEYS
 local n, ready = 0, 0
-for _, id in ipairs(rcall("ZRANGE", K[11], 0, tonumber(ARGV[1]) - 1)) do
+for _, id in ipairs(rcall("ZRANGE", K[EXTRA], 0, tonumber(ARGV[1]) - 1)) do
   local m = unpack_meta(rcall("HGET", K[META], id))
   if m ~= nil and m.st == "h" then
     local old = m.hf or "r"
@@ -12,7 +12,7 @@ for _, id in ipairs(rcall("ZRANGE", K[11], 0, tonumber(ARGV[1]) - 1)) do
     if old == "r" then ready = ready + 1 end
     n = n + 1
   end
-  rcall("ZREM", K[11], id)
+  rcall("ZREM", K[EXTRA], id)
 end
 wake(K, ready)
-return {n, rcall("ZCARD", K[11])}
+return {n, rcall("ZCARD", K[EXTRA])}

@@ -1,16 +1,16 @@
 -- Migration: forget held jobs (they are safe in the target).
--- KEYS: the standard key block, then the holding set (11).  ARGV: job ids.
+-- KEYS: the standard key block, then the holding set (EXTRA).  ARGV: job ids.
 -- Returns how many were released.
 local K = KEYS
 local n = 0
 for _, id in ipairs(ARGV) do
-  if rcall("ZSCORE", K[11], id) then
+  if rcall("ZSCORE", K[EXTRA], id) then
     local m = unpack_meta(rcall("HGET", K[META], id))
     if m == nil or m.st == "h" then
       rcall("HDEL", K[JOBS], id)
       rcall("HDEL", K[META], id)
     end
-    rcall("ZREM", K[11], id)
+    rcall("ZREM", K[EXTRA], id)
     n = n + 1
   end
 end

@@ -1,6 +1,6 @@
 -- Migration: take up to ARGV[2] jobs of one state ("r" in dequeue order, "d" by due time,
 -- "x" in death order) into the holding area of one migration (a set under the queue's tag).
--- KEYS: the standard key block, then the holding set (11).  ARGV: state, count.
+-- KEYS: the standard key block, then the holding set (EXTRA).  ARGV: state, count.
 -- Returns {id, body, meta, ...} of the held jobs.
 local K = KEYS
 local st, count = ARGV[1], tonumber(ARGV[2])
@@ -16,7 +16,7 @@ for _, id in ipairs(rcall("ZRANGE", K[set], 0, count - 1)) do
   else
     m.hf, m.st = st, "h"
     save_meta(K, id, m)
-    rcall("ZADD", K[11], fmt(rcall("INCR", K[SEQ])), id)
+    rcall("ZADD", K[EXTRA], fmt(rcall("INCR", K[SEQ])), id)
     rcall("ZREM", K[set], id)
     rcall("ZREM", K[TTL], id)
     out[#out + 1] = id

@@ -1,21 +1,21 @@
 -- Cross-slot move, step 2 (target): store the job as ready, once. A receipt in the inbox set
 -- (kept for the idempotency window) makes a re-run after a crash a no-op, even after the job
 -- was consumed here.
--- KEYS: the target key block, then the inbox set (11).
+-- KEYS: the target key block, then the inbox set (EXTRA).
 -- ARGV: id, body, meta (as move_out returned it), source queue name, receipt window (s), sweep limit.
 -- Returns 1 stored (now or before), -3 the id is already in the target (another job).
 local K = KEYS
 local id, body, raw, source, window, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local now = now_s()
-if rcall("ZSCORE", K[11], id) then return 1 end
+if rcall("ZSCORE", K[EXTRA], id) then return 1 end
 if rcall("HEXISTS", K[META], id) == 1 then return -3 end
 local m = cmsgpack.unpack(raw)
 m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt = nil, nil, nil, nil, nil, nil, nil
 m.o = source
 if body ~= "" then rcall("HSET", K[JOBS], id, body) end
 place(K, id, m, "r", false)
-rcall("ZADD", K[11], fmt(now), id)
-local old = rcall("ZRANGEBYSCORE", K[11], "-inf", fmt(now - window), "LIMIT", 0, limit)
-if #old > 0 then rcall("ZREM", K[11], unpack(old)) end
+rcall("ZADD", K[EXTRA], fmt(now), id)
+local old = rcall("ZRANGEBYSCORE", K[EXTRA], "-inf", fmt(now - window), "LIMIT", 0, limit)
+if #old > 0 then rcall("ZREM", K[EXTRA], unpack(old)) end
 wake(K, 1)
 return 1

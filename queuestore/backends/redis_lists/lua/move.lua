@@ -1,11 +1,11 @@
 -- Move a job by id to another queue in the same slot (standalone, or same hash slot) in one step.
 -- The job arrives ready at the tail of its priority in the target. Written target first, then
 -- the source entry removed, so a prefix is a copy (found by id), never a loss.
--- KEYS: the source key block (1..10), then the target key block (11..20).
+-- KEYS: the source key block (1..BLOCK_LEN), then the target key block.
 -- ARGV: id, lease token ("" = unguarded), source queue name.
 -- Returns: 1 moved (or moved before), 0 unknown (or not movable), -1 lease lost, -3 id already in the target.
 local S, T = {}, {}
-for i = 1, 10 do S[i] = KEYS[i]; T[i] = KEYS[10 + i] end
+for i = 1, BLOCK_LEN do S[i] = KEYS[i]; T[i] = KEYS[BLOCK_LEN + i] end
 local id, tok, source = ARGV[1], ARGV[2], ARGV[3]
 local m = unpack_meta(rcall("HGET", S[META], id))
 if m == nil then

@@ -1,0 +1,358 @@
+"""The ``redis-lists`` backend: the default, on standalone Redis and Redis Cluster.
+
+Every transition is one Lua script (``lua/*.lua`` of this package) that gets every key
+it touches in KEYS; all keys of a queue share the hash tag ``{queue}``, so the same
+scripts run on a cluster (the key layout: :mod:`.layout`).
+
+The state sets are sorted sets rather than plain lists: a job leaves the middle of a
+state by id (move, TTL, migration) in O(log N) instead of an O(N) ``LREM``, and
+``iter`` resumes from a stable cursor. Scripts write the new place of a job (meta,
+then its set) before removing the old entry, so an error half-way leaves a duplicate
+entry that readers and the sweep drop (the meta is the truth), never a lost job.
+
+:class:`RedisListsBackend` holds the queue's collaborators in a
+:class:`~.context.ListsContext` and delegates to the role modules: :mod:`.batches`
+(store, lease and ack bodies), :mod:`.read`, :mod:`.moves` and :mod:`.migration`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from importlib.resources.abc import Traversable
+from typing import Any, ClassVar
+
+import anyio
+import anyio.lowlevel
+
+from queuestore._args import JobRef, checked_job_ids, job_ref, seconds_arg
+from queuestore._job import Job, JobState
+from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
+from queuestore.abc import MigrationSupport
+from queuestore.backends._redis.base import RedisBackendBase
+from queuestore.backends._redis.coalesce import outcomes
+from queuestore.backends._redis.scripts import lua_folder
+from queuestore.backends.redis_lists import batches, leasing, migration, moves, read
+from queuestore.backends.redis_lists.context import ListsContext
+from queuestore.backends.redis_lists.layout import LUA_PREAMBLE, ListsLayout, check_code
+from queuestore.backends.redis_lists.options import RedisListsOptions
+
+__all__ = ["RedisListsBackend"]
+
+
+class RedisListsBackend(RedisBackendBase, MigrationSupport):
+    """A queue on Redis (standalone or cluster) with atomic Lua transitions and leases.
+
+    Args:
+        config: the generic backend config (url, cluster, queue...).
+        options: the typed options (see :class:`RedisListsOptions`).
+    """
+
+    lua_folder: ClassVar[Traversable] = lua_folder(__package__)
+    lua_preamble: ClassVar[str] = LUA_PREAMBLE
+    script_names: ClassVar[Sequence[str]] = (
+        *("enqueue", "dequeue", "ack", "nack", "extend", "page", "stats", "lookup"),
+        *("move", "move_out", "move_in", "move_done", "hold", "release", "restore"),
+    )
+
+    def __init__(self, config: BackendConfig, options: RedisListsOptions) -> None:
+        super().__init__(config, options)
+        self.lists_options = options
+        self.layout = ListsLayout(self.keys, self.codec)
+        #: this queue's key block (passed on every script call; not to be mutated)
+        self.block = self.layout.block
+        self._ctx = ListsContext(
+            name=self.name,
+            layout=self.layout,
+            options=options,
+            metrics=self.metrics,
+            script=self._script,
+            scripts=self._scripts,
+            command=self._call,
+            connection=lambda: self.conn,
+        )
+        self._waits = leasing.LeaseWaits(self._ctx)
+
+    async def _close(self) -> None:
+        # wake blocked consumers first (their dequeue then raises BackendClosedError), so no
+        # blocking call is retried on a client that is being closed
+        self._waits.cancel()
+        await anyio.lowlevel.checkpoint()
+        await super()._close()
+
+    # -- enqueue -------------------------------------------------------------------------
+    async def enqueue(self, job: Job) -> bool:
+        """Store a job as ready (or delayed); False if its id or idempotency key is stored.
+
+        Raises:
+            InvalidJobError: the job is invalid (the field is named).
+            BackendError: the store failed (ConnectionFailedError, OperationTimeoutError...).
+        """
+        rows = batches.store_rows(self._ctx, [job], importing=False)  # this call's own validation error
+        if self.options.coalesce:
+            return bool(await self._coalesce("enqueue", self._enqueue_flush, rows[0]))
+        return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
+
+    async def _enqueue_flush(self, rows: list[list[Any]]) -> list[Any]:
+        """Coalesced ``enqueue`` calls: their validated rows, stored as one batch."""
+        return await batches.store(self._ctx, "enqueue", rows, importing=False)
+
+    async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
+        """Enqueue jobs: ``batch_size`` per script, the scripts pipelined (one round trip
+        for up to ``batch_size * pipeline_size`` jobs).
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        rows = batches.store_rows(self._ctx, list(jobs), importing=False)
+        return await batches.store(self._ctx, "enqueue_many", rows, importing=False)
+
+    # -- dequeue (see .leasing) ----------------------------------------------------------
+    async def _take(self, op: str, count: int, options: DequeueOptions | None) -> list[Job]:
+        """Lease up to ``count`` jobs in one script, waiting up to the timeout for the first."""
+
+        async def step(visibility: float) -> batches.Leased:
+            if count == 1 and self.options.coalesce:
+                key = ("dequeue", visibility)
+                leased: batches.Leased = await self._coalesce(key, self._lease_flush, visibility)
+                return leased
+            return await batches.lease(self._ctx, op, count, visibility, per_script=count)
+
+        return await self._waits.take(op, options, step)
+
+    async def _lease_flush(self, visibilities: list[float]) -> list[Any]:
+        """Coalesced ``dequeue`` calls (one lease length): a job each while there are jobs."""
+        return await leasing.lease_each(self._ctx, visibilities)
+
+    async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
+        """Lease the next ready job, waiting up to ``options.timeout`` (0: don't wait).
+
+        Raises:
+            InvalidJobError: bad options (negative timeout...).
+            BackendError: the store failed.
+        """
+        jobs = await self._take("dequeue", 1, options)
+        return jobs[0] if jobs else None
+
+    async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
+        """Lease up to ``options.count`` jobs in one script, waiting up to timeout for the first.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await self._take("dequeue_many", (options or DequeueOptions()).checked_count(), options)
+
+    # -- ack / nack / extend -------------------------------------------------------------
+    async def ack(self, job: JobRef) -> None:
+        """Acknowledge a leased job: it is gone.
+
+        Raises:
+            JobNotFoundError: the job is not in flight.
+            LeaseLostError: the given Job's lease is no longer the current one.
+            BackendError: the store failed.
+        """
+        job_id, token = job_ref(job)
+        ref = (job_id, token or "")
+        if self.options.coalesce:
+            await self._coalesce("ack", self._ack_flush, ref)
+            return
+        check_code((await batches.ack_codes(self._ctx, "ack", [ref]))[0], job_id)
+        self.metrics.record("ack")
+
+    async def _ack_flush(self, refs: list[tuple[str, str]]) -> list[Any]:
+        """Coalesced ``ack`` calls, acked as one batch; each gets None or its own error."""
+        codes = await batches.ack_codes(self._ctx, "ack", refs)
+        out = outcomes(zip((job_id for job_id, _ in refs), codes, strict=True), check_code)
+        self.metrics.record("ack", out.count(None))
+        return out
+
+    async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
+        """Ack several jobs, ``batch_size`` per script, pipelined; False per stale or unknown job.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        refs = [(job_id, token or "") for job_id, token in map(job_ref, jobs)]
+        out = [code == 1 for code in await batches.ack_codes(self._ctx, "ack_many", refs)]
+        self.metrics.record("ack", sum(out))
+        return out
+
+    async def nack(
+        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+    ) -> None:
+        """Give a leased job back: ready (or delayed) with retry_count + 1, or dead-lettered
+        (``requeue=False``, or past max_retries) with ``error`` as the reason.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        job_id, token = job_ref(job)
+        secs = seconds_arg(delay, "delay")
+        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or ""]
+        code, where = await self._script("nack", "nack", self.block, args)
+        check_code(int(code), job_id)
+        self.metrics.record("nack")
+        if where == b"x":
+            self.metrics.record("dead")
+
+    async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
+        """Push a lease's deadline to ``seconds`` from now (server time); return it.
+
+        Raises:
+            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        """
+        job_id, token = job_ref(job)
+        secs = seconds_arg(seconds, "seconds", allow_zero=False)
+        code, deadline = await self._script("extend_lease", "extend", self.block, [job_id, token or "", secs])
+        check_code(int(code), job_id)
+        return float(deadline)
+
+    # -- reads (see .read) ---------------------------------------------------------------
+    async def length(self) -> int:
+        """Jobs waiting: ready + delayed.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        ready, delayed, _, _ = await read.depths(self._ctx, "length")
+        return ready + delayed
+
+    async def peek(self, offset: int = 0) -> Job | None:
+        """The ready job at ``offset`` in dequeue order (due delayed jobs promoted first).
+
+        Raises:
+            InvalidJobError: offset < 0.
+            BackendError: the store failed.
+        """
+        return await read.peek(self._ctx, offset)
+
+    def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
+        """Walk stored jobs page by page: ready in dequeue order, delayed by due time, in
+        flight by deadline, dead in the order they died; states in the order given
+        (``reverse`` walks it all backwards). ``start_id`` starts at that job (nothing if
+        it is in none of the states), ``end_id`` ends after it. A job that changes state
+        mid-walk may be seen twice or not at all, never invented.
+
+        Raises:
+            InvalidJobError: a bad page size (raised here, before iterating).
+            BackendError: the store failed (while iterating).
+        """
+        opts = options or IterOptions()
+        opts.checked_count()
+        return read.iter_jobs(self._ctx, opts)
+
+    async def get_jobs(self, job_ids: Sequence[str]) -> list[Job | None]:
+        """Look jobs up by id in any state (see :mod:`.read` for what each reads as).
+
+        Returns:
+            One entry per id, in the given order: the job with ``state`` set (a held
+            job: the state it was held from), or None when it is not stored.
+
+        Raises:
+            InvalidJobError: ``job_ids`` is not a sequence of str.
+            SerializationError: a stored entry is garbage (the job ids are named).
+            BackendError: the store failed.
+        """
+        self._check_open("get_jobs")
+        return await read.get_jobs(self._ctx, checked_job_ids(job_ids))
+
+    def capabilities(self) -> BackendCapabilities:
+        """Probed at open: persistence from the server, clustering from the connection."""
+        return self._base_capabilities(
+            atomic_ack=True,
+            idempotent_enqueue=True,
+            time_to_live=True,
+            prioritization=True,
+            batch_operations=True,
+        )
+
+    async def stats(self) -> BackendStats:
+        """Depth per state (from the server), rates, error ratio and latencies (this
+        instance's operations), and the real pool's active/idle connections.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        return await read.stats(self._ctx)
+
+    # -- moves and maintenance (see .moves) ------------------------------------------------
+    async def move(self, job: JobRef, target_queue: str) -> None:
+        """Move a job by id to ``target_queue`` on this store; it arrives ready.
+
+        One script when both queues share a slot (always on a standalone server);
+        across cluster slots an idempotent move keyed by the job id: out of its
+        state into ``moving`` (source), stored once with a receipt (target),
+        forgotten (source). A crash at any point is finished by the maintenance loop.
+
+        Raises:
+            JobNotFoundError: unknown id, or not movable (held, moving elsewhere).
+            LeaseLostError: the given Job's lease is not the current one.
+            DuplicateJobError: the target stores another job with that id (nothing moved).
+            InvalidJobError: a bad job argument or target queue name.
+            BackendError: the store failed.
+        """
+        await moves.move(self._ctx, job, target_queue)
+
+    async def recover_moves(self, older_than: float = 1.0) -> int:
+        """Finish cross-slot moves interrupted by a crash (idempotent; the maintenance loop runs it).
+
+        Raises:
+            BackendError: the store failed.
+        """
+        return await moves.recover_moves(self._ctx, older_than)
+
+    async def reclaim(self) -> int:
+        """Sweep now: reclaim expired leases, promote due jobs, drop expired ones (bounded
+        batches, repeated while a batch was full). Returns how many leases were reclaimed.
+
+        Raises:
+            BackendError: the store failed.
+        """
+        return await moves.reclaim(self._ctx)
+
+    async def run_maintenance(self) -> None:
+        """Every ``reclaim_interval``: :meth:`reclaim` and finish interrupted cross-slot moves."""
+        await moves.run_maintenance(self._ctx)
+
+    # -- migration SPI (see .migration) ----------------------------------------------------
+    async def migration_hold(self, migration_id: str, state: JobState, count: int) -> list[Job]:
+        """Take up to ``count`` jobs in ``state`` (READY, DELAYED or DEAD) into the holding area
+        (garbage is held too, marked ``last_error`` ``"corrupt: <reason>"``).
+
+        Raises:
+            InvalidJobError: another state, a bad count or migration id.
+            BackendError: the store failed.
+        """
+        return await migration.hold(self._ctx, migration_id, state, count)
+
+    async def migration_held(self, migration_id: str, count: int = 1000) -> list[Job]:
+        """Up to ``count`` held jobs, in the order they were held.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.held(self._ctx, migration_id, count)
+
+    async def migration_release(self, migration_id: str, job_ids: Sequence[str]) -> int:
+        """Forget held jobs (they are safe in the target). Returns how many.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.release(self._ctx, migration_id, job_ids)
+
+    async def migration_restore(self, migration_id: str) -> int:
+        """Put every held job back where it came from, at its old position. Returns how many.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.restore(self._ctx, migration_id)
+
+    async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
+        """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id.
+
+        Raises:
+            InvalidJobError, BackendError.
+        """
+        return await migration.import_jobs(self._ctx, jobs)

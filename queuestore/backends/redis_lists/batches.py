@@ -1,0 +1,163 @@
+"""The batch bodies of the redis-lists backend: storing jobs, leasing jobs, acking jobs.
+
+Each runs ``batch_size`` jobs per script (the scripts pipelined where there are several)
+and serves both the batch calls (``enqueue_many``, ``import_jobs``, ``dequeue_many``,
+``ack_many``) and the per-job calls, alone or coalesced (the ``coalesce`` option).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import msgspec
+
+from queuestore._args import check_job_queue, validation_path
+from queuestore._job import Job, JobState, validate_job
+from queuestore.backends.redis_lists.context import ListsContext, chunks
+from queuestore.backends.redis_lists.layout import MIGRATABLE, meta_for
+from queuestore.errors import InvalidJobError, SerializationError
+
+__all__ = ["Leased", "ack_codes", "lease", "store", "store_rows"]
+
+#: one job's arguments of the enqueue script: id, body, meta, idempotency key
+StoreRow = list[Any]
+
+
+class _LeaseTokens:
+    """Lease tokens: a random 64-bit prefix (per process: re-drawn in a forked child), a
+    counter per dequeue call, then (added by the dequeue script) the job's number in that call:
+    ``<16 hex><call, hex>.<n>``. Unique per delivery (the counter never repeats under one
+    prefix, and another process draws its own prefix) and not guessable from outside, at a
+    fraction of a ``uuid4`` per token, and one script argument per call instead of one per job."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._count = itertools.count(1)
+
+    def call_prefix(self) -> str:
+        return f"{self._prefix}{next(self._count):x}."
+
+
+_TOKENS = _LeaseTokens()
+os.register_at_fork(after_in_child=_TOKENS.reseed)
+
+
+def _field_of(exc: SerializationError) -> str:
+    """The top-level job field named by the msgspec error behind ``exc`` (``job`` when none)."""
+    path = validation_path(str(exc.__cause__))[0] if exc.__cause__ is not None else ""
+    return path.split(".", 1)[0] or "job"
+
+
+def store_rows(ctx: ListsContext, jobs: Sequence[Job], importing: bool) -> list[StoreRow]:
+    """The enqueue script's arguments per job, each job validated.
+
+    Raises:
+        InvalidJobError: a job is invalid, for another queue, not encodable (the field is
+            named), or (importing) in a state other than READY, DELAYED or DEAD.
+    """
+    queue, codec = ctx.layout.queue, ctx.layout.codec
+    rows: list[StoreRow] = []
+    for job in jobs:
+        validate_job(job)
+        if not importing:
+            check_job_queue(job, queue)
+        elif job.state not in MIGRATABLE:
+            raise InvalidJobError("state", f"imported jobs must be ready, delayed or dead, not {job.state}")
+        dead = importing and job.state is JobState.DEAD
+        stored = msgspec.structs.replace(job, queue=queue, lease_token=None, lease_deadline=None)
+        key = "" if importing else (job.idempotency_key or "")
+        try:  # InvalidJobError("payload") when not encodable; decoded back once, uncompressed
+            body = codec.encode_checked(stored)
+        except SerializationError as exc:  # a field of the wrong type: name it
+            raise InvalidJobError(_field_of(exc), str(exc)) from None
+        rows.append([job.id, body, meta_for(job, "x" if dead else "r"), key])
+    return rows
+
+
+async def store(ctx: ListsContext, op: str, rows: Sequence[StoreRow], importing: bool) -> list[bool]:
+    """Store validated rows (:func:`store_rows`): True per job stored, False per id or
+    idempotency key already stored.
+
+    Raises:
+        BackendError: the store failed.
+    """
+    if not rows:
+        return []
+    head = ["import" if importing else "enqueue", float(ctx.options.idempotency_window)]
+    batches = [head + [a for row in part for a in row] for part in chunks(rows, ctx.options.batch_size)]
+    replies = await ctx.run_batches(op, "enqueue", ctx.block, batches)
+    out = [bool(int(r)) for reply in replies for r in reply]
+    ctx.metrics.record("enqueue", sum(out))
+    return out
+
+
+class Leased(NamedTuple):
+    """What one lease step got: the jobs, seconds to the next due time (or None), and how
+    many garbage entries it dead-lettered."""
+
+    jobs: list[Job]
+    next_due: float | None
+    buried: int
+
+
+async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float) -> Leased:
+    """One non-blocking sweep + lease script for up to ``count`` jobs."""
+    opts = ctx.options
+    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, _TOKENS.call_prefix()]
+    reply = await ctx.script(op, "dequeue", ctx.block, args)
+    _, dead, _, expired, buried = (int(x) for x in reply[:5])
+    next_due = float(reply[5]) if reply[5] else None
+    jobs: list[Job] = []
+    for job, bad in ctx.layout.read_triples(reply, 6):
+        if bad is not None:  # garbage never reaches a consumer: dead-letter it with the reason
+            await ctx.script(op, "nack", ctx.block, [job.id, job.lease_token or "", 0, 0, 1, bad])
+            buried += 1
+            continue
+        jobs.append(job)
+    ctx.metrics.record("dead", dead + buried)
+    ctx.metrics.record("expired", expired)
+    ctx.metrics.record("dequeue", len(jobs))
+    return Leased(jobs, next_due, buried)
+
+
+async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_script: int) -> Leased:
+    """Lease up to ``count`` jobs, ``per_script`` per sweep + lease script, until the queue
+    runs dry. Never waits.
+
+    Raises:
+        BackendError: the store failed.
+    """
+    jobs: list[Job] = []
+    next_due: float | None = None
+    buried = 0
+    for start in range(0, count, per_script):
+        want = min(per_script, count - start)
+        got = await _lease_once(ctx, op, want, visibility)
+        jobs += got.jobs
+        next_due = got.next_due
+        buried += got.buried
+        if len(got.jobs) < want and not got.buried:
+            break  # the queue ran dry
+    return Leased(jobs, next_due, buried)
+
+
+async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]]) -> list[int]:
+    """Ack ``(job id, lease token or "")`` pairs; the script's code per job (1 acked, see
+    :func:`~queuestore.backends.redis_lists.layout.check_code` for the others).
+
+    Raises:
+        BackendError: the store failed.
+    """
+    args = [a for ref in refs for a in ref]
+    if not args:
+        return []
+    replies = await ctx.run_batches(op, "ack", ctx.block, chunks(args, 2 * ctx.options.batch_size))
+    return [int(c) for reply in replies for c in reply]

@@ -1,0 +1,131 @@
+"""Moves and maintenance of the redis-lists backend.
+
+``move`` is one script when both queues share a hash slot (always on a
+standalone server). Across cluster slots no script can see both queues, so the
+move is three idempotent scripts keyed by the job id: ``move_out`` (source: out
+of its state into the ``moving`` set, body and meta kept), ``move_in`` (target:
+stored once, with a receipt in the target's ``inbox`` set that outlives the job
+for the idempotency window) and ``move_done`` (source: forgotten, or put back at
+its old position if the target holds another job with that id). A crash after
+any step leaves the job in ``moving``; :func:`recover_moves` (run by the
+maintenance loop) re-runs the steps, which is safe because each is a no-op the
+second time: no loss, no duplicate.
+
+The maintenance sweep (:func:`reclaim`) is the dequeue script with a count of 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import anyio
+from redis.crc import key_slot
+
+from queuestore._args import JobRef, job_ref, text
+from queuestore.backends.redis_lists.context import ListsContext
+from queuestore.backends.redis_lists.layout import check_code, key_block
+from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
+
+__all__ = ["move", "reclaim", "recover_moves", "run_maintenance"]
+
+#: bound of the maintenance sweep's repeats while batches come back full
+_MAX_SWEEPS = 1000
+
+
+async def move(ctx: ListsContext, job: JobRef, target_queue: str) -> None:
+    """Move a job by id to ``target_queue`` on this store; it arrives ready: one script in
+    one slot, else the three-step cross-slot move (see the module docstring).
+
+    Raises:
+        JobNotFoundError, LeaseLostError, DuplicateJobError, InvalidJobError, BackendError
+        (as ``RedisListsBackend.move`` documents them).
+    """
+    job_id, token = job_ref(job)
+    layout = ctx.layout
+    if target_queue == layout.queue:
+        raise InvalidJobError("target_queue", f"job is already in queue {layout.queue!r}")
+    try:
+        target = layout.keys.for_queue(target_queue)
+    except ConfigurationError as exc:
+        raise InvalidJobError("target_queue", exc.message) from None
+    target_block = key_block(target)
+    if not ctx.connection().cluster or key_slot(layout.keys.base.encode()) == key_slot(target.base.encode()):
+        code = await ctx.script("move", "move", ctx.block + target_block, [job_id, token or "", layout.queue])
+        check_code(int(code), job_id)
+        return
+    keys = [*ctx.block, layout.keys.key("moving")]
+    out = await ctx.script("move", "move_out", keys, [job_id, token or "", target_queue])
+    if int(out[0]) == 0 and await ctx.command("move", "HEXISTS", target_block[1], job_id):
+        return  # moved already: a retry is a no-op
+    check_code(int(out[0]), job_id)
+    await _finish_move(ctx, job_id, out[1], out[2], target_queue)
+
+
+async def _finish_move(ctx: ListsContext, job_id: str, body: bytes, meta: bytes, target_queue: str) -> None:
+    """Steps 2 and 3 of a cross-slot move: store in the target, then forget (or put back)."""
+    layout = ctx.layout
+    target = layout.keys.for_queue(target_queue)
+    keys = [*key_block(target), target.key("inbox")]
+    window, batch = float(ctx.options.idempotency_window), ctx.options.reclaim_batch
+    code = int(await ctx.script("move", "move_in", keys, [job_id, body, meta, layout.queue, window, batch]))
+    mode = "done" if code == 1 else "abort"
+    await ctx.script("move", "move_done", [*ctx.block, layout.keys.key("moving")], [job_id, mode])
+    check_code(code, job_id)
+
+
+async def recover_moves(ctx: ListsContext, older_than: float = 1.0) -> int:
+    """Finish cross-slot moves interrupted by a crash (idempotent). Returns how many.
+
+    Raises:
+        BackendError: the store failed.
+    """
+    moving = ctx.layout.keys.key("moving")
+    cutoff = time.time() - older_than
+    ids = await ctx.command(
+        "recover", "ZRANGEBYSCORE", moving, "-inf", cutoff, "LIMIT", 0, ctx.options.reclaim_batch
+    )
+    keys = [*ctx.block, moving]
+    done = 0
+    for raw in ids:
+        job_id = text(raw)
+        out = await ctx.script("recover", "move_out", keys, [job_id, "", ""])
+        if int(out[0]) == 1:
+            with contextlib.suppress(DuplicateJobError):  # put back in the source by the abort
+                await _finish_move(ctx, job_id, out[1], out[2], text(out[3]))
+            done += 1
+        else:
+            await ctx.script("recover", "move_done", keys, [job_id, "done"])
+    return done
+
+
+async def reclaim(ctx: ListsContext) -> int:
+    """Sweep now: reclaim expired leases, promote due jobs, drop expired ones (bounded
+    batches, repeated while a batch was full). Returns how many leases were reclaimed.
+
+    Raises:
+        BackendError: the store failed.
+    """
+    total = 0
+    batch = ctx.options.reclaim_batch
+    for _ in range(_MAX_SWEEPS):
+        reply = await ctx.script("reclaim", "dequeue", ctx.block, [0, 1, batch, 0])
+        reclaimed, dead, promoted, expired, buried = (int(x) for x in reply[:5])
+        total += reclaimed
+        ctx.metrics.record("dead", dead + buried)
+        ctx.metrics.record("expired", expired)
+        if max(reclaimed, dead, promoted, expired, buried) < batch:
+            break
+    return total
+
+
+async def run_maintenance(ctx: ListsContext) -> None:
+    """Every ``reclaim_interval``: :func:`reclaim`, and on a cluster :func:`recover_moves`."""
+    while True:
+        await anyio.sleep(float(ctx.options.reclaim_interval))
+        try:
+            await reclaim(ctx)
+            if ctx.connection().cluster:
+                await recover_moves(ctx)
+        except QueueStoreError:
+            pass  # counted in the metrics; the next round (or a dequeue) tries again
