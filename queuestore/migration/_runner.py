@@ -202,6 +202,8 @@ class MigrationRun:
         self.feed.phase(_P.SWITCHING)
         await self._step("switching")
         await self._switch(ep, target, proxy)
+        if ep.home_note is not None:
+            self.feed.note(ep.home_note)
         self.feed.phase(_P.COMPLETED)
 
     async def _step(self, name: str) -> None:
