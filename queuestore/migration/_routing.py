@@ -10,8 +10,18 @@ producers and consumers:
   source run out and the migration can finish;
 * ack / nack / extend_lease / move -> the backend holding the lease: the target
   for jobs leased from it through this proxy, else the source, and on
-  JobNotFoundError the target (ids are unique). A LeaseLostError is final;
+  JobNotFoundError the other one (ids are unique). A LeaseLostError is final. A
+  lease token the answering backend did not issue (a redis-lists lease on a
+  redis-streams side, or the reverse), or a guarded call on a job that neither
+  side holds in flight while one of them stores it, is a LeaseLostError: the job
+  is safe, that holder's lease is gone;
 * ids leased and acked on the target are recorded for verification.
+
+After a rollback that left jobs in flight on the target (``rolled_back``), the
+roles turn: enqueue -> the source; dequeue -> the target's ready jobs first (without
+waiting), then the source; acks still reach whichever side holds the lease; and the
+proxy's maintenance loop runs ``sweeper`` (set by the rollback), which brings what
+comes back to the target (nacked, expired leases) over to the source.
 
 It is a plain ``QueueBackend`` for services: it has no connection of its own
 (``open`` has nothing to connect) and offers no migration SPI; the migration layer
@@ -25,11 +35,13 @@ manager owns them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
 
 import anyio
+import msgspec
 
 from queuestore._args import JobRef, job_ref
 from queuestore._job import Job
@@ -43,12 +55,21 @@ from queuestore._models import (
     IterOptions,
 )
 from queuestore.abc import QueueBackend
-from queuestore.errors import JobNotFoundError, UnsupportedOperationError
+from queuestore.errors import (
+    InvalidJobError,
+    JobNotFoundError,
+    LeaseLostError,
+    QueueStoreError,
+    UnsupportedOperationError,
+)
 from queuestore.migration._protocol import spi
 
-__all__ = ["RoutingBackend"]
+__all__ = ["SWEEP_INTERVAL", "RoutingBackend"]
 
+log = logging.getLogger("queuestore.migration")
 T = TypeVar("T")
+#: seconds between two sweeps of a rolled-back proxy's target
+SWEEP_INTERVAL = 0.25
 _RANK = {HealthLevel.HEALTHY: 0, HealthLevel.DEGRADED: 1, HealthLevel.UNHEALTHY: 2}
 
 
@@ -62,6 +83,9 @@ class RoutingBackend(QueueBackend):
         switched: the migration switched: everything goes to the target.
         delivered: ids leased from the target through this proxy.
         acked: ids acked on the target through this proxy.
+        rolled_back: a rollback routed the queue home to the source (see the module docstring).
+        sweeper: ``await sweeper()`` in the maintenance loop while ``rolled_back``.
+        sweep_lock: held while jobs move back from the target (one mover at a time).
     """
 
     def __init__(
@@ -82,23 +106,46 @@ class RoutingBackend(QueueBackend):
         self.switched = False
         self.delivered: set[str] = set()
         self.acked: set[str] = set()
+        self.rolled_back = False
+        self.sweeper: Callable[[], Awaitable[object]] | None = None
+        self.sweep_lock = anyio.Lock()
 
     # -- helpers ------------------------------------------------------------------------
     def _note(self, jobs: Sequence[Job]) -> list[Job]:
         self.delivered.update(j.id for j in jobs)
         return list(jobs)
 
+    @property
+    def home(self) -> QueueBackend:
+        """Where new work goes: the target, or the source after a rollback."""
+        return self.source if self.rolled_back else self.target
+
+    @property
+    def away(self) -> QueueBackend:
+        """The other side (the one new work does not go to)."""
+        return self.target if self.rolled_back else self.source
+
     async def _routed(self, job: JobRef, call: Callable[[QueueBackend], Awaitable[T]]) -> T:
         """Run ``call`` on the backend that holds ``job``: known target leases go to the
-        target; otherwise the source, then the target on JobNotFoundError."""
-        job_id, _ = job_ref(job)
+        target first, other jobs to the source first; on JobNotFoundError the other side."""
+        job_id, token = job_ref(job)
         self._check_open("route")
-        if self.switched or job_id in self.delivered:
-            return await call(self.target)
+        if self.switched:
+            return await _lease_checked(job_id, token, call, self.target)
+        first, second = (self.target, self.source) if job_id in self.delivered else (self.source, self.target)
         try:
-            return await call(self.source)
+            return await _lease_checked(job_id, token, call, first)
         except JobNotFoundError:
-            return await call(self.target)
+            pass
+        try:
+            return await _lease_checked(job_id, token, call, second)
+        except JobNotFoundError:
+            if token is None:
+                raise
+            for side in (first, second):
+                if (await spi(side).get_jobs([job_id]))[0] is not None:
+                    raise LeaseLostError(job_id) from None  # stored, but not leased to this holder
+            raise
 
     # -- core -----------------------------------------------------------------------------
     async def enqueue(self, job: Job) -> bool:
@@ -121,12 +168,13 @@ class RoutingBackend(QueueBackend):
         on_source: set[str] = set()
         if not self.switched and jobs:
             try:
-                found = await spi(self.source).get_jobs([j.id for j in jobs])
+                found = await spi(self.away).get_jobs([j.id for j in jobs])
                 on_source = {j.id for j in found if j is not None}
             except UnsupportedOperationError:
                 pass
         fresh = [j for j in jobs if j.id not in on_source]
-        stored = iter(await self.target.enqueue_many(fresh) if fresh else [])
+        home = self.target if self.switched else self.home
+        stored = iter(await home.enqueue_many(fresh) if fresh else [])
         return [False if j.id in on_source else next(stored) for j in jobs]
 
     async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
@@ -150,6 +198,8 @@ class RoutingBackend(QueueBackend):
     async def _take(self, options: DequeueOptions | None, count: int) -> list[Job]:
         self._check_open("dequeue")
         opts = options or DequeueOptions()
+        if self.rolled_back and not self.switched:
+            return await self._take_rolled_back(opts, count)
         if self.source_dequeue and not self.switched:
             quick = DequeueOptions(
                 timeout=0.0,
@@ -166,6 +216,17 @@ class RoutingBackend(QueueBackend):
             return self._note(await self.target.dequeue_many(opts))
         job = await self.target.dequeue(opts)
         return self._note([job]) if job is not None else []
+
+    async def _take_rolled_back(self, opts: DequeueOptions, count: int) -> list[Job]:
+        quick = msgspec.structs.replace(opts, timeout=0.0, count=count)
+        jobs = await self.target.dequeue_many(quick) if count > 1 else await self.target.dequeue(quick)
+        got = jobs if isinstance(jobs, list) else ([jobs] if jobs is not None else [])
+        if got:
+            return self._note(got)
+        if count > 1:
+            return await self.source.dequeue_many(opts)
+        job = await self.source.dequeue(opts)
+        return [job] if job is not None else []
 
     async def ack(self, job: JobRef) -> None:
         """Ack on the backend holding the lease (see the module docstring).
@@ -295,5 +356,26 @@ class RoutingBackend(QueueBackend):
         return HealthStatus(status=worst.status, message="; ".join(msgs), details={"migrating": "true"})
 
     async def run_maintenance(self) -> None:
-        """Nothing to do: the manager maintains the source and the target themselves."""
-        await anyio.sleep_forever()
+        """After a rollback, run ``sweeper`` every ``SWEEP_INTERVAL`` seconds (its failures are
+        logged and retried); otherwise nothing: the manager maintains both backends themselves."""
+        while True:
+            if self.rolled_back and self.sweeper is not None and not self.switched:
+                try:
+                    await self.sweeper()
+                except QueueStoreError as exc:
+                    log.warning("sweeping %s back to %s failed: %s", self.target.name, self.source.name, exc)
+            await anyio.sleep(SWEEP_INTERVAL)
+
+
+async def _lease_checked(
+    job_id: str, token: str | None, call: Callable[[QueueBackend], Awaitable[T]], backend: QueueBackend
+) -> T:
+    """``call(backend)``, a lease token ``backend`` did not issue turned into a LeaseLostError."""
+    try:
+        return await call(backend)
+    except InvalidJobError as exc:
+        if token is not None and exc.field == "lease_token":
+            raise LeaseLostError(
+                job_id, f"lease on job {job_id!r} was lost (it moved to {backend.name!r})"
+            ) from exc
+        raise

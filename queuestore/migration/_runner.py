@@ -3,14 +3,18 @@
 ``validation -> (draining) -> copying -> verifying -> switching -> completed``, or
 ``failed`` / ``cancelled``. The whole run is under one deadline (``options.timeout``):
 hitting it fails the run with a MigrationError naming the phase it was in. After a
-failure or a cancel the routing proxy stays installed (both sides keep being served)
-and what the holding area holds is finished (shielded, bounded), so every job is in
-the source or the target exactly once and a new start resumes.
+failure, a timeout or a cancel the routing proxy stays installed and serves both
+sides again (dequeue leases from the source first, then the target), and what the
+holding area holds is finished (shielded, bounded), so every job is in the source
+or the target exactly once and a new start resumes.
+
+The totals are known before copying starts (what the source holds, plus what an
+earlier run of the same migration moved, when resuming); at the end of copying
+``total_jobs`` is what really moved, was skipped or failed (jobs consumed on the
+source meanwhile are said in a message), so ``migrated + skipped + failed == total``.
 """
 
 from __future__ import annotations
-
-import time
 
 import anyio
 
@@ -28,6 +32,7 @@ __all__ = ["CLEANUP_LIMIT", "MigrationRun"]
 #: how long the shielded clean-up after a failure/cancel may take (seconds)
 CLEANUP_LIMIT = 10.0
 _P = MigrationPhase
+_RESUMABLE = frozenset({_P.FAILED, _P.CANCELLED})
 
 
 class MigrationRun:
@@ -61,10 +66,12 @@ class MigrationRun:
         self._batch = 0
 
     # -- entry points ---------------------------------------------------------------------------
-    def start(self) -> MigrationStatus:
+    def start(self, previous: MigrationStatus | None = None) -> MigrationStatus:
         """Claim the queue on the BackendManager, then :meth:`prepare`; return the first snapshot.
 
         The claim is given back when :meth:`execute` ends, or here when preparing fails.
+        ``previous``, the status of an earlier run that did not complete, is carried on
+        (counts, progress) when it is the same migration: a resumed run goes on from there.
 
         Raises:
             MigrationInProgressError: another migration of the queue is running on the same
@@ -79,10 +86,18 @@ class MigrationRun:
                 f"queue {self.queue!r} is already migrating ({other.feed.status.migration_id})",
             )
         try:
-            return self.prepare()
+            first = self.prepare()
         except BaseException:
             self.manager.end_migration(self.queue, self)
             raise
+        if (
+            previous is not None
+            and previous.migration_id == first.migration_id
+            and previous.phase in _RESUMABLE
+        ):
+            self.feed.carry(previous)
+            first = self.feed.snapshot()
+        return first
 
     def prepare(self) -> MigrationStatus:
         """Check the options and resolve source and target (no I/O); return the first snapshot.
@@ -124,6 +139,8 @@ class MigrationRun:
             if not self.feed.status.done:
                 self.feed.update(phase=_P.CANCELLED, last_error="cancelled", eta_seconds=None)
             if self.feed.status.phase is not _P.COMPLETED:
+                if self.proxy is not None:
+                    self.proxy.source_dequeue = True  # every end state serves the queue
                 await self._cleanup()
             self.manager.end_migration(self.queue, self)
             self.feed.finish()
@@ -135,10 +152,12 @@ class MigrationRun:
             return
         with anyio.move_on_after(CLEANUP_LIMIT, shield=True):
             try:
+                before = self._counts()
                 n = await finish_held(
                     ep.source, target, ep.migration_id, self.options.batch_size, self.ledger,
                     on_corrupt=self.options.on_corrupt,
                 )  # fmt: skip
+                self._account(before)
                 if n:
                     self.feed.note(f"finished {n} held jobs after stopping")
             except Exception as exc:
@@ -169,7 +188,8 @@ class MigrationRun:
             target_config=ep.target_config, migration_id=ep.migration_id,
         )  # fmt: skip
         await proxy.open()
-        proxy.switched = False
+        proxy.switched = proxy.rolled_back = False  # a new run takes over a rolled-back proxy
+        proxy.sweeper = None
         if self.options.drain_first:
             self.feed.phase(_P.DRAINING)
             proxy.source_dequeue = False  # let the source's leases run out
@@ -177,8 +197,6 @@ class MigrationRun:
             await self._wait_source_idle(ep.source)
         else:
             proxy.source_dequeue = True
-        self.feed.copy_start = time.monotonic()
-        self.feed.phase(_P.COPYING)
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
         await self._copy(ep, target, proxy)
         if self.options.verify_data:
@@ -244,18 +262,36 @@ class MigrationRun:
             await anyio.sleep(0.1)
         self.feed.update(in_flight_on_source=0)
 
+    def _counts(self) -> tuple[int, int, int]:
+        return self.ledger.written, self.ledger.skipped, self.ledger.corrupt
+
+    def _account(self, before: tuple[int, int, int], **extra: object) -> None:
+        """Add what the ledger counted since ``before`` (written, skipped, corrupt) to the status."""
+        st, (written, skipped, corrupt) = self.feed.status, self._counts()
+        self.feed.update(
+            migrated_jobs=st.migrated_jobs + written - before[0],
+            skipped_jobs=st.skipped_jobs + skipped - before[1],
+            failed_jobs=st.failed_jobs + corrupt - before[2],
+            **extra,
+        )
+
     async def _copy(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
         src, mid = ep.source, ep.migration_id
-        resumed = await finish_held(src, target, mid, self.options.batch_size, self.ledger,
-                                    on_corrupt=self.options.on_corrupt)  # fmt: skip
+        st, held = await src.stats(), len(await spi(src).migration_held(mid, 10_000))
+        done = self.feed.status
+        self.feed.update(
+            total_jobs=done.migrated_jobs + done.skipped_jobs + done.failed_jobs
+            + held + st.queue_depth + st.delayed + st.dead
+        )  # fmt: skip
+        self.feed.start_copying()
+        before = self._counts()
+        try:
+            resumed = await finish_held(src, target, mid, self.options.batch_size, self.ledger,
+                                        on_corrupt=self.options.on_corrupt)  # fmt: skip
+        finally:
+            self._account(before)
         if resumed:
             self.feed.note(f"resumed: finished {resumed} jobs held by an earlier run")
-        st = await src.stats()
-        self.feed.update(
-            total_jobs=resumed + st.queue_depth + st.delayed + st.dead,
-            migrated_jobs=resumed,
-            failed_jobs=self.ledger.corrupt,
-        )
         await self._pass(src, target, mid)
         proxy.source_dequeue = False  # from now on the source's leases only run out
         pause = 0.02
@@ -269,6 +305,8 @@ class MigrationRun:
                 await anyio.sleep(pause)
                 pause = min(pause * 2, 0.5)
         unreadable = await spi(src).migration_restore(mid)
+        if not unreadable:
+            self._settle_total()
         if unreadable:
             raise MigrationError(
                 "copying",
@@ -281,17 +319,27 @@ class MigrationRun:
         for state in MOVABLE:
             while jobs := await spi(src).migration_hold(mid, state, self.options.batch_size):
                 self._batch += 1
-                n = await move_batch(src, target, mid, jobs, self.ledger, on_corrupt=self.options.on_corrupt,
+                before = self._counts()
+                try:
+                    await move_batch(src, target, mid, jobs, self.ledger, on_corrupt=self.options.on_corrupt,
                                      hook=self.hook, batch_no=self._batch)  # fmt: skip
+                finally:  # also what a batch stopped by a conflict or a cancel wrote
+                    by_state = dict(self.feed.status.moved_by_state)
+                    by_state[str(state)] = by_state.get(str(state), 0) + len(jobs)
+                    self._account(before, moved_by_state=by_state)
                 moved += len(jobs)
-                by_state = dict(self.feed.status.moved_by_state)
-                by_state[str(state)] = by_state.get(str(state), 0) + len(jobs)
-                self.feed.update(
-                    migrated_jobs=self.feed.status.migrated_jobs + n,
-                    failed_jobs=self.ledger.corrupt,
-                    moved_by_state=by_state,
-                )
         return moved
+
+    def _settle_total(self) -> None:
+        """At the end of copying the total is what moved, was skipped or failed."""
+        st = self.feed.status
+        done = st.migrated_jobs + st.skipped_jobs + st.failed_jobs
+        if done < st.total_jobs:
+            self.feed.note(
+                f"{st.total_jobs - done} jobs left the source during copying without moving "
+                "(consumed there, or expired)"
+            )
+        self.feed.update(total_jobs=done)
 
     async def _switch(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
         proxy.switched = True
