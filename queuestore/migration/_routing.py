@@ -41,7 +41,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 import anyio
-import msgspec
 
 from queuestore._args import JobRef, job_ref
 from queuestore._job import Job
@@ -56,13 +55,19 @@ from queuestore._models import (
 )
 from queuestore.abc import QueueBackend
 from queuestore.errors import (
-    InvalidJobError,
-    JobNotFoundError,
-    LeaseLostError,
     QueueStoreError,
     UnsupportedOperationError,
 )
 from queuestore.migration._protocol import spi
+from queuestore.migration._routing_parts import (
+    common_capabilities,
+    lease_checked,
+    on_either,
+    peek_over,
+    summed_stats,
+    take_first,
+    worse_health,
+)
 
 __all__ = ["SWEEP_INTERVAL", "RoutingBackend"]
 
@@ -131,21 +136,9 @@ class RoutingBackend(QueueBackend):
         job_id, token = job_ref(job)
         self._check_open("route")
         if self.switched:
-            return await _lease_checked(job_id, token, call, self.target)
+            return await lease_checked(job_id, token, call, self.target)
         first, second = (self.target, self.source) if job_id in self.delivered else (self.source, self.target)
-        try:
-            return await _lease_checked(job_id, token, call, first)
-        except JobNotFoundError:
-            pass
-        try:
-            return await _lease_checked(job_id, token, call, second)
-        except JobNotFoundError:
-            if token is None:
-                raise
-            for side in (first, second):
-                if (await spi(side).get_jobs([job_id]))[0] is not None:
-                    raise LeaseLostError(job_id) from None  # stored, but not leased to this holder
-            raise
+        return await on_either(job_id, token, call, first, second)
 
     # -- core -----------------------------------------------------------------------------
     async def enqueue(self, job: Job) -> bool:
@@ -198,35 +191,14 @@ class RoutingBackend(QueueBackend):
     async def _take(self, options: DequeueOptions | None, count: int) -> list[Job]:
         self._check_open("dequeue")
         opts = options or DequeueOptions()
-        if self.rolled_back and not self.switched:
-            return await self._take_rolled_back(opts, count)
-        if self.source_dequeue and not self.switched:
-            quick = DequeueOptions(
-                timeout=0.0,
-                consumer_id=opts.consumer_id,
-                consumer_group=opts.consumer_group,
-                count=count,
-                visibility_timeout=opts.visibility_timeout,
-            )
-            got = await (self.source.dequeue_many(quick) if count > 1 else self.source.dequeue(quick))
-            jobs = got if isinstance(got, list) else ([got] if got is not None else [])
-            if jobs:
-                return jobs
-        if count > 1:
-            return self._note(await self.target.dequeue_many(opts))
-        job = await self.target.dequeue(opts)
-        return self._note([job]) if job is not None else []
-
-    async def _take_rolled_back(self, opts: DequeueOptions, count: int) -> list[Job]:
-        quick = msgspec.structs.replace(opts, timeout=0.0, count=count)
-        jobs = await self.target.dequeue_many(quick) if count > 1 else await self.target.dequeue(quick)
-        got = jobs if isinstance(jobs, list) else ([jobs] if jobs is not None else [])
-        if got:
-            return self._note(got)
-        if count > 1:
-            return await self.source.dequeue_many(opts)
-        job = await self.source.dequeue(opts)
-        return [job] if job is not None else []
+        if self.switched:
+            quick, wait = None, self.target
+        elif self.rolled_back:
+            quick, wait = self.target, self.source
+        else:
+            quick, wait = (self.source if self.source_dequeue else None), self.target
+        jobs, side = await take_first(quick, wait, opts, count)
+        return self._note(jobs) if side is self.target else jobs
 
     async def ack(self, job: JobRef) -> None:
         """Ack on the backend holding the lease (see the module docstring).
@@ -300,17 +272,16 @@ class RoutingBackend(QueueBackend):
         return await self.source.length() + await self.target.length()
 
     async def peek(self, offset: int = 0) -> Job | None:
-        """The ready job at ``offset``: the source's ready jobs first, then the target's.
+        """The ready job at ``offset``, in dequeue order over both sides.
 
         Raises:
             InvalidJobError: offset < 0.
         """
-        if not self.switched and self.source_dequeue:
-            job = await self.source.peek(offset)
-            if job is not None:
-                return job
-            offset = max(0, offset - (await self.source.stats()).queue_depth)
-        return await self.target.peek(offset)
+        if self.switched:
+            return await self.target.peek(offset)
+        if self.rolled_back:
+            return await peek_over([self.target, self.source], offset)
+        return await peek_over([self.source, self.target] if self.source_dequeue else [self.target], offset)
 
     def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
         """The source's jobs, then the target's (paged on each side)."""
@@ -326,8 +297,7 @@ class RoutingBackend(QueueBackend):
         """What both backends support (the target's alone after switching)."""
         if self.switched:
             return self.target.capabilities()
-        a, b = self.source.capabilities(), self.target.capabilities()
-        return BackendCapabilities(**{f: getattr(a, f) and getattr(b, f) for f in a.__struct_fields__})
+        return common_capabilities(self.source.capabilities(), self.target.capabilities())
 
     async def stats(self) -> BackendStats:
         """Depths summed over both sides (names this proxy as the backend).
@@ -335,25 +305,14 @@ class RoutingBackend(QueueBackend):
         Raises:
             BackendError: a backend failed.
         """
-        t = await self.target.stats()
-        out = BackendStats(backend=self.name, queue=self.queue, queue_depth=t.queue_depth, delayed=t.delayed)
-        out.in_flight, out.dead = t.in_flight, t.dead
-        if not self.switched:
-            s = await self.source.stats()
-            out.queue_depth += s.queue_depth
-            out.delayed += s.delayed
-            out.in_flight += s.in_flight
-            out.dead += s.dead
-        return out
+        sides = [self.target] if self.switched else [self.target, self.source]
+        return summed_stats(self.name, self.queue, [await b.stats() for b in sides])
 
     async def health(self) -> HealthStatus:
         """The worse of the two backends' health (the target's after switching). Never raises."""
         if self.switched:
             return await self.target.health()
-        both = [await self.source.health(), await self.target.health()]
-        worst = max(both, key=lambda h: _RANK[h.status])
-        msgs = [f"{n}: {h.message}" for n, h in zip(("source", "target"), both, strict=True) if h.message]
-        return HealthStatus(status=worst.status, message="; ".join(msgs), details={"migrating": "true"})
+        return worse_health(await self.source.health(), await self.target.health())
 
     async def run_maintenance(self) -> None:
         """After a rollback, run ``sweeper`` every ``SWEEP_INTERVAL`` seconds (its failures are
@@ -365,17 +324,3 @@ class RoutingBackend(QueueBackend):
                 except QueueStoreError as exc:
                     log.warning("sweeping %s back to %s failed: %s", self.target.name, self.source.name, exc)
             await anyio.sleep(SWEEP_INTERVAL)
-
-
-async def _lease_checked(
-    job_id: str, token: str | None, call: Callable[[QueueBackend], Awaitable[T]], backend: QueueBackend
-) -> T:
-    """``call(backend)``, a lease token ``backend`` did not issue turned into a LeaseLostError."""
-    try:
-        return await call(backend)
-    except InvalidJobError as exc:
-        if token is not None and exc.field == "lease_token":
-            raise LeaseLostError(
-                job_id, f"lease on job {job_id!r} was lost (it moved to {backend.name!r})"
-            ) from exc
-        raise

@@ -7,11 +7,7 @@ failure, a timeout or a cancel the routing proxy stays installed and serves both
 sides again (dequeue leases from the source first, then the target), and what the
 holding area holds is finished (shielded, bounded), so every job is in the source
 or the target exactly once and a new start resumes.
-
-The totals are known before copying starts (what the source holds, plus what an
-earlier run of the same migration moved, when resuming); at the end of copying
-``total_jobs`` is what really moved, was skipped or failed (jobs consumed on the
-source meanwhile are said in a message), so ``migrated + skipped + failed == total``.
+The copying phase itself, with its counts, is ``queuestore.migration._copying``.
 """
 
 from __future__ import annotations
@@ -21,11 +17,13 @@ import anyio
 from queuestore._manager import BackendManager
 from queuestore.abc import QueueBackend
 from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
+from queuestore.migration._copying import Copier
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
-from queuestore.migration._protocol import MOVABLE, Ledger, StepHook, finish_held, move_batch, spi, verify
+from queuestore.migration._protocol import Ledger, StepHook, spi
 from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._status_feed import StatusFeed
+from queuestore.migration._verify import verify
 
 __all__ = ["CLEANUP_LIMIT", "MigrationRun"]
 
@@ -59,11 +57,11 @@ class MigrationRun:
             )
         )
         self.ledger = Ledger()
+        self.copier = Copier(self.feed, self.ledger, options, hook)
         self.cancel_scope = anyio.CancelScope()
         self.endpoints: Endpoints | None = None
         self.target: QueueBackend | None = None
         self.proxy: RoutingBackend | None = None
-        self._batch = 0
 
     # -- entry points ---------------------------------------------------------------------------
     def start(self, previous: MigrationStatus | None = None) -> MigrationStatus:
@@ -152,12 +150,7 @@ class MigrationRun:
             return
         with anyio.move_on_after(CLEANUP_LIMIT, shield=True):
             try:
-                before = self._counts()
-                n = await finish_held(
-                    ep.source, target, ep.migration_id, self.options.batch_size, self.ledger,
-                    on_corrupt=self.options.on_corrupt,
-                )  # fmt: skip
-                self._account(before)
+                n = await self.copier.finish_held(ep.source, target, ep.migration_id)
                 if n:
                     self.feed.note(f"finished {n} held jobs after stopping")
             except Exception as exc:
@@ -198,7 +191,7 @@ class MigrationRun:
         else:
             proxy.source_dequeue = True
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
-        await self._copy(ep, target, proxy)
+        await self.copier.copy(ep.source, target, ep.migration_id, proxy)
         if self.options.verify_data:
             self.feed.phase(_P.VERIFYING)
             await self._step("verifying")
@@ -226,7 +219,7 @@ class MigrationRun:
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:
-            await self.hook(name, self._batch)
+            await self.hook(name, self.copier.batch)
 
     async def _validate(self, source: QueueBackend, target: QueueBackend) -> None:
         s, t = source.capabilities(), target.capabilities()
@@ -261,85 +254,6 @@ class MigrationRun:
             self.feed.update(in_flight_on_source=n)
             await anyio.sleep(0.1)
         self.feed.update(in_flight_on_source=0)
-
-    def _counts(self) -> tuple[int, int, int]:
-        return self.ledger.written, self.ledger.skipped, self.ledger.corrupt
-
-    def _account(self, before: tuple[int, int, int], **extra: object) -> None:
-        """Add what the ledger counted since ``before`` (written, skipped, corrupt) to the status."""
-        st, (written, skipped, corrupt) = self.feed.status, self._counts()
-        self.feed.update(
-            migrated_jobs=st.migrated_jobs + written - before[0],
-            skipped_jobs=st.skipped_jobs + skipped - before[1],
-            failed_jobs=st.failed_jobs + corrupt - before[2],
-            **extra,
-        )
-
-    async def _copy(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
-        src, mid = ep.source, ep.migration_id
-        st, held = await src.stats(), len(await spi(src).migration_held(mid, 10_000))
-        done = self.feed.status
-        self.feed.update(
-            total_jobs=done.migrated_jobs + done.skipped_jobs + done.failed_jobs
-            + held + st.queue_depth + st.delayed + st.dead
-        )  # fmt: skip
-        self.feed.start_copying()
-        before = self._counts()
-        try:
-            resumed = await finish_held(src, target, mid, self.options.batch_size, self.ledger,
-                                        on_corrupt=self.options.on_corrupt)  # fmt: skip
-        finally:
-            self._account(before)
-        if resumed:
-            self.feed.note(f"resumed: finished {resumed} jobs held by an earlier run")
-        await self._pass(src, target, mid)
-        proxy.source_dequeue = False  # from now on the source's leases only run out
-        pause = 0.02
-        while True:
-            in_flight = (await src.stats()).in_flight
-            self.feed.update(in_flight_on_source=in_flight)
-            moved = await self._pass(src, target, mid)
-            if moved == 0 and in_flight == 0:
-                break
-            if moved == 0:
-                await anyio.sleep(pause)
-                pause = min(pause * 2, 0.5)
-        unreadable = await spi(src).migration_restore(mid)
-        if not unreadable:
-            self._settle_total()
-        if unreadable:
-            raise MigrationError(
-                "copying",
-                f"{unreadable} entries held by {mid} could not be decoded by {src.name!r} "
-                "(they were put back on the source; repair or remove them, then resume)",
-            )
-
-    async def _pass(self, src: QueueBackend, target: QueueBackend, mid: str) -> int:
-        moved = 0
-        for state in MOVABLE:
-            while jobs := await spi(src).migration_hold(mid, state, self.options.batch_size):
-                self._batch += 1
-                before = self._counts()
-                try:
-                    await move_batch(src, target, mid, jobs, self.ledger, on_corrupt=self.options.on_corrupt,
-                                     hook=self.hook, batch_no=self._batch)  # fmt: skip
-                finally:  # also what a batch stopped by a conflict or a cancel wrote
-                    by_state = dict(self.feed.status.moved_by_state)
-                    by_state[str(state)] = by_state.get(str(state), 0) + len(jobs)
-                    self._account(before, moved_by_state=by_state)
-                moved += len(jobs)
-        return moved
-
-    def _settle_total(self) -> None:
-        """At the end of copying the total is what moved, was skipped or failed."""
-        st = self.feed.status
-        done = st.migrated_jobs + st.skipped_jobs + st.failed_jobs
-        if done < st.total_jobs:
-            self.feed.note(
-                f"{st.total_jobs - done} jobs left the source during copying without moving "
-                "(consumed there, or expired)"
-            )
-        self.feed.update(total_jobs=done)
 
     async def _switch(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
         proxy.switched = True
