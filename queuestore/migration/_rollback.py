@@ -29,7 +29,7 @@ from queuestore.abc import QueueBackend
 from queuestore.errors import BackendError, MigrationError
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import MOVABLE, Ledger, finish_held, move_batch, spi
-from queuestore.migration._resolve import resolve
+from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 
 __all__ = ["rollback"]
@@ -69,16 +69,21 @@ async def rollback(manager: BackendManager, queue: str, options: MigrationOption
     proxy, opened = ep.proxy, ep.proxy is None
     target = proxy.target if proxy is not None else await manager.open_backend(ep.target_config)
     lock = proxy.sweep_lock if proxy is not None else anyio.Lock()
-    try:
-        async with lock:
+    async with lock:  # no sweep meanwhile; released only once the queue's route is settled
+        try:
+            if proxy is not None:  # no new lease on the target can slip past the count below
+                await proxy.stop_target_leasing()
             restored = await spi(src).migration_restore(mid)
             ledger = await _move_back(target, src, rmid, batch)
             left = (await target.stats()).in_flight
-    except (BackendError, MigrationError) as exc:
-        if opened:
-            await manager.close_backend(target)
-        why = exc.message if isinstance(exc, MigrationError) else str(exc)
-        raise MigrationError("rolled_back", f"rollback stopped (run it again): {why}") from exc
+        except (BackendError, MigrationError) as exc:
+            if proxy is not None:
+                proxy.lease_from_target = True
+            if opened:
+                await manager.close_backend(target)
+            why = exc.message if isinstance(exc, MigrationError) else str(exc)
+            raise MigrationError("rolled_back", f"rollback stopped (run it again): {why}") from exc
+        proxy = await _route_home(manager, queue, ep, target, proxy, left, rmid, batch)
     back = dict(ledger.by_state)
     moved = sum(back.values())
     status.messages.append(f"put {restored} held jobs back on the source")
@@ -88,28 +93,14 @@ async def rollback(manager: BackendManager, queue: str, options: MigrationOption
             f"{ledger.skipped} jobs were on both sides, identical: kept once, on the source"
         )
     status.moved_by_state = back
-    if left:
-        if proxy is None:
-            proxy = RoutingBackend(
-                queue, src, target, source_config=ep.source_config,
-                target_config=ep.target_config, migration_id=mid,
-            )  # fmt: skip
-            await proxy.open()
-        proxy.rolled_back, proxy.source_dequeue, proxy.switched = True, True, False
-        proxy.sweeper = functools.partial(_sweep, proxy, rmid, batch)
-        await manager.switch_backend(queue, proxy, ep.source_config)
+    if proxy is not None:
         status.messages.append(
             f"{left} jobs in flight on the target stay there until acked (through manager.get_backend, "
             "on either side) or back, which brings them to the source; run rollback again then to "
             "finish; every other job is on the source"
         )
     else:
-        await manager.switch_backend(queue, src, ep.source_config)
         status.messages.append("every job is on the source; the target is closed")
-        if proxy is not None:  # a stale reference to the proxy now fails loudly (BackendClosedError)
-            proxy.sweeper = None
-            await manager.close_backend(proxy)
-        await manager.close_backend(target)
     status.migrated_jobs = status.total_jobs = moved + restored
     status.skipped_jobs = ledger.skipped
     status.failed_jobs = ledger.corrupt
@@ -117,6 +108,39 @@ async def rollback(manager: BackendManager, queue: str, options: MigrationOption
     status.progress = 100.0
     status.finished_at = status.updated_at = time.time()
     return status
+
+
+async def _route_home(
+    manager: BackendManager,
+    queue: str,
+    ep: Endpoints,
+    target: QueueBackend,
+    proxy: RoutingBackend | None,
+    left: int,
+    rmid: str,
+    batch: int,
+) -> RoutingBackend | None:
+    """Route ``queue`` to the source: alone when nothing is ``left`` in flight on the target
+    (closing the target and the proxy), else through the proxy turned round. Returns the
+    proxy that stays, or None."""
+    if left:
+        if proxy is None:
+            proxy = RoutingBackend(
+                queue, ep.source, target, source_config=ep.source_config,
+                target_config=ep.target_config, migration_id=ep.migration_id,
+            )  # fmt: skip
+            await proxy.open()
+        proxy.rolled_back, proxy.source_dequeue, proxy.switched = True, True, False
+        proxy.lease_from_target = True
+        proxy.sweeper = functools.partial(_sweep, proxy, rmid, batch)
+        await manager.switch_backend(queue, proxy, ep.source_config)
+        return proxy
+    await manager.switch_backend(queue, ep.source, ep.source_config)
+    if proxy is not None:  # a stale reference to the proxy now fails loudly (BackendClosedError)
+        proxy.sweeper = None
+        await manager.close_backend(proxy)
+    await manager.close_backend(target)
+    return None
 
 
 async def _sweep(proxy: RoutingBackend, rmid: str, batch: int) -> None:

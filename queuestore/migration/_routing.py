@@ -91,6 +91,8 @@ class RoutingBackend(QueueBackend):
         rolled_back: a rollback routed the queue home to the source (see the module docstring).
         sweeper: ``await sweeper()`` in the maintenance loop while ``rolled_back``.
         sweep_lock: held while jobs move back from the target (one mover at a time).
+        lease_from_target: dequeue may lease from the target (a rollback turns it off while
+            it decides whether anything is left there).
     """
 
     def __init__(
@@ -114,6 +116,9 @@ class RoutingBackend(QueueBackend):
         self.rolled_back = False
         self.sweeper: Callable[[], Awaitable[object]] | None = None
         self.sweep_lock = anyio.Lock()
+        self.lease_from_target = True
+        self._target_takes = 0
+        self._takes_done = anyio.Event()
 
     # -- helpers ------------------------------------------------------------------------
     def _note(self, jobs: Sequence[Job]) -> list[Job]:
@@ -193,12 +198,31 @@ class RoutingBackend(QueueBackend):
         opts = options or DequeueOptions()
         if self.switched:
             quick, wait = None, self.target
+        elif not self.lease_from_target:
+            quick, wait = None, self.source
         elif self.rolled_back:
             quick, wait = self.target, self.source
         else:
             quick, wait = (self.source if self.source_dequeue else None), self.target
-        jobs, side = await take_first(quick, wait, opts, count)
+        if self.target not in (quick, wait):
+            return (await take_first(quick, wait, opts, count))[0]
+        self._target_takes += 1
+        try:
+            jobs, side = await take_first(quick, wait, opts, count)
+        finally:
+            self._target_takes -= 1
+            if self._target_takes == 0:
+                self._takes_done.set()
         return self._note(jobs) if side is self.target else jobs
+
+    async def stop_target_leasing(self) -> None:
+        """Lease from the source only from now on (until ``lease_from_target`` is set again),
+        and wait until no dequeue through this proxy is still leasing from the target (at
+        most its own wait)."""
+        self.lease_from_target = False
+        if self._target_takes:
+            self._takes_done = anyio.Event()
+            await self._takes_done.wait()
 
     async def ack(self, job: JobRef) -> None:
         """Ack on the backend holding the lease (see the module docstring).

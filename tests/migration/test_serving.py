@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from queuestore import (
+    BackendClosedError,
     DequeueOptions,
     Job,
     LeaseLostError,
@@ -144,3 +145,66 @@ async def test_rollback_keeps_target_leases_working(redis_pair: ConfigMaker, pai
         assert final.phase is MigrationPhase.ROLLED_BACK
         assert not isinstance(manager.get_backend(queue), RoutingBackend)
         assert set(await stored_ids(manager.get_backend(queue))) == {j.id for j in jobs} - {kept.id}
+
+
+async def test_rollback_under_consumers_strands_nothing(redis_pair: ConfigMaker) -> None:
+    """Consumers keep leasing through the manager's handle while the rollback runs: half the
+    leases are acked, half run out; in the end every job is acked once or back on the source."""
+    queue, cfg = redis_pair("redis-streams", "redis-lists")
+    manager = await manager_for(cfg)
+    gate = anyio.Event()
+
+    async def hold_on(step: str, batch: int) -> None:
+        if step == "verifying":
+            await gate.wait()
+
+    acked: list[str] = []
+    stop = anyio.Event()
+
+    async def consumer(k: int) -> None:
+        n = 0
+        while not stop.is_set():
+            handle = manager.get_backend(queue)
+            try:
+                job = await handle.dequeue(DequeueOptions(timeout=0.05, visibility_timeout=0.3))
+            except BackendClosedError:
+                continue  # a proxy closed under us: take the new handle
+            if job is None:
+                continue
+            n += 1
+            if n % 2 == k % 2:
+                try:
+                    await handle.ack(job)
+                    acked.append(job.id)
+                except LeaseLostError:
+                    pass
+
+    async with manager, MigrationManager(manager, step_hook=hold_on) as mm:
+        jobs = [Job(payload=i) for i in range(60)]
+        await manager.get_backend(queue).enqueue_many(jobs)
+        await mm.start_migration(queue, MigrationOptions(target_backend="dst", drain_first=False))
+        while mm.get_migration_status(queue).phase is not MigrationPhase.VERIFYING:
+            await anyio.sleep(0.01)
+        await mm.cancel_migration(queue)
+        async with anyio.create_task_group() as tg:
+            for k in range(3):
+                tg.start_soon(consumer, k)
+            await anyio.sleep(0.2)
+            await mm.rollback_migration(queue)
+            await anyio.sleep(0.5)
+            stop.set()
+        with anyio.fail_after(15):
+            while isinstance(manager.get_backend(queue), RoutingBackend):
+                await anyio.sleep(0.4)  # the last leases run out and are swept home
+                await mm.rollback_migration(queue)
+        assert len(acked) == len(set(acked))
+        assert acked
+        source = manager.get_backend(queue)
+        with anyio.fail_after(10):
+            while (await source.stats()).in_flight:  # leases taken from the source run out
+                await anyio.sleep(0.1)
+        here = await stored_ids(source)
+        assert max(here.values(), default=1) == 1
+        assert set(here) == {j.id for j in jobs} - set(acked)
+        target = await open_plain(manager, "dst", queue)
+        assert await stored_ids(target) == {}
