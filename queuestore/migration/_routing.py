@@ -49,7 +49,6 @@ from queuestore._models import (
     BackendConfig,
     BackendStats,
     DequeueOptions,
-    HealthLevel,
     HealthStatus,
     IterOptions,
 )
@@ -75,7 +74,6 @@ log = logging.getLogger("queuestore.migration")
 T = TypeVar("T")
 #: seconds between two sweeps of a rolled-back proxy's target
 SWEEP_INTERVAL = 0.25
-_RANK = {HealthLevel.HEALTHY: 0, HealthLevel.DEGRADED: 1, HealthLevel.UNHEALTHY: 2}
 
 
 class RoutingBackend(QueueBackend):
@@ -147,8 +145,8 @@ class RoutingBackend(QueueBackend):
 
     # -- core -----------------------------------------------------------------------------
     async def enqueue(self, job: Job) -> bool:
-        """Enqueue on the target (False if the id is stored on either side, where the
-        source can look ids up).
+        """Enqueue on the target (the source after a rollback); False if the id is stored
+        on either side, where the other side can look ids up.
 
         Raises:
             InvalidJobError, BackendError: from the target.
@@ -156,7 +154,8 @@ class RoutingBackend(QueueBackend):
         return (await self.enqueue_many([job]))[0]
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
-        """Enqueue on the target; ids the source still stores are refused (False).
+        """Enqueue on the target (the source after a rollback); ids the other side still
+        stores are refused (False).
 
         Raises:
             InvalidJobError, BackendError: from the backends.
@@ -176,7 +175,8 @@ class RoutingBackend(QueueBackend):
         return [False if j.id in on_source else next(stored) for j in jobs]
 
     async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
-        """Lease from the source first (without waiting), then from the target.
+        """Lease from the source first (without waiting), then from the target; after a
+        rollback, from the target first (without waiting), then the source.
 
         Raises:
             InvalidJobError, BackendError: from the backends.
@@ -185,7 +185,7 @@ class RoutingBackend(QueueBackend):
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
-        """Lease up to ``count`` jobs: from the source first, then the target.
+        """Lease up to ``count`` jobs, from the two sides in the order :meth:`dequeue` uses.
 
         Raises:
             InvalidJobError, BackendError: from the backends.
