@@ -7,6 +7,7 @@ failure, a timeout or a cancel the routing proxy stays installed and serves both
 sides again (dequeue leases from the source first, then the target), and what the
 holding area holds is finished (shielded, bounded), so every job is in the source
 or the target exactly once and a new start resumes.
+
 The copying phase itself, with its counts, is ``queuestore.migration._copying``.
 """
 
@@ -181,8 +182,10 @@ class MigrationRun:
             target_config=ep.target_config, migration_id=ep.migration_id,
         )  # fmt: skip
         await proxy.open()
-        proxy.switched = proxy.rolled_back = False  # a new run takes over a rolled-back proxy
-        proxy.sweeper = None
+        async with proxy.sweep_lock:  # a new run takes over a rolled-back proxy, after its sweep
+            proxy.switched = proxy.rolled_back = False
+            proxy.sweeper = None
+            proxy.lease_from_target = True
         if self.options.drain_first:
             self.feed.phase(_P.DRAINING)
             proxy.source_dequeue = False  # let the source's leases run out

@@ -208,3 +208,39 @@ async def test_rollback_under_consumers_strands_nothing(redis_pair: ConfigMaker)
         assert set(here) == {j.id for j in jobs} - set(acked)
         target = await open_plain(manager, "dst", queue)
         assert await stored_ids(target) == {}
+
+
+async def test_migrating_again_after_a_rollback_with_target_leases(redis_pair: ConfigMaker) -> None:
+    queue, cfg = redis_pair("redis-lists", "redis-streams")
+    manager = await manager_for(cfg)
+    gate = anyio.Event()
+
+    async def hold_on(step: str, batch: int) -> None:
+        if step == "verifying":
+            await gate.wait()
+
+    async with manager, MigrationManager(manager, step_hook=hold_on) as mm:
+        jobs = [Job(payload=i) for i in range(40)]
+        await manager.get_backend(queue).enqueue_many(jobs)
+        opts = MigrationOptions(target_backend="dst", drain_first=False)
+        await mm.start_migration(queue, opts)
+        while mm.get_migration_status(queue).phase is not MigrationPhase.VERIFYING:
+            await anyio.sleep(0.01)
+        kept = await manager.get_backend(queue).dequeue(DequeueOptions(visibility_timeout=60))
+        assert kept is not None
+        await mm.cancel_migration(queue)
+        rolled = await mm.rollback_migration(queue)
+        assert isinstance(manager.get_backend(queue), RoutingBackend)
+        assert rolled.migrated_jobs == 39
+        gate.set()
+        await mm.start_migration(queue, opts)  # forward again, over the rolled-back proxy
+        await manager.get_backend(queue).ack(kept)
+        final = await mm.wait(queue)
+        assert final.phase is MigrationPhase.COMPLETED, final.last_error
+        target = manager.get_backend(queue)
+        assert not isinstance(target, RoutingBackend)
+        at_rest = await stored_ids(target)
+        assert set(at_rest) == {j.id for j in jobs} - {kept.id}
+        assert max(at_rest.values()) == 1
+        source = await open_plain(manager, "src", queue)
+        assert await stored_ids(source) == {}
