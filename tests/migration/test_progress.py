@@ -17,6 +17,7 @@ from queuestore.migration import (
     MigrationStatus,
     MigrationTool,
 )
+from queuestore.migration._routing import RoutingBackend
 
 from .conftest import ConfigMaker
 from .helpers import manager_for
@@ -35,9 +36,11 @@ def _check_progress(seen: list[MigrationStatus]) -> None:
 async def test_progress_is_monotonic_and_adds_up(redis_pair: ConfigMaker) -> None:
     queue, cfg = redis_pair("redis-lists", "redis-streams")
     manager = await manager_for(cfg)
-    pause = anyio.Event()
+    pause, consumed = anyio.Event(), anyio.Event()
 
     async def slow(step: str, batch: int) -> None:
+        if step == "imported" and batch == 6:
+            await consumed.wait()  # the source still has jobs ready while consumers take some
         if step == "imported" and not pause.is_set():
             await anyio.sleep(0.02)
 
@@ -58,8 +61,13 @@ async def test_progress_is_monotonic_and_adds_up(redis_pair: ConfigMaker) -> Non
                 await anyio.sleep(0.01)
             # consumers take jobs from the source while it is copied
             handle = manager.get_backend(queue)
-            for job in await handle.dequeue_many(DequeueOptions(count=30, timeout=0)):
+            taken = await handle.dequeue_many(DequeueOptions(count=30, timeout=0))
+            assert len(taken) == 30
+            assert isinstance(handle, RoutingBackend)
+            assert not {j.id for j in taken} & handle.delivered  # all leased from the source
+            for job in taken:
                 await handle.ack(job)
+            consumed.set()
             cancelled = await mm.cancel_migration(queue)
         _check_progress(seen)
         assert cancelled.phase is MigrationPhase.CANCELLED
