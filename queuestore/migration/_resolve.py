@@ -10,9 +10,11 @@ import msgspec
 from queuestore._config_rules import REDIS_FAMILY
 from queuestore._manager import DEFAULT_KEY_PREFIX, BackendManager
 from queuestore._models import BackendConfig
+from queuestore._url import parse_server_url
 from queuestore.abc import QueueBackend
 from queuestore.errors import (
     BackendNotFoundError,
+    ConfigurationError,
     MigrationError,
     QueueNotFoundError,
 )
@@ -33,14 +35,30 @@ def _identity(cfg: BackendConfig) -> str:
     return "\x1f".join(parts)
 
 
+def _server(cfg: BackendConfig) -> tuple[str, ...]:
+    """The server and database a Redis-family config reaches (the URL parsed, so that
+    ``redis://h:6379/0`` and ``redis://h`` with ``database: 0`` are the same)."""
+    addrs = ",".join(sorted(cfg.cluster_addrs))
+    try:
+        url = parse_server_url(cfg.url) if cfg.url else None
+    except ConfigurationError:
+        return (cfg.url, str(cfg.database), str(cfg.cluster_mode), addrs)
+    db = (
+        cfg.database
+        if cfg.database is not None
+        else (url.db if url is not None and url.db is not None else 0)
+    )
+    where = (url.scheme, url.host.lower(), str(url.port), url.path) if url is not None else ("",)
+    return (*where, str(db), str(cfg.cluster_mode), addrs)
+
+
 def _namespace(cfg: BackendConfig) -> tuple[str, ...] | None:
-    """Where a Redis-family backend's keys live (server and key prefix); None for other types."""
+    """Where a Redis-family backend's keys live (server, database and key prefix); None
+    for other types."""
     if cfg.type not in REDIS_FAMILY:
         return None
     prefix = cfg.options.get("key_prefix")
-    prefix = prefix if isinstance(prefix, str) else DEFAULT_KEY_PREFIX
-    addrs = ",".join(sorted(cfg.cluster_addrs))
-    return (cfg.url, str(cfg.database), str(cfg.cluster_mode), addrs, prefix)
+    return (*_server(cfg), prefix if isinstance(prefix, str) else DEFAULT_KEY_PREFIX)
 
 
 def migration_id(queue: str, source: BackendConfig, target: BackendConfig) -> str:

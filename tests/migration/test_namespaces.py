@@ -111,9 +111,9 @@ async def test_type_name_target_keeps_the_source_prefix_and_the_plan_warns(redis
 async def test_named_targets_sharing_the_sources_keys_are_refused(redis_server: RedisServer) -> None:
     queue, prefix = unique("mq"), unique("qs-mig") + ":"
     src = BackendConfig(type="redis-lists", name="src", url=redis_server.url, options={"key_prefix": prefix})
-    dst = BackendConfig(
-        type="redis-streams", name="dst", url=redis_server.url, options={"key_prefix": prefix}
-    )
+    same_server = redis_server.url.removesuffix("/0")  # the same database: 0 by default
+    assert same_server != redis_server.url
+    dst = BackendConfig(type="redis-streams", name="dst", url=same_server, options={"key_prefix": prefix})
     cfg = StorageConfig(backends={"src": src, "dst": dst}, queues={queue: QueueConfig(backend="src")})
     manager = await manager_for(cfg)
     async with manager:
