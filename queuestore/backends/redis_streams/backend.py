@@ -18,6 +18,12 @@ details), never retried. Reads skip an entry that does not decode with a warning
 (``corrupt_entries`` in health details); ``dequeue`` dead-letters it; ``get_jobs`` raises
 SerializationError naming it; the migration SPI returns a stand-in marked ``"corrupt: ..."``.
 
+Every mutating script call carries a call id: the script records its reply (bounded, per
+queue) and answers a retry of the same call with it, so redis-py's transparent retries never
+act twice; a call whose reply never came back raises OutcomeUnknownError. Every script reads
+the server's clock (``TIME``): lease deadlines are the server's. A cancelled ``dequeue`` hands
+back what it leased. See ``docs/reliability.md``.
+
 The backend holds a :class:`~.store.StreamsStore` (keys, group, consumer, runners) and
 delegates to the role modules: :mod:`.take` (dequeue), :mod:`.settle` (ack, nack, extend,
 move), :mod:`.read` and :mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup`
@@ -92,7 +98,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Store a job (ready, or delayed when ``available_at`` is ahead); False if already stored.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         if self.options.coalesce:
             row = self._enqueue_row(job)  # this call's own validation error, if any
@@ -103,7 +109,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Enqueue several jobs in one script call.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         for job in jobs:
             self._check_enqueued(job)
@@ -131,7 +137,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Lease the next job (reclaimed expired leases first), waiting up to ``timeout``.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         jobs = await self._dequeue(options or DequeueOptions(), 1)
         return jobs[0] if jobs else None
@@ -140,7 +146,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Lease up to ``count`` jobs in one script call (waiting for the first).
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         opts = options or DequeueOptions()
         return await self._dequeue(opts, opts.checked_count())
@@ -166,7 +172,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """XACK + XDEL (and bookkeeping) in one script.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         ref = ack_arg(self.store.group, job)
         if self.options.coalesce:
@@ -180,7 +186,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Ack several jobs in one script call; False for a stale token or unknown id.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         if not jobs:
             return []
@@ -200,15 +206,16 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         await settle.nack(self.store, job, requeue, delay, error)
 
     async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
-        """Move the lease record's deadline to ``seconds`` from now (the entry stays pending).
+        """Move the lease record's deadline to ``seconds`` from now on the server's clock and
+        return it as stored (the entry stays pending).
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         return await settle.extend_lease(self.store, job, seconds)
 
@@ -216,7 +223,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Move a job (leased, ready, delayed or dead) to another queue, arriving ready.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         await settle.move(self.store, job, target_queue)
 

@@ -65,6 +65,7 @@ async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
         A settle status per job (see :func:`settle_error`).
 
     Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
     args: list[Any] = ["acks", call_id(), int(store.retain), store.queue, "", *packed]
@@ -79,7 +80,7 @@ async def nack(
     """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
 
     Raises:
-        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
     secs = _bounded(seconds_arg(delay, "delay"), "delay")
     job_id, guard = _guard(store, job)
@@ -99,7 +100,7 @@ async def extend_lease(store: StreamsStore, job: JobRef, seconds: float | timede
         The new deadline (epoch seconds): the one the server stored.
 
     Raises:
-        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
     secs = _bounded(seconds_arg(seconds, "seconds", allow_zero=False), "seconds")
     job_id, guard = _guard(store, job)
@@ -139,7 +140,7 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
     parked copy -- re-running ``move`` after a crash finishes the job.
 
     Raises:
-        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
     try:
         validate_queue_name(target_queue, "target_queue")
