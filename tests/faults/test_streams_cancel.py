@@ -89,3 +89,31 @@ async def test_randomly_cancelled_dequeues_lose_no_job_and_count_no_attempt(
     assert sorted(counts) == sorted(f"j{i}" for i in range(n)), "a job was lost"
     assert set(counts.values()) == {1}, "a job was delivered twice"
     assert await direct.conn.client.xlen(direct.skeys.dead) == 0, "nothing was dead-lettered"
+
+
+async def test_a_cancelled_coalesced_dequeue_hands_back_its_share(
+    streams: StreamsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(streams, visibility_timeout=0.5, coalesce=True)
+    await direct.enqueue_many([Job(id=f"k{i}", payload=i, max_retries=0) for i in range(2)])
+    held = proxy.delay_reply(script_call(b.script_set.scripts["take"].sha, "dequeue"), 0.4)
+    kept: list[Job | None] = []
+
+    async def patient() -> None:
+        kept.append(await b.dequeue())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(patient)
+        with anyio.move_on_after(0.1) as scope:
+            await b.dequeue()
+        assert scope.cancelled_caught
+    assert held.hits == 1, "both calls shared one take"
+    assert len(kept) == 1
+    assert kept[0] is not None
+    assert len(await pending(direct)) == 1, "only the patient caller holds a job"
+    other = "k1" if kept[0].id == "k0" else "k0"
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == (other, 1)
+    await direct.ack(got)
+    await b.ack(kept[0])

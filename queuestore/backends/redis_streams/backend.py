@@ -56,7 +56,7 @@ from queuestore.backends.redis_streams import iterate, lookup, migration, read, 
 from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.backends.redis_streams.take import Take, dequeue, share, take
+from queuestore.backends.redis_streams.take import Share, Take, dequeue, give_back_share, share, take
 
 __all__ = ["RedisStreamsBackend"]
 
@@ -157,15 +157,26 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
 
     async def _take_coalesced(self, group: str, consumer: str, lease: float) -> Take:
         """One ``dequeue`` call's take, shared with the concurrent calls of the same group,
-        consumer and lease length (one script call for all of them)."""
+        consumer and lease length (one script call for all of them). Cancelled before it got
+        its share, the share is handed back (by the flush, or here if the flush was done)."""
         key = ("dequeue", group, consumer, lease)
-        got: Take = await self._coalesce(key, self._take_shared, key)
+        mine = Share(key)
+        try:
+            got: Take = await self._coalesce(key, self._take_shared, mine)
+        except anyio.get_cancelled_exc_class():
+            mine.cancelled = True
+            await give_back_share(self.store, group, [mine])
+            raise
         return got
 
-    async def _take_shared(self, keys: list[Any]) -> list[Any]:
+    async def _take_shared(self, shares: list[Share]) -> list[Any]:
         """The flush of coalesced ``dequeue`` calls: one take for all, a job each while there are jobs."""
-        _, group, consumer, lease = keys[0]
-        return share(await take(self.store, group, consumer, len(keys), lease), len(keys))
+        _, group, consumer, lease = shares[0].key
+        takes = share(await take(self.store, group, consumer, len(shares), lease), len(shares))
+        for s, t in zip(shares, takes, strict=True):
+            s.take = t
+        await give_back_share(self.store, group, shares)
+        return [s.take for s in shares]
 
     # -- settle ----------------------------------------------------------------------------------
     async def ack(self, job: JobRef) -> None:

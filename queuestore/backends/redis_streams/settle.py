@@ -110,10 +110,11 @@ async def extend_lease(store: StreamsStore, job: JobRef, seconds: float | timede
     return int(res[1]) / 1000.0
 
 
-async def give_back(store: StreamsStore, take_call: str, group: str) -> int:
-    """Hand back what the dequeue call ``take_call`` leased (it was cancelled: nobody holds the
-    jobs): each goes back to the tail of the stream without counting an attempt. If that take
-    has not run yet, it will lease nothing when it does.
+async def give_back(store: StreamsStore, take_call: str, group: str, leases: Sequence[str] = ()) -> int:
+    """Hand back what the dequeue call ``take_call`` leased, or (``take_call`` empty) the
+    ``leases`` given as lease tokens: nobody holds these jobs (their dequeue was cancelled), so
+    each goes back to the tail of the stream without counting an attempt. If the take
+    ``take_call`` has not run yet, it will lease nothing when it does.
 
     Returns:
         How many jobs were handed back.
@@ -121,7 +122,10 @@ async def give_back(store: StreamsStore, take_call: str, group: str) -> int:
     Raises:
         OutcomeUnknownError, BackendError.
     """
-    args = ["giveback", "", int(store.retain), store.queue, "", take_call, group]
+    args: list[Any] = ["giveback", "", int(store.retain), store.queue, "", take_call, group]
+    for token in leases:
+        lease = LeaseToken.decode(token)
+        args += [lease.entry_id, lease.deliveries]
     res = await store.mutate("dequeue", "settle", store.keys.core(), args)
     return int(res[0])
 

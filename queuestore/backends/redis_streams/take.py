@@ -15,7 +15,7 @@ Lease deadlines are the server's (``TIME``), as stored.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
 
 import anyio
@@ -35,7 +35,7 @@ from queuestore.backends.redis_streams.settle import give_back, settle_args
 from queuestore.backends.redis_streams.store import StreamsStore, log
 from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
 
-__all__ = ["SharedTake", "Take", "dequeue", "share", "take", "wait_for_entries"]
+__all__ = ["Share", "SharedTake", "Take", "dequeue", "give_back_share", "share", "take", "wait_for_entries"]
 
 
 class Take(NamedTuple):
@@ -124,10 +124,11 @@ async def take(store: StreamsStore, group: str, consumer: str, count: int, lease
     return Take(jobs, bool(entries), next_due, last_id, int(server_now))
 
 
-async def _give_back(store: StreamsStore, cid: str, group: str) -> None:
-    """Hand back what the take ``cid`` leased; a failure is logged (its leases then expire)."""
+async def _give_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
+    """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``); a failure is
+    logged (the leases then expire)."""
     try:
-        await give_back(store, cid, group)
+        await give_back(store, cid, group, [j.lease_token for j in jobs if j.lease_token])
     except QueueStoreError as exc:
         log.warning("redis-streams %s: a cancelled dequeue could not hand back its jobs: %s", store.name, exc)
 
@@ -137,6 +138,30 @@ def share(result: Take, callers: int) -> list[Take]:
     are jobs, none for the others (which then wait like a dequeue that found nothing)."""
     jobs = result.jobs
     return [result._replace(jobs=jobs[i : i + 1]) for i in range(callers)]
+
+
+class Share:
+    """One coalesced ``dequeue`` call's place in a shared take: the flush fills ``take``; the
+    caller sets ``cancelled`` when it is cancelled before it got it."""
+
+    __slots__ = ("cancelled", "key", "take")
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+        self.take: Take | None = None
+        self.cancelled = False
+
+
+async def give_back_share(store: StreamsStore, group: str, shares: Sequence[Share]) -> None:
+    """Hand back the jobs a shared take gave to callers that were cancelled meanwhile
+    (shielded: the flush or the caller may itself be cancelled)."""
+    lost = [j for s in shares if s.cancelled and s.take is not None for j in s.take.jobs]
+    for s in shares:
+        if s.cancelled and s.take is not None:
+            s.take = s.take._replace(jobs=[])
+    if lost:
+        with anyio.CancelScope(shield=True):
+            await _give_back(store, "", group, lost)
 
 
 async def _materialize(

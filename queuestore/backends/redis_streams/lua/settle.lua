@@ -8,7 +8,8 @@
 -- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
 --      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
 --      move -> {status}; moveout -> {status, fields}; moved -> {status};
---      giveback (6: the call id of a dequeue, 7: its group) -> {entries handed back}
+--      giveback (6: the call id of a dequeue or "", 7: its group, then with "": entry id,
+--      deliveries pairs) -> {entries handed back}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
 -- Every reply is recorded under the call id: a retried call gets it without acting again.
 -- Times (lease deadlines, due times, dead-letter times) are the server's (TIME).
@@ -182,9 +183,15 @@ elseif op == "giveback" then
   -- of the stream with the same counters (an attempt nobody saw is no attempt); a take that
   -- has not run yet finds an empty record and leases nothing
   local take_id, g = ARGV[6], ARGV[7]
-  local rec = decode_object(rcall("HGET", CR, take_id))
+  local leased = {}
+  if take_id ~= "" then
+    local rec = decode_object(rcall("HGET", CR, take_id))
+    leased = rec and type(rec.e) == "table" and rec.e or {}
+  else
+    for i = 8, #ARGV, 2 do leased[#leased + 1] = {ARGV[i], ARGV[i + 1]} end
+  end
   local n = 0
-  for _, le in ipairs(rec and type(rec.e) == "table" and rec.e or {}) do
+  for _, le in ipairs(leased) do
     local eid, d = le[1], tonumber(le[2]) or 1
     local p = rcall("XPENDING", S, g, eid, eid, 1)
     local e = rcall("XRANGE", S, eid, eid)
@@ -197,7 +204,7 @@ elseif op == "giveback" then
       n = n + 1
     end
   end
-  record(take_id, {t = 0, e = {}})
+  if take_id ~= "" then record(take_id, {t = 0, e = {}}) end
   return {n}
 end
 return redis.error_reply("ERR unknown settle op " .. tostring(op))
