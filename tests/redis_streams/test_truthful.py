@@ -129,10 +129,12 @@ async def test_a_held_delayed_job_without_its_due_time_is_dead_lettered_on_resto
     raw = b.conn.client
     key = b.skeys.held("m1")
     await raw.xadd(key, {"j": "h2", "b": body, "s": "delayed"})
-    await raw.hset(b.skeys.idx, "h2", "H0-1")
-    assert await b.migration_restore("m1") == 2
-    jobs = await b.get_jobs(["h1", "h2"])
-    assert [j.state if j else None for j in jobs] == [JobState.READY, JobState.DEAD]
+    await raw.xadd(key, {"j": "h3", "b": b.codec.encode(Job(id="h3", queue=b.queue, payload=3)), "s": "zzz"})
+    assert await b.migration_restore("m1") == 3
+    jobs = await b.get_jobs(["h1", "h2", "h3"])
+    assert [j.state if j else None for j in jobs] == [JobState.READY, JobState.DEAD, JobState.DEAD]
+    assert jobs[2] is not None
+    assert jobs[2].dead_reason == "unknown held state zzz"
 
 
 # -- out-of-range and mistyped arguments ----------------------------------------------------------
