@@ -24,6 +24,7 @@ from queuestore._models import (
 from queuestore._registry import BackendRegistry, default_registry
 from queuestore.abc import BackendFactory, JobRef, MigrationSupport, QueueBackend
 from queuestore.errors import (
+    AuthenticationFailedError,
     BackendClosedError,
     BackendError,
     BackendExistsError,
@@ -40,9 +41,11 @@ from queuestore.errors import (
     MigrationNotFoundError,
     NotFoundError,
     OperationTimeoutError,
+    PermissionDeniedError,
     QueueNotFoundError,
     QueueStoreError,
     SerializationError,
+    TLSFailedError,
     UnsupportedOperationError,
     error_code,
     is_permanent,
@@ -62,6 +65,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRIORITY_MAX",
     "PRIORITY_MIN",
+    "AuthenticationFailedError",
     "BackendCapabilities",
     "BackendClosedError",
     "BackendConfig",
@@ -101,12 +105,14 @@ __all__ = [
     "MigrationTool",
     "NotFoundError",
     "OperationTimeoutError",
+    "PermissionDeniedError",
     "QueueBackend",
     "QueueConfig",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
     "StorageConfig",
+    "TLSFailedError",
     "UnsupportedOperationError",
     "__version__",
     "default_registry",

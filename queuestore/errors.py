@@ -11,7 +11,10 @@ Every error raised by queuestore derives from one root::
     │   ├── OperationTimeoutError        TIMEOUT                retryable
     │   ├── BackendUnavailableError      BACKEND_UNAVAILABLE    retryable
     │   ├── BackendClosedError           BACKEND_CLOSED
-    │   └── UnsupportedOperationError    OPERATION_NOT_SUPPORTED
+    │   ├── UnsupportedOperationError    OPERATION_NOT_SUPPORTED
+    │   ├── AuthenticationFailedError    AUTHENTICATION_FAILED  (wrong or missing credentials)
+    │   ├── PermissionDeniedError        PERMISSION_DENIED      (the ACL refuses a command or key)
+    │   └── TLSFailedError               TLS_FAILED             (certificate, CA/key file, handshake)
     ├── NotFoundError
     │   ├── BackendNotFoundError         BACKEND_NOT_FOUND
     │   ├── QueueNotFoundError           QUEUE_NOT_FOUND
@@ -40,6 +43,7 @@ from queuestore._redact import redact
 
 __all__ = [
     "ERROR_CODES",
+    "AuthenticationFailedError",
     "BackendClosedError",
     "BackendError",
     "BackendExistsError",
@@ -56,9 +60,11 @@ __all__ = [
     "MigrationNotFoundError",
     "NotFoundError",
     "OperationTimeoutError",
+    "PermissionDeniedError",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
+    "TLSFailedError",
     "UnsupportedOperationError",
     "error_code",
     "is_permanent",
@@ -85,6 +91,9 @@ ERROR_CODES: Final[frozenset[str]] = frozenset(
         "MIGRATION_IN_PROGRESS",
         "MIGRATION_FAILED",
         "MIGRATION_NOT_FOUND",
+        "AUTHENTICATION_FAILED",
+        "PERMISSION_DENIED",
+        "TLS_FAILED",
     }
 )
 
@@ -191,6 +200,38 @@ class UnsupportedOperationError(BackendError):
     """The backend (or the connected server) does not support this operation."""
 
     code = "OPERATION_NOT_SUPPORTED"
+    permanent = True
+
+
+class AuthenticationFailedError(BackendError):
+    """The server refused the credentials: a wrong password or user, or none where one is needed.
+
+    Permanent: the same call fails until the configured credentials are fixed.
+    """
+
+    code = "AUTHENTICATION_FAILED"
+    permanent = True
+
+
+class PermissionDeniedError(BackendError):
+    """The server's ACL does not let this user run a command or touch a key the backend needs.
+
+    Permanent: the same call fails until the user's ACL rules are changed.
+    """
+
+    code = "PERMISSION_DENIED"
+    permanent = True
+
+
+class TLSFailedError(BackendError):
+    """TLS could not be set up: the server's certificate does not verify (unknown CA, wrong
+    host name), a CA, certificate or key file is missing or unreadable, or the server does
+    not speak TLS on that port.
+
+    Permanent: the same call fails until the TLS settings (or the server's certificate) change.
+    """
+
+    code = "TLS_FAILED"
     permanent = True
 
 
