@@ -12,7 +12,7 @@ import msgspec
 from queuestore._durations import Seconds, to_seconds
 from queuestore._job import JobState
 from queuestore._redact import is_secret_key, redact, redact_url, remember_secret, url_secrets
-from queuestore.errors import InvalidJobError
+from queuestore.errors import ConfigurationError, InvalidJobError
 
 __all__ = [
     "BackendCapabilities",
@@ -49,8 +49,8 @@ class DequeueOptions(msgspec.Struct, kw_only=True):
         """The timeout in seconds. Raises InvalidJobError when negative."""
         try:
             return to_seconds(self.timeout, "timeout")
-        except ValueError as exc:
-            raise InvalidJobError("timeout", str(exc)) from exc
+        except ConfigurationError as exc:
+            raise InvalidJobError("timeout", exc.message) from exc
 
     def lease_seconds(self, default: float) -> float:
         """The lease length in seconds. Raises InvalidJobError when not > 0."""
@@ -58,8 +58,8 @@ class DequeueOptions(msgspec.Struct, kw_only=True):
             return default
         try:
             return to_seconds(self.visibility_timeout, "visibility_timeout", allow_zero=False)
-        except ValueError as exc:
-            raise InvalidJobError("visibility_timeout", str(exc)) from exc
+        except ConfigurationError as exc:
+            raise InvalidJobError("visibility_timeout", exc.message) from exc
 
     def checked_count(self) -> int:
         """The count, checked to be >= 1. Raises InvalidJobError otherwise."""
@@ -203,7 +203,14 @@ class BackendConfig(msgspec.Struct, kw_only=True):
                     remember_secret(value)
 
     def queue_name(self) -> str:
-        """The queue this backend serves."""
+        """The queue this backend serves: ``queue``, else ``name``, else ``"default"``.
+
+        Raises:
+            ConfigurationError: ``queue`` is set to an empty string (leave it unset to
+                serve ``name``).
+        """
+        if self.queue is not None and not self.queue:
+            raise ConfigurationError("queue", "must not be empty (leave it unset to serve the name)")
         return self.queue or self.name or "default"
 
     def redacted(self) -> BackendConfig:

@@ -269,6 +269,19 @@ class JobNotFoundError(NotFoundError, KeyError):
         self.job_id = job_id
         super().__init__(message or f"job {job_id!r} not found")
 
+    @classmethod
+    def not_in_flight(cls, job_id: str, now: str = "") -> JobNotFoundError:
+        """The error of an ack, nack or extend_lease whose job holds no lease.
+
+        Args:
+            job_id: the job.
+            now: where the job is instead (``ready``, ``dead``...), when known; without it
+                the job is gone, most likely acknowledged already.
+        """
+        if now:
+            return cls(job_id, f"job {job_id!r} is not in flight (it is {now})")
+        return cls(job_id, f"job {job_id!r} not found: not in flight \u2014 already acked?")
+
 
 class MigrationNotFoundError(NotFoundError, KeyError):
     """No migration is known for that queue."""

@@ -21,8 +21,9 @@ Semantics every other backend must match (the conformance suite checks them):
   round trip to a server would) before its atomic step, so concurrent
   consumers interleave fairly; a cancellation at that point leaves nothing done.
 * ``move`` sends a leased, waiting or dead job to another queue of the same
-  namespace as ready, with ``origin_queue`` set; moving a job that is already
-  in the target (and gone from here) is a no-op, so a retried move is safe.
+  namespace as ready, with ``origin_queue`` set; moving a job that was moved to
+  the target from here already is a no-op, so a retried move is safe (an id the
+  target holds from elsewhere is not found here).
 
 Example::
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import anyio
 
-from queuestore._args import JobRef, job_ref, seconds_arg
+from queuestore._args import JobRef, dequeue_options, job_ref, seconds_arg
 from queuestore._job import Job, JobCodec, JobState
 from queuestore._metrics import OperationMetrics
 from queuestore._models import (
@@ -106,8 +106,9 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         Raises:
             InvalidJobError: a negative timeout or a bad ``visibility_timeout``.
             BackendClosedError: the backend is (or gets) closed.
+            TypeError: ``options`` is not a DequeueOptions (``dequeue(1.0)``).
         """
-        jobs = await self._lease(options or DequeueOptions(), 1)
+        jobs = await self._lease(dequeue_options(options), 1)
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
@@ -116,8 +117,9 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         Raises:
             InvalidJobError: a bad count, timeout or visibility_timeout.
             BackendClosedError: the backend is (or gets) closed.
+            TypeError: ``options`` is not a DequeueOptions.
         """
-        opts = options or DequeueOptions()
+        opts = dequeue_options(options, "dequeue_many")
         return await self._lease(opts, opts.checked_count())
 
     async def _lease(self, opts: DequeueOptions, count: int) -> list[Job]:
@@ -226,11 +228,11 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         """Move a job to ``target_queue`` (same namespace) as ready, ``origin_queue`` set.
 
         A leased job is guarded as in :meth:`ack`; a ready, delayed or dead job
-        moves too. If the job is already in the target and gone from here, this
+        moves too. If the job was moved to the target from here already, this
         is a no-op (a retried move is safe).
 
         Raises:
-            JobNotFoundError: the job is in neither queue.
+            JobNotFoundError: the job is not here (and was not moved from here to the target).
             LeaseLostError: the given Job's lease is no longer the current one.
             DuplicateJobError: the target holds another job with this id.
             InvalidJobError: an empty target or the backend's own queue.

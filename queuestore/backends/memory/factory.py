@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from queuestore._args import check_queue_name
 from queuestore._models import BackendConfig
 from queuestore.abc import BackendFactory
 from queuestore.backends.memory.backend import MemoryBackend
@@ -20,11 +21,12 @@ class MemoryBackendFactory(BackendFactory[MemoryOptions]):
     options_type = MemoryOptions
 
     def check(self, config: BackendConfig, options: MemoryOptions) -> None:
-        """Reject zero lease/reclaim durations and a non-memory URL.
+        """Reject zero lease/reclaim durations, a non-memory URL and a bad queue name.
 
         Raises:
             ConfigurationError: naming the field.
         """
+        check_queue_name(config.queue_name())
         for name in _POSITIVE:
             if getattr(options, name) <= 0:
                 raise ConfigurationError(f"options.{name}", "must be > 0")
