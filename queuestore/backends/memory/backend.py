@@ -152,7 +152,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         await self._client.enter("ack")
         job_id, token = job_ref(job)
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             self._q.ack(job_id, token)
         self._metrics.record("ack")
 
@@ -167,7 +167,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         refs = [job_ref(job) for job in jobs]
         out: list[bool] = []
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             for job_id, token in refs:
                 try:
                     self._q.ack(job_id, token)
@@ -201,7 +201,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         job_id, token = job_ref(job)
         secs = seconds_arg(delay, "delay")
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             self._q.nack(job_id, token, requeue, secs, error, self._client.now())
         self._metrics.record("nack")
 
@@ -221,7 +221,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             return self._q.extend(job_id, token, secs, self._client.now())
 
     async def move(self, job: JobRef, target_queue: str) -> None:
@@ -245,7 +245,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         if target_queue == self.queue:
             raise InvalidJobError("target_queue", f"job is already in queue {self.queue!r}")
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             target = self._client.queue(target_queue)
             self._q.move(job_id, token, target, self._client.now())
 

@@ -101,14 +101,15 @@ class QueueData:
             event.set()
 
     # -- time -----------------------------------------------------------------------------
-    def sweep(self, now: float) -> SweepResult:
-        """Reclaim expired leases, promote due delayed jobs, drop expired waiting jobs.
+    def sweep(self, now: float, *, reclaim: bool = True) -> SweepResult:
+        """Reclaim expired leases (unless ``reclaim`` is False), promote due delayed jobs,
+        drop expired waiting jobs.
 
         A reclaimed job goes to the tail of its priority with retry_count + 1 (or is
         dead-lettered, reason "lease expired", when that would exceed max_retries).
         """
         res = SweepResult()
-        for _, _, job_id in self.index[JobState.IN_FLIGHT].due(now):
+        for _, _, job_id in self.index[JobState.IN_FLIGHT].due(now) if reclaim else ():
             rec = self.jobs[job_id]
             rec.where = HELD  # out of every index; _retry/_kill place it again
             if self._retry(rec, now, 0.0, LEASE_EXPIRED):
