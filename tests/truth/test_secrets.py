@@ -169,3 +169,52 @@ async def test_a_real_server_with_every_password(
 )
 def test_honest_words_are_not_blanked(text: str, kept: str) -> None:
     assert redact(text) == kept
+
+
+@pytest.mark.parametrize("type_", ["redis-lists", "redis-streams"])
+async def test_a_stopped_or_frozen_server_shows_no_password(
+    type_: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Errors, health and stats of backends whose server froze (SIGSTOP) and then went away."""
+    caplog.set_level(logging.DEBUG)
+    with RedisServer() as srv:
+        admin = srv.sync_client()
+        backends: list[tuple[str, qs.QueueBackend]] = []
+        texts: list[object] = []
+        for i, pw in enumerate(PASSWORDS):
+            admin.execute_command("ACL", "SETUSER", f"u{i}", "on", f">{pw}", "~*", "&*", "+@all")
+            url = f"redis://u{i}:{urllib.parse.quote(pw, safe='')}@{srv.address}/0"
+            cfg = qs.BackendConfig(
+                type=type_,
+                name=f"b{i}",
+                queue=f"q{i}",
+                url=url,
+                options={"read_timeout": 0.3, "max_retries": 0},
+            )
+            backend = await qs.default_registry().create(type_, cfg)
+            backends.append((pw, backend))
+        try:
+            with srv.frozen():
+                for pw, backend in backends[:3]:
+                    with pytest.raises(qs.QueueStoreError) as info:
+                        await backend.enqueue(qs.Job(payload=1))
+                    texts += [(pw, t) for t in error_texts(info.value)]
+                    texts += [(pw, await backend.health())]
+            srv.stop()
+            for pw, backend in backends:
+                with pytest.raises(qs.QueueStoreError) as info:
+                    await backend.enqueue(qs.Job(payload=1))
+                texts += [(pw, t) for t in error_texts(info.value)]
+                health = await backend.health()
+                assert health.status == qs.HealthLevel.UNHEALTHY
+                texts += [(pw, health), (pw, msgspec.json.encode(health)), (pw, repr(backend))]
+                try:
+                    texts += [(pw, await backend.stats())]
+                except qs.QueueStoreError as exc:
+                    texts += [(pw, t) for t in error_texts(exc)]
+        finally:
+            for _, backend in backends:
+                await backend.aclose()
+    shown = [(pw, text) for pw, text in texts if leaks(pw, text)]
+    assert shown == []
+    assert [pw for pw in PASSWORDS if leaks(pw, caplog.text)] == []
