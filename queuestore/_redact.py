@@ -45,7 +45,7 @@ _URL_TOKEN = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>`]*")
 _KEY = r"(?:\w*(?:password|passwd|secret|token|credential)\w*|pass|auth|requirepass|masterauth)"
 # key=value (unquoted value) and 'key': 'value' / "key": "value" (quoted value, escapes honoured)
 _QUOTED_VALUE = r"'(?:[^'\\]|\\.)*'" + "|" + r'"(?:[^"\\]|\\.)*"'
-_KV_EQUALS = re.compile(rf"(?P<key>(?<![\w.-]){_KEY}\s*=\s*)(?P<val>{_QUOTED_VALUE}|[^\s,;&)}}\]]+)", re.I)
+_KV_EQUALS = re.compile(rf"(?P<key>(?<!\w){_KEY}\s*=\s*)(?P<val>{_QUOTED_VALUE}|[^\s,;&)}}\]]+)", re.I)
 _KV_QUOTED = re.compile(rf"(?P<key>(?P<q>['\"]){_KEY}(?P=q)\s*:\s*)(?P<val>{_QUOTED_VALUE})", re.I)
 # Redis's own forms; a <placeholder> (as in the server's help texts) is not a secret
 _CMD = re.compile(

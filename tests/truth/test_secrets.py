@@ -165,6 +165,10 @@ async def test_a_real_server_with_every_password(
             "the HELLO AUTH <user> <pass> option can be used",
         ),
         ("token bucket refilled; auth ok", "token bucket refilled; auth ok"),
+        (
+            "ERR AUTH <password> called without any password configured for the default user",
+            "ERR AUTH <password> called without any password configured for the default user",
+        ),
     ],
 )
 def test_honest_words_are_not_blanked(text: str, kept: str) -> None:
@@ -218,3 +222,20 @@ async def test_a_stopped_or_frozen_server_shows_no_password(
     shown = [(pw, text) for pw, text in texts if leaks(pw, text)]
     assert shown == []
     assert [pw for pw in PASSWORDS if leaks(pw, caplog.text)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("options.password=hunter22 rest", "hunter22"),
+        ("sentinel_password='a b c' rest", "a b c"),
+        ('{"auth_token": "t0k\\"en"}', 't0k\\"en'),
+        ("dial redis://:pa$$word@10.0.0.1:6379/0 failed", "pa$$word"),
+        ("dial redis://admin:pa$$word failed", "pa$$word"),
+        ("AUTH alice s3cret-4", "s3cret-4"),
+    ],
+)
+def test_free_text_secrets_are_redacted(text: str, secret: str) -> None:
+    out = redact(text)
+    assert secret not in out
+    assert "***" in out
