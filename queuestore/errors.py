@@ -225,8 +225,9 @@ class PermissionDeniedError(BackendError):
 
 class TLSFailedError(BackendError):
     """TLS could not be set up: the server's certificate does not verify (unknown CA, wrong
-    host name), a CA, certificate or key file is missing or unreadable, or the server does
-    not speak TLS on that port.
+    host name), a CA, certificate or key file is missing or unreadable, or the peer answered
+    the handshake with something that is not TLS. (A plain Redis port sends nothing back to
+    a TLS handshake: that ends as a retryable ``OperationTimeoutError``.)
 
     Permanent: the same call fails until the TLS settings (or the server's certificate) change.
     """

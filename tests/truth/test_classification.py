@@ -3,6 +3,7 @@ each with its own code; an unreachable server stays retryable. Real servers thro
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -155,3 +156,21 @@ async def test_a_certificate_that_does_not_verify_is_permanent(
     assert qs.is_permanent(err)
     assert not qs.is_retryable(err)
     assert "certificate" in str(err).lower()
+
+
+@pytest.mark.parametrize("type_", REDIS_TYPES)
+async def test_a_peer_answering_tls_with_plain_text_is_permanent(type_: str) -> None:
+    """A listener that answers any handshake with a plain-text error line, as a proxy would."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"-ERR this port does not serve TLS\r\n" * 8)
+        await writer.drain()
+        await reader.read(1024)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        err = await outcome(type_, f"rediss://127.0.0.1:{port}/0", conn_timeout=5.0, max_retries=0)
+    assert isinstance(err, qs.TLSFailedError), repr(err)
+    assert qs.is_permanent(err)

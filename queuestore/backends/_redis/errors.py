@@ -3,9 +3,9 @@
 What a caller may do next decides the class: credentials the server refuses
 (``WRONGPASS``, ``NOAUTH``) are :class:`AuthenticationFailedError`, an ACL refusal
 (``NOPERM``, also from inside a script) is :class:`PermissionDeniedError`, a TLS
-certificate that does not verify, a TLS file that cannot be read or a port that does
-not speak TLS is :class:`TLSFailedError` -- all permanent. An unreachable or broken
-connection stays a retryable :class:`ConnectionFailedError`.
+certificate that does not verify, a TLS file that cannot be read or a peer that answers
+the handshake with something that is not TLS is :class:`TLSFailedError` -- all permanent.
+An unreachable or broken connection stays a retryable :class:`ConnectionFailedError`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ _AUTH_PREFIXES = ("WRONGPASS", "NOAUTH")
 _TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError, ssl.SSLWantReadError)
 _TLS_HINT = (
     "check the server certificate and its host name, options.tls_ca_file, tls_cert_file and "
-    "tls_key_file, and that the port speaks TLS"
+    "tls_key_file, and that the port serves TLS"
 )
 
 
