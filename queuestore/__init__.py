@@ -24,6 +24,7 @@ from queuestore._models import (
 from queuestore._registry import BackendRegistry, default_registry
 from queuestore.abc import BackendFactory, JobRef, MigrationSupport, QueueBackend
 from queuestore.errors import (
+    AuthenticationFailedError,
     BackendClosedError,
     BackendError,
     BackendExistsError,
@@ -41,9 +42,11 @@ from queuestore.errors import (
     NotFoundError,
     OperationTimeoutError,
     OutcomeUnknownError,
+    PermissionDeniedError,
     QueueNotFoundError,
     QueueStoreError,
     SerializationError,
+    TLSFailedError,
     UnsupportedOperationError,
     error_code,
     is_permanent,
@@ -63,6 +66,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PRIORITY_MAX",
     "PRIORITY_MIN",
+    "AuthenticationFailedError",
     "BackendCapabilities",
     "BackendClosedError",
     "BackendConfig",
@@ -103,12 +107,14 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "OutcomeUnknownError",
+    "PermissionDeniedError",
     "QueueBackend",
     "QueueConfig",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
     "StorageConfig",
+    "TLSFailedError",
     "UnsupportedOperationError",
     "__version__",
     "default_registry",

@@ -16,12 +16,15 @@ import msgspec
 
 from queuestore._durations import duration_dec_hook, to_seconds
 from queuestore._job import Job
+from queuestore._models import DequeueOptions
 from queuestore.errors import ConfigurationError, InvalidJobError
 
 __all__ = [
     "JobRef",
     "check_job_queue",
+    "check_queue_name",
     "checked_job_ids",
+    "dequeue_options",
     "job_ref",
     "parse_options",
     "seconds_arg",
@@ -65,6 +68,25 @@ def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
     return ids
 
 
+def dequeue_options(options: object, op: str = "dequeue") -> DequeueOptions:
+    """The options of a ``dequeue`` / ``dequeue_many`` call (None: the defaults).
+
+    Raises:
+        TypeError: ``options`` is not a DequeueOptions (``dequeue(1.0)`` names the fix:
+            ``dequeue(DequeueOptions(timeout=1.0))``).
+    """
+    if options is None:
+        return DequeueOptions()
+    if isinstance(options, DequeueOptions):
+        return options
+    if isinstance(options, int | float | timedelta) and not isinstance(options, bool):
+        raise TypeError(
+            f"{op}() takes a DequeueOptions, not a bare timeout: "
+            f"use {op}(DequeueOptions(timeout={options!r}))"
+        )
+    raise TypeError(f"{op}() takes a DequeueOptions or None, got {type(options).__name__}")
+
+
 def seconds_arg(value: float | timedelta, field: str, *, allow_zero: bool = True) -> float:
     """A duration argument of a backend call, in seconds.
 
@@ -75,6 +97,25 @@ def seconds_arg(value: float | timedelta, field: str, *, allow_zero: bool = True
         return to_seconds(value, field, allow_zero=allow_zero)
     except ConfigurationError as exc:
         raise InvalidJobError(field, exc.message) from None
+
+
+def check_queue_name(name: object, field: str = "queue") -> str:
+    """Check a queue name: 1..200 printable characters, no whitespace, no braces (a queue
+    name is a Redis hash tag, ``{queue}``, so every backend takes the same names).
+
+    Raises:
+        ConfigurationError: naming ``field``; the message names the offending characters.
+    """
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise ConfigurationError(field, f"queue name must be 1..200 characters, got {name!r}")
+    bad = sorted({c for c in name if c in "{}" or c.isspace() or not c.isprintable()})
+    if bad:
+        raise ConfigurationError(
+            field,
+            f"queue name {name!r} contains forbidden characters {bad!r} (no whitespace, control "
+            "characters or braces)",
+        )
+    return name
 
 
 def check_job_queue(job: Job, queue: str) -> None:

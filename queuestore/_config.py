@@ -209,14 +209,22 @@ class StorageConfig(msgspec.Struct, kw_only=True):
         )
 
     def to_builtins(self) -> dict[str, Any]:
-        """The config as plain data (durations in seconds), passwords replaced by ``***``."""
-        data: dict[str, Any] = msgspec.to_builtins(self, enc_hook=_plain)
-        for backend in data["backends"].values():
-            backend["url"] = redact(backend["url"])
-            for key in backend["options"]:
-                if "password" in key.lower():
-                    backend["options"][key] = "***"
+        """The config as plain data (durations in seconds), passwords replaced by ``***``.
+
+        Every backend is shown as :meth:`BackendConfig.redacted` shows it.
+        """
+        shown = msgspec.structs.replace(
+            self, backends={name: backend.redacted() for name, backend in self.backends.items()}
+        )
+        data: dict[str, Any] = msgspec.to_builtins(shown, enc_hook=_plain)
         return data
+
+    def __repr__(self) -> str:
+        return redact(
+            f"StorageConfig(backends={self.backends!r}, queues={self.queues!r}, defaults={self.defaults!r})"
+        )
+
+    __str__ = __repr__
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,10 @@ from typing import Any
 
 from queuestore.errors import ConfigurationError
 
-__all__ = ["Seconds", "duration_dec_hook", "to_seconds"]
+__all__ = ["MAX_SECONDS", "Seconds", "duration_dec_hook", "to_seconds"]
+
+#: the longest duration accepted: 100 years (longer ones overflow the stores' millisecond clocks)
+MAX_SECONDS = 100 * 365.25 * 86400
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
@@ -28,14 +31,19 @@ def to_seconds(value: Any, field: str = "duration", *, allow_zero: bool = True) 
     ``"30s"``, ``"5m"``, ``"100ms"``, ``"1h30m"`` or ``"2.5"``.
 
     Raises:
-        ConfigurationError: the value is not a duration, is negative, or is not finite.
+        ConfigurationError: the value is not a duration, is negative, is not finite, or is
+            longer than :data:`MAX_SECONDS` (100 years).
     """
     if isinstance(value, bool):
         raise ConfigurationError(field, f"expected a duration, got {value!r}")
     if isinstance(value, timedelta):
         secs = value.total_seconds()
     elif isinstance(value, int | float):
-        secs = float(value)
+        try:
+            secs = float(value)
+        except OverflowError:  # an int beyond float
+            too_long = f"duration must be at most {MAX_SECONDS:.0f}s (100 years)"
+            raise ConfigurationError(field, too_long) from None
     elif isinstance(value, str):
         text = value.strip().lower()
         try:
@@ -55,6 +63,10 @@ def to_seconds(value: Any, field: str = "duration", *, allow_zero: bool = True) 
         raise ConfigurationError(field, f"expected a duration, got {type(value).__name__}")
     if not math.isfinite(secs):
         raise ConfigurationError(field, f"duration must be finite, got {value!r}")
+    if secs > MAX_SECONDS:
+        raise ConfigurationError(
+            field, f"duration must be at most {MAX_SECONDS:.0f}s (100 years), got {value!r}"
+        )
     if secs < 0 or (secs == 0 and not allow_zero):
         raise ConfigurationError(field, f"duration must be {'>=' if allow_zero else '>'} 0, got {value!r}")
     return secs

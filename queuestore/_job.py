@@ -12,6 +12,7 @@ marker are read as they are, so old and new entries decode side by side.
 from __future__ import annotations
 
 import enum
+import math
 import time
 import uuid
 import zlib
@@ -20,7 +21,8 @@ from typing import Any, Literal
 
 import msgspec
 
-from queuestore.errors import InvalidJobError, SerializationError
+from queuestore._durations import to_seconds
+from queuestore.errors import ConfigurationError, InvalidJobError, SerializationError
 
 __all__ = [
     "PRIORITY_MAX",
@@ -89,18 +91,35 @@ class Job(msgspec.Struct, kw_only=True, omit_defaults=True):
     state: JobState = JobState.READY
 
     def delayed(self, delay: float | timedelta) -> Job:
-        """Return a copy that becomes available ``delay`` from now."""
-        secs = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-        return msgspec.structs.replace(self, available_at=time.time() + secs)
+        """Return a copy that becomes available ``delay`` from now.
+
+        Raises:
+            InvalidJobError: ``delay`` is not a duration of 0 to 100 years.
+        """
+        return msgspec.structs.replace(self, available_at=time.time() + _duration(delay, "delay"))
 
     def with_ttl(self, ttl: float | timedelta) -> Job:
-        """Return a copy that expires ``ttl`` from now if nobody took it."""
-        secs = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-        return msgspec.structs.replace(self, expires_at=time.time() + secs)
+        """Return a copy that expires ``ttl`` from now if nobody took it.
+
+        Raises:
+            InvalidJobError: ``ttl`` is not a duration of 0 to 100 years.
+        """
+        return msgspec.structs.replace(self, expires_at=time.time() + _duration(ttl, "ttl"))
+
+
+def _duration(value: float | timedelta, field: str) -> float:
+    try:
+        return to_seconds(value, field)
+    except ConfigurationError as exc:
+        raise InvalidJobError(field, exc.message) from None
+
+
+#: the latest epoch time a job may carry (the end of year 9999)
+_MAX_EPOCH = 253402300799.0
 
 
 def _finite(v: float | None) -> bool:
-    return v is None or (v == v and v not in (float("inf"), float("-inf")))
+    return v is None or (isinstance(v, int | float) and math.isfinite(v) and abs(v) <= _MAX_EPOCH)
 
 
 def validate_job(job: Job) -> None:
@@ -125,7 +144,7 @@ def validate_job(job: Job) -> None:
         raise InvalidJobError("retry_count", f"must be an int >= 0, got {job.retry_count!r}")
     for name in ("available_at", "expires_at", "created_at"):
         if not _finite(getattr(job, name)):
-            raise InvalidJobError(name, "must be a finite epoch time in seconds")
+            raise InvalidJobError(name, "must be a finite epoch time in seconds, at most year 9999")
 
 
 class JobCodec:
@@ -158,16 +177,22 @@ class JobCodec:
         else:
             raise InvalidJobError("format", f"unknown encoding {format!r} (use 'msgpack' or 'json')")
 
+    def _encode(self, job: Job) -> bytes:
+        try:
+            return self._enc.encode(job)
+        except RecursionError:
+            raise InvalidJobError("payload", f"is nested too deeply to encode as {self.format}") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidJobError("payload", f"cannot be encoded as {self.format}: {exc}") from exc
+
     def encode(self, job: Job) -> bytes:
         """Encode a job.
 
         Raises:
-            InvalidJobError: the payload (or another field) cannot be encoded.
+            InvalidJobError: the payload (or another field) cannot be encoded, or is nested
+                too deeply (about a thousand levels).
         """
-        try:
-            data = self._enc.encode(job)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidJobError("payload", f"cannot be encoded as {self.format}: {exc}") from exc
+        data = self._encode(job)
         if self.compression and len(data) >= self.compression_threshold:
             return _COMPRESSED + zlib.compress(data, 6)
         return data
@@ -177,15 +202,15 @@ class JobCodec:
         refuses), on the uncompressed bytes, before compressing.
 
         Raises:
-            InvalidJobError: the payload (or another field) cannot be encoded.
+            InvalidJobError: the payload (or another field) cannot be encoded, or it is
+                nested too deeply to encode or decode.
             SerializationError: the encoded job does not decode (the message names the field).
         """
-        try:
-            data = self._enc.encode(job)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidJobError("payload", f"cannot be encoded as {self.format}: {exc}") from exc
+        data = self._encode(job)
         try:
             self._dec.decode(data)
+        except RecursionError:
+            raise InvalidJobError("payload", f"is nested too deeply to decode as {self.format}") from None
         except msgspec.DecodeError as exc:
             raise SerializationError(f"undecodable job entry ({exc}); first bytes {data[:40]!r}") from exc
         if self.compression and len(data) >= self.compression_threshold:
@@ -196,7 +221,8 @@ class JobCodec:
         """Decode a job, whatever the compression setting it was written with.
 
         Raises:
-            SerializationError: the data is not a job in this codec's format.
+            SerializationError: the data is not a job in this codec's format, or it is
+                nested too deeply to decode.
         """
         if isinstance(data, str):
             data = data.encode()
@@ -205,6 +231,10 @@ class JobCodec:
             if raw.startswith(_COMPRESSED):
                 raw = zlib.decompress(raw[len(_COMPRESSED) :])
             return self._dec.decode(raw)
+        except RecursionError:
+            preview = raw[:40]
+            too_deep = f"job entry nested too deeply to decode; first bytes {preview!r}"
+            raise SerializationError(too_deep) from None
         except (msgspec.DecodeError, zlib.error) as exc:
             preview = raw[:40]
             raise SerializationError(f"undecodable job entry ({exc}); first bytes {preview!r}") from exc

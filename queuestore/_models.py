@@ -11,8 +11,8 @@ import msgspec
 
 from queuestore._durations import Seconds, to_seconds
 from queuestore._job import JobState
-from queuestore._redact import redact
-from queuestore.errors import InvalidJobError
+from queuestore._redact import is_secret_key, redact, redact_url, remember_secret, url_secrets
+from queuestore.errors import ConfigurationError, InvalidJobError
 
 __all__ = [
     "BackendCapabilities",
@@ -49,8 +49,8 @@ class DequeueOptions(msgspec.Struct, kw_only=True):
         """The timeout in seconds. Raises InvalidJobError when negative."""
         try:
             return to_seconds(self.timeout, "timeout")
-        except ValueError as exc:
-            raise InvalidJobError("timeout", str(exc)) from exc
+        except ConfigurationError as exc:
+            raise InvalidJobError("timeout", exc.message) from exc
 
     def lease_seconds(self, default: float) -> float:
         """The lease length in seconds. Raises InvalidJobError when not > 0."""
@@ -58,8 +58,8 @@ class DequeueOptions(msgspec.Struct, kw_only=True):
             return default
         try:
             return to_seconds(self.visibility_timeout, "visibility_timeout", allow_zero=False)
-        except ValueError as exc:
-            raise InvalidJobError("visibility_timeout", str(exc)) from exc
+        except ConfigurationError as exc:
+            raise InvalidJobError("visibility_timeout", exc.message) from exc
 
     def checked_count(self) -> int:
         """The count, checked to be >= 1. Raises InvalidJobError otherwise."""
@@ -191,16 +191,44 @@ class BackendConfig(msgspec.Struct, kw_only=True):
     cluster_addrs: list[str] = msgspec.field(default_factory=list)
     options: dict[str, Any] = msgspec.field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for secret in url_secrets(self.url):
+            remember_secret(secret)
+        for addr in self.cluster_addrs if isinstance(self.cluster_addrs, list) else ():
+            for secret in url_secrets(addr):
+                remember_secret(secret)
+        if isinstance(self.options, dict):
+            for key, value in self.options.items():
+                if isinstance(key, str) and is_secret_key(key):
+                    remember_secret(value)
+
     def queue_name(self) -> str:
-        """The queue this backend serves."""
+        """The queue this backend serves: ``queue``, else ``name``, else ``"default"``.
+
+        Raises:
+            ConfigurationError: ``queue`` is set to an empty string (leave it unset to
+                serve ``name``).
+        """
+        if self.queue is not None and not self.queue:
+            raise ConfigurationError("queue", "must not be empty (leave it unset to serve the name)")
         return self.queue or self.name or "default"
 
+    def redacted(self) -> BackendConfig:
+        """A copy fit to show: the URL's and the addresses' passwords and every secret
+        option (``password``, ``sentinel_password``, ``token``...) replaced by ``***``."""
+        return msgspec.structs.replace(
+            self,
+            url=redact_url(self.url) if isinstance(self.url, str) else self.url,
+            cluster_addrs=[redact_url(a) if isinstance(a, str) else a for a in self.cluster_addrs],
+            options={k: ("***" if is_secret_key(str(k)) else v) for k, v in self.options.items()},
+        )
+
     def __repr__(self) -> str:
-        opts = {k: ("***" if "password" in k.lower() else v) for k, v in self.options.items()}
+        shown = self.redacted()
         return redact(
-            f"BackendConfig(type={self.type!r}, name={self.name!r}, url={self.url!r}, "
-            f"database={self.database!r}, queue={self.queue!r}, cluster_mode={self.cluster_mode!r}, "
-            f"cluster_addrs={self.cluster_addrs!r}, options={opts!r})"
+            f"BackendConfig(type={shown.type!r}, name={shown.name!r}, url={shown.url!r}, "
+            f"database={shown.database!r}, queue={shown.queue!r}, cluster_mode={shown.cluster_mode!r}, "
+            f"cluster_addrs={shown.cluster_addrs!r}, options={shown.options!r})"
         )
 
     __str__ = __repr__

@@ -10,7 +10,7 @@ from __future__ import annotations
 import urllib.parse
 from dataclasses import dataclass, field
 
-from queuestore._redact import redact
+from queuestore._redact import redact, redact_url
 from queuestore.errors import ConfigurationError
 
 __all__ = ["SCHEMES", "ServerURL", "parse_server_url", "split_host_port"]
@@ -99,9 +99,13 @@ def parse_server_url(url: str, field_name: str = "url") -> ServerURL:
         port = parts.port
     except ValueError:
         text = parts.netloc.rpartition(":")[2]
+        if not text.isdigit():  # may be a password written without "@host": never echo it
+            raise ConfigurationError(
+                field_name, "port must be an int in 0..65535 (a password needs '@host' after it)"
+            ) from None
         raise ConfigurationError(field_name, f"port must be an int in 0..65535, got {text!r}") from None
     if not parts.hostname:
-        raise ConfigurationError(field_name, f"no host in {url!r}")
+        raise ConfigurationError(field_name, f"no host in {redact_url(url)!r}")
     path = parts.path.strip("/")
     if path:
         db = _db_int(path, "the database in the URL path", field_name)

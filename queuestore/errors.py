@@ -12,7 +12,10 @@ Every error raised by queuestore derives from one root::
     │   ├── OutcomeUnknownError          OUTCOME_UNKNOWN        retryable
     │   ├── BackendUnavailableError      BACKEND_UNAVAILABLE    retryable
     │   ├── BackendClosedError           BACKEND_CLOSED
-    │   └── UnsupportedOperationError    OPERATION_NOT_SUPPORTED
+    │   ├── UnsupportedOperationError    OPERATION_NOT_SUPPORTED
+    │   ├── AuthenticationFailedError    AUTHENTICATION_FAILED  (wrong or missing credentials)
+    │   ├── PermissionDeniedError        PERMISSION_DENIED      (the ACL refuses a command or key)
+    │   └── TLSFailedError               TLS_FAILED             (certificate, CA/key file, handshake)
     ├── NotFoundError
     │   ├── BackendNotFoundError         BACKEND_NOT_FOUND
     │   ├── QueueNotFoundError           QUEUE_NOT_FOUND
@@ -41,6 +44,7 @@ from queuestore._redact import redact
 
 __all__ = [
     "ERROR_CODES",
+    "AuthenticationFailedError",
     "BackendClosedError",
     "BackendError",
     "BackendExistsError",
@@ -58,9 +62,11 @@ __all__ = [
     "NotFoundError",
     "OperationTimeoutError",
     "OutcomeUnknownError",
+    "PermissionDeniedError",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
+    "TLSFailedError",
     "UnsupportedOperationError",
     "error_code",
     "is_permanent",
@@ -88,6 +94,9 @@ ERROR_CODES: Final[frozenset[str]] = frozenset(
         "MIGRATION_IN_PROGRESS",
         "MIGRATION_FAILED",
         "MIGRATION_NOT_FOUND",
+        "AUTHENTICATION_FAILED",
+        "PERMISSION_DENIED",
+        "TLS_FAILED",
     }
 )
 
@@ -209,6 +218,39 @@ class UnsupportedOperationError(BackendError):
     permanent = True
 
 
+class AuthenticationFailedError(BackendError):
+    """The server refused the credentials: a wrong password or user, or none where one is needed.
+
+    Permanent: the same call fails until the configured credentials are fixed.
+    """
+
+    code = "AUTHENTICATION_FAILED"
+    permanent = True
+
+
+class PermissionDeniedError(BackendError):
+    """The server's ACL does not let this user run a command or touch a key the backend needs.
+
+    Permanent: the same call fails until the user's ACL rules are changed.
+    """
+
+    code = "PERMISSION_DENIED"
+    permanent = True
+
+
+class TLSFailedError(BackendError):
+    """TLS could not be set up: the server's certificate does not verify (unknown CA, wrong
+    host name), a CA, certificate or key file is missing or unreadable, or the peer answered
+    the handshake with something that is not TLS. (A plain Redis port sends nothing back to
+    a TLS handshake: that ends as a retryable ``OperationTimeoutError``.)
+
+    Permanent: the same call fails until the TLS settings (or the server's certificate) change.
+    """
+
+    code = "TLS_FAILED"
+    permanent = True
+
+
 class NotFoundError(QueueStoreError):
     """Something named does not exist.
 
@@ -242,6 +284,19 @@ class JobNotFoundError(NotFoundError, KeyError):
     def __init__(self, job_id: str, message: str = "") -> None:
         self.job_id = job_id
         super().__init__(message or f"job {job_id!r} not found")
+
+    @classmethod
+    def not_in_flight(cls, job_id: str, now: str = "") -> JobNotFoundError:
+        """The error of an ack, nack or extend_lease whose job holds no lease.
+
+        Args:
+            job_id: the job.
+            now: where the job is instead (``ready``, ``dead``...), when known; without it
+                the job is gone, most likely acknowledged already.
+        """
+        if now:
+            return cls(job_id, f"job {job_id!r} is not in flight (it is {now})")
+        return cls(job_id, f"job {job_id!r} not found: not in flight \u2014 already acked?")
 
 
 class MigrationNotFoundError(NotFoundError, KeyError):

@@ -13,6 +13,7 @@ from queuestore._models import BackendConfig
 from queuestore._redact import redact
 from queuestore.errors import (
     ERROR_CODES,
+    AuthenticationFailedError,
     BackendClosedError,
     BackendError,
     BackendNotFoundError,
@@ -27,7 +28,9 @@ from queuestore.errors import (
     MigrationInProgressError,
     OperationTimeoutError,
     OutcomeUnknownError,
+    PermissionDeniedError,
     QueueStoreError,
+    TLSFailedError,
     error_code,
     is_permanent,
     is_retryable,
@@ -56,8 +59,8 @@ def make(cls: type[QueueStoreError]) -> QueueStoreError:
     return cls(*ARGS.get(cls.__name__, ("something happened",)))
 
 
-def test_there_are_nineteen_stable_codes() -> None:
-    assert len(ERROR_CODES) == 19
+def test_there_are_twenty_two_stable_codes() -> None:
+    assert len(ERROR_CODES) == 22
     assert all(code.isupper() and " " not in code for code in ERROR_CODES)
 
 
@@ -92,7 +95,16 @@ def test_retryable_and_permanent_classification() -> None:
         BackendUnavailableError,
         MigrationInProgressError,
     ]
-    permanent = [ConfigurationError, InvalidJobError, BackendClosedError, JobNotFoundError, DuplicateJobError]
+    permanent = [
+        ConfigurationError,
+        InvalidJobError,
+        BackendClosedError,
+        JobNotFoundError,
+        DuplicateJobError,
+        AuthenticationFailedError,
+        PermissionDeniedError,
+        TLSFailedError,
+    ]
     for cls in retryable:
         assert is_retryable(make(cls)), cls.__name__
         assert not is_permanent(make(cls)), cls.__name__

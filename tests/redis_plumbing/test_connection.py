@@ -13,6 +13,7 @@ from queuestore.backends._redis.connection import acquire_connection
 from queuestore.backends._redis.errors import translate
 from queuestore.backends.redis_lists import RedisListsFactory
 from queuestore.errors import (
+    AuthenticationFailedError,
     BackendError,
     BackendUnavailableError,
     OperationTimeoutError,
@@ -101,7 +102,7 @@ async def test_tls_and_unix_pick_their_connection_classes() -> None:
         (rexc.ResponseError("OOM command not allowed"), BackendUnavailableError),
         (rexc.ResponseError("BUSY Redis is busy running a script"), BackendUnavailableError),
         (rexc.ResponseError("WRONGTYPE"), BackendError),
-        (rexc.AuthenticationError("bad password"), ConnectionFailedError),
+        (rexc.AuthenticationError("bad password"), AuthenticationFailedError),
     ],
 )
 def test_translation(exc: Exception, kind: type[Exception]) -> None:

@@ -1,33 +1,104 @@
-"""Translate redis-py errors into queuestore errors at the backend boundary."""
+"""Translate redis-py errors into queuestore errors at the backend boundary.
+
+What a caller may do next decides the class: credentials the server refuses
+(``WRONGPASS``, ``NOAUTH``) are :class:`AuthenticationFailedError`, an ACL refusal
+(``NOPERM``, also from inside a script) is :class:`PermissionDeniedError`, a TLS
+certificate that does not verify, a TLS file that cannot be read or a peer that answers
+the handshake with something that is not TLS is :class:`TLSFailedError` -- all permanent.
+An unreachable or broken connection stays a retryable :class:`ConnectionFailedError`.
+"""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from redis import exceptions as rexc
 
 from queuestore.errors import (
+    AuthenticationFailedError,
     BackendError,
     BackendUnavailableError,
     ConnectionFailedError,
     OperationTimeoutError,
+    PermissionDeniedError,
     QueueStoreError,
+    TLSFailedError,
 )
 
 __all__ = ["translate", "translating"]
 
 _UNAVAILABLE_PREFIXES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "BUSY ")
 
+#: the server's words for an ACL refusal (``NOPERM ...``; Redis 7.0 scripts: ``... can't run this command``)
+_NOPERM_MARKS = ("NOPERM", "no permissions to", "can't run this command or subcommand")
+_AUTH_PREFIXES = ("WRONGPASS", "NOAUTH")
+#: transient TLS failures (the peer went away mid-handshake): retryable like any broken connection
+_TLS_TRANSIENT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError, ssl.SSLWantReadError)
+_TLS_HINT = (
+    "check the server certificate and its host name, options.tls_ca_file, tls_cert_file and "
+    "tls_key_file, and that the port serves TLS"
+)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _in_tls_setup(exc: BaseException) -> bool:
+    """A file error raised while the TLS context was loaded (CA, certificate or key file)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if "SSLContext" in tb.tb_frame.f_code.co_qualname:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    for err in _chain(exc):
+        if isinstance(err, ssl.SSLError) and not isinstance(err, _TLS_TRANSIENT):
+            return True
+        if isinstance(err, FileNotFoundError | PermissionError | IsADirectoryError) and _in_tls_setup(err):
+            return True
+    return False
+
+
+def _permission_denied(exc: BaseException) -> bool:
+    if isinstance(exc, rexc.NoPermissionError):
+        return True
+    text = str(exc)
+    return isinstance(exc, rexc.ResponseError) and any(mark in text for mark in _NOPERM_MARKS)
+
 
 def translate(backend: str, operation: str, exc: BaseException) -> QueueStoreError:
-    """Map one redis-py exception to the queuestore error for it (not raised)."""
+    """Map one redis-py exception to the queuestore error for it (not raised).
+
+    Returns:
+        AuthenticationFailedError, PermissionDeniedError or TLSFailedError (permanent);
+        BackendUnavailableError, OperationTimeoutError or ConnectionFailedError
+        (retryable); BackendError for any other server error.
+    """
     if isinstance(exc, QueueStoreError):
         return exc
     if isinstance(exc, rexc.BusyLoadingError | rexc.ClusterDownError | rexc.TryAgainError):
         return BackendUnavailableError(backend, operation, exc)
-    if isinstance(exc, rexc.AuthenticationError | rexc.AuthorizationError):
-        return ConnectionFailedError(backend, operation, exc)
+    if isinstance(exc, rexc.AuthenticationError | rexc.AuthorizationError) or (
+        isinstance(exc, rexc.ResponseError) and str(exc).upper().startswith(_AUTH_PREFIXES)
+    ):
+        return AuthenticationFailedError(backend, operation, exc)
+    if _permission_denied(exc):
+        return PermissionDeniedError(backend, operation, exc)
+    if _tls_failure(exc):
+        err = TLSFailedError(backend, operation, f"{exc} (TLS: {_TLS_HINT})")
+        err.err = exc
+        return err
     if isinstance(exc, rexc.TimeoutError | TimeoutError):
         return OperationTimeoutError(backend, operation, exc)
     if isinstance(exc, rexc.ConnectionError | ConnectionError | OSError):
@@ -44,7 +115,8 @@ def translating(backend: str, operation: str) -> Iterator[None]:
     """Re-raise redis-py (and socket) errors inside the block as queuestore errors.
 
     Raises:
-        ConnectionFailedError, OperationTimeoutError, BackendUnavailableError, BackendError.
+        AuthenticationFailedError, PermissionDeniedError, TLSFailedError, ConnectionFailedError,
+        OperationTimeoutError, BackendUnavailableError, BackendError.
     """
     try:
         yield

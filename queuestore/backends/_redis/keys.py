@@ -9,26 +9,20 @@ Each backend documents its own suffixes in a layout table.
 
 from __future__ import annotations
 
+from queuestore._args import check_queue_name
 from queuestore.errors import ConfigurationError
 
 __all__ = ["QueueKeys", "validate_queue_name"]
 
-_FORBIDDEN = set("{}\r\n\x00 ")
-
 
 def validate_queue_name(name: str, field: str = "queue") -> str:
-    """Check a queue name can be used as a hash tag.
+    """Check a queue name can be used as a hash tag (see :func:`queuestore._args.check_queue_name`).
 
     Raises:
         ConfigurationError: empty, longer than 200 characters, or containing
-            braces, whitespace or NUL.
+            braces, whitespace (tabs too), control characters or NUL.
     """
-    if not isinstance(name, str) or not name or len(name) > 200:
-        raise ConfigurationError(field, f"queue name must be 1..200 characters, got {name!r}")
-    bad = _FORBIDDEN.intersection(name)
-    if bad:
-        raise ConfigurationError(field, f"queue name {name!r} contains forbidden characters {sorted(bad)!r}")
-    return name
+    return check_queue_name(name, field)
 
 
 class QueueKeys:

@@ -13,16 +13,19 @@ Semantics every other backend must match (the conformance suite checks them):
 * an expired lease is reclaimed to the *tail* of its priority with
   ``retry_count + 1`` (``last_error`` "lease expired"), or dead-lettered with
   reason "lease expired" when that would exceed ``max_retries``. Reclaim runs at
-  the start of every operation and every ``reclaim_interval`` in the
-  maintenance loop. Dead-lettering keeps ``retry_count`` and ``attempt``.
+  the start of every operation except the lease holder's own (ack, nack,
+  extend_lease, move) and every ``reclaim_interval`` in the maintenance loop.
+  A lease past its deadline stays the holder's until it is reclaimed (as on
+  Redis): an ack then still lands. Dead-lettering keeps ``retry_count`` and ``attempt``.
 * a waiting (ready or delayed) job past ``expires_at`` is dropped and counted
   in ``BackendStats.total_expired``; an in-flight job is not dropped.
 * every public coroutine yields to the event loop once (a checkpoint, as a
   round trip to a server would) before its atomic step, so concurrent
   consumers interleave fairly; a cancellation at that point leaves nothing done.
 * ``move`` sends a leased, waiting or dead job to another queue of the same
-  namespace as ready, with ``origin_queue`` set; moving a job that is already
-  in the target (and gone from here) is a no-op, so a retried move is safe.
+  namespace as ready, with ``origin_queue`` set; moving a job that was moved to
+  the target from here already is a no-op, so a retried move is safe (an id the
+  target holds from elsewhere is not found here).
 
 Example::
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import anyio
 
-from queuestore._args import JobRef, job_ref, seconds_arg
+from queuestore._args import JobRef, dequeue_options, job_ref, seconds_arg
 from queuestore._job import Job, JobCodec, JobState
 from queuestore._metrics import OperationMetrics
 from queuestore._models import (
@@ -103,8 +103,9 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         Raises:
             InvalidJobError: a negative timeout or a bad ``visibility_timeout``.
             BackendClosedError: the backend is (or gets) closed.
+            TypeError: ``options`` is not a DequeueOptions (``dequeue(1.0)``).
         """
-        jobs = await self._lease(options or DequeueOptions(), 1)
+        jobs = await self._lease(dequeue_options(options), 1)
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
@@ -113,8 +114,9 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         Raises:
             InvalidJobError: a bad count, timeout or visibility_timeout.
             BackendClosedError: the backend is (or gets) closed.
+            TypeError: ``options`` is not a DequeueOptions.
         """
-        opts = options or DequeueOptions()
+        opts = dequeue_options(options, "dequeue_many")
         return await self._lease(opts, opts.checked_count())
 
     async def _lease(self, opts: DequeueOptions, count: int) -> list[Job]:
@@ -147,7 +149,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         await self._client.enter("ack")
         job_id, token = job_ref(job)
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             self._q.ack(job_id, token)
         self._metrics.record("ack")
 
@@ -162,7 +164,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         refs = [job_ref(job) for job in jobs]
         out: list[bool] = []
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             for job_id, token in refs:
                 try:
                     self._q.ack(job_id, token)
@@ -196,7 +198,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         job_id, token = job_ref(job)
         secs = seconds_arg(delay, "delay")
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             self._q.nack(job_id, token, requeue, secs, error, self._client.now())
         self._metrics.record("nack")
 
@@ -216,18 +218,18 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             return self._q.extend(job_id, token, secs, self._client.now())
 
     async def move(self, job: JobRef, target_queue: str) -> None:
         """Move a job to ``target_queue`` (same namespace) as ready, ``origin_queue`` set.
 
         A leased job is guarded as in :meth:`ack`; a ready, delayed or dead job
-        moves too. If the job is already in the target and gone from here, this
+        moves too. If the job was moved to the target from here already, this
         is a no-op (a retried move is safe).
 
         Raises:
-            JobNotFoundError: the job is in neither queue.
+            JobNotFoundError: the job is not here (and was not moved from here to the target).
             LeaseLostError: the given Job's lease is no longer the current one.
             DuplicateJobError: the target holds another job with this id.
             InvalidJobError: an empty target or the backend's own queue.
@@ -240,7 +242,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         if target_queue == self.queue:
             raise InvalidJobError("target_queue", f"job is already in queue {self.queue!r}")
         with self._metrics.timed():
-            self._client.sweep()
+            self._client.sweep(reclaim=False)
             target = self._client.queue(target_queue)
             self._q.move(job_id, token, target, self._client.now())
 

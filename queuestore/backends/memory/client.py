@@ -44,9 +44,11 @@ class QueueClient:
         """The namespace's time (epoch seconds)."""
         return self.ns.clock()
 
-    def sweep(self) -> None:
-        """Reclaim expired leases, promote due jobs and drop expired ones, counting them."""
-        res = self.q.sweep(self.now())
+    def sweep(self, *, reclaim: bool = True) -> None:
+        """Reclaim expired leases (unless ``reclaim`` is False: a lease holder's own ack,
+        nack, extend_lease or move leaves them to dequeue and the maintenance loop), promote
+        due jobs and drop expired ones, counting them."""
+        res = self.q.sweep(self.now(), reclaim=reclaim)
         self.metrics.record("dead", res.dead)
         self.metrics.record("expired", res.expired)
 

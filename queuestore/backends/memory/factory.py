@@ -16,7 +16,7 @@ class MemoryBackendFactory(BackendFactory[MemoryOptions]):
     options_type = MemoryOptions
 
     def check(self, config: BackendConfig, options: MemoryOptions) -> None:
-        """Reject zero lease/reclaim durations, a non-memory URL and cluster mode.
+        """Reject zero lease/reclaim durations, a non-memory URL, cluster mode and a bad queue name.
 
         Raises:
             ConfigurationError: naming the field.

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from queuestore._args import parse_options
+from queuestore._args import check_queue_name, parse_options
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig
 from queuestore.errors import ConfigurationError
@@ -38,11 +38,12 @@ class MemoryOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def check_memory_config(config: BackendConfig, options: MemoryOptions) -> None:
-    """Reject zero lease/reclaim durations, a non-memory URL and cluster mode.
+    """Reject zero lease/reclaim durations, a non-memory URL, cluster mode and a bad queue name.
 
     Raises:
         ConfigurationError: naming the field.
     """
+    check_queue_name(config.queue_name())
     for name in _POSITIVE:
         if getattr(options, name) <= 0:
             raise ConfigurationError(f"options.{name}", "must be > 0")

@@ -101,14 +101,15 @@ class QueueData:
             event.set()
 
     # -- time -----------------------------------------------------------------------------
-    def sweep(self, now: float) -> SweepResult:
-        """Reclaim expired leases, promote due delayed jobs, drop expired waiting jobs.
+    def sweep(self, now: float, *, reclaim: bool = True) -> SweepResult:
+        """Reclaim expired leases (unless ``reclaim`` is False), promote due delayed jobs,
+        drop expired waiting jobs.
 
         A reclaimed job goes to the tail of its priority with retry_count + 1 (or is
         dead-lettered, reason "lease expired", when that would exceed max_retries).
         """
         res = SweepResult()
-        for _, _, job_id in self.index[JobState.IN_FLIGHT].due(now):
+        for _, _, job_id in self.index[JobState.IN_FLIGHT].due(now) if reclaim else ():
             rec = self.jobs[job_id]
             rec.where = HELD  # out of every index; _retry/_kill place it again
             if self._retry(rec, now, 0.0, LEASE_EXPIRED):
@@ -209,11 +210,11 @@ class QueueData:
         """
         rec = self.jobs.get(job_id)
         if rec is None:
-            raise JobNotFoundError(job_id)
+            raise JobNotFoundError.not_in_flight(job_id)
         if token is not None and (rec.where != JobState.IN_FLIGHT or rec.job.lease_token != token):
             raise LeaseLostError(job_id)
         if rec.where != JobState.IN_FLIGHT:
-            raise JobNotFoundError(job_id, f"job {job_id!r} is not in flight (it is {rec.where})")
+            raise JobNotFoundError.not_in_flight(job_id, str(rec.where))
         return rec
 
     def ack(self, job_id: str, token: str | None) -> None:
@@ -249,17 +250,22 @@ class QueueData:
     def move(self, job_id: str, token: str | None, target: QueueData, now: float) -> None:
         """Move a job (leased and guarded, or waiting, or dead) into ``target`` as ready.
 
-        A job already in ``target`` and gone from here was moved before: nothing to do.
+        A job gone from here that ``target`` holds as moved from here was moved before (a
+        retried call): nothing to do. A job of that id in ``target`` that came from
+        elsewhere is not this queue's job: not found.
 
         Raises:
-            JobNotFoundError, LeaseLostError: as :meth:`leased`.
+            JobNotFoundError: not here (and not moved from here), or as :meth:`leased`.
+            LeaseLostError: as :meth:`leased`.
             DuplicateJobError: ``target`` holds another job with this id.
         """
-        if job_id not in self.jobs and job_id in target.jobs:
+        there = target.jobs.get(job_id)
+        if job_id not in self.jobs and there is not None and there.job.origin_queue == self.name:
             return
         rec = self.jobs.get(job_id)
         if rec is None or rec.where == HELD:
-            raise JobNotFoundError(job_id)
+            gone = f"job {job_id!r} is not in queue {self.name!r} \u2014 already acked?"
+            raise JobNotFoundError(job_id, gone)
         if token is not None or rec.where == JobState.IN_FLIGHT:
             rec = self.leased(job_id, token)
         if job_id in target.jobs:

@@ -169,7 +169,7 @@ def check_code(code: int, job_id: str) -> None:
         raise DuplicateJobError(job_id, f"job {job_id!r} is already stored in the target queue")
     if code == -4:
         raise JobNotFoundError(job_id, f"job {job_id!r} is being moved to another queue")
-    raise JobNotFoundError(job_id)
+    raise JobNotFoundError.not_in_flight(job_id)
 
 
 class ListsLayout:

@@ -35,7 +35,7 @@ def settle_error(status: int, job_id: str) -> LeaseLostError | JobNotFoundError 
         return None
     if status == -1:
         return LeaseLostError(job_id)
-    return JobNotFoundError(job_id, f"job {job_id!r} is not in flight")
+    return JobNotFoundError.not_in_flight(job_id)
 
 
 def _check(status: int, job_id: str) -> None:
