@@ -73,8 +73,13 @@ _CODE_SPAN = re.compile(r"`[^`]*`")
 
 
 def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading."""
-    text = re.sub(r"[`*_]|<[^>]+>", "", heading.strip().lower())
+    """GitHub's anchor for a heading: its text (code kept as written, emphasis marks and tags
+    dropped), lower case, without punctuation other than ``-`` and ``_``, spaces as ``-``."""
+    parts = re.split(r"(`[^`]*`)", heading.strip().lower())
+    text = "".join(
+        part.strip("`") if part.startswith("`") else re.sub(r"\*|(?<!\w)_|_(?!\w)|<[^>]+>", "", part)
+        for part in parts
+    )
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 

@@ -25,7 +25,7 @@ _SECTION = re.compile(r"^(\w[\w ]*):\s*$")
 _ENTRY = re.compile(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
 _FIELD_LINE = re.compile(r"^\s*(\w+)\s*:")
 #: int fields measured in something other than "how many"
-_INT_UNITS = {"compression_threshold": "bytes"}
+_INT_UNITS = {"compression_threshold": "bytes", "database": "index"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +111,14 @@ def render_type(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _readable(seconds: float) -> str:
+    """`` (5m)`` for 300 seconds: the largest whole unit, when there is one above seconds."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f" ({seconds / size:g}{unit})"
+    return ""
+
+
 def render_default(value: Any) -> str:
     """A default as it would be written in YAML."""
     if value is None:
@@ -118,7 +126,7 @@ def render_default(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Seconds):
-        return f"{float(value):g}s"
+        return f"{float(value):g}s" + _readable(float(value))
     if isinstance(value, str):
         return f'"{value}"' if value else '"" (empty)'
     if isinstance(value, tuple | list) and not value:

@@ -8,7 +8,7 @@
 * README.md becomes the page ``readme.md``; a relative link that leaves docs/
   (``../README.md``, ``../noxfile.py``) is pointed at that page or at a copy of
   the file published under ``_repo/``, so the same links work on GitHub and in
-  the site.
+  the site. Sphinx roles left in docstrings (``:class:`~a.B```) show as code.
 * Every page must be in ``nav`` (a warning names the one that is not); a nav
   entry whose page does not exist is left out, with a note in the log.
 """
@@ -41,6 +41,8 @@ _MARKER = re.compile(r"<!--\s*generated:\s*([\w-]+)(.*?)-->")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _LINK = re.compile(r"(\]\(\s*<?)([^)\s>]+)(>?(?:\s+\"[^\"]*\")?\s*\))")
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+#: a Sphinx role left in a docstring, as Markdown renders it: :meth:<code>~pkg.Name.attr</code>
+_ROLE = re.compile(r":(?:class|meth|func|mod|attr|exc|data|obj):<code>(~?)([^<]*)</code>")
 
 _copies: dict[str, Path] = {}
 
@@ -188,6 +190,16 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         if _in_docs(page):
             log.warning(f"{page} is not in the nav of mkdocs.yml: add it")
     return files
+
+
+def _role(match: re.Match[str]) -> str:
+    name = match.group(2).split(".")[-1] if match.group(1) else match.group(2)
+    return f"<code>{name}</code>"
+
+
+def on_page_content(html: str, page: Page, config: MkDocsConfig, files: Files) -> str:
+    """Docstrings written for Sphinx: show ``:class:`~a.B``` as ``B``, in code."""
+    return _ROLE.sub(_role, html)
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
