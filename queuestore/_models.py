@@ -78,6 +78,15 @@ class IterOptions(msgspec.Struct, kw_only=True):
     job with ``end_id`` (streams also accept entry ids). ``start_time``/``end_time``
     bound ``created_at`` (inclusive start, exclusive end). ``states`` selects which states to walk
     (default: ready then delayed; streams' replay also walks retained entries).
+
+    Attributes:
+        start_id: the walk starts at the job with this id (inclusive).
+        end_id: the walk stops after the job with this id (inclusive).
+        start_time: only jobs created at or after this time (epoch seconds).
+        end_time: only jobs created before this time (epoch seconds).
+        count: jobs per page, 1..10000 (one round trip each).
+        reverse: walk backwards.
+        states: the states to walk, in this order.
     """
 
     start_id: str | None = None

@@ -13,6 +13,7 @@ import textwrap
 import types
 import typing
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import msgspec
@@ -25,7 +26,9 @@ _SECTION = re.compile(r"^(\w[\w ]*):\s*$")
 _ENTRY = re.compile(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$")
 _FIELD_LINE = re.compile(r"^\s*(\w+)\s*:")
 #: int fields measured in something other than "how many"
-_INT_UNITS = {"compression_threshold": "bytes", "database": "index"}
+_INT_UNITS = {"compression_threshold": "bytes", "database": "index", "priority": "0..9"}
+#: float fields named like these are points in time
+_EPOCH_SUFFIXES = ("_at", "_deadline", "_time")
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +132,8 @@ def render_default(value: Any) -> str:
         return f"{float(value):g}s" + _readable(float(value))
     if isinstance(value, str):
         return f'"{value}"' if value else '"" (empty)'
-    if isinstance(value, tuple | list) and not value:
-        return "[] (empty)"
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(render_default(v) for v in value) + "]" if value else "[] (empty)"
     return repr(value)
 
 
@@ -139,8 +142,10 @@ def _unit(name: str, tp: Any) -> str:
     args = (
         set(typing.get_args(base)) if typing.get_origin(base) in (types.UnionType, typing.Union) else {base}
     )
-    if Seconds in args:
+    if Seconds in args or timedelta in args:
         return "seconds"
+    if float in args and name.endswith(_EPOCH_SUFFIXES):
+        return "epoch seconds"
     if int in args:
         return _INT_UNITS.get(name, "count")
     return "-"
@@ -159,8 +164,10 @@ def field_docs(cls: type[msgspec.Struct], exclude: type[msgspec.Struct] | None =
             continue
         if info.default is not msgspec.NODEFAULT:
             default = render_default(info.default)
-        elif info.default_factory is not msgspec.NODEFAULT:
+        elif info.default_factory in (list, dict, tuple, set):
             default = render_default(info.default_factory())
+        elif info.default_factory is not msgspec.NODEFAULT:
+            default = f"{getattr(info.default_factory, '__name__', 'computed')}()"
         else:
             default = "required"
         rows.append(

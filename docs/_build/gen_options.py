@@ -39,11 +39,11 @@ def _cell(text: str) -> str:
 
 
 def options_table(
-    struct: type[msgspec.Struct], exclude: type[msgspec.Struct] | None = None
+    struct: type[msgspec.Struct], exclude: type[msgspec.Struct] | None = None, *, label: str = "option"
 ) -> tuple[str, list[str]]:
     """The Markdown table of ``struct``'s fields, and the names of the fields without a description."""
     rows = field_docs(struct, exclude)
-    lines = ["| option | type | default | unit | meaning |", "|---|---|---|---|---|"]
+    lines = [f"| {label} | type | default | unit | meaning |", "|---|---|---|---|---|"]
     missing: list[str] = []
     for row in rows:
         if not row.description:

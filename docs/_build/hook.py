@@ -2,7 +2,8 @@
 
 * ``<!-- generated: NAME ARGS -->`` in a page is replaced at build time (the
   Markdown in git stays hand-written; GitHub shows the text around the marker):
-  ``capabilities``, ``options module:Struct [minus module:Base]``,
+  ``capabilities``, ``options module:Struct [minus module:Base]`` (or ``fields``:
+  the same table, headed "field"),
   ``dialect-defaults``, ``api module`` (one mkdocstrings block per name of the
   module's ``__all__``).
 * README.md becomes the page ``readme.md``; a relative link that leaves docs/
@@ -60,14 +61,14 @@ def _api(module_name: str) -> str:
     return "\n".join(blocks)
 
 
-def _options(args: str, where: str) -> str:
+def _options(args: str, where: str, label: str) -> str:
     parts = args.split()
     exclude = load_struct(parts[2]) if len(parts) == 3 and parts[1] == "minus" else None
     struct = load_struct(parts[0])
-    table, missing = options_table(struct, exclude)
+    table, missing = options_table(struct, exclude, label=label)
     for name in missing:
         log.warning(
-            f"{where}: option {name!r} of {struct.__name__} has no description: add it to the "
+            f"{where}: {label} {name!r} of {struct.__name__} has no description: add it to the "
             "Attributes section of its class docstring, or as a '#:' comment above the field"
         )
     return table
@@ -76,8 +77,8 @@ def _options(args: str, where: str) -> str:
 def _generate(name: str, args: str, where: str) -> str:
     if name == "capabilities":
         return capability_table()
-    if name == "options":
-        return _options(args, where)
+    if name in ("options", "fields"):
+        return _options(args, where, label=name.removesuffix("s"))
     if name == "dialect-defaults":
         return dialect_defaults_table()
     if name == "api":
