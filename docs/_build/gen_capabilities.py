@@ -26,7 +26,7 @@ from queuestore.backends._redis.probe import ServerInfo
 from queuestore.backends.redis_lists import RedisListsBackend
 from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsOptions
 
-__all__ = ["capability_table"]
+__all__ = ["FLAGS", "SERVER", "capability_rows", "capability_table"]
 
 FLAGS = tuple(f.name for f in msgspec.structs.fields(qs.BackendCapabilities))
 SERVER = "server"
@@ -73,7 +73,8 @@ def _created_class(factory: object) -> type[RedisBackendBase] | None:
     return None
 
 
-def _rows() -> list[tuple[str, dict[str, bool | str]]]:
+def capability_rows() -> list[tuple[str, dict[str, bool | str]]]:
+    """(column title, flag -> True / False / ``SERVER``) for each built-in type and dialect layout."""
     registry = qs.default_registry()
     rows: list[tuple[str, dict[str, bool | str]]] = []
     for name in sorted(
@@ -103,7 +104,7 @@ def _cell(value: bool | str) -> str:
 
 def capability_table() -> str:
     """The Markdown table: one row per flag, one column per built-in type (and dialect layout)."""
-    rows = _rows()
+    rows = capability_rows()
     head = "| flag | " + " | ".join(name for name, _ in rows) + " |"
     rule = "|---|" + "---|" * len(rows)
     body = [f"| `{f}` | " + " | ".join(_cell(flags[f]) for _, flags in rows) + " |" for f in FLAGS]
