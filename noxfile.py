@@ -207,7 +207,11 @@ def docs(session: nox.Session) -> None:
 
     session.install("-e", ".", *DOCS_REQUIREMENTS)
     tmp = Path(session.create_tmp()).resolve()
-    site = session.posargs[1] if session.posargs[:1] == ["--site-dir"] else str(tmp / "site")
+    site = str(tmp / "site")
+    if len(session.posargs) == 2 and session.posargs[0] == "--site-dir":
+        site = session.posargs[1]
+    elif session.posargs:
+        session.error("usage: nox -s docs [-- --site-dir DIR]")
     session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
 
     scripts = []
@@ -217,7 +221,7 @@ def docs(session: nox.Session) -> None:
         scripts.append(script)
     session.log(f"docs: {len(programs)} complete program(s), the other blocks compile")
     if scripts:
-        with session.chdir(tmp):  # the package as installed, not the current directory
+        with session.chdir(tmp):  # outside the checkout, as a user runs them
             session.run("mypy", "--strict", "--cache-dir", str(tmp / ".mypy_cache"), *map(str, scripts))
             for script in scripts:
                 session.run("python", str(script))
