@@ -7,6 +7,7 @@ docs/testing.md.
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import sys
@@ -72,8 +73,13 @@ _CODE_SPAN = re.compile(r"`[^`]*`")
 
 
 def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading."""
-    text = re.sub(r"[`*_]|<[^>]+>", "", heading.strip().lower())
+    """GitHub's anchor for a heading: its text (code kept as written, emphasis marks and tags
+    dropped), lower case, without punctuation other than ``-`` and ``_``, spaces as ``-``."""
+    parts = re.split(r"(`[^`]*`)", heading.strip().lower())
+    text = "".join(
+        part.strip("`") if part.startswith("`") else re.sub(r"\*|(?<!\w)_|_(?!\w)|<[^>]+>", "", part)
+        for part in parts
+    )
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
     return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
 
@@ -125,15 +131,62 @@ def check_links(files: list[Path]) -> list[str]:
     return problems
 
 
-def readme_examples(path: Path) -> list[str]:
-    """The complete programs among README's ```python blocks (those that call ``anyio.run``)."""
-    blocks = re.findall(r"^```python\n(.*?)^```", path.read_text(encoding="utf-8"), re.M | re.S)
-    return [block for block in blocks if "anyio.run(" in block]
+#: what ``nox -s docs`` installs (tools of the docs build, not a user extra)
+DOCS_REQUIREMENTS = [
+    "mkdocs>=1.6,<2",
+    "mkdocs-material>=9.5",
+    "mkdocstrings[python]>=0.26",
+    "ruff>=0.5",  # mkdocstrings formats signatures with it
+    "mypy>=1.10",
+    "types-PyYAML",
+]
+_PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+
+
+def python_blocks(path: Path) -> list[tuple[int, str]]:
+    """The ```python blocks of a Markdown file: (line of the fence, code)."""
+    text = path.read_text(encoding="utf-8")
+    return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _PYTHON_BLOCK.finditer(text)]
+
+
+def is_program(code: str) -> bool:
+    """A complete program runs its own event loop (``anyio.run`` / ``asyncio.run``) at top level."""
+    return re.search(r"^(anyio|asyncio)\.run\(", code, re.M) is not None
+
+
+def check_fragments(files: list[Path]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Split the ```python blocks into complete programs (name, code) and compile the rest.
+
+    A fragment may use ``await`` / ``async with`` at top level, as in an async function's body.
+    Returns the programs and the fragments' syntax errors.
+    """
+    programs: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for path in files:
+        for line, code in python_blocks(path):
+            where = f"{path.relative_to(ROOT)}:{line}"
+            if is_program(code):
+                name = re.sub(r"\W", "_", f"{path.relative_to(ROOT).with_suffix('')}_{line}").lower()
+                programs.append((f"example_{name}", code))
+                continue
+            try:
+                compile(code, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+            except SyntaxError as exc:
+                problems.append(f"{where}: {exc.msg} (line {exc.lineno} of the block)")
+    return programs, problems
 
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Check the relative links of README.md and docs/; mypy --strict and run README's example."""
+    """Check the docs: relative links, the site (``mkdocs build --strict``), every Python block.
+
+    Links: every relative link (and #anchor into a Markdown file) of README.md and docs/
+    resolves, as GitHub shows them. Site: mkdocs.yml with the hook docs/_build/hook.py, which
+    generates the capability table, the configuration reference and the API reference from the
+    code; the site goes to a temp dir (``-- --site-dir DIR`` keeps it elsewhere). Examples: each
+    ```python block of README.md and docs/ that is a complete program passes ``mypy --strict``
+    and runs (from a temp dir); every other block compiles.
+    """
     files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     files = [f for f in files if f.exists()]
     if not files:
@@ -146,13 +199,29 @@ def docs(session: nox.Session) -> None:
     count = sum(len(_links(f)) for f in files)
     session.log(f"docs: {count} links in {len(files)} files, all relative ones resolve")
 
-    examples = readme_examples(ROOT / "README.md")
-    if examples:
-        session.install(".", "mypy>=1.10")
-        tmp = Path(session.create_tmp()).resolve()
-        with session.chdir(tmp):  # the installed package, not the source tree
-            for number, code in enumerate(examples, 1):
-                script = tmp / f"readme_example_{number}.py"
-                script.write_text(code, encoding="utf-8")
-                session.run("mypy", "--strict", "--no-incremental", str(script))
+    programs, problems = check_fragments(files)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        session.error(f"{len(problems)} Python block(s) do not compile")
+
+    session.install("-e", ".", *DOCS_REQUIREMENTS)
+    tmp = Path(session.create_tmp()).resolve()
+    site = str(tmp / "site")
+    if len(session.posargs) == 2 and session.posargs[0] == "--site-dir":
+        site = session.posargs[1]
+    elif session.posargs:
+        session.error("usage: nox -s docs [-- --site-dir DIR]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", site, env={"NO_MKDOCS_2_WARNING": "1"})
+
+    scripts = []
+    for name, code in programs:
+        script = tmp / f"{name}.py"
+        script.write_text(code, encoding="utf-8")
+        scripts.append(script)
+    session.log(f"docs: {len(programs)} complete program(s), the other blocks compile")
+    if scripts:
+        with session.chdir(tmp):  # outside the checkout, as a user runs them
+            session.run("mypy", "--strict", "--cache-dir", str(tmp / ".mypy_cache"), *map(str, scripts))
+            for script in scripts:
                 session.run("python", str(script))

@@ -63,6 +63,36 @@ class Job(msgspec.Struct, kw_only=True, omit_defaults=True):
     dead-lettered. ``lease_token`` and ``lease_deadline`` are set on a job that
     ``dequeue`` returned: pass that Job to ``ack``/``nack``/``move`` and a stale
     holder is refused with :class:`~queuestore.LeaseLostError`.
+
+    Attributes:
+        id: unique within the store; generated (32 hex characters) when not given. An id
+            already stored is never stored twice.
+        type: a label for the application (e.g. the handler's name).
+        queue: the queue the job belongs to: ``enqueue`` sets it on the stored job, and
+            refuses a job set for another queue.
+        payload: the work: plain data (dict, list, str, int, float, bool, None; bytes with
+            msgpack), never pickled.
+        priority: 0..9, higher first; FIFO within a priority.
+        created_at: when the job was made (epoch seconds).
+        started_at: when its current lease began (set by ``dequeue``).
+        completed_at: free for the application: an acknowledged job is gone, so no backend
+            sets it.
+        retry_count: how many times a nack or an expired lease sent it back.
+        max_retries: how many times it may come back before it is dead-lettered.
+        metadata: string key/value pairs for the application.
+        tags: labels for the application.
+        attempt: deliveries so far (1 on the first ``dequeue``).
+        lease_token: set by ``dequeue``: identifies this holder's lease.
+        lease_deadline: set by ``dequeue``: when the lease expires (epoch seconds).
+        available_at: not delivered before this time (epoch seconds): a delayed job.
+        expires_at: dropped if still waiting at this time (epoch seconds).
+        idempotency_key: another job with the same key is not stored within the
+            backend's ``idempotency_window``.
+        last_error: the reason of the last nack or expired lease.
+        dead_reason: why it was dead-lettered.
+        dead_at: when it was dead-lettered (epoch seconds).
+        origin_queue: the queue it was first moved from, on a job that ``move`` delivered.
+        state: where the stored job is, on a job that ``peek``, ``iter`` or a lookup returned.
     """
 
     id: str = msgspec.field(default_factory=new_job_id)

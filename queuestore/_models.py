@@ -78,6 +78,15 @@ class IterOptions(msgspec.Struct, kw_only=True):
     job with ``end_id`` (streams also accept entry ids). ``start_time``/``end_time``
     bound ``created_at`` (inclusive start, exclusive end). ``states`` selects which states to walk
     (default: ready then delayed; streams' replay also walks retained entries).
+
+    Attributes:
+        start_id: the walk starts at the job with this id (inclusive).
+        end_id: the walk stops after the job with this id (inclusive).
+        start_time: only jobs created at or after this time (epoch seconds).
+        end_time: only jobs created before this time (epoch seconds).
+        count: jobs per page, 1..10000 (one round trip each).
+        reverse: walk backwards.
+        states: the states to walk, in this order.
     """
 
     start_id: str | None = None
@@ -180,6 +189,16 @@ class BackendConfig(msgspec.Struct, kw_only=True):
     mistyped options are a ConfigurationError naming ``options.<field>``).
     ``queue`` is the queue the backend serves (the manager sets it); when unset,
     the backend serves ``name`` (or ``"default"``). The repr never shows a password.
+
+    Attributes:
+        type: a backend type of the registry (``memory``, ``redis-lists``...).
+        name: the backend's name (its key in ``backends:``).
+        url: the server (``redis://``, ``rediss://`` for TLS, ``unix://``); none for memory.
+        database: the database number; must agree with the URL's.
+        queue: the queue this backend serves (the manager sets it).
+        cluster_mode: connect to a Redis Cluster.
+        cluster_addrs: ``host:port`` seed nodes of the cluster (or give a ``url``).
+        options: the type's own options (see the configuration reference).
     """
 
     type: str
@@ -245,6 +264,13 @@ class DefaultsConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     Attributes:
         backend: a backend name, or a backend type meaning "the one backend of that type".
+        max_retries: reconnect attempts (``max_retries`` of the Redis types).
+        timeout: connect timeout (``conn_timeout``).
+        batch_size: ``pipeline_size`` of keydb (x2 for dragonfly).
+        pool_size: connections per backend (``max_connections``; x2 keydb, x3 dragonfly).
+        idle_timeout: ``idle_timeout`` of the Redis types.
+        read_timeout: ``read_timeout`` of redis-lists and redis-streams.
+        write_timeout: ``write_timeout`` of redis-lists and redis-streams.
     """
 
     backend: str = ""

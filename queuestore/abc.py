@@ -201,7 +201,10 @@ class QueueBackend(abc.ABC):
         ``requeue=False``, it is dead-lettered with ``error`` as the reason.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError: the job is not in flight.
+            LeaseLostError: the given Job's lease is no longer the current one.
+            InvalidJobError: a negative delay or a bad job argument.
+            BackendError: the store failed.
         """
 
     @abc.abstractmethod
@@ -209,7 +212,10 @@ class QueueBackend(abc.ABC):
         """Push a lease's deadline to ``seconds`` from now; return the new deadline.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError: the job is not in flight.
+            LeaseLostError: the given Job's lease is no longer the current one.
+            InvalidJobError: ``seconds`` is not > 0, or a bad job argument.
+            BackendError: the store failed.
         """
 
     @abc.abstractmethod
@@ -220,7 +226,10 @@ class QueueBackend(abc.ABC):
         dead job. The job arrives ready in the target queue.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError: the job is not stored here.
+            LeaseLostError: the given Job's lease is no longer the current one.
+            InvalidJobError: an empty target or the backend's own queue.
+            BackendError: the store failed.
         """
 
     @abc.abstractmethod

@@ -38,13 +38,21 @@ LAYOUTS: tuple[Layout, ...] = ("lists", "streams")
 
 
 class DialectListsOptions(RedisListsOptions, kw_only=True, forbid_unknown_fields=True):
-    """The ``redis-lists`` options plus ``layout: lists`` (each dialect subclasses it)."""
+    """The ``redis-lists`` options plus ``layout: lists`` (each dialect subclasses it).
+
+    Attributes:
+        layout: ``lists`` makes a ``redis-lists`` backend, ``streams`` a ``redis-streams`` one.
+    """
 
     layout: Literal["lists"] = "lists"
 
 
 class DialectStreamsOptions(RedisStreamsOptions, kw_only=True, forbid_unknown_fields=True):
-    """The ``redis-streams`` options plus ``layout: streams`` (each dialect subclasses it)."""
+    """The ``redis-streams`` options plus ``layout: streams`` (each dialect subclasses it).
+
+    Attributes:
+        layout: ``streams`` makes a ``redis-streams`` backend, ``lists`` a ``redis-lists`` one.
+    """
 
     layout: Literal["streams"] = "streams"
 

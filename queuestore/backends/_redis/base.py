@@ -39,7 +39,33 @@ _REDIS_FAILURES = (RedisError, OSError, TimeoutError)
 
 
 class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_fields=True):
-    """Options common to the Redis backends (on top of the connection options)."""
+    """Options common to the Redis backends (on top of the connection options).
+
+    Attributes:
+        key_prefix: prefix of every key; a queue's keys are ``<key_prefix>{<queue>}:...``
+            (the queue is the hash tag). No braces.
+        visibility_timeout: lease length of a dequeued job (``DequeueOptions.visibility_timeout``
+            overrides it per call); an expired lease is reclaimed.
+        reclaim_interval: period of the maintenance loop (reclaim expired leases, promote
+            due delayed jobs).
+        reclaim_batch: jobs one reclaim or promote step handles per script call.
+        idempotency_window: how long an ``idempotency_key`` dedups other job ids.
+        encoding: wire format of job bodies.
+        compression: zlib-compress bodies from ``compression_threshold`` bytes (marked, so
+            uncompressed entries still decode).
+        compression_threshold: smallest body compressed when ``compression`` is on.
+        pipeline_size: script calls sent per round trip by batch operations.
+        strict_keys: run every script under a checker that fails on any key not passed in
+            KEYS (tests).
+        require_noeviction: refuse to open when the server's ``maxmemory-policy`` is not
+            ``noeviction`` (health reports it either way).
+        wait_for_replicas: after each durable write (enqueue, ack, migration copy), wait
+            until this many replicas acknowledged it (``WAIT``); 0 = don't wait.
+        wait_for_fsync: after each durable write, wait until the server's AOF fsynced it
+            (``WAITAOF``, or nothing where every write is fsynced: ``appendfsync always``).
+        wait_timeout: how long such a wait may take before the call raises
+            ``OperationTimeoutError`` (the write was applied).
+    """
 
     key_prefix: str = "queue:"
     visibility_timeout: Seconds = Seconds(30.0)

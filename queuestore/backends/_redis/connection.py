@@ -53,7 +53,29 @@ RedisClient = aredis.Redis | RedisCluster
 
 
 class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Connection settings shared by every Redis-protocol backend."""
+    """Connection settings shared by every Redis-protocol backend.
+
+    Attributes:
+        password: ACL password (overrides the URL's); never shown in a repr or an error.
+        username: ACL user name (overrides the URL's).
+        max_connections: pool size (standalone: a bounded pool; cluster: per node).
+        conn_timeout: socket connect timeout.
+        read_timeout: socket timeout of every command (redis-py has one socket timeout:
+            the larger of ``read_timeout`` and ``write_timeout`` is applied).
+        write_timeout: see ``read_timeout``.
+        pool_timeout: how long a caller waits for a free pooled connection (standalone).
+        block_timeout: longest single blocking call (BLPOP / XREADGROUP BLOCK); a longer
+            ``DequeueOptions.timeout`` is a loop of such calls. Blocking calls use their own
+            pool whose socket timeout is this plus ``read_timeout``.
+        idle_timeout: a connection idle longer than this is checked with PING before reuse.
+        max_retries: reconnect attempts on a broken connection (never on a timed-out
+            command, whose outcome is unknown).
+        tls: TLS on a ``redis://`` URL (``rediss://`` turns it on by itself).
+        tls_ca_file: CA bundle that verifies the server's certificate.
+        tls_cert_file: client certificate (mutual TLS).
+        tls_key_file: the client certificate's private key.
+        tls_verify: verify the server's certificate and host name.
+    """
 
     password: str | None = None
     username: str | None = None

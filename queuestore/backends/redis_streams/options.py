@@ -22,6 +22,20 @@ class RedisStreamsOptions(RedisBackendOptions, kw_only=True, forbid_unknown_fiel
     which a pending entry *without* a lease record (an orphan) is taken with
     XAUTOCLAIM. ``visibility_timeout`` is accepted as its alias: when only one is
     set it is used; when both are set they must agree.
+
+    Attributes:
+        stream_name: suffix of the stream key (``<key_prefix>{<queue>}:<stream_name>``);
+            unset: ``stream``.
+        consumer_group: the group this backend reads with (created at open).
+        consumer_name: this backend's consumer in the group; unset: host, pid and a random
+            part, unique per backend instance.
+        groups: more groups created at open, each reading every entry (fan-out).
+        max_length: with ``retention: retain``, trim acked entries down to this many
+            (never below what a group still needs); 0 = no bound.
+        claim_min_idle: the lease length (alias: ``visibility_timeout``), and the idle time
+            after which a pending entry without a lease record is taken over.
+        claim_count: entries one reclaim step takes (XAUTOCLAIM COUNT).
+        retention: ``delete`` acked entries at once, or ``retain`` them for replay.
     """
 
     stream_name: str | None = None
