@@ -18,7 +18,9 @@ import nox
 ROOT = Path(__file__).resolve().parent
 # Python 3.11 when it is installed, else the interpreter running nox (the project needs >= 3.11).
 PYTHON = "3.11" if shutil.which("python3.11") else None
-LINT_PATHS = [p for p in ("queuestore", "tests", "benchmarks", "noxfile.py") if (ROOT / p).exists()]
+LINT_PATHS = [
+    p for p in ("queuestore", "tests", "benchmarks", "docs/_build", "noxfile.py") if (ROOT / p).exists()
+]
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
