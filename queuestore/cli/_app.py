@@ -241,7 +241,7 @@ def demo_cmd(jobs: int, workers: int, **kw: Any) -> None:
 
 
 @cli.command("bench")
-@click.option("--backend", help="Backend name from the config (default: the default backend).")
+@click.option("--backend", help="Backend name from the config (default: --queue's, else the default).")
 @click.option(
     "--jobs", type=click.IntRange(1, 1_000_000), default=2000, show_default=True, help="Jobs to move."
 )

@@ -51,16 +51,25 @@ async def demo(target: Target, out: Out, jobs: int, workers: int) -> int:
 def bench_config(target: Target, backend: str | None) -> BackendConfig:
     """The backend ``bench`` uses, serving a fresh ``bench-<random>`` queue.
 
+    Which backend: ``backend`` (a name from the config), else the backend of ``--queue``, else
+    the default backend, else the only one.
+
     Raises:
         UsageError: no config to read.
         ConfigurationError: the config is invalid, or ``backend`` is not in it.
     """
     queue = f"bench-{uuid.uuid4().hex[:8]}"
-    config = target.storage_config(queue if target.config_path() is None else None)
-    name = backend or config.default_backend()
+    url_mode = target.config_path() is None
+    config = target.storage_config(queue if url_mode else None)
+    name = backend
+    if name is None and target.queue and not url_mode:
+        name = config.get_queue_config(target.queue).backend or None
+    name = name or config.default_backend()
     if name is None:
         if len(config.backends) != 1:
-            raise ConfigurationError("defaults.backend", "no default backend: choose one with --backend NAME")
+            raise ConfigurationError(
+                "defaults.backend", "no default backend: choose one with --backend NAME or --queue QUEUE"
+            )
         name = next(iter(config.backends))
     return msgspec.structs.replace(config.get_backend_config(name), queue=queue)
 
