@@ -118,10 +118,18 @@ def health_cmd(queue: str | None, **kw: Any) -> None:
     help="Seconds between rounds.",
 )
 @click.option("--count", type=click.IntRange(min=1), help="With --watch: stop after this many rounds.")
+@click.option(
+    "--prometheus", is_flag=True, help="Print the Prometheus text exposition once (prometheus extra)."
+)
 @target_options
-def stats_cmd(queue: str | None, watch: bool, interval: float, count: int | None, **kw: Any) -> None:
+def stats_cmd(
+    queue: str | None, watch: bool, interval: float, count: int | None, prometheus: bool, **kw: Any
+) -> None:
     """Depths by state, rates and errors of every configured queue (or QUEUE)."""
     target, out = _target(kw)
+    if prometheus:
+        _go(out, functools.partial(_inspect.prometheus_text, target, out, queue))
+        return
     rounds = (count or None) if watch else 1
     _go(out, functools.partial(_inspect.stats, target, out, queue, interval=interval, rounds=rounds))
 

@@ -11,7 +11,7 @@ from queuestore._job import Job, JobState
 from queuestore._models import BackendCapabilities, BackendStats, HealthLevel, HealthStatus, IterOptions
 from queuestore._registry import default_registry
 from queuestore.cli._output import Out
-from queuestore.cli._target import Target
+from queuestore.cli._target import Target, UsageError
 from queuestore.errors import BackendError, QueueStoreError, error_code
 
 __all__ = [
@@ -169,6 +169,33 @@ def _job_row(job: Job) -> tuple[Any, ...]:
 
 
 _JOB_COLUMNS = ("id", "state", "priority", "attempt", "type", "payload", "last error")
+
+
+async def prometheus_text(target: Target, out: Out, queue: str | None) -> int:
+    """Print one Prometheus text exposition of every configured queue (or ``queue``).
+
+    Raises:
+        UsageError: the ``prometheus`` extra is not installed.
+        ConfigurationError: the config is invalid.
+    """
+    try:
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        from queuestore.prometheus import QueueStoreCollector
+    except ImportError as missing:
+        raise UsageError(
+            "--prometheus needs the 'prometheus' extra: pip install 'queuestore[prometheus]'"
+        ) from missing
+    async with target.open_each(queue) as (manager, failed):
+        collector = QueueStoreCollector(manager)
+        await collector.refresh()
+        registry = CollectorRegistry()
+        registry.register(collector)
+        text = generate_latest(registry).decode()
+    out.console.file.write(text)
+    for name, exc in sorted(failed.items()):
+        out.note(f"queue {name}: [{error_code(exc)}] {exc}")
+    return 1 if failed else 0
 
 
 async def peek(target: Target, out: Out, queue: str, count: int) -> int:

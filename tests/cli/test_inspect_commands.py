@@ -156,6 +156,26 @@ def test_stats_counts_each_state(config_file: Path, queue: str) -> None:
     assert len(rounds) == 3
 
 
+def test_stats_prometheus_text_parses(tmp_path: Path, redis_server: RedisServer, queue: str) -> None:
+    parser = pytest.importorskip("prometheus_client.parser", reason="needs the 'prometheus' extra")
+    down_queue = unique("down")
+    mixed = write_config(tmp_path / "mixed.yaml", redis_server.url, queue, extra_queues={down_queue: "down"})
+    fill(backend_config(mixed, "src", queue), 4)
+    result = invoke(["stats", "--prometheus", "--config", str(mixed)])
+    assert result.exit_code == 1  # one queue's backend cannot connect
+    assert down_queue in result.stderr
+    samples = {
+        (s.name, s.labels.get("state", "")): s.value
+        for family in parser.text_string_to_metric_families(result.stdout)
+        for s in family.samples
+        if s.labels.get("queue") == queue
+    }
+    assert samples[("queuestore_queue_jobs", "ready")] == 4
+    assert samples[("queuestore_backend_up", "")] == 1
+    ok = invoke(["stats", queue, "--prometheus", "--config", str(mixed)])
+    assert ok.exit_code == 0
+
+
 def test_stats_reports_a_backend_that_cannot_connect(
     tmp_path: Path, redis_server: RedisServer, queue: str
 ) -> None:
