@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
 from queuestore._job import Job, JobState
+from queuestore._logging import get_logger, log_buried
 from queuestore._models import DequeueOptions
 from queuestore.backends._redis.errors import translating
 from queuestore.backends.redis_streams.layout import SEP, LeaseToken, entry_job, fields_map
@@ -22,6 +23,8 @@ from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import SerializationError
 
 __all__ = ["SharedTake", "Take", "dequeue", "share", "take", "wait_for_entries"]
+
+_log = get_logger("backends.redis_streams")
 
 
 class Take(NamedTuple):
@@ -134,6 +137,7 @@ async def _bury(store: StreamsStore, fields: dict[str, bytes], token: LeaseToken
     args = [*settle_args(store, "bury", jid, token.args()), body, reason]
     await store.script("dequeue", "settle", store.keys.core(), args)
     store.metrics.record("dead")
+    log_buried(_log, store.queue, store.name, jid, reason)
 
 
 async def wait_for_entries(store: StreamsStore, last_id: Any, wait: float) -> None:
