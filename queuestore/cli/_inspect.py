@@ -70,26 +70,31 @@ async def backends(target: Target, out: Out, *, connect: bool) -> int:
     """List registered backend types; with a config, each configured backend's capabilities.
 
     Capabilities come from the connected server (probed at connect), so they are shown
-    only for configured backends, and only when ``connect`` is true.
+    only for configured backends, and only when ``connect`` is true. A backend that cannot
+    connect is named on stderr and left out; the exit code is then 1.
 
     Raises:
         ConfigurationError: the config is invalid.
-        BackendError: a backend could not connect.
     """
     registry = default_registry()
     types = [{"type": name, "loadable": registry.is_loadable(name)} for name in registry.list()]
     configured: list[dict[str, Any]] = []
+    unreachable = 0
     if connect:
-        async with target.open() as manager:
+        async with target.open_each() as (manager, failed):
+            unreachable = len(failed)
             for queue in manager.list_queues():
                 cfg = manager.get_backend_config(queue)
                 caps = manager.get_backend(queue).capabilities()
                 configured.append(
                     {"queue": queue, "backend": cfg.name, "type": cfg.type, "capabilities": caps}
                 )
+            for queue, exc in sorted(failed.items()):
+                out.note(f"queue {queue}: cannot connect: [{error_code(exc)}] {exc}")
+    code = 1 if unreachable else 0
     if out.json:
         out.data({"types": types, "configured": configured})
-        return 0
+        return code
     out.table("backend types", ("type", "module loads"), [(t["type"], t["loadable"]) for t in types])
     if configured:
         rows = [
@@ -97,7 +102,7 @@ async def backends(target: Target, out: Out, *, connect: bool) -> int:
             for c in configured
         ]
         out.table("capabilities (probed on the server)", ("queue", "backend", "type", *_CAPABILITIES), rows)
-    return 0
+    return code
 
 
 async def health(target: Target, out: Out, queue: str | None) -> int:

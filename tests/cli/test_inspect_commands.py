@@ -98,6 +98,17 @@ def test_backends_lists_types_and_probed_capabilities(config_file: Path, queue: 
     assert types_only["configured"] == []
 
 
+def test_backends_names_a_backend_that_cannot_connect(
+    tmp_path: Path, redis_server: RedisServer, queue: str
+) -> None:
+    down_queue = unique("down")
+    mixed = write_config(tmp_path / "mixed.yaml", redis_server.url, queue, extra_queues={down_queue: "down"})
+    result = invoke(["backends", "--config", str(mixed), "--json"])
+    assert result.exit_code == 1
+    assert [c["queue"] for c in as_json(result)["configured"]] == [queue]
+    assert f"queue {down_queue}: cannot connect: [CONNECTION_FAILED]" in result.stderr
+
+
 def test_health_exit_codes(tmp_path: Path, redis_server: RedisServer, queue: str) -> None:
     ok = write_config(tmp_path / "ok.yaml", redis_server.url, queue)
     result = invoke(["health", "--config", str(ok)])
