@@ -269,6 +269,13 @@ def bench_cmd(backend: str | None, jobs: int, batch: int, size: int, **kw: Any) 
 def run(argv: Sequence[str]) -> int:
     """Run the command line ``argv``; return the exit code."""
     try:
-        cli.main(args=list(argv), prog_name="queuestore", standalone_mode=True)
-    except SystemExit as stop:
+        result = cli.main(args=list(argv), prog_name="queuestore", standalone_mode=False)
+    except click.ClickException as exc:  # usage errors: message and exit code 2
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 130
+    except SystemExit as stop:  # a command's exit code (see _finish)
         return stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    return result if isinstance(result, int) else 0  # --help and --version return 0
