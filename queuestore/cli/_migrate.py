@@ -95,11 +95,14 @@ async def run(
         MigrationError: unknown queue or target, or wrong source.
         MigrationInProgressError: the queue is migrating in this process already.
         BackendError: a backend could not connect.
+        OSError: the status file cannot be written (checked before anything moves).
     """
     options = MigrationOptions(target_backend=to, batch_size=batch_size, verify_data=verify, dry_run=dry_run)
     options.check()
     resume = _resume_command(queue, to)
     interrupted = False
+    if not dry_run:
+        _statefile.check_writable()  # fail before moving anything, not midway
 
     def record(snapshot: MigrationStatus) -> None:
         if not dry_run:

@@ -18,7 +18,7 @@ import msgspec
 
 from queuestore.migration import MigrationStatus
 
-__all__ = ["RunRecord", "load", "pid_alive", "save", "state_dir", "status_path"]
+__all__ = ["RunRecord", "check_writable", "load", "pid_alive", "save", "state_dir", "status_path"]
 
 STATE_ENV = "QUEUESTORE_STATE_DIR"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -48,6 +48,19 @@ def status_path(queue: str) -> Path:
     """The status file of ``queue`` (a readable prefix plus a hash, safe for any queue name)."""
     digest = hashlib.sha256(queue.encode()).hexdigest()[:12]
     return state_dir() / f"migration-{_SAFE.sub('_', queue)[:40]}-{digest}.json"
+
+
+def check_writable() -> None:
+    """Make sure status files can be written, before anything starts.
+
+    Raises:
+        OSError: the state directory cannot be created or written.
+    """
+    folder = state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".probe.{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def save(record: RunRecord) -> None:

@@ -98,3 +98,18 @@ def test_bad_migration_arguments(config_file: Path, queue: str) -> None:
     not_configured = invoke(["migrate", "run", "other-queue", "--to", "dst", *base])
     assert not_configured.exit_code == 2
     assert "queues.other-queue" in not_configured.stderr
+
+
+def test_unwritable_state_dir_fails_before_anything_moves(
+    config_file: Path, queue: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = backend_config(config_file, "src", queue), backend_config(config_file, "dst", queue)
+    ids = fill(src, 10)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    monkeypatch.setenv("QUEUESTORE_STATE_DIR", str(blocker / "state"))
+    result = invoke(["migrate", "run", queue, "--to", "dst", "--config", str(config_file)])
+    assert result.exit_code == 1
+    assert "a-file" in result.stderr
+    assert sorted(stored_ids(src)) == sorted(ids)
+    assert stored_ids(dst) == []
