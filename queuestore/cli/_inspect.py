@@ -12,7 +12,7 @@ from queuestore._models import BackendCapabilities, BackendStats, HealthLevel, H
 from queuestore._registry import default_registry
 from queuestore.cli._output import Out
 from queuestore.cli._target import Target, UsageError
-from queuestore.errors import BackendError, QueueStoreError, error_code
+from queuestore.errors import BackendError, error_code
 
 __all__ = [
     "STATES",
@@ -252,8 +252,3 @@ async def jobs(target: Target, out: Out, queue: str, state: str, limit: int) -> 
     else:
         out.table(f"{state} jobs of {queue} (at most {limit})", _JOB_COLUMNS, [_job_row(j) for j in found])
     return 0
-
-
-def describe_error(exc: QueueStoreError) -> str:
-    """``[CODE] message`` for an error of the library."""
-    return f"[{error_code(exc)}] {exc}"

@@ -21,7 +21,8 @@ import anyio
 from queuestore.cli import _statefile
 from queuestore.cli._output import Out
 from queuestore.cli._progress import PlainProgress, Reporter, RichProgress, SilentProgress, describe
-from queuestore.cli._target import Target, UsageError
+from queuestore.cli._run import EXIT_INTERRUPTED
+from queuestore.cli._target import Target
 from queuestore.migration import (
     MigrationManager,
     MigrationOptions,
@@ -31,8 +32,6 @@ from queuestore.migration import (
 )
 
 __all__ = ["cancel", "plan", "run", "status"]
-
-EXIT_INTERRUPTED = 130
 
 
 async def plan(target: Target, out: Out, queue: str, to: str, batch_size: int) -> int:
@@ -245,14 +244,3 @@ def _is_queuestore(pid: int) -> bool:
         return b"queuestore" in cmdline.read_bytes()
     except OSError:
         return False
-
-
-def check_batch_size(value: int) -> int:
-    """``--batch-size`` must be 1..10000 (as MigrationOptions requires).
-
-    Raises:
-        UsageError: out of range.
-    """
-    if not 1 <= value <= 10_000:
-        raise UsageError(f"--batch-size must be in 1..10000, got {value}")
-    return value
