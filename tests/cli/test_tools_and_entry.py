@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -84,3 +86,23 @@ def test_without_the_cli_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     monkeypatch.setitem(sys.modules, "click", None)
     assert queuestore.cli.main(["stats"]) == 2
     assert "pip install 'queuestore[cli]'" in capsys.readouterr().err
+
+
+def test_stats_watch_ends_on_ctrl_c(tmp_path: Path, redis_server: RedisServer) -> None:
+    env = child_env(tmp_path / "state")
+    args = ["stats", "wq", "--url", redis_server.url, "--json", "--watch", "--interval", "0.1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "queuestore", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # a round was printed: it is watching
+    assert '"wq"' in first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "Traceback" not in err
