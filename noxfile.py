@@ -133,8 +133,8 @@ def readme_examples(path: Path) -> list[str]:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Check that every relative link in README.md and docs/*.md resolves; run README's example."""
-    files = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    """Check the relative links of README.md and docs/; mypy --strict and run README's example."""
+    files = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
     files = [f for f in files if f.exists()]
     if not files:
         session.error("no README.md or docs/*.md to check")
@@ -148,10 +148,11 @@ def docs(session: nox.Session) -> None:
 
     examples = readme_examples(ROOT / "README.md")
     if examples:
-        session.install(".")
+        session.install(".", "mypy>=1.10")
         tmp = Path(session.create_tmp()).resolve()
         with session.chdir(tmp):  # the installed package, not the source tree
             for number, code in enumerate(examples, 1):
                 script = tmp / f"readme_example_{number}.py"
                 script.write_text(code, encoding="utf-8")
+                session.run("mypy", "--strict", "--no-incremental", str(script))
                 session.run("python", str(script))

@@ -1,7 +1,9 @@
 """The ceiling: raw redis-py asyncio + hiredis doing each scenario's work with the fewest commands.
 
-Measured in the same run, on the same server, with the same pool size and concurrency as the
-backends, so every backend figure can be given as a ratio to it. The raw "queue" is the
+Measured in the same run, on the same server and with the same concurrency as the backends,
+with plain ``redis.asyncio.Redis`` and its default connection pool (the fastest plain redis-py
+code for the same work; ``--pool N`` caps the ceiling and the backends alike), so every backend
+figure can be given as a ratio to it. The raw "queue" is the
 minimum a reliable queue needs: a ready list, and on dequeue one script that moves the job
 into an in-flight hash and writes its lease into a deadline zset; ack is one script that
 removes both. Entries are a 32-hex id followed by ~200 bytes.
@@ -78,12 +80,16 @@ return n
 
 
 class RawClient:
-    """A raw client (BlockingConnectionPool of ``pool`` connections, hiredis when installed)."""
+    """A raw client: plain ``redis.asyncio.Redis`` with its default pool (hiredis when installed),
+    or a blocking pool of ``pool`` connections when one is given."""
 
-    def __init__(self, url: str, pool: int) -> None:
-        self.client = aredis.Redis(
-            connection_pool=aredis.BlockingConnectionPool.from_url(url, max_connections=pool, timeout=30)
-        )
+    def __init__(self, url: str, pool: int | None) -> None:
+        if pool is None:
+            self.client = aredis.Redis.from_url(url)
+        else:
+            self.client = aredis.Redis(
+                connection_pool=aredis.BlockingConnectionPool.from_url(url, max_connections=pool, timeout=30)
+            )
         self.sha: dict[str, str] = {}
 
     async def load(self) -> None:

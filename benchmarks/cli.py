@@ -71,7 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=32, help="tasks in the concurrent scenarios (32)")
     p.add_argument("--batch", type=int, default=100, help="batch size of the *_many scenarios (100)")
     p.add_argument(
-        "--pool", type=int, default=None, help="max_connections, backends and ceiling alike (= concurrency)"
+        "--pool",
+        type=int,
+        default=None,
+        help="cap max_connections of the backends and of the ceiling alike "
+        "(default: the library's and redis-py's own defaults)",
     )
     p.add_argument(
         "--dequeue-timeout",
@@ -106,7 +110,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
     if args.jobs < 1 or args.concurrency < 1 or args.batch < 1:
         p.error("--jobs, --concurrency and --batch must be >= 1")
-    args.pool = args.pool or args.concurrency
     args.memory_jobs = args.memory_jobs or min(100_000, 2 * args.jobs)
     args.linear_sizes = args.linear_sizes or [max(1, args.jobs // 5), args.jobs, 4 * args.jobs]
     return args

@@ -30,7 +30,7 @@ async def _run(args: argparse.Namespace, url: str | None) -> Any:
     import redis.asyncio as aredis
 
     server = aredis.Redis.from_url(url) if url else None
-    bench = Bench(url=url, server=server, jobs=args.jobs, concurrency=args.concurrency, pool=args.concurrency)
+    bench = Bench(url=url, server=server, jobs=args.jobs, concurrency=args.concurrency)
     progress = PlainProgress(quiet=True)
     n, c, s = args.jobs, args.concurrency, args.scenario
     try:

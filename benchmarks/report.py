@@ -197,7 +197,7 @@ def markdown(entries: list[dict[str, Any]]) -> str:
             f"queuestore benchmarks — {meta.get('server') or 'no server'}, Python {meta.get('python')}, "
             f"redis-py {meta.get('redis_py')} (hiredis {meta.get('hiredis')}), {meta.get('cpus')} CPUs, "
             f"--jobs {meta.get('jobs')}, concurrency {meta.get('concurrency')}, batch {meta.get('batch')}, "
-            f"pool {meta.get('pool')}; load avg before {meta.get('load_before')} "
+            f"pool {meta.get('pool') or 'defaults'}; load avg before {meta.get('load_before')} "
             f"after {meta.get('load_after')}; sum(range(1000)) takes "
             f"{meta.get('calibration_sum_range_1000_us')} µs; {meta.get('elapsed_s')} s"
         )

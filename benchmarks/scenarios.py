@@ -54,7 +54,7 @@ class Bench:
     jobs: int
     concurrency: int = 32
     batch: int = 100
-    pool: int = 32
+    pool: int | None = None
     dequeue_timeout: float = 0.0
     #: every key of the run starts with it (per run, so --url cleanup deletes only this run's keys)
     #: failures of the untimed drain after a scenario (reported, never masking the figure)
@@ -99,7 +99,9 @@ def backend_config(bench: Bench, btype: str, queue: str) -> BackendConfig:
     base, variant = split_variant(btype)
     if base == "memory":
         return BackendConfig(type=base, name=f"bench-{base}", queue=queue, options={"namespace": "qsbench"})
-    options: dict[str, object] = {"max_connections": bench.pool, "key_prefix": bench.key_prefix}
+    options: dict[str, object] = {"key_prefix": bench.key_prefix}
+    if bench.pool is not None:  # by default the headline figures use the library's defaults
+        options["max_connections"] = bench.pool
     if variant == "coalesce":
         options["coalesce"] = True  # concurrent per-job calls share one script call per loop tick
     elif variant:

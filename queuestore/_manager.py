@@ -22,6 +22,7 @@ import msgspec
 
 from queuestore._config import StorageConfig
 from queuestore._config_defaults import config_on_server
+from queuestore._config_rules import REDIS_FAMILY
 from queuestore._models import BackendConfig, BackendStats, HealthStatus
 from queuestore._monitor import health_all, stats_all
 from queuestore._owned import OwnedBackends
@@ -38,6 +39,8 @@ from queuestore.errors import (
 __all__ = ["BackendManager"]
 
 log = logging.getLogger("queuestore.manager")
+#: the ``key_prefix`` of a Redis-family backend that names none
+DEFAULT_KEY_PREFIX = "queue:"
 
 
 class BackendManager:
@@ -244,7 +247,11 @@ class BackendManager:
         A name is looked up in the loaded config, then among the routed backends.
         A backend type means that type on the same server as ``like`` (url,
         database, cluster settings and credentials), with the type's defaults
-        from ``config.defaults`` (when a config is loaded) and no other options.
+        from ``config.defaults`` (when a config is loaded) and no other options
+        but its own key namespace: a type that takes ``key_prefix`` gets
+        ``<like's key_prefix><type>:`` (``queue:redis-streams:`` from the default
+        ``queue:``), so its keys can never be the source's keys -- two layouts
+        never share a key.
 
         Raises:
             BackendNotFoundError: neither a known backend name nor a registered type.
@@ -257,7 +264,11 @@ class BackendManager:
         if name_or_type not in self._registry:
             raise BackendNotFoundError(f"no backend or backend type named {name_or_type!r}")
         defaults = self._config.defaults if self._config is not None else None
-        return config_on_server(self._registry, name_or_type, like=like, queue=queue, defaults=defaults)
+        cfg = config_on_server(self._registry, name_or_type, like=like, queue=queue, defaults=defaults)
+        accepted = self._registry.option_names(name_or_type)
+        if cfg.type in REDIS_FAMILY and (accepted is None or "key_prefix" in accepted):
+            cfg.options["key_prefix"] = derived_key_prefix(like, name_or_type)
+        return cfg
 
     # -- monitoring -------------------------------------------------------------------
     async def health_check(self, *, time_limit: float | None = None) -> dict[str, HealthStatus]:
@@ -343,6 +354,17 @@ class BackendManager:
         if any(b is backend for b, _ in self._routes.values()):
             return
         await self._owned.close(backend)
+
+
+def derived_key_prefix(like: BackendConfig, backend_type: str) -> str:
+    """The ``key_prefix`` of a ``backend_type`` store made on ``like``'s server: ``like``'s
+    own prefix (``queue:`` when it has none) followed by ``<backend_type>:``.
+
+    Every key of a Redis backend with prefix ``P`` starts with ``P{``; every key under
+    the derived prefix starts with ``P<type>:``, so the two never meet.
+    """
+    base = like.options.get("key_prefix") if like.type in REDIS_FAMILY else None
+    return f"{base if isinstance(base, str) else DEFAULT_KEY_PREFIX}{backend_type}:"
 
 
 def _check_queue(queue: str) -> None:

@@ -9,6 +9,7 @@ Every error raised by queuestore derives from one root::
     ├── BackendError                     BACKEND_ERROR...       (backend, operation, err)
     │   ├── ConnectionFailedError        CONNECTION_FAILED      retryable
     │   ├── OperationTimeoutError        TIMEOUT                retryable
+    │   ├── OutcomeUnknownError          OUTCOME_UNKNOWN        retryable
     │   ├── BackendUnavailableError      BACKEND_UNAVAILABLE    retryable
     │   ├── BackendClosedError           BACKEND_CLOSED
     │   └── UnsupportedOperationError    OPERATION_NOT_SUPPORTED
@@ -56,6 +57,7 @@ __all__ = [
     "MigrationNotFoundError",
     "NotFoundError",
     "OperationTimeoutError",
+    "OutcomeUnknownError",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
@@ -74,6 +76,7 @@ ERROR_CODES: Final[frozenset[str]] = frozenset(
         "BACKEND_CLOSED",
         "CONNECTION_FAILED",
         "TIMEOUT",
+        "OUTCOME_UNKNOWN",
         "INVALID_CONFIGURATION",
         "QUEUE_NOT_FOUND",
         "JOB_NOT_FOUND",
@@ -170,6 +173,18 @@ class OperationTimeoutError(BackendError):
     """The server did not answer in time. The outcome is unknown."""
 
     code = "TIMEOUT"
+    retryable = True
+
+
+class OutcomeUnknownError(BackendError):
+    """A mutating call was sent, but no reply came back even after retrying it with its call id
+    (the connection broke or timed out each time): it may or may not have taken effect.
+
+    Retrying the same operation is safe where the operation is idempotent (enqueue by job id,
+    ack / nack / move with the lease token); read the job's state to learn the outcome.
+    """
+
+    code = "OUTCOME_UNKNOWN"
     retryable = True
 
 

@@ -26,6 +26,7 @@ from queuestore.errors import (
     MigrationError,
     MigrationInProgressError,
     OperationTimeoutError,
+    OutcomeUnknownError,
     QueueStoreError,
     error_code,
     is_permanent,
@@ -55,8 +56,8 @@ def make(cls: type[QueueStoreError]) -> QueueStoreError:
     return cls(*ARGS.get(cls.__name__, ("something happened",)))
 
 
-def test_there_are_eighteen_stable_codes() -> None:
-    assert len(ERROR_CODES) == 18
+def test_there_are_nineteen_stable_codes() -> None:
+    assert len(ERROR_CODES) == 19
     assert all(code.isupper() and " " not in code for code in ERROR_CODES)
 
 
@@ -87,6 +88,7 @@ def test_retryable_and_permanent_classification() -> None:
     retryable = [
         ConnectionFailedError,
         OperationTimeoutError,
+        OutcomeUnknownError,
         BackendUnavailableError,
         MigrationInProgressError,
     ]

@@ -119,3 +119,11 @@ def test_nothing_is_exported_by_accident() -> None:
 
 def test_every_error_class_is_exported_from_the_top() -> None:
     assert set(ERROR_NAMES) <= set(queuestore.__all__)
+
+
+def test_outcome_unknown_error_is_exported_retryable_with_its_code() -> None:
+    err = queuestore.OutcomeUnknownError("main", "ack", "reply lost")
+    assert isinstance(err, queuestore.BackendError)
+    assert queuestore.error_code(err) == "OUTCOME_UNKNOWN"
+    assert queuestore.is_retryable(err)
+    assert not queuestore.is_permanent(err)

@@ -67,7 +67,8 @@ class MigrationManager:
         """Start migrating ``queue`` in the background; return the first status snapshot at once.
 
         A queue with an unfinished earlier migration to the same target resumes it
-        (the migration id is deterministic per queue, source and target).
+        (the migration id is deterministic per queue, source and target); when that
+        run's status is known here, its counts and progress carry on.
 
         Raises:
             MigrationInProgressError: ``queue`` is migrating already (MIGRATION_IN_PROGRESS).
@@ -77,8 +78,10 @@ class MigrationManager:
         """
         if self._tg is None:
             raise RuntimeError("use `async with MigrationManager(manager)` before starting migrations")
+        earlier = self._runs.get(queue)
+        previous = earlier.feed.snapshot() if earlier is not None and earlier.feed.finished else None
         run = MigrationRun(self._manager, queue, options, hook=self._hook)
-        first = run.start()
+        first = run.start(previous)
         self._runs[queue] = run
         self._tg.start_soon(run.execute, name=f"migration {queue}")
         return first

@@ -115,9 +115,11 @@ class MigrationStatus(msgspec.Struct, kw_only=True):
     total_jobs: int = 0
     migrated_jobs: int = 0
     failed_jobs: int = 0
+    skipped_jobs: int = 0
     moved_by_state: dict[str, int] = msgspec.field(default_factory=dict)
     in_flight_on_source: int = 0
     eta_seconds: float | None = None
+    rate: float | None = None
     started_at: float = msgspec.field(default_factory=time.time)
     updated_at: float = msgspec.field(default_factory=time.time)
     finished_at: float | None = None

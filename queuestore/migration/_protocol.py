@@ -6,8 +6,14 @@ duplicates nothing:
 1. ``source.migration_hold(mid, state, n)``: one atomic step takes up to ``n``
    jobs out of the queue into the holding area of migration ``mid`` (on the source).
 2. ``target.import_jobs(jobs)``: writes them in the state they carry, idempotently
-   by id (an id already stored is a no-op), keeping order within a priority.
-3. ``source.migration_release(mid, ids)``: drops them from the holding area.
+   by id (an id already stored is a no-op), keeping order within a priority. Each
+   id the target had already is looked up (``get_jobs``) and compared by content
+   digest: identical, it is *skipped* (a resumed batch, or the same job enqueued on
+   both sides); otherwise it is a *conflict*.
+3. ``source.migration_release(mid, ids)``: drops the written and skipped jobs from
+   the holding area. Conflicting jobs are never released: they are put back on the
+   source (``migration_restore``) and the run stops with a MigrationError naming
+   their ids -- neither copy is overwritten or lost.
 
 A crash after 1 or 2 leaves the jobs held; the next run first finishes what
 ``migration_held`` shows (import again -- a no-op where it had arrived -- then
@@ -24,20 +30,18 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 import msgspec
 
 from queuestore._job import Job, JobState, validate_job
-from queuestore._models import IterOptions
 from queuestore.abc import MigrationSupport, QueueBackend
-from queuestore.errors import InvalidJobError, MigrationError, UnsupportedOperationError
+from queuestore.errors import InvalidJobError, MigrationError
 
 __all__ = [
     "MOVABLE",
     "Ledger",
     "StepHook",
-    "Verification",
     "content_digest",
     "finish_held",
     "job_checksum",
     "move_batch",
-    "verify",
+    "spi",
 ]
 
 
@@ -59,7 +63,6 @@ MOVABLE = (JobState.READY, JobState.DELAYED, JobState.DEAD)
 #: ``await hook(step, batch_number)`` after "held", "imported" and "released" (tests use it)
 StepHook = Callable[[str, int], Awaitable[None]]
 _ENC = msgspec.msgpack.Encoder(order="deterministic")
-_ALL_STATES = (JobState.READY, JobState.DELAYED, JobState.IN_FLIGHT, JobState.DEAD)
 
 
 def _ms(value: float | None) -> int | None:
@@ -88,16 +91,25 @@ class Ledger:
         self.moved: dict[str, tuple[bytes, JobState, int | None]] = {}
         self.by_state: Counter[str] = Counter()
         self.corrupt = 0
+        self.skipped = 0
+        self.written = 0
         self._xor = 0
 
-    def record(self, jobs: Iterable[Job]) -> None:
-        """Remember jobs that were written to the target (a re-record is a no-op)."""
+    def record(self, jobs: Iterable[Job]) -> int:
+        """Remember jobs that were written to the target (a re-record is a no-op).
+
+        Returns:
+            How many were new to the ledger.
+        """
+        new = 0
         for job in jobs:
             if job.id in self.moved:
                 continue
+            new += 1
             self.moved[job.id] = (content_digest(job), JobState(job.state), _ms(job.available_at))
             self.by_state[str(job.state)] += 1
             self._xor ^= int(job_checksum(job), 16)
+        return new
 
     def __len__(self) -> int:
         return len(self.moved)
@@ -144,11 +156,18 @@ async def move_batch(
     on_corrupt: str = "fail",
     hook: StepHook | None = None,
     batch_no: int = 0,
+    restore: bool = True,
+    resumed: bool = False,
 ) -> int:
-    """Steps 2 and 3 for jobs that are held already. Returns how many were written.
+    """Steps 2 and 3 for jobs that are held already. Returns how many were written
+    (also counted in ``ledger.written``). An id the target holds already, identical, is
+    counted in ``ledger.skipped`` -- or as written when ``resumed`` (finishing what an
+    earlier attempt of the same migration held: that attempt wrote it).
 
     Raises:
-        MigrationError: a corrupt job and ``on_corrupt`` is "fail".
+        MigrationError: a corrupt job and ``on_corrupt`` is "fail" (it stays held); an id
+            the target holds with other content (named; put back on the source when
+            ``restore``, else left held).
         BackendError: the target or the source failed (the jobs stay held).
     """
     if hook is not None:
@@ -156,24 +175,64 @@ async def move_batch(
     problems = {job.id: p for job in jobs if (p := _problem(job)) is not None}
     if problems and on_corrupt != "dead_letter":  # move the sound ones, keep the corrupt ones held
         sound = [j for j in jobs if j.id not in problems]
-        if sound:
-            await move_batch(source, target, migration_id, sound, ledger, batch_no=batch_no)
+        also = ""
+        try:
+            if sound:
+                await move_batch(
+                    source, target, migration_id, sound, ledger, batch_no=batch_no, restore=False,
+                    resumed=resumed,
+                )  # fmt: skip
+        except MigrationError as exc:  # conflicts stay held with the corrupt entries
+            also = f"; also {exc.message}"
         first = next(iter(problems.values()))
         raise MigrationError(
             "copying",
             f"{len(problems)} corrupt entries, first {first} (kept held by migration {migration_id}: "
-            "repair them, roll back, or resume with on_corrupt='dead_letter')",
+            f"repair them, roll back, or resume with on_corrupt='dead_letter'){also}",
         )
     out = [_placeholder(j, problems[j.id]) if j.id in problems else j for j in jobs]
-    await spi(target).import_jobs(out)  # False = already there (a resumed batch): fine either way
-    ledger.record(out)
+    stored = await spi(target).import_jobs(out)
+    present = [j for j, new in zip(out, stored, strict=True) if not new]
+    conflicts = await _conflicts(target, present)
+    written = [j for j, new in zip(out, stored, strict=True) if new and j.id not in problems]
+    identical = [j for j in present if j.id not in conflicts and j.id not in problems]
+    if resumed:  # written by an earlier attempt of this migration
+        written += identical
+    else:
+        ledger.skipped += len(identical)
+    fresh = ledger.record(written)  # a batch finished again in the same run counts once
+    ledger.record(j for j in out if j.id in problems and j.id not in conflicts)
+    ledger.written += fresh
     ledger.corrupt += len(problems)
     if hook is not None:
         await hook("imported", batch_no)
-    await spi(source).migration_release(migration_id, [j.id for j in jobs])
+    await spi(source).migration_release(migration_id, [j.id for j in jobs if j.id not in conflicts])
     if hook is not None:
         await hook("released", batch_no)
-    return len(out) - len(problems)
+    if conflicts:
+        if restore:  # the conflicting jobs (and anything still held) go back where they were
+            await spi(source).migration_restore(migration_id)
+        shown = ", ".join(repr(i) for i in conflicts[:20])
+        more = f" and {len(conflicts) - 20} more" if len(conflicts) > 20 else ""
+        raise MigrationError(
+            "copying",
+            f"{len(conflicts)} ids are stored in {target.name!r} already with other content: {shown}{more} "
+            f"(each kept where it was on both sides; remove or rename one copy, then resume)",
+        )
+    return fresh
+
+
+async def _conflicts(target: QueueBackend, present: Sequence[Job]) -> list[str]:
+    """The ids of ``present`` (refused by the target's import) whose stored copy differs
+    in content, or is gone again (it cannot be compared: treated as a conflict)."""
+    if not present:
+        return []
+    there = await spi(target).get_jobs([j.id for j in present])
+    return [
+        j.id
+        for j, t in zip(present, there, strict=True)
+        if t is None or content_digest(t) != content_digest(j)
+    ]
 
 
 async def finish_held(
@@ -192,82 +251,7 @@ async def finish_held(
     """
     total = 0
     while held := await spi(source).migration_held(migration_id, batch_size):
-        total += await move_batch(source, target, migration_id, held, ledger, on_corrupt=on_corrupt)
+        total += await move_batch(
+            source, target, migration_id, held, ledger, on_corrupt=on_corrupt, resumed=True
+        )
     return total
-
-
-class Verification(msgspec.Struct, kw_only=True):
-    """The result of :func:`verify`."""
-
-    checked: int = 0
-    present: int = 0
-    acked_on_target: int = 0
-    missing: list[str] = msgspec.field(default_factory=list)
-    differ: list[str] = msgspec.field(default_factory=list)
-    method: str = "get_jobs"
-
-    @property
-    def ok(self) -> bool:
-        """True when every moved job arrived unchanged (or was consumed on the target)."""
-        return not self.missing and not self.differ
-
-
-async def _lookup(target: QueueBackend, ids: list[str]) -> tuple[dict[str, Job], str]:
-    found: dict[str, Job] = {}
-    try:
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            for job_id, job in zip(chunk, await spi(target).get_jobs(chunk), strict=True):
-                if job is not None:
-                    found[job_id] = job
-        return found, "get_jobs"
-    except UnsupportedOperationError:
-        pass
-    wanted = set(ids)
-    for _ in range(2):  # a job changing state mid-walk can be missed once; look twice
-        async for job in target.iter(IterOptions(count=1000, states=_ALL_STATES)):
-            if job.id in wanted and job.id not in found:
-                found[job.id] = job
-        if len(found) == len(wanted):
-            break
-    return found, "walk"
-
-
-async def verify(target: QueueBackend, ledger: Ledger, acked: set[str], delivered: set[str]) -> Verification:
-    """Check that every job that left the source arrived in the target.
-
-    A job passes when the target holds it with the same content digest and the
-    same place (state, due time) -- or a place a consumer explains (it was leased
-    from the target through the routing proxy, or it was delayed and came due) --
-    or when it was acked on the target through the proxy. Uses ``get_jobs`` where
-    the target supports it, else a paged walk of the target.
-
-    Raises:
-        BackendError: the target failed.
-    """
-    ids = [i for i in ledger.moved if i not in acked]
-    found, method = await _lookup(target, ids)
-    res = Verification(checked=len(ledger), acked_on_target=len(ledger) - len(ids), method=method)
-    now_ms = round(time.time() * 1000)
-    for job_id in ids:
-        job = found.get(job_id)
-        if job is None:
-            if job_id not in delivered:
-                res.missing.append(job_id)
-            else:
-                res.acked_on_target += 1  # leased on the target and acked there by id elsewhere
-            continue
-        digest, state, due = ledger.moved[job_id]
-        if content_digest(job) != digest:
-            res.differ.append(job_id)
-            continue
-        now_due = _ms(job.available_at)
-        # backends keep due times to the millisecond (some truncate): allow 1 ms either way
-        same_due = now_due == due or (now_due is not None and due is not None and abs(now_due - due) <= 1)
-        same_place = job.state == state and same_due
-        came_due = state is JobState.DELAYED and due is not None and due <= now_ms + 1000
-        if same_place or job_id in delivered or (came_due and job.state is not JobState.DELAYED):
-            res.present += 1
-        else:
-            res.differ.append(job_id)
-    return res

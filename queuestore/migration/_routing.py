@@ -10,8 +10,18 @@ producers and consumers:
   source run out and the migration can finish;
 * ack / nack / extend_lease / move -> the backend holding the lease: the target
   for jobs leased from it through this proxy, else the source, and on
-  JobNotFoundError the target (ids are unique). A LeaseLostError is final;
+  JobNotFoundError the other one (ids are unique). A LeaseLostError is final. A
+  lease token the answering backend did not issue (a redis-lists lease on a
+  redis-streams side, or the reverse), or a guarded call on a job that neither
+  side holds in flight while one of them stores it, is a LeaseLostError: the job
+  is safe, that holder's lease is gone;
 * ids leased and acked on the target are recorded for verification.
+
+After a rollback that left jobs in flight on the target (``rolled_back``), the
+roles turn: enqueue -> the source; dequeue -> the target's ready jobs first (without
+waiting), then the source; acks still reach whichever side holds the lease; and the
+proxy's maintenance loop runs ``sweeper`` (set by the rollback), which brings what
+comes back to the target (nacked, expired leases) over to the source.
 
 It is a plain ``QueueBackend`` for services: it has no connection of its own
 (``open`` has nothing to connect) and offers no migration SPI; the migration layer
@@ -25,6 +35,7 @@ manager owns them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TypeVar
@@ -38,18 +49,31 @@ from queuestore._models import (
     BackendConfig,
     BackendStats,
     DequeueOptions,
-    HealthLevel,
     HealthStatus,
     IterOptions,
 )
 from queuestore.abc import QueueBackend
-from queuestore.errors import JobNotFoundError, UnsupportedOperationError
+from queuestore.errors import (
+    QueueStoreError,
+    UnsupportedOperationError,
+)
 from queuestore.migration._protocol import spi
+from queuestore.migration._routing_parts import (
+    common_capabilities,
+    lease_checked,
+    on_either,
+    peek_over,
+    summed_stats,
+    take_first,
+    worse_health,
+)
 
-__all__ = ["RoutingBackend"]
+__all__ = ["SWEEP_INTERVAL", "RoutingBackend"]
 
+log = logging.getLogger("queuestore.migration")
 T = TypeVar("T")
-_RANK = {HealthLevel.HEALTHY: 0, HealthLevel.DEGRADED: 1, HealthLevel.UNHEALTHY: 2}
+#: seconds between two sweeps of a rolled-back proxy's target
+SWEEP_INTERVAL = 0.25
 
 
 class RoutingBackend(QueueBackend):
@@ -62,6 +86,11 @@ class RoutingBackend(QueueBackend):
         switched: the migration switched: everything goes to the target.
         delivered: ids leased from the target through this proxy.
         acked: ids acked on the target through this proxy.
+        rolled_back: a rollback routed the queue home to the source (see the module docstring).
+        sweeper: ``await sweeper()`` in the maintenance loop while ``rolled_back``.
+        sweep_lock: held while jobs move back from the target (one mover at a time).
+        lease_from_target: dequeue may lease from the target (a rollback turns it off while
+            it decides whether anything is left there).
     """
 
     def __init__(
@@ -82,28 +111,42 @@ class RoutingBackend(QueueBackend):
         self.switched = False
         self.delivered: set[str] = set()
         self.acked: set[str] = set()
+        self.rolled_back = False
+        self.sweeper: Callable[[], Awaitable[object]] | None = None
+        self.sweep_lock = anyio.Lock()
+        self.lease_from_target = True
+        self._target_takes = 0
+        self._takes_done = anyio.Event()
 
     # -- helpers ------------------------------------------------------------------------
     def _note(self, jobs: Sequence[Job]) -> list[Job]:
         self.delivered.update(j.id for j in jobs)
         return list(jobs)
 
+    @property
+    def home(self) -> QueueBackend:
+        """Where new work goes: the target, or the source after a rollback."""
+        return self.source if self.rolled_back else self.target
+
+    @property
+    def away(self) -> QueueBackend:
+        """The other side (the one new work does not go to)."""
+        return self.target if self.rolled_back else self.source
+
     async def _routed(self, job: JobRef, call: Callable[[QueueBackend], Awaitable[T]]) -> T:
         """Run ``call`` on the backend that holds ``job``: known target leases go to the
-        target; otherwise the source, then the target on JobNotFoundError."""
-        job_id, _ = job_ref(job)
+        target first, other jobs to the source first; on JobNotFoundError the other side."""
+        job_id, token = job_ref(job)
         self._check_open("route")
-        if self.switched or job_id in self.delivered:
-            return await call(self.target)
-        try:
-            return await call(self.source)
-        except JobNotFoundError:
-            return await call(self.target)
+        if self.switched:
+            return await lease_checked(job_id, token, call, self.target)
+        first, second = (self.target, self.source) if job_id in self.delivered else (self.source, self.target)
+        return await on_either(job_id, token, call, first, second)
 
     # -- core -----------------------------------------------------------------------------
     async def enqueue(self, job: Job) -> bool:
-        """Enqueue on the target (False if the id is stored on either side, where the
-        source can look ids up).
+        """Enqueue on the target (the source after a rollback); False if the id is stored
+        on either side, where the other side can look ids up.
 
         Raises:
             InvalidJobError, BackendError: from the target.
@@ -111,7 +154,8 @@ class RoutingBackend(QueueBackend):
         return (await self.enqueue_many([job]))[0]
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
-        """Enqueue on the target; ids the source still stores are refused (False).
+        """Enqueue on the target (the source after a rollback); ids the other side still
+        stores are refused (False).
 
         Raises:
             InvalidJobError, BackendError: from the backends.
@@ -121,16 +165,18 @@ class RoutingBackend(QueueBackend):
         on_source: set[str] = set()
         if not self.switched and jobs:
             try:
-                found = await spi(self.source).get_jobs([j.id for j in jobs])
+                found = await spi(self.away).get_jobs([j.id for j in jobs])
                 on_source = {j.id for j in found if j is not None}
             except UnsupportedOperationError:
                 pass
         fresh = [j for j in jobs if j.id not in on_source]
-        stored = iter(await self.target.enqueue_many(fresh) if fresh else [])
+        home = self.target if self.switched else self.home
+        stored = iter(await home.enqueue_many(fresh) if fresh else [])
         return [False if j.id in on_source else next(stored) for j in jobs]
 
     async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
-        """Lease from the source first (without waiting), then from the target.
+        """Lease from the source first (without waiting), then from the target; after a
+        rollback, from the target first (without waiting), then the source.
 
         Raises:
             InvalidJobError, BackendError: from the backends.
@@ -139,7 +185,7 @@ class RoutingBackend(QueueBackend):
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
-        """Lease up to ``count`` jobs: from the source first, then the target.
+        """Lease up to ``count`` jobs, from the two sides in the order :meth:`dequeue` uses.
 
         Raises:
             InvalidJobError, BackendError: from the backends.
@@ -150,22 +196,33 @@ class RoutingBackend(QueueBackend):
     async def _take(self, options: DequeueOptions | None, count: int) -> list[Job]:
         self._check_open("dequeue")
         opts = options or DequeueOptions()
-        if self.source_dequeue and not self.switched:
-            quick = DequeueOptions(
-                timeout=0.0,
-                consumer_id=opts.consumer_id,
-                consumer_group=opts.consumer_group,
-                count=count,
-                visibility_timeout=opts.visibility_timeout,
-            )
-            got = await (self.source.dequeue_many(quick) if count > 1 else self.source.dequeue(quick))
-            jobs = got if isinstance(got, list) else ([got] if got is not None else [])
-            if jobs:
-                return jobs
-        if count > 1:
-            return self._note(await self.target.dequeue_many(opts))
-        job = await self.target.dequeue(opts)
-        return self._note([job]) if job is not None else []
+        if self.switched:
+            quick, wait = None, self.target
+        elif not self.lease_from_target:
+            quick, wait = None, self.source
+        elif self.rolled_back:
+            quick, wait = self.target, self.source
+        else:
+            quick, wait = (self.source if self.source_dequeue else None), self.target
+        if self.target not in (quick, wait):
+            return (await take_first(quick, wait, opts, count))[0]
+        self._target_takes += 1
+        try:
+            jobs, side = await take_first(quick, wait, opts, count)
+        finally:
+            self._target_takes -= 1
+            if self._target_takes == 0:
+                self._takes_done.set()
+        return self._note(jobs) if side is self.target else jobs
+
+    async def stop_target_leasing(self) -> None:
+        """Lease from the source only from now on (until ``lease_from_target`` is set again),
+        and wait until no dequeue through this proxy is still leasing from the target (at
+        most its own wait)."""
+        self.lease_from_target = False
+        if self._target_takes:
+            self._takes_done = anyio.Event()
+            await self._takes_done.wait()
 
     async def ack(self, job: JobRef) -> None:
         """Ack on the backend holding the lease (see the module docstring).
@@ -239,17 +296,16 @@ class RoutingBackend(QueueBackend):
         return await self.source.length() + await self.target.length()
 
     async def peek(self, offset: int = 0) -> Job | None:
-        """The ready job at ``offset``: the source's ready jobs first, then the target's.
+        """The ready job at ``offset``, in dequeue order over both sides.
 
         Raises:
             InvalidJobError: offset < 0.
         """
-        if not self.switched and self.source_dequeue:
-            job = await self.source.peek(offset)
-            if job is not None:
-                return job
-            offset = max(0, offset - (await self.source.stats()).queue_depth)
-        return await self.target.peek(offset)
+        if self.switched:
+            return await self.target.peek(offset)
+        if self.rolled_back:
+            return await peek_over([self.target, self.source], offset)
+        return await peek_over([self.source, self.target] if self.source_dequeue else [self.target], offset)
 
     def iter(self, options: IterOptions | None = None) -> AsyncIterator[Job]:
         """The source's jobs, then the target's (paged on each side)."""
@@ -265,8 +321,7 @@ class RoutingBackend(QueueBackend):
         """What both backends support (the target's alone after switching)."""
         if self.switched:
             return self.target.capabilities()
-        a, b = self.source.capabilities(), self.target.capabilities()
-        return BackendCapabilities(**{f: getattr(a, f) and getattr(b, f) for f in a.__struct_fields__})
+        return common_capabilities(self.source.capabilities(), self.target.capabilities())
 
     async def stats(self) -> BackendStats:
         """Depths summed over both sides (names this proxy as the backend).
@@ -274,26 +329,22 @@ class RoutingBackend(QueueBackend):
         Raises:
             BackendError: a backend failed.
         """
-        t = await self.target.stats()
-        out = BackendStats(backend=self.name, queue=self.queue, queue_depth=t.queue_depth, delayed=t.delayed)
-        out.in_flight, out.dead = t.in_flight, t.dead
-        if not self.switched:
-            s = await self.source.stats()
-            out.queue_depth += s.queue_depth
-            out.delayed += s.delayed
-            out.in_flight += s.in_flight
-            out.dead += s.dead
-        return out
+        sides = [self.target] if self.switched else [self.target, self.source]
+        return summed_stats(self.name, self.queue, [await b.stats() for b in sides])
 
     async def health(self) -> HealthStatus:
         """The worse of the two backends' health (the target's after switching). Never raises."""
         if self.switched:
             return await self.target.health()
-        both = [await self.source.health(), await self.target.health()]
-        worst = max(both, key=lambda h: _RANK[h.status])
-        msgs = [f"{n}: {h.message}" for n, h in zip(("source", "target"), both, strict=True) if h.message]
-        return HealthStatus(status=worst.status, message="; ".join(msgs), details={"migrating": "true"})
+        return worse_health(await self.source.health(), await self.target.health())
 
     async def run_maintenance(self) -> None:
-        """Nothing to do: the manager maintains the source and the target themselves."""
-        await anyio.sleep_forever()
+        """After a rollback, run ``sweeper`` every ``SWEEP_INTERVAL`` seconds (its failures are
+        logged and retried); otherwise nothing: the manager maintains both backends themselves."""
+        while True:
+            if self.rolled_back and self.sweeper is not None and not self.switched:
+                try:
+                    await self.sweeper()
+                except QueueStoreError as exc:
+                    log.warning("sweeping %s back to %s failed: %s", self.target.name, self.source.name, exc)
+            await anyio.sleep(SWEEP_INTERVAL)

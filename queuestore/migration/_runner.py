@@ -3,31 +3,35 @@
 ``validation -> (draining) -> copying -> verifying -> switching -> completed``, or
 ``failed`` / ``cancelled``. The whole run is under one deadline (``options.timeout``):
 hitting it fails the run with a MigrationError naming the phase it was in. After a
-failure or a cancel the routing proxy stays installed (both sides keep being served)
-and what the holding area holds is finished (shielded, bounded), so every job is in
-the source or the target exactly once and a new start resumes.
+failure, a timeout or a cancel the routing proxy stays installed and serves both
+sides again (dequeue leases from the source first, then the target), and what the
+holding area holds is finished (shielded, bounded), so every job is in the source
+or the target exactly once and a new start resumes.
+
+The copying phase itself, with its counts, is ``queuestore.migration._copying``.
 """
 
 from __future__ import annotations
-
-import time
 
 import anyio
 
 from queuestore._manager import BackendManager
 from queuestore.abc import QueueBackend
 from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
+from queuestore.migration._copying import Copier
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
-from queuestore.migration._protocol import MOVABLE, Ledger, StepHook, finish_held, move_batch, spi, verify
+from queuestore.migration._protocol import Ledger, StepHook, spi
 from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._status_feed import StatusFeed
+from queuestore.migration._verify import verify
 
 __all__ = ["CLEANUP_LIMIT", "MigrationRun"]
 
 #: how long the shielded clean-up after a failure/cancel may take (seconds)
 CLEANUP_LIMIT = 10.0
 _P = MigrationPhase
+_RESUMABLE = frozenset({_P.FAILED, _P.CANCELLED})
 
 
 class MigrationRun:
@@ -54,17 +58,19 @@ class MigrationRun:
             )
         )
         self.ledger = Ledger()
+        self.copier = Copier(self.feed, self.ledger, options, hook)
         self.cancel_scope = anyio.CancelScope()
         self.endpoints: Endpoints | None = None
         self.target: QueueBackend | None = None
         self.proxy: RoutingBackend | None = None
-        self._batch = 0
 
     # -- entry points ---------------------------------------------------------------------------
-    def start(self) -> MigrationStatus:
+    def start(self, previous: MigrationStatus | None = None) -> MigrationStatus:
         """Claim the queue on the BackendManager, then :meth:`prepare`; return the first snapshot.
 
         The claim is given back when :meth:`execute` ends, or here when preparing fails.
+        ``previous``, the status of an earlier run that did not complete, is carried on
+        (counts, progress) when it is the same migration: a resumed run goes on from there.
 
         Raises:
             MigrationInProgressError: another migration of the queue is running on the same
@@ -79,10 +85,18 @@ class MigrationRun:
                 f"queue {self.queue!r} is already migrating ({other.feed.status.migration_id})",
             )
         try:
-            return self.prepare()
+            first = self.prepare()
         except BaseException:
             self.manager.end_migration(self.queue, self)
             raise
+        if (
+            previous is not None
+            and previous.migration_id == first.migration_id
+            and previous.phase in _RESUMABLE
+        ):
+            self.feed.carry(previous)
+            first = self.feed.snapshot()
+        return first
 
     def prepare(self) -> MigrationStatus:
         """Check the options and resolve source and target (no I/O); return the first snapshot.
@@ -124,6 +138,8 @@ class MigrationRun:
             if not self.feed.status.done:
                 self.feed.update(phase=_P.CANCELLED, last_error="cancelled", eta_seconds=None)
             if self.feed.status.phase is not _P.COMPLETED:
+                if self.proxy is not None:
+                    self.proxy.source_dequeue = True  # every end state serves the queue
                 await self._cleanup()
             self.manager.end_migration(self.queue, self)
             self.feed.finish()
@@ -135,10 +151,7 @@ class MigrationRun:
             return
         with anyio.move_on_after(CLEANUP_LIMIT, shield=True):
             try:
-                n = await finish_held(
-                    ep.source, target, ep.migration_id, self.options.batch_size, self.ledger,
-                    on_corrupt=self.options.on_corrupt,
-                )  # fmt: skip
+                n = await self.copier.finish_held(ep.source, target, ep.migration_id)
                 if n:
                     self.feed.note(f"finished {n} held jobs after stopping")
             except Exception as exc:
@@ -169,7 +182,10 @@ class MigrationRun:
             target_config=ep.target_config, migration_id=ep.migration_id,
         )  # fmt: skip
         await proxy.open()
-        proxy.switched = False
+        async with proxy.sweep_lock:  # a new run takes over a rolled-back proxy, after its sweep
+            proxy.switched = proxy.rolled_back = False
+            proxy.sweeper = None
+            proxy.lease_from_target = True
         if self.options.drain_first:
             self.feed.phase(_P.DRAINING)
             proxy.source_dequeue = False  # let the source's leases run out
@@ -177,10 +193,8 @@ class MigrationRun:
             await self._wait_source_idle(ep.source)
         else:
             proxy.source_dequeue = True
-        self.feed.copy_start = time.monotonic()
-        self.feed.phase(_P.COPYING)
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
-        await self._copy(ep, target, proxy)
+        await self.copier.copy(ep.source, target, ep.migration_id, proxy)
         if self.options.verify_data:
             self.feed.phase(_P.VERIFYING)
             await self._step("verifying")
@@ -202,11 +216,13 @@ class MigrationRun:
         self.feed.phase(_P.SWITCHING)
         await self._step("switching")
         await self._switch(ep, target, proxy)
+        if ep.home_note is not None:
+            self.feed.note(ep.home_note)
         self.feed.phase(_P.COMPLETED)
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:
-            await self.hook(name, self._batch)
+            await self.hook(name, self.copier.batch)
 
     async def _validate(self, source: QueueBackend, target: QueueBackend) -> None:
         s, t = source.capabilities(), target.capabilities()
@@ -241,55 +257,6 @@ class MigrationRun:
             self.feed.update(in_flight_on_source=n)
             await anyio.sleep(0.1)
         self.feed.update(in_flight_on_source=0)
-
-    async def _copy(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
-        src, mid = ep.source, ep.migration_id
-        resumed = await finish_held(src, target, mid, self.options.batch_size, self.ledger,
-                                    on_corrupt=self.options.on_corrupt)  # fmt: skip
-        if resumed:
-            self.feed.note(f"resumed: finished {resumed} jobs held by an earlier run")
-        st = await src.stats()
-        self.feed.update(
-            total_jobs=resumed + st.queue_depth + st.delayed + st.dead,
-            migrated_jobs=resumed,
-            failed_jobs=self.ledger.corrupt,
-        )
-        await self._pass(src, target, mid)
-        proxy.source_dequeue = False  # from now on the source's leases only run out
-        pause = 0.02
-        while True:
-            in_flight = (await src.stats()).in_flight
-            self.feed.update(in_flight_on_source=in_flight)
-            moved = await self._pass(src, target, mid)
-            if moved == 0 and in_flight == 0:
-                break
-            if moved == 0:
-                await anyio.sleep(pause)
-                pause = min(pause * 2, 0.5)
-        unreadable = await spi(src).migration_restore(mid)
-        if unreadable:
-            raise MigrationError(
-                "copying",
-                f"{unreadable} entries held by {mid} could not be decoded by {src.name!r} "
-                "(they were put back on the source; repair or remove them, then resume)",
-            )
-
-    async def _pass(self, src: QueueBackend, target: QueueBackend, mid: str) -> int:
-        moved = 0
-        for state in MOVABLE:
-            while jobs := await spi(src).migration_hold(mid, state, self.options.batch_size):
-                self._batch += 1
-                n = await move_batch(src, target, mid, jobs, self.ledger, on_corrupt=self.options.on_corrupt,
-                                     hook=self.hook, batch_no=self._batch)  # fmt: skip
-                moved += len(jobs)
-                by_state = dict(self.feed.status.moved_by_state)
-                by_state[str(state)] = by_state.get(str(state), 0) + len(jobs)
-                self.feed.update(
-                    migrated_jobs=self.feed.status.migrated_jobs + n,
-                    failed_jobs=self.ledger.corrupt,
-                    moved_by_state=by_state,
-                )
-        return moved
 
     async def _switch(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
         proxy.switched = True

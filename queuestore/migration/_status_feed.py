@@ -1,8 +1,10 @@
 """``StatusFeed``: the status of one migration run, changed in place and fanned out.
 
 Every change is stamped (``updated_at``), the progress figure is derived from the
-phase (and, while copying, from the jobs moved so far), and each watcher gets every
-change as its own snapshot: none is coalesced away.
+phase (and, while copying, from the jobs done so far over the total) and never goes
+back within a run, nor across a resume (:meth:`StatusFeed.carry`); the copy rate
+(jobs/s) and the ETA come from this run's copying. Each watcher gets every change
+as its own snapshot: none is coalesced away.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ class StatusFeed:
         status: the live status (change it through :meth:`update` and friends).
         finished: the run has ended (after :meth:`finish`).
         done: set when the run has ended.
-        copy_start: when copying began (``time.monotonic()``), for the ETA.
+        copy_start: when copying began (``time.monotonic()``), for the rate and the ETA.
+        copy_base: the jobs done when copying began (carried from an earlier run).
     """
 
     def __init__(self, status: MigrationStatus) -> None:
@@ -43,6 +46,7 @@ class StatusFeed:
         self.finished = False
         self.done = anyio.Event()
         self.copy_start = 0.0
+        self.copy_base = 0
         self._changed = anyio.Event()
         self._subscribers: list[list[MigrationStatus]] = []
 
@@ -88,23 +92,48 @@ class StatusFeed:
         for name, value in fields.items():
             setattr(st, name, value)
         st.updated_at = time.time()
+        done = st.migrated_jobs + st.skipped_jobs + st.failed_jobs
         if st.phase is _P.COPYING:
-            st.total_jobs = max(st.total_jobs, st.migrated_jobs)
-            frac = st.migrated_jobs / st.total_jobs if st.total_jobs else 1.0
-            st.progress = round(5.0 + 85.0 * frac, 2)
-            rate = st.migrated_jobs / max(time.monotonic() - self.copy_start, 1e-6)
-            st.eta_seconds = (st.total_jobs - st.migrated_jobs) / rate if rate > 0 else None
+            st.total_jobs = max(st.total_jobs, done)
+            frac = done / st.total_jobs if st.total_jobs else 1.0
+            progress = round(5.0 + 85.0 * frac, 2)
+            rate = (done - self.copy_base) / max(time.monotonic() - self.copy_start, 1e-6)
+            st.rate = round(rate, 1)
+            st.eta_seconds = round((st.total_jobs - done) / rate, 3) if rate > 0 else None
         else:
-            st.progress = _PHASE_PROGRESS.get(st.phase, st.progress)
+            progress = _PHASE_PROGRESS.get(st.phase, st.progress)
+        if st.phase not in (_P.FAILED, _P.CANCELLED, _P.ROLLED_BACK):
+            st.progress = max(st.progress, progress)  # never back within a run
         for buffer in self._subscribers:
             buffer.append(self.snapshot())
         self._changed.set()
         self._changed = anyio.Event()
 
+    def carry(self, previous: MigrationStatus) -> None:
+        """Go on from ``previous``, an earlier run of the same migration that did not complete:
+        its counts, its total and its progress figure."""
+        self.update(
+            migrated_jobs=previous.migrated_jobs,
+            skipped_jobs=previous.skipped_jobs,
+            failed_jobs=previous.failed_jobs,
+            total_jobs=previous.total_jobs,
+            moved_by_state=dict(previous.moved_by_state),
+            progress=previous.progress,
+        )
+        self.note(f"resuming from {previous.progress:g}% ({previous.migrated_jobs} jobs moved before)")
+
+    def start_copying(self) -> None:
+        """Enter phase copying (the total is set before), starting the rate clock."""
+        st = self.status
+        self.copy_start = time.monotonic()
+        self.copy_base = st.migrated_jobs + st.skipped_jobs + st.failed_jobs
+        self.phase(_P.COPYING)
+
     def phase(self, phase: MigrationPhase) -> None:
         """Enter ``phase`` (logged)."""
         log.info("migration %s of %s: %s", self.status.migration_id, self.status.queue, phase)
-        self.update(phase=phase, eta_seconds=None if phase is not _P.COPYING else self.status.eta_seconds)
+        copying = phase is _P.COPYING
+        self.update(phase=phase, eta_seconds=self.status.eta_seconds if copying else None)
 
     def note(self, message: str) -> None:
         """Add a message to the status."""

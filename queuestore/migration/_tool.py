@@ -81,6 +81,8 @@ class MigrationTool:
                 warnings.append(f"target lacks {flag}")
         if t_caps is None:
             warnings.append("target could not be reached to read its capabilities")
+        if ep.home_note is not None:
+            warnings.append(ep.home_note)
         if st.in_flight:
             warnings.append(f"source has {st.in_flight} jobs in flight (they finish on the source first)")
         if held:

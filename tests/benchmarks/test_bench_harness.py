@@ -188,7 +188,7 @@ def test_defaults_scale_with_jobs() -> None:
     args = parse_args(["--jobs", "50000"])
     assert args.linear_sizes == [10_000, 50_000, 200_000]
     assert args.memory_jobs == 100_000
-    assert args.pool == 32
+    assert args.pool is None  # library and redis-py defaults unless capped
     assert parse_args(["--jobs", "200"]).memory_jobs == 400
     with pytest.raises(SystemExit):
         parse_args(["--scenarios", "nope"])

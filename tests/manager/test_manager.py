@@ -308,7 +308,8 @@ defaults: {pool_size: 4}
     assert (by_type.type, by_type.url, by_type.queue) == ("redis-streams", "redis://cache:6380/2", "jobs")
     assert by_type.options["password"] == "pw"
     assert by_type.options["tls_ca_file"] == "/ca.pem"
-    assert "key_prefix" not in by_type.options  # the type's own defaults, not the source's layout
+    # its own key namespace under the source's prefix: two layouts never share a key
+    assert by_type.options["key_prefix"] == "q:redis-streams:"
     assert by_type.options["max_connections"] == 4
     keydb = manager.resolve_backend_config("keydb", like=like, queue="jobs")
     assert keydb.options["max_connections"] == 8

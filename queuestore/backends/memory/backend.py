@@ -31,7 +31,7 @@ from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import stored_copy
 from queuestore.backends.memory.migration import MemoryMigration
 from queuestore.backends.memory.namespace import get_namespace
-from queuestore.backends.memory.options import MemoryOptions
+from queuestore.backends.memory.options import MemoryOptions, memory_options
 from queuestore.backends.memory.read import CAPABILITIES, MemoryReader
 from queuestore.errors import InvalidJobError, JobNotFoundError, LeaseLostError
 
@@ -49,10 +49,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
     def __init__(self, config: BackendConfig, options: MemoryOptions | None = None) -> None:
         super().__init__(config)
         if options is None:
-            # the factory module imports this one: import it when it is needed
-            from queuestore.backends.memory.factory import MemoryBackendFactory
-
-            options = MemoryBackendFactory().parse(config)
+            options = memory_options(config)
         self.options = options
         self.namespace = options.namespace or config.name or "default"
         self._codec = JobCodec(options.encoding)

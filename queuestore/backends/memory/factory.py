@@ -5,13 +5,9 @@ from __future__ import annotations
 from queuestore._models import BackendConfig
 from queuestore.abc import BackendFactory
 from queuestore.backends.memory.backend import MemoryBackend
-from queuestore.backends.memory.options import MemoryOptions
-from queuestore.errors import ConfigurationError
+from queuestore.backends.memory.options import MemoryOptions, check_memory_config
 
 __all__ = ["MemoryBackendFactory"]
-
-#: options that must be a positive duration
-_POSITIVE = ("visibility_timeout", "reclaim_interval", "metrics_window")
 
 
 class MemoryBackendFactory(BackendFactory[MemoryOptions]):
@@ -20,18 +16,12 @@ class MemoryBackendFactory(BackendFactory[MemoryOptions]):
     options_type = MemoryOptions
 
     def check(self, config: BackendConfig, options: MemoryOptions) -> None:
-        """Reject zero lease/reclaim durations and a non-memory URL.
+        """Reject zero lease/reclaim durations, a non-memory URL and cluster mode.
 
         Raises:
             ConfigurationError: naming the field.
         """
-        for name in _POSITIVE:
-            if getattr(options, name) <= 0:
-                raise ConfigurationError(f"options.{name}", "must be > 0")
-        if config.url and not config.url.startswith("memory://"):
-            raise ConfigurationError("url", "the memory backend takes no URL (or 'memory://')")
-        if config.cluster_mode:
-            raise ConfigurationError("cluster_mode", "the memory backend has no cluster mode")
+        check_memory_config(config, options)
 
     async def create(self, config: BackendConfig) -> MemoryBackend:
         """Make a memory backend and open it.

@@ -18,6 +18,12 @@ details), never retried. Reads skip an entry that does not decode with a warning
 (``corrupt_entries`` in health details); ``dequeue`` dead-letters it; ``get_jobs`` raises
 SerializationError naming it; the migration SPI returns a stand-in marked ``"corrupt: ..."``.
 
+Every mutating script call carries a call id: the script records its reply (bounded, per
+queue) and answers a retry of the same call with it, so redis-py's transparent retries never
+act twice; a call whose reply never came back raises OutcomeUnknownError. Every script reads
+the server's clock (``TIME``): lease deadlines are the server's. A cancelled ``dequeue`` hands
+back what it leased. See ``docs/reliability.md``.
+
 The backend holds a :class:`~.store.StreamsStore` (keys, group, consumer, runners) and
 delegates to the role modules: :mod:`.take` (dequeue), :mod:`.settle` (ack, nack, extend,
 move), :mod:`.read` and :mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup`
@@ -50,7 +56,7 @@ from queuestore.backends.redis_streams import iterate, lookup, migration, read, 
 from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.backends.redis_streams.take import Take, dequeue, share, take
+from queuestore.backends.redis_streams.take import Share, Take, dequeue, give_back_share, share, take
 
 __all__ = ["RedisStreamsBackend"]
 
@@ -92,7 +98,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Store a job (ready, or delayed when ``available_at`` is ahead); False if already stored.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         if self.options.coalesce:
             row = self._enqueue_row(job)  # this call's own validation error, if any
@@ -103,7 +109,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Enqueue several jobs in one script call.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         for job in jobs:
             self._check_enqueued(job)
@@ -131,7 +137,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Lease the next job (reclaimed expired leases first), waiting up to ``timeout``.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         jobs = await self._dequeue(options or DequeueOptions(), 1)
         return jobs[0] if jobs else None
@@ -140,7 +146,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Lease up to ``count`` jobs in one script call (waiting for the first).
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         opts = options or DequeueOptions()
         return await self._dequeue(opts, opts.checked_count())
@@ -151,22 +157,33 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
 
     async def _take_coalesced(self, group: str, consumer: str, lease: float) -> Take:
         """One ``dequeue`` call's take, shared with the concurrent calls of the same group,
-        consumer and lease length (one script call for all of them)."""
+        consumer and lease length (one script call for all of them). Cancelled before it got
+        its share, the share is handed back (by the flush, or here if the flush was done)."""
         key = ("dequeue", group, consumer, lease)
-        got: Take = await self._coalesce(key, self._take_shared, key)
+        mine = Share(key)
+        try:
+            got: Take = await self._coalesce(key, self._take_shared, mine)
+        except anyio.get_cancelled_exc_class():
+            mine.cancelled = True
+            await give_back_share(self.store, group, [mine])
+            raise
         return got
 
-    async def _take_shared(self, keys: list[Any]) -> list[Any]:
+    async def _take_shared(self, shares: list[Share]) -> list[Any]:
         """The flush of coalesced ``dequeue`` calls: one take for all, a job each while there are jobs."""
-        _, group, consumer, lease = keys[0]
-        return share(await take(self.store, group, consumer, len(keys), lease), len(keys))
+        _, group, consumer, lease = shares[0].key
+        takes = share(await take(self.store, group, consumer, len(shares), lease), len(shares))
+        for s, t in zip(shares, takes, strict=True):
+            s.take = t
+        await give_back_share(self.store, group, shares)
+        return [s.take for s in shares]
 
     # -- settle ----------------------------------------------------------------------------------
     async def ack(self, job: JobRef) -> None:
         """XACK + XDEL (and bookkeeping) in one script.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         ref = ack_arg(self.store.group, job)
         if self.options.coalesce:
@@ -180,7 +197,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Ack several jobs in one script call; False for a stale token or unknown id.
 
         Raises:
-            InvalidJobError, BackendError.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
         if not jobs:
             return []
@@ -200,15 +217,16 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         await settle.nack(self.store, job, requeue, delay, error)
 
     async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
-        """Move the lease record's deadline to ``seconds`` from now (the entry stays pending).
+        """Move the lease record's deadline to ``seconds`` from now on the server's clock and
+        return it as stored (the entry stays pending).
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         return await settle.extend_lease(self.store, job, seconds)
 
@@ -216,7 +234,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Move a job (leased, ready, delayed or dead) to another queue, arriving ready.
 
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         await settle.move(self.store, job, target_queue)
 

@@ -21,6 +21,9 @@ key                            type      holds
 ``P{q}:dead``                  stream    dead letters (+ why, at, origin)
 ``P{q}:counters``              hash      enqueued, acked, nacked, dead, expired, lost
 ``P{q}:idem``                  zset      idempotency key -> end of its window (ms)
+``P{q}:calls``                 hash      call id -> the JSON reply of that mutating call
+``P{q}:calls:at``              zset      call id -> when it ran (server ms); the last
+                                         100000 calls of at most 60 s are kept
 ``P{q}:held:<migration id>``   stream    a migration's holding area
 =============================  ========  ==============================================
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -48,10 +52,12 @@ __all__ = [
     "CORRUPT_PREFIX",
     "DECODE_ERRORS",
     "HOLDABLE_STATES",
+    "MAX_LEASE_SECONDS",
     "SEP",
     "LeaseToken",
     "StreamKeys",
     "ack_arg",
+    "call_id",
     "corrupt_job",
     "entry_job",
     "fields_map",
@@ -66,6 +72,9 @@ __all__ = [
 ]
 
 _ENTRY_ID = re.compile(r"^\d+(-\d+)?$")
+#: the longest lease, lease extension or retry delay (ten years): deadlines stay exact
+#: integers in Lua numbers and in the XAUTOCLAIM idle argument
+MAX_LEASE_SECONDS = 10 * 365 * 86400.0
 #: the separator of lease tokens, lease records and packed ack arguments
 SEP = "\x1f"
 #: ``Job.last_error`` prefix of a job read from garbage (the same marker as redis-lists'
@@ -81,6 +90,8 @@ class StreamKeys:
     """Every key of one queue, all under its hash tag (see the layout above)."""
 
     __slots__ = (
+        "calls",
+        "calls_at",
         "counters",
         "dead",
         "delayed",
@@ -106,12 +117,14 @@ class StreamKeys:
         self.counters = q.key("counters")
         self.idem = q.key("idem")
         self.leases = q.key("leases")
+        self.calls = q.key("calls")
+        self.calls_at = q.key("calls:at")
 
     def core(self) -> list[str]:
-        """KEYS 1..9 of every script."""
+        """KEYS 1..11 of every script."""
         return [
             self.stream, self.idx, self.delayed, self.parked, self.meta, self.ttl, self.dead, self.counters,
-            self.leases,
+            self.leases, self.calls, self.calls_at,
         ]  # fmt: skip
 
     def held(self, migration_id: str) -> str:
@@ -186,6 +199,12 @@ def ack_arg(group: str, job: JobRef) -> tuple[str, str]:
 def ms(seconds: float) -> int:
     """Epoch seconds to integer milliseconds."""
     return int(seconds * 1000)
+
+
+def call_id() -> str:
+    """A fresh call id: the scripts record a mutating call's reply under it, so a retry of the
+    same call (same id) gets that reply instead of acting twice."""
+    return os.urandom(9).hex()
 
 
 def now_ms() -> int:

@@ -34,7 +34,6 @@ from queuestore.backends.redis_streams.layout import (
     LeaseToken,
     entry_job,
     fields_map,
-    now_ms,
     parked_fields,
 )
 from queuestore.backends.redis_streams.store import StreamsStore
@@ -63,9 +62,9 @@ async def get_jobs(store: StreamsStore, job_ids: Sequence[str]) -> list[Job | No
     ids = checked_job_ids(job_ids)
     if not ids:
         return []
-    keys, now = store.keys.core(), now_ms()
+    keys = store.keys.core()
     calls = [
-        ScriptCall("lookup", keys, [now, store.group, *ids[i : i + LOOKUP_BATCH]])
+        ScriptCall("lookup", keys, [store.group, *ids[i : i + LOOKUP_BATCH]])
         for i in range(0, len(ids), LOOKUP_BATCH)
     ]
     replies: list[Any] = [r for part in await store.scripts("get_jobs", calls) for r in part]

@@ -9,7 +9,7 @@ from typing import Literal
 
 from queuestore._durations import Seconds
 from queuestore.backends._redis.base import RedisBackendOptions
-from queuestore.backends.redis_streams.layout import SEP
+from queuestore.backends.redis_streams.layout import MAX_LEASE_SECONDS, SEP
 from queuestore.errors import ConfigurationError
 
 __all__ = ["RedisStreamsOptions", "check_streams_options", "default_consumer_name", "lease_length"]
@@ -32,6 +32,9 @@ class RedisStreamsOptions(RedisBackendOptions, kw_only=True, forbid_unknown_fiel
     claim_min_idle: Seconds | None = None
     claim_count: int = 100
     retention: Literal["delete", "retain"] = "delete"
+    #: create a consumer group named per call (``DequeueOptions.consumer_group``) on first use;
+    #: by default only ``consumer_group``, ``groups`` and groups the stream already has are read
+    create_groups: bool = False
 
 
 def check_streams_options(o: RedisStreamsOptions) -> None:
@@ -49,6 +52,9 @@ def check_streams_options(o: RedisStreamsOptions) -> None:
                 f"conflicts with visibility_timeout ({float(o.visibility_timeout)}s); "
                 "they are aliases: set one",
             )
+    for field, value in (("claim_min_idle", o.claim_min_idle), ("visibility_timeout", o.visibility_timeout)):
+        if value is not None and value > MAX_LEASE_SECONDS:
+            raise ConfigurationError(f"options.{field}", f"must be at most {MAX_LEASE_SECONDS:.0f} seconds")
     if o.claim_count < 1:
         raise ConfigurationError("options.claim_count", "must be >= 1")
     if o.max_length < 0:

@@ -5,7 +5,6 @@ cross-slot move: park, enqueue in the target, forget; each step idempotent).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -16,11 +15,19 @@ from queuestore._args import JobRef, job_ref, seconds_arg
 from queuestore._job import JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore.backends._redis.keys import validate_queue_name
-from queuestore.backends.redis_streams.layout import LeaseToken, entry_job, fields_map, job_args, ms, now_ms
+from queuestore.backends.redis_streams.layout import (
+    MAX_LEASE_SECONDS,
+    LeaseToken,
+    call_id,
+    entry_job,
+    fields_map,
+    job_args,
+    ms,
+)
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import ConfigurationError, InvalidJobError, JobNotFoundError, LeaseLostError
 
-__all__ = ["acks", "extend_lease", "move", "nack", "settle_args", "settle_error"]
+__all__ = ["acks", "extend_lease", "give_back", "move", "nack", "settle_args", "settle_error"]
 
 _log = get_logger("backends.redis_streams")
 
@@ -49,8 +56,8 @@ def _guard(store: StreamsStore, job: JobRef) -> tuple[str, list[str]]:
 
 
 def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], target: str = "") -> list[Any]:
-    """The arguments of a one-job ``settle`` op (before the op's own)."""
-    return [op, now_ms(), int(store.retain), store.queue, target, job_id, *guard]
+    """The arguments of a one-job ``settle`` op (before the op's own), with a fresh call id."""
+    return [op, call_id(), int(store.retain), store.queue, target, job_id, *guard]
 
 
 async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
@@ -61,10 +68,11 @@ async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
         A settle status per job (see :func:`settle_error`).
 
     Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
-    args: list[Any] = ["acks", now_ms(), int(store.retain), store.queue, "", *packed]
-    statuses = [int(r) for r in await store.script("ack", "settle", store.keys.core(), args)]
+    args: list[Any] = ["acks", call_id(), int(store.retain), store.queue, "", *packed]
+    statuses = [int(r) for r in await store.mutate("ack", "settle", store.keys.core(), args)]
     store.metrics.record("ack", statuses.count(1))
     return statuses
 
@@ -75,12 +83,12 @@ async def nack(
     """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
 
     Raises:
-        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
-    secs = seconds_arg(delay, "delay")
+    secs = _bounded(seconds_arg(delay, "delay"), "delay")
     job_id, guard = _guard(store, job)
     args = [*settle_args(store, "nack", job_id, guard), int(requeue), ms(secs), error or ""]
-    res = await store.script("nack", "settle", store.keys.core(), args)
+    res = await store.mutate("nack", "settle", store.keys.core(), args)
     _check(int(res[0]), job_id)
     store.metrics.record("nack")
     if res[1] == b"dead":
@@ -89,20 +97,47 @@ async def nack(
 
 
 async def extend_lease(store: StreamsStore, job: JobRef, seconds: float | timedelta) -> float:
-    """Move the lease record's deadline to ``seconds`` from now (the entry stays pending).
+    """Move the lease record's deadline to ``seconds`` from now on the server's clock (the entry
+    stays pending).
 
     Returns:
-        The new deadline (epoch seconds).
+        The new deadline (epoch seconds): the one the server stored.
 
     Raises:
-        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
-    secs = seconds_arg(seconds, "seconds", allow_zero=False)
+    secs = _bounded(seconds_arg(seconds, "seconds", allow_zero=False), "seconds")
     job_id, guard = _guard(store, job)
     args = [*settle_args(store, "extend", job_id, guard), ms(secs)]
-    res = await store.script("extend_lease", "settle", store.keys.core(), args)
+    res = await store.mutate("extend_lease", "settle", store.keys.core(), args)
     _check(int(res[0]), job_id)
-    return time.time() + secs
+    return int(res[1]) / 1000.0
+
+
+async def give_back(store: StreamsStore, take_call: str, group: str, leases: Sequence[str] = ()) -> int:
+    """Hand back what the dequeue call ``take_call`` leased, or (``take_call`` empty) the
+    ``leases`` given as lease tokens: nobody holds these jobs (their dequeue was cancelled), so
+    each goes back to the tail of the stream without counting an attempt. If the take
+    ``take_call`` has not run yet, it will lease nothing when it does.
+
+    Returns:
+        How many jobs were handed back.
+
+    Raises:
+        OutcomeUnknownError, BackendError.
+    """
+    args: list[Any] = ["giveback", "", int(store.retain), store.queue, "", take_call, group]
+    for token in leases:
+        lease = LeaseToken.decode(token)
+        args += [lease.entry_id, lease.deliveries]
+    res = await store.mutate("dequeue", "settle", store.keys.core(), args)
+    return int(res[0])
+
+
+def _bounded(secs: float, field: str) -> float:
+    if secs > MAX_LEASE_SECONDS:
+        raise InvalidJobError(field, f"must be at most {MAX_LEASE_SECONDS:.0f} seconds")
+    return secs
 
 
 async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
@@ -113,7 +148,7 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
     parked copy -- re-running ``move`` after a crash finishes the job.
 
     Raises:
-        JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+        JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
     try:
         validate_queue_name(target_queue, "target_queue")
@@ -125,12 +160,12 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
     sk, tk = store.keys, store.target_keys(target_queue)
     if not store.conn.cluster or key_slot(tk.stream.encode()) == key_slot(sk.stream.encode()):
         keys = [*sk.core(), tk.stream, tk.idx, tk.ttl, tk.counters]
-        res = await store.script(
+        res = await store.mutate(
             "move", "settle", keys, settle_args(store, "move", job_id, guard, target_queue)
         )
         _check(int(res[0]), job_id)
         return
-    res = await store.script("move", "settle", sk.core(), settle_args(store, "moveout", job_id, guard))
+    res = await store.mutate("move", "settle", sk.core(), settle_args(store, "moveout", job_id, guard))
     unguarded = guard[1:] == ["", "", ""]
     if int(res[0]) == 0 and unguarded and await store.call("move", "HEXISTS", tk.idx, job_id):
         return  # a retried move that had finished
@@ -140,4 +175,4 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
     await store.enqueue_rows(
         "move", [job_args(store.codec, target_queue, moved, idem=False)], tk, window_ms=0
     )
-    await store.script("move", "settle", sk.core(), settle_args(store, "moved", job_id, guard))
+    await store.mutate("move", "settle", sk.core(), settle_args(store, "moved", job_id, guard))

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from redis import exceptions as rexc
 from redis.exceptions import ResponseError
 
 from queuestore._job import Job, JobState
@@ -18,21 +19,38 @@ from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends.redis_streams.layout import (
     StreamKeys,
+    call_id,
     entry_job,
     fields_map,
     ms,
-    now_ms,
 )
 from queuestore.backends.redis_streams.options import (
     RedisStreamsOptions,
     default_consumer_name,
     lease_length,
 )
-from queuestore.errors import SerializationError
+from queuestore.errors import BackendError, InvalidJobError, OutcomeUnknownError, SerializationError
 
-__all__ = ["StreamsStore", "log"]
+__all__ = ["StreamsStore", "log", "outcome_unknown"]
 
 log = logging.getLogger("queuestore.backends.redis_streams")
+
+#: what a call's reply may have been lost to after the server ran it
+_LOST_REPLY = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
+
+
+def outcome_unknown(exc: BaseException) -> OutcomeUnknownError | None:
+    """The OutcomeUnknownError a failed mutating call with a call id stands for: its reply was
+    lost (connection broken or timed out after the client's retries, each with the same call
+    id), or the server's record of the call is unreadable. None for any other failure."""
+    if isinstance(exc, OutcomeUnknownError) or not isinstance(exc, BackendError):
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, _LOST_REPLY) or (
+        isinstance(cause, rexc.ResponseError) and str(cause).startswith("QSUNKNOWN")
+    ):
+        return OutcomeUnknownError(exc.backend, exc.operation, cause)
+    return None
 
 
 class StreamsStore:
@@ -95,6 +113,39 @@ class StreamsStore:
                     raise
         self._groups.add(group)
 
+    async def check_group(self, group: str) -> None:
+        """Make sure ``group`` may be read: a configured group (``consumer_group`` or ``groups``)
+        is created when missing; another one must already exist on the stream, unless the
+        ``create_groups`` option is set (a mistyped per-call group never silently starts a new
+        group that reads the whole stream again).
+
+        Raises:
+            InvalidJobError: ``group`` is unknown (field ``consumer_group``).
+            BackendError: the store failed.
+        """
+        if group in self._groups:
+            return
+        if group == self.group or group in self.options.groups or self.options.create_groups:
+            await self.ensure_group(group)
+            return
+        with translating(self.name, "dequeue"):
+            try:
+                rows = await self.conn.client.execute_command("XINFO", "GROUPS", self.keys.stream)
+            except ResponseError:
+                rows = []
+        names = set()
+        for row in rows:
+            info = row if isinstance(row, dict) else dict(zip(row[::2], row[1::2], strict=False))
+            name = info.get(b"name", info.get("name"))
+            names.add(name.decode() if isinstance(name, bytes) else str(name))
+        if group not in names:
+            raise InvalidJobError(
+                "consumer_group",
+                f"unknown consumer group {group!r}: name it in options.groups "
+                "(or set options.create_groups to create groups on first use)",
+            )
+        self._groups.add(group)
+
     async def run_in_group(self, op: str, name: str, keys: list[str], args: list[Any], group: str) -> Any:
         """Run a script; on NOGROUP (stream or group gone, e.g. FLUSHALL) recreate and retry once.
 
@@ -102,19 +153,39 @@ class StreamsStore:
             BackendError: the store failed.
         """
         try:
-            return await self.script(op, name, keys, args)
+            return await self.mutate(op, name, keys, args)
         except Exception as exc:
             if "NOGROUP" not in str(exc) and "no such key" not in str(exc):
                 raise
         await self.ensure_group(group, force=True)
-        return await self.script(op, name, keys, args)
+        return await self.mutate(op, name, keys, args)
+
+    async def mutate(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any:
+        """Run a mutating script whose arguments carry a call id: the client's transparent
+        retries re-send the same id, and the script answers a repeated id with the reply it
+        recorded, so a retry never acts twice.
+
+        Raises:
+            OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
+            BackendError: the store failed.
+        """
+        try:
+            return await self.script(op, name, keys, args)
+        except BackendError as exc:
+            unknown = outcome_unknown(exc)
+            if unknown is not None:
+                raise unknown from exc.__cause__
+            raise
 
     # -- scripts shared by several operations ----------------------------------------------------
-    def take_args(self, mode: str, group: str, consumer: str, count: int, lease: float) -> list[Any]:
-        """The arguments of the ``take`` script (``dequeue``, ``sweep`` or ``parse`` mode)."""
+    def take_args(
+        self, mode: str, group: str, consumer: str, count: int, lease: float, cid: str = ""
+    ) -> list[Any]:
+        """The arguments of the ``take`` script (``dequeue``, ``sweep`` or ``parse`` mode);
+        ``cid`` is a dequeue's call id."""
         o = self.options
         return [
-            mode, group, consumer, count, now_ms(), ms(self.claim_min_idle), o.claim_count,
+            mode, group, consumer, count, cid, ms(self.claim_min_idle), o.claim_count,
             o.reclaim_batch, int(self.retain), ms(lease), self.queue, o.max_length,
         ]  # fmt: skip
 
@@ -147,14 +218,15 @@ class StreamsStore:
             Per job: True when stored, False when its id (or idempotency key) was already there.
 
         Raises:
+            OutcomeUnknownError: no reply came back, even to the retries with the same call id.
             BackendError: the store failed.
         """
         keys = target or self.keys
         window = ms(float(self.options.idempotency_window)) if window_ms is None else window_ms
-        args: list[Any] = [now_ms(), window, len(rows)]
+        args: list[Any] = [call_id(), window, len(rows)]
         for row in rows:
             args += row
-        res = await self.script(op, "enqueue", [*keys.core(), keys.idem], args)
+        res = await self.mutate(op, "enqueue", [*keys.core(), keys.idem], args)
         return [bool(r) for r in res]
 
     # -- decoding --------------------------------------------------------------------------------

@@ -5,24 +5,38 @@ The script first reclaims expired leases of any consumer of the group (XAUTOCLAI
 and returns the entries with their delivery counts. An entry that does not decode is
 dead-letter'ed here (``bury``) with a placeholder job keeping its raw bytes. With nothing to
 take, the caller waits outside Lua (a finite XREAD BLOCK) for an entry newer than the last.
+
+Each take carries a call id: a transparent retry of a take whose reply was lost returns the
+entries the first run leased (no more), and a dequeue cancelled while its take may have run
+hands back what that take leased (shielded from the cancellation), without counting an attempt.
+Lease deadlines are the server's (``TIME``), as stored.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple
+
+import anyio
 
 from queuestore._job import Job, JobState
 from queuestore._logging import get_logger, log_buried
 from queuestore._models import DequeueOptions
 from queuestore.backends._redis.errors import translating
-from queuestore.backends.redis_streams.layout import SEP, LeaseToken, entry_job, fields_map
-from queuestore.backends.redis_streams.settle import settle_args
-from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.errors import SerializationError
+from queuestore.backends.redis_streams.layout import (
+    MAX_LEASE_SECONDS,
+    SEP,
+    LeaseToken,
+    call_id,
+    entry_job,
+    fields_map,
+)
+from queuestore.backends.redis_streams.settle import give_back, settle_args
+from queuestore.backends.redis_streams.store import StreamsStore, log
+from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
 
-__all__ = ["SharedTake", "Take", "dequeue", "share", "take", "wait_for_entries"]
+__all__ = ["Share", "SharedTake", "Take", "dequeue", "give_back_share", "share", "take", "wait_for_entries"]
 
 _log = get_logger("backends.redis_streams")
 
@@ -38,6 +52,8 @@ class Take(NamedTuple):
     next_due: Any
     #: the id of the newest entry it saw (where a wait for new entries starts)
     last_id: Any
+    #: the server's clock when it ran (ms)
+    server_now: int = 0
 
 
 #: a take shared with concurrent dequeues (coalescing): ``(group, consumer, lease) -> Take``
@@ -56,14 +72,18 @@ async def dequeue(
         shared: takes through this instead of one's own script call (coalesced ``dequeue``).
 
     Raises:
-        InvalidJobError: an option is out of range.
+        InvalidJobError: an option is out of range, or ``consumer_group`` names a group the
+            stream does not have (see :meth:`~.store.StreamsStore.check_group`).
+        OutcomeUnknownError: a take's reply was lost even to its retries.
         BackendError: the store failed.
     """
     timeout = opts.timeout_seconds()
     lease = opts.lease_seconds(store.claim_min_idle)
+    if lease > MAX_LEASE_SECONDS:
+        raise InvalidJobError("visibility_timeout", f"must be at most {MAX_LEASE_SECONDS:.0f} seconds")
     group = opts.consumer_group or store.group
     consumer = opts.consumer_id or store.consumer
-    await store.ensure_group(group)
+    await store.check_group(group)
     deadline = time.monotonic() + timeout
     while True:
         if shared is not None:
@@ -80,20 +100,40 @@ async def dequeue(
             return []
         wait = min(remaining, float(store.options.block_timeout))
         if got.next_due:
-            wait = min(wait, max(0.001, float(got.next_due) / 1000.0 - time.time()))
+            wait = min(wait, max(0.001, (float(got.next_due) - got.server_now) / 1000.0))
         await wait_for_entries(store, got.last_id, wait)
 
 
 async def take(store: StreamsStore, group: str, consumer: str, count: int, lease: float) -> Take:
     """Lease up to ``count`` entries to ``consumer`` of ``group`` for ``lease`` seconds.
 
+    Cancelled while the script may have run (or while its entries are decoded), it hands back
+    what the script leased before re-raising the cancellation.
+
     Raises:
+        OutcomeUnknownError: the reply was lost even to the retries (the leases, if any, expire).
         BackendError: the store failed.
     """
-    args = store.take_args("dequeue", group, consumer, count, lease)
-    entries, next_due, last_id = await store.run_in_group("dequeue", "take", store.keys.core(), args, group)
-    jobs = await _materialize(store, entries, group, consumer, lease)
-    return Take(jobs, bool(entries), next_due, last_id)
+    cid = call_id()
+    args = store.take_args("dequeue", group, consumer, count, lease, cid)
+    try:
+        reply = await store.run_in_group("dequeue", "take", store.keys.core(), args, group)
+        entries, next_due, last_id, deadline_ms, server_now = reply
+        jobs = await _materialize(store, entries, group, consumer, int(deadline_ms), int(server_now))
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await _give_back(store, cid, group)
+        raise
+    return Take(jobs, bool(entries), next_due, last_id, int(server_now))
+
+
+async def _give_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
+    """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``); a failure is
+    logged (the leases then expire)."""
+    try:
+        await give_back(store, cid, group, [j.lease_token for j in jobs if j.lease_token])
+    except QueueStoreError as exc:
+        log.warning("redis-streams %s: a cancelled dequeue could not hand back its jobs: %s", store.name, exc)
 
 
 def share(result: Take, callers: int) -> list[Take]:
@@ -103,11 +143,34 @@ def share(result: Take, callers: int) -> list[Take]:
     return [result._replace(jobs=jobs[i : i + 1]) for i in range(callers)]
 
 
+class Share:
+    """One coalesced ``dequeue`` call's place in a shared take: the flush fills ``take``; the
+    caller sets ``cancelled`` when it is cancelled before it got it."""
+
+    __slots__ = ("cancelled", "key", "take")
+
+    def __init__(self, key: tuple[Any, ...]) -> None:
+        self.key = key
+        self.take: Take | None = None
+        self.cancelled = False
+
+
+async def give_back_share(store: StreamsStore, group: str, shares: Sequence[Share]) -> None:
+    """Hand back the jobs a shared take gave to callers that were cancelled meanwhile
+    (shielded: the flush or the caller may itself be cancelled)."""
+    lost = [j for s in shares if s.cancelled and s.take is not None for j in s.take.jobs]
+    for s in shares:
+        if s.cancelled and s.take is not None:
+            s.take = s.take._replace(jobs=[])
+    if lost:
+        with anyio.CancelScope(shield=True):
+            await _give_back(store, "", group, lost)
+
+
 async def _materialize(
-    store: StreamsStore, entries: Any, group: str, consumer: str, lease: float
+    store: StreamsStore, entries: Any, group: str, consumer: str, deadline_ms: int, now_ms: int
 ) -> list[Job]:
-    now = time.time()
-    deadline = now + lease
+    now, deadline = now_ms / 1000.0, deadline_ms / 1000.0
     head = f"{group}{SEP}{consumer}{SEP}"  # LeaseToken(group, consumer, eid, n).encode()
     codec, queue, in_flight = store.codec, store.queue, JobState.IN_FLIGHT
     jobs: list[Job] = []
@@ -135,7 +198,7 @@ async def _bury(store: StreamsStore, fields: dict[str, bytes], token: LeaseToken
     raw = {k: v[:200].decode(errors="replace") for k, v in fields.items()}
     body = store.codec.encode(Job(id=jid, queue=store.queue, metadata=raw, dead_reason=reason))
     args = [*settle_args(store, "bury", jid, token.args()), body, reason]
-    await store.script("dequeue", "settle", store.keys.core(), args)
+    await store.mutate("dequeue", "settle", store.keys.core(), args)
     store.metrics.record("dead")
     log_buried(_log, store.queue, store.name, jid, reason)
 

@@ -1,10 +1,53 @@
 -- queuestore streams library: shared by every streams script (inserted after the prelude).
--- KEYS 1..9 of every streams script, in this order (a script's own keys follow from KEYS[10]):
--- 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters, 9 leases
+-- KEYS 1..11 of every streams script, in this order (a script's own keys follow from KEYS[12]):
+-- 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters, 9 leases,
+-- 10 call records (hash: call id -> JSON reply), 11 call record times (zset: call id -> ms)
 local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local CR, CT = KEYS[10], KEYS[11]
 local US = "\031" -- a lease record is "group<US>entry id" in the leases zset
--- set by a script from its ARGV before it calls dead_letter / finish (which read them)
-local now, retention, queue
+
+-- the server's clock (ms): every deadline and due time is on it, never on a client's
+local function server_ms()
+  local t = rcall("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- read by dead_letter / finish; a script sets retention and queue from its ARGV
+local now, retention, queue = server_ms(), nil, nil
+
+-- call records: a mutating call carries a call id; its reply is recorded (bounded: the last
+-- CALL_MAX calls of at most CALL_WINDOW_MS ago) and a retry with the same id gets the recorded
+-- reply without acting again. An unreadable record is an unknown outcome, never a guess.
+local CALL_WINDOW_MS, CALL_MAX, CALL_PRUNE = 60000, 100000, 64
+local function recalled(id)
+  if id == nil or id == "" then return nil end
+  local rec = rcall("HGET", CR, id)
+  if not rec then return nil end
+  local ok, v = pcall(cjson.decode, rec)
+  if not ok or type(v) ~= "table" then
+    return redis.error_reply("QSUNKNOWN call record " .. id .. " is unreadable")
+  end
+  return v
+end
+local function forget_calls(ids)
+  for _, k in ipairs(ids) do rcall("HDEL", CR, k); rcall("ZREM", CT, k) end
+end
+local function record(id, reply)
+  if id == nil or id == "" then return reply end
+  forget_calls(rcall("ZRANGEBYSCORE", CT, "-inf", now - CALL_WINDOW_MS, "LIMIT", 0, CALL_PRUNE))
+  local over = rcall("ZCARD", CT) - CALL_MAX
+  if over > 0 then forget_calls(rcall("ZRANGE", CT, 0, math.min(over, CALL_PRUNE) - 1)) end
+  rcall("HSET", CR, id, cjson.encode(reply))
+  rcall("ZADD", CT, now, id)
+  return reply
+end
+
+-- a JSON object read from our own keys, or nil when it is not one (garbage never raises)
+local function decode_object(raw)
+  if not raw then return nil end
+  local ok, v = pcall(cjson.decode, raw)
+  if ok and type(v) == "table" then return v end
+  return nil
+end
 
 -- entry ids: {ms, seq} and a three-way compare
 local function idparts(id)
@@ -75,13 +118,19 @@ local function needed_elsewhere(eid, mine)
   return false
 end
 -- after XACK by group `mine`: drop its lease record, then delete the entry (unless retained or
--- needed by another group) and, given the job id, the job's index and TTL
+-- needed by another group) and, given the job id, the job's index and TTL when the index points
+-- at this entry or at an entry that is gone (fan-out: another group's retry entry, since done)
 local function finish(eid, jid, mine)
   rcall("ZREM", L, mine .. US .. eid)
   if needed_elsewhere(eid, mine) then return end
   if not retention then rcall("XDEL", S, eid) end
-  if jid and rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
-  if jid then rcall("ZREM", T, jid) end
+  if not jid then return end
+  local loc = rcall("HGET", I, jid)
+  if loc and loc ~= eid and not (string.match(loc, "^%d") and #rcall("XRANGE", S, loc, loc) == 0) then
+    return -- the job lives on elsewhere (a retry entry, delayed, dead)
+  end
+  if loc then rcall("HDEL", I, jid) end
+  rcall("ZREM", T, jid)
 end
 
 local function dead_letter(m, why)

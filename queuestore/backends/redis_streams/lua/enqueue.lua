@@ -1,12 +1,14 @@
 -- streams/enqueue: store jobs as ready (stream entry), delayed or dead; idempotent by job id
 -- (and by idempotency key within its window). Also used by import_jobs and cross-slot moves.
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
---       9 leases (unused), 10 idem
--- ARGV: 1 now_ms, 2 idem window ms, 3 n, then n x 9: id, body, r, m, a, x, due_ms, idem key, state
--- Returns one 1 (stored) or 0 (already there) per job.
-local K = KEYS[10]
-local window, n = tonumber(ARGV[2]), tonumber(ARGV[3])
-now = tonumber(ARGV[1])
+--       9 leases (unused), 10 call records, 11 call record times, 12 idem
+-- ARGV: 1 call id ("" = not recorded), 2 idem window ms, 3 n,
+--       then n x 9: id, body, r, m, a, x, due_ms, idem key, state
+-- Returns one 1 (stored) or 0 (already there) per job (a retried call id: the recorded reply).
+local K = KEYS[12]
+local cid, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local prior = recalled(cid)
+if prior then return prior end
 rcall("ZREMRANGEBYSCORE", K, "-inf", now)
 local out = {}
 for i = 0, n - 1 do
@@ -40,4 +42,4 @@ for i = 0, n - 1 do
   end
   out[#out + 1] = stored
 end
-return out
+return record(cid, out)

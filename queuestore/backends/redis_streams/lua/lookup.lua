@@ -4,8 +4,9 @@
 -- would be a no-op (enqueue.lua's test), except a waiting job past its TTL: it can no longer be
 -- delivered and the next sweep drops it, so it reads as gone.
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters
---       (unused), 9 leases
--- ARGV: 1 now_ms, 2 group (the backend's own: its pending entries are looked at first), 3.. ids
+--       (unused), 9 leases, 10-11 call records (unused)
+-- ARGV: 1 group (the backend's own: its pending entries are looked at first), 2.. ids
+-- Times are the server's (TIME).
 -- Returns one reply per id:
 --   {}                                        not stored (acked, expired, never enqueued)
 --   {"ready", fields}                         a stream entry no group has pending
@@ -15,8 +16,7 @@
 --   {"held", body | false, meta | false}      held by a migration (meta.s: the state held from)
 --   {"moving", body | false, meta | false}    a cross-slot move under way (meta.s: state it left)
 --   {"unknown", index value}                  an index value this script does not know
-local mine = ARGV[2]
-now = tonumber(ARGV[1])
+local mine = ARGV[1]
 
 local function waiting_expired(x)
   local t = num(x)
@@ -75,5 +75,5 @@ local function lookup(jid)
 end
 
 local out = {}
-for i = 3, #ARGV do out[#out + 1] = lookup(ARGV[i]) end
+for i = 2, #ARGV do out[#out + 1] = lookup(ARGV[i]) end
 return out

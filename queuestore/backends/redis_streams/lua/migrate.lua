@@ -1,6 +1,6 @@
 -- streams/migrate: the migration SPI's holding area (one stream per migration id, under the tag).
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
---       9 leases (unused), 10 held
+--       9 leases (unused), 10-11 call records (unused), 12 held
 -- A held job is also parked under its id (body in 4, the other fields as JSON in 5, index
 -- "H<held id>"), so a lookup by id finds it without knowing the migration id. An entry that
 -- carries no job id is garbage: it is held under "garbage-<entry id>" (never dropped), for the
@@ -10,7 +10,7 @@
 --       release: 4.. job ids -> n released;  restore -> {n restored, n of them ready} (call until 0);
 --       rotate: 4 upto id, 5 cursor -> next cursor | "" (re-append the ready entries that were
 --       queued before a restore behind the restored ones, so the old dequeue order comes back)
-local H = KEYS[10]
+local H = KEYS[12]
 local op, group, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
 -- held entries also carry their state (s) and, delayed, their due time (due)
 local HELD_ORDER = {"j", "b", "r", "m", "a", "x", "e", "o", "g", "why", "at", "s", "due"}
@@ -57,10 +57,18 @@ if op == "hold" then
     local due = rcall("ZRANGE", Z, 0, count - 1, "WITHSCORES")
     for i = 1, #due, 2 do
       local jid = due[i]
-      local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
-      m.j = jid; m.b = rcall("HGET", PB, jid); m.due = due[i + 1]
-      unpark(jid); rcall("ZREM", T, jid)
-      if m.b then out[#out + 1] = hold(m, "delayed") end
+      local raw = rcall("HGET", PM, jid)
+      local m = decode_object(raw or "{}")
+      local body = rcall("HGET", PB, jid)
+      if not m then
+        -- garbage meta: the job is dead-lettered with its body, not held
+        if body then dead_letter({j = jid, b = body, e = string.sub(tostring(raw), 1, 200)}, "unreadable parked meta") end
+        unpark(jid); rcall("ZREM", T, jid)
+      else
+        m.j = jid; m.b = body; m.due = due[i + 1]
+        unpark(jid); rcall("ZREM", T, jid)
+        if m.b then out[#out + 1] = hold(m, "delayed") end
+      end
     end
   elseif state == "dead" then
     for _, e in ipairs(rcall("XRANGE", D, "-", "+", "COUNT", count)) do
@@ -102,8 +110,12 @@ elseif op == "restore" then
     local m = tomap(e[2])
     local state, due = m.s, m.due
     m.s = nil; m.due = nil
+    if state == "delayed" and not tonumber(due) then state = "bad" end
     if state ~= "delayed" then unhold(m.j) end
-    if state == "dead" then
+    if state ~= "dead" and state ~= "delayed" and state ~= "ready" then
+      -- an unknown held state (or a delayed job without its due time): dead-lettered, not dropped
+      dead_letter(m, "unknown held state " .. tostring(state))
+    elseif state == "dead" then
       rcall("HSET", I, m.j, "X" .. rcall("XADD", D, "*", unpack(flat(m, HELD_ORDER))))
     elseif state == "delayed" then
       park(m.j, m.b, {r = m.r, m = m.m, a = m.a, x = m.x, e = m.e, o = m.o}, due)
@@ -111,7 +123,7 @@ elseif op == "restore" then
       append(m, HELD_ORDER)
       ready = ready + 1
     end
-    if state ~= "dead" and num(m.x) > 0 then rcall("ZADD", T, m.x, m.j) end
+    if (state == "ready" or state == "delayed") and num(m.x) > 0 then rcall("ZADD", T, m.x, m.j) end
     rcall("XDEL", H, e[1])
     n = n + 1
   end

@@ -1,15 +1,22 @@
 -- streams/settle: what a lease holder (or an operator, by bare id) does with a job.
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
---       9 leases; move only: 10 target stream, 11 target idx, 12 target ttl, 13 target counters
--- ARGV: 1 op, 2 now_ms, 3 retention (0/1), 4 queue, 5 target queue (move) or "",
+--       9 leases, 10 call records, 11 call record times;
+--       move only: 12 target stream, 13 target idx, 14 target ttl, 15 target counters
+-- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
 -- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
---      extend (lease ms) -> {status}; bury (placeholder body, reason) -> {status};
---      move -> {status}; moveout -> {status, fields}; moved -> {status}
+--      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
+--      move -> {status}; moveout -> {status, fields}; moved -> {status};
+--      giveback (6: the call id of a dequeue or "", 7: its group, then with "": entry id,
+--      deliveries pairs) -> {entries handed back}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
-local op, target = ARGV[1], ARGV[5]
-now, retention, queue = tonumber(ARGV[2]), ARGV[3] == "1", ARGV[4]
+-- Every reply is recorded under the call id: a retried call gets it without acting again.
+-- Times (lease deadlines, due times, dead-letter times) are the server's (TIME).
+local op, cid, target = ARGV[1], ARGV[2], ARGV[5]
+retention, queue = ARGV[3] == "1", ARGV[4]
+local prior = recalled(cid)
+if prior then return prior end
 
 -- drop this group's claim on an entry; delete the entry once no group needs it
 local function release(eid, jid, group, keep_index)
@@ -48,6 +55,7 @@ end
 
 -- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
 -- lease token, then the job id, which may itself hold anything: a token field never holds US)
+local function main()
 if op == "acks" then
   local out, acked = {}, 0
   for i = 6, #ARGV do
@@ -69,8 +77,9 @@ if op == "nack" or op == "bury" or op == "extend" then
   local st, eid, d, m, owner = leased(jid, group, consumer, tok_eid, dtok)
   if st ~= 1 then return {st} end
   if op == "extend" then
-    rcall("ZADD", L, now + tonumber(ARGV[11]), group .. US .. eid)
-    return {1}
+    local deadline = now + tonumber(ARGV[11])
+    rcall("ZADD", L, deadline, group .. US .. eid)
+    return {1, deadline}
   end
   local r, mx, a = num(m.r), num(m.m), num(m.a)
   m.j = (jid ~= "" and jid) or m.j or ("garbage-" .. eid)
@@ -85,11 +94,12 @@ if op == "nack" or op == "bury" or op == "extend" then
     m.a = a + d
     if requeue and r + d <= mx then
       m.r = r + d
+      local tag = (#groups() > 1) and group or nil  -- fan-out: the retry is this group's only
       if delay > 0 then
-        park(jid, m.b, {r = tostring(m.r), m = m.m, a = tostring(m.a), x = m.x, e = m.e, o = m.o}, now + delay)
+        park(jid, m.b, {r = tostring(m.r), m = m.m, a = tostring(m.a), x = m.x, e = m.e, o = m.o, g = tag}, now + delay)
         state = "delayed"
       else
-        if #groups() > 1 then m.g = group end
+        m.g = tag
         append(m)
         state = "ready"
       end
@@ -121,7 +131,7 @@ local function take_out()
     if #e == 0 then rcall("HDEL", I, jid); return 0 end
     return 1, tomap(e[1][2]), function() rcall("XDEL", S, loc) end, "ready"
   elseif loc == "D" or loc == "M" then
-    local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
+    local m = decode_object(rcall("HGET", PM, jid) or "{}") or {}  -- garbage meta: no counters
     m.b = rcall("HGET", PB, jid)
     if not m.b then rcall("HDEL", I, jid); return 0 end
     if loc == "M" then return 1, m, function() unpark(jid) end, m.s or "ready", m.due end
@@ -136,7 +146,7 @@ local function take_out()
 end
 
 if op == "move" then
-  local TS, TI, TT, TC = KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+  local TS, TI, TT, TC = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
   local st, m, remove = take_out()
   if st == 0 and tok_eid == "" and rcall("HGET", TI, jid) then return {1} end  -- a retried move
   if st ~= 1 then return {st} end
@@ -168,5 +178,38 @@ elseif op == "moved" then
   if rcall("HGET", I, jid) ~= "M" then return {0} end
   rcall("HDEL", PB, jid); rcall("HDEL", PM, jid); rcall("HDEL", I, jid)
   return {1}
+elseif op == "giveback" then
+  -- a cancelled dequeue: whatever its take leased (found by its call id) goes back to the tail
+  -- of the stream with the same counters (an attempt nobody saw is no attempt); a take that
+  -- has not run yet finds an empty record and leases nothing
+  local take_id, g = ARGV[6], ARGV[7]
+  local leased = {}
+  if take_id ~= "" then
+    local rec = decode_object(rcall("HGET", CR, take_id))
+    leased = rec and type(rec.e) == "table" and rec.e or {}
+  else
+    for i = 8, #ARGV, 2 do leased[#leased + 1] = {ARGV[i], ARGV[i + 1]} end
+  end
+  local n = 0
+  for _, le in ipairs(leased) do
+    local eid, d = le[1], tonumber(le[2]) or 1
+    local p = rcall("XPENDING", S, g, eid, eid, 1)
+    local e = rcall("XRANGE", S, eid, eid)
+    if p[1] and tonumber(p[1][4]) == d and #e > 0 then
+      local m = tomap(e[1][2])
+      m.r = num(m.r) + d - 1; m.a = num(m.a) + d - 1
+      if #groups() > 1 then m.g = g end
+      if m.j and rcall("HGET", I, m.j) == eid then append(m) end
+      release(eid, m.j, g, true)
+      n = n + 1
+    end
+  end
+  if take_id ~= "" then record(take_id, {t = 0, e = {}}) end
+  return {n}
 end
 return redis.error_reply("ERR unknown settle op " .. tostring(op))
+end
+
+local reply = main()
+if type(reply) == "table" and reply.err then return reply end
+return record(cid, reply)

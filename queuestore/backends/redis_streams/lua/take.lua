@@ -1,18 +1,21 @@
 -- streams/take: the non-blocking half of dequeue, the maintenance sweep, and a parser self-test.
--- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters, 9 leases
--- ARGV: 1 mode ("dequeue" | "sweep" | "parse"), 2 group, 3 consumer, 4 count, 5 now_ms,
---       6 claim_min_idle_ms, 7 claim_count, 8 batch, 9 retention (0/1), 10 lease_ms, 11 queue,
---       12 max_length (retention trimming; 0 = keep all)
--- dequeue returns {entries, next_due_ms | false, last_id}; each entry {id, deliveries, fields}.
+-- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters, 9 leases,
+--       10 call records, 11 call record times
+-- ARGV: 1 mode ("dequeue" | "sweep" | "parse"), 2 group, 3 consumer, 4 count, 5 call id (dequeue;
+--       "" = not recorded), 6 claim_min_idle_ms, 7 claim_count, 8 batch, 9 retention (0/1),
+--       10 lease_ms, 11 queue, 12 max_length (retention trimming; 0 = keep all)
+-- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms};
+-- each entry {id, deliveries, fields}. Its record (call id -> {t = deadline, e = {{id, deliveries}...}})
+-- lets a retry of the same call return the same leased entries (re-read) without leasing more.
 -- Order: promote due delayed jobs, drop waiting jobs past their TTL, requeue expired leases at the
 -- tail (or dead-letter them past max_retries), then read new entries and record their leases
--- (leases zset: "group<US>entry id" -> deadline ms). Pending entries without a lease record
--- (orphans: read by something else, or a lost record) are found with XAUTOCLAIM ... JUSTID.
+-- (leases zset: "group<US>entry id" -> deadline ms, on the server's clock). Pending entries without
+-- a lease record (orphans: read by something else, or a lost record) are found with XAUTOCLAIM ... JUSTID.
 local mode, group, consumer = ARGV[1], ARGV[2], ARGV[3]
-local count, cmi = tonumber(ARGV[4]), tonumber(ARGV[6])
+local count, cid, cmi = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local claim_count, batch = tonumber(ARGV[7]), tonumber(ARGV[8])
 local lease_ms, max_length = tonumber(ARGV[10]), tonumber(ARGV[12])
-now, retention, queue = tonumber(ARGV[5]), ARGV[9] == "1", ARGV[11]
+retention, queue = ARGV[9] == "1", ARGV[11]
 
 -- XAUTOCLAIM reply, either shape: {cursor, entries, deleted ids} (Redis 7, Valkey, Dragonfly)
 -- or {cursor, entries} with false in place of a deleted entry (KeyDB; its id stays pending).
@@ -46,18 +49,38 @@ local function expired(m)
   return x > 0 and x <= now
 end
 
--- 1. due delayed jobs become stream entries (written before the parked copy is removed)
+-- 1. due delayed jobs become stream entries (written before the parked copy is removed); a
+-- parked meta that is not a JSON object of the expected field types is garbage: the job is
+-- dead-lettered with its body and the reason, and the others keep flowing
+local META_NUMS = {"r", "m", "a", "x"}
+local function checked_meta(raw)
+  local m = decode_object(raw or "{}")
+  if not m then return nil, "unreadable parked meta" end
+  for _, k in ipairs(META_NUMS) do
+    if m[k] ~= nil and m[k] ~= "" and not tonumber(m[k]) then return nil, "parked meta field " .. k .. " is not a number" end
+  end
+  for _, k in ipairs({"e", "o", "g"}) do
+    if m[k] ~= nil and type(m[k]) ~= "string" then return nil, "parked meta field " .. k .. " is not a string" end
+  end
+  return m
+end
 local function promote()
   local due = rcall("ZRANGEBYSCORE", Z, "-inf", now, "LIMIT", 0, batch)
   for _, jid in ipairs(due) do
     local body = rcall("HGET", PB, jid)
     if body then
-      local m = cjson.decode(rcall("HGET", PM, jid) or "{}")
-      m.j = jid; m.b = body
-      if expired(m) then
-        rcall("HDEL", I, jid); rcall("ZREM", T, jid); rcall("HINCRBY", C, "expired", 1)
+      local raw = rcall("HGET", PM, jid)
+      local m, why = checked_meta(raw)
+      if not m then
+        dead_letter({j = jid, b = body, e = string.sub(tostring(raw), 1, 200)}, why)
+        rcall("ZREM", T, jid)
       else
-        append(m)
+        m.j = jid; m.b = body
+        if expired(m) then
+          rcall("HDEL", I, jid); rcall("ZREM", T, jid); rcall("HINCRBY", C, "expired", 1)
+        else
+          append(m)
+        end
       end
     elseif rcall("HGET", I, jid) == "D" then
       rcall("HDEL", I, jid)
@@ -187,6 +210,35 @@ local function trim()
   return rcall("XTRIM", S, "MINID", minid)
 end
 
+-- a retried dequeue (same call id): the entries the first run leased, re-read; nothing more
+local function replay(rec)
+  local out = {}
+  for _, le in ipairs(type(rec.e) == "table" and rec.e or {}) do
+    local eid, d = le[1], le[2]
+    local p = rcall("XPENDING", S, group, eid, eid, 1)
+    if p[1] and p[1][2] == consumer and tonumber(p[1][4]) == tonumber(d) then
+      local e = rcall("XRANGE", S, eid, eid)
+      if #e > 0 then out[#out + 1] = {eid, d, e[1][2]} end
+    end
+  end
+  return out
+end
+
+local function tail_state()
+  local nd = rcall("ZRANGE", Z, 0, 0, "WITHSCORES")
+  local last = rcall("XREVRANGE", S, "+", "-", "COUNT", 1)
+  return nd[2] or false, last[1] and last[1][1] or "0-0"
+end
+
+if mode == "dequeue" then
+  local prior = recalled(cid)
+  if prior then
+    if prior.err then return prior end
+    local nd, last = tail_state()
+    return {replay(prior), nd, last, tonumber(prior.t) or now, now}
+  end
+end
+
 promote()
 expire()
 reclaim_due()
@@ -200,7 +252,12 @@ if #out == 0 then
   reclaim_orphans()
   read(out)
 end
-for _, e in ipairs(out) do rcall("ZADD", L, now + lease_ms, group .. US .. e[1]) end
-local nd = rcall("ZRANGE", Z, 0, 0, "WITHSCORES")
-local last = rcall("XREVRANGE", S, "+", "-", "COUNT", 1)
-return {out, nd[2] or false, last[1] and last[1][1] or "0-0"}
+local deadline = now + lease_ms
+local leased = {}
+for _, e in ipairs(out) do
+  rcall("ZADD", L, deadline, group .. US .. e[1])
+  leased[#leased + 1] = {e[1], e[2]}
+end
+if #leased > 0 then record(cid, {t = deadline, e = leased}) end
+local nd, last = tail_state()
+return {out, nd, last, deadline, now}

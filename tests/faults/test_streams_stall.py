@@ -1,0 +1,114 @@
+"""A server stalled (SIGSTOP) longer than ``read_timeout``: redis-py re-sends each call on a
+new connection, and the server, once resumed, runs every copy it received. With call ids the
+copies after the first return the first one's reply, so each call has one effect and reports it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import anyio
+import pytest
+
+from queuestore import BackendConfig, DequeueOptions, Job, JobState
+from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory
+
+pytestmark = pytest.mark.anyio
+
+
+async def backend_on(url: str) -> RedisStreamsBackend:
+    cfg = BackendConfig(
+        type="redis-streams",
+        name="stall",
+        url=url,
+        queue="stalled",
+        options={"read_timeout": 0.5, "write_timeout": 0.5, "max_retries": 3, "strict_keys": True},
+    )
+    return await RedisStreamsFactory().create(cfg)
+
+
+async def stall(server: Any, seconds: float) -> None:
+    server.pause()
+    try:
+        await anyio.sleep(seconds)
+    finally:
+        server.resume()
+
+
+async def test_each_call_during_a_stall_has_one_effect(redis_server_factory: Any) -> None:
+    server = redis_server_factory()
+    worker, producer = await backend_on(server.url), await backend_on(server.url)
+    try:
+        await producer.enqueue_many([Job(id=f"s{i}", payload=i, max_retries=3) for i in range(4)])
+        acked, nacked, dead = await worker.dequeue(), await worker.dequeue(), await worker.dequeue()
+        assert acked is not None
+        assert nacked is not None
+        assert dead is not None
+        results: dict[str, Any] = {}
+
+        async def record(name: str, call: Any) -> None:
+            results[name] = await call
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stall, server, 1.6)
+            await anyio.sleep(0.1)  # the server is frozen now
+            tg.start_soon(record, "ack", worker.ack(acked))
+            tg.start_soon(record, "nack", worker.nack(nacked, requeue=True))
+            tg.start_soon(record, "dead", worker.nack(dead, requeue=False))
+            tg.start_soon(record, "enqueue", producer.enqueue(Job(id="new", payload=9)))
+            tg.start_soon(record, "dequeue", worker.dequeue_many(DequeueOptions(count=1)))
+        assert results["ack"] is None
+        assert results["nack"] is None
+        assert results["dead"] is None
+        assert results["enqueue"] is True, "the job was stored by this call"
+        taken = results["dequeue"]
+        assert len(taken) == 1
+        raw = producer.conn.client
+        pending = await raw.xpending(producer.skeys.stream, producer.group)
+        assert pending["pending"] == 1, "one dequeue call, one lease"
+        states = {j.id: j.state for j in await producer.get_jobs([acked.id, nacked.id, dead.id, "new"]) if j}
+        assert acked.id not in states
+        assert states[dead.id] == JobState.DEAD
+        assert await raw.xlen(producer.skeys.dead) == 1
+        counters = {k.decode(): int(v) for k, v in (await raw.hgetall(producer.skeys.counters)).items()}
+        assert counters["acked"] == 1
+        assert counters["nacked"] == 2
+        assert counters["enqueued"] == 5
+    finally:
+        await worker.aclose()
+        await producer.aclose()
+
+
+async def test_a_job_enqueued_during_a_stall_reaches_a_waiting_consumer_once(
+    redis_server_factory: Any,
+) -> None:
+    server = redis_server_factory()
+    worker, producer = await backend_on(server.url), await backend_on(server.url)
+    delivered: list[str] = []
+    try:
+
+        async def consume() -> None:
+            with anyio.move_on_after(8):
+                while len(delivered) < 1:
+                    got = await worker.dequeue(DequeueOptions(timeout=1.0))
+                    if got is not None:
+                        delivered.append(got.id)
+                        await worker.ack(got)
+            # anything delivered twice would show up now
+            while extra := await worker.dequeue(DequeueOptions(timeout=0.3)):
+                delivered.append(extra.id)
+                await worker.ack(extra)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            await anyio.sleep(0.2)
+            tg.start_soon(stall, server, 1.6)
+            await anyio.sleep(0.1)
+            assert await producer.enqueue(Job(id="during", payload=1)) is True
+        assert Counter(delivered) == {"during": 1}
+        raw = producer.conn.client
+        assert int(await raw.hget(producer.skeys.counters, "acked")) == 1
+        assert await raw.xlen(producer.skeys.stream) == 0
+    finally:
+        await worker.aclose()
+        await producer.aclose()
