@@ -30,7 +30,7 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run pytest against real throwaway servers (queuestore.testing); extra args go to pytest."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,cli,prometheus,otel]", "opentelemetry-sdk>=1.24")
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
 
 
@@ -45,7 +45,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Run mypy --strict on the package."""
-    session.install("-e", ".[typecheck]")
+    session.install("-e", ".[typecheck,cli,prometheus,otel]")
     session.run("mypy", "--strict", "queuestore")
 
 

@@ -4,8 +4,10 @@ One contract -- enqueue, reliable dequeue with leases, ack, nack, peek, iterate,
 dead-letter -- over pluggable backends (memory, redis-lists, redis-streams,
 keydb, dragonfly), chosen per queue in YAML, with live migration between them.
 This module only re-exports; the implementation lives in private modules.
+Logging is under ``queuestore.<area>`` with a NullHandler (see ``queuestore._logging``).
 """
 
+import queuestore._logging  # noqa: F401  (the package logger's NullHandler)
 from queuestore._config import QueueConfig, StorageConfig
 from queuestore._config_loader import load_config, load_config_from_file
 from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState

@@ -1,13 +1,15 @@
-"""``python -m queuestore``: small commands that need no extras.
+"""``python -m queuestore``: the operator CLI (``cli`` extra), or the demo without it.
 
-    python -m queuestore demo [--jobs N] [--workers N]
-
-The operator CLI proper (the ``cli`` extra) is separate.
+With the ``cli`` extra installed this is the same as the ``queuestore`` console
+script (see docs/cli.md). Without it, ``python -m queuestore demo [--jobs N]
+[--workers N]`` still runs, and any other command prints the pip command that
+installs the extra.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -23,9 +25,13 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser used when the ``cli`` extra is not installed (``demo`` only)."""
     parser = argparse.ArgumentParser(
         prog="python -m queuestore",
-        description="queuestore: the storage layer of a Redis-based job queue.",
+        description=(
+            "queuestore: the storage layer of a Redis-based job queue. The operator commands "
+            "(inspect, health, stats, migrate, ...) need the 'cli' extra: pip install 'queuestore[cli]'."
+        ),
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
@@ -41,13 +47,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cli_installed() -> bool:
+    """True when click and rich (the ``cli`` extra) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("click", "rich"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Route to the CLI when the extra is installed, else to the built-in ``demo`` parser."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if cli_installed():
+        from queuestore.cli import main as cli_main
+
+        return cli_main(args)
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "demo":
+    if args and args[0] not in ("demo", "-h", "--help"):
+        from queuestore.cli import INSTALL_HINT
+
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    parsed = parser.parse_args(args)
+    if parsed.command == "demo":
         from queuestore._demo import main as demo_main
 
-        return demo_main(jobs=args.jobs, workers=args.workers)
+        return demo_main(jobs=parsed.jobs, workers=parsed.workers)
     parser.print_help(sys.stderr)
     return 2
 

@@ -2,17 +2,24 @@
 
 Counts are kept in one-second buckets over ``window`` seconds, so rates are
 per second over the window (or over the time since start, when shorter).
-Latencies are a bounded reservoir of the most recent samples.
+Latencies are a bounded reservoir of the most recent samples, and also a cumulative
+histogram over :data:`LATENCY_BUCKETS` (for Prometheus, see ``queuestore.prometheus``).
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import deque
 from types import TracebackType
 from typing import TypedDict
 
-__all__ = ["Activity", "OperationMetrics"]
+__all__ = ["LATENCY_BUCKETS", "Activity", "LatencyHistogram", "OperationMetrics"]
+
+#: Upper bounds (seconds, inclusive) of the latency histogram; a last +Inf bucket follows.
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
 
 
 class Activity(TypedDict):
@@ -25,6 +32,14 @@ class Activity(TypedDict):
     avg_latency_ms: float
     p99_latency_ms: float
     window_seconds: float
+
+
+class LatencyHistogram(TypedDict):
+    """Operation latencies since start: cumulative counts per upper bound (``inf`` last), sum, count."""
+
+    buckets: list[tuple[float, int]]
+    sum: float
+    count: int
 
 
 _OPS = ("enqueue", "dequeue", "ack", "nack", "dead", "expired", "error", "op")
@@ -46,6 +61,8 @@ class OperationMetrics:
         self._latencies: deque[float] = deque(maxlen=samples)
         self._sec = -1  # the second of the newest bucket, and that bucket
         self._cur: dict[str, int] = {}
+        self._hist = [0] * (len(LATENCY_BUCKETS) + 1)  # per bucket (not cumulative); last is +Inf
+        self._hist_sum = 0.0
 
     def _bucket(self, now: float) -> dict[str, int]:
         sec = int(now)
@@ -70,7 +87,18 @@ class OperationMetrics:
     def observe(self, seconds: float) -> None:
         """Record one operation's latency (and count it as an operation)."""
         self._latencies.append(seconds)
+        self._hist[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._hist_sum += seconds
         self.record("op")
+
+    def latency_histogram(self) -> LatencyHistogram:
+        """Every latency observed since start, as a cumulative histogram over :data:`LATENCY_BUCKETS`."""
+        cumulative: list[tuple[float, int]] = []
+        running = 0
+        for bound, count in zip((*LATENCY_BUCKETS, float("inf")), self._hist, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        return {"buckets": cumulative, "sum": self._hist_sum, "count": running}
 
     def timed(self) -> _Timed:
         """Time the block as one operation; count an error if it raises.

@@ -14,11 +14,14 @@ from collections.abc import Callable
 import anyio
 import anyio.lowlevel
 
+from queuestore._logging import get_logger, log_sweep
 from queuestore._metrics import OperationMetrics
 from queuestore.backends.memory.namespace import Namespace
 from queuestore.backends.memory.store import QueueData
 
 __all__ = ["QueueClient"]
+
+_log = get_logger("backends.memory")
 
 
 class QueueClient:
@@ -51,6 +54,7 @@ class QueueClient:
         res = self.q.sweep(self.now(), reclaim=reclaim)
         self.metrics.record("dead", res.dead)
         self.metrics.record("expired", res.expired)
+        log_sweep(_log, self.q.name, "memory", dead_lettered=res.dead, expired=res.expired)
 
     def queue(self, name: str) -> QueueData:
         """Another queue of the same namespace, swept up to now."""

@@ -27,6 +27,7 @@ import anyio.lowlevel
 
 from queuestore._args import JobRef, checked_job_ids, job_ref, seconds_arg
 from queuestore._job import Job, JobState
+from queuestore._logging import get_logger, log_dead_lettered
 from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
 from queuestore.abc import MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
@@ -38,6 +39,8 @@ from queuestore.backends.redis_lists.layout import LUA_PREAMBLE, ListsLayout, ch
 from queuestore.backends.redis_lists.options import RedisListsOptions
 
 __all__ = ["RedisListsBackend"]
+
+_log = get_logger("backends.redis_lists")
 
 
 class RedisListsBackend(RedisBackendBase, MigrationSupport):
@@ -194,6 +197,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         self.metrics.record("nack")
         if where == b"x":
             self.metrics.record("dead")
+            log_dead_lettered(_log, self.queue, self.name, job_id)
 
     async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
         """Push a lease's deadline to ``seconds`` from now (server time); return it.

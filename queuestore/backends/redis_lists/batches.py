@@ -16,11 +16,14 @@ import msgspec
 
 from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobState, validate_job
+from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, meta_for
 from queuestore.errors import InvalidJobError, SerializationError
 
 __all__ = ["Leased", "ack_codes", "lease", "store", "store_rows"]
+
+_log = get_logger("backends.redis_lists")
 
 #: one job's arguments of the enqueue script: id, body, meta, idempotency key
 StoreRow = list[Any]
@@ -125,6 +128,15 @@ async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float)
     ctx.metrics.record("dead", dead + buried)
     ctx.metrics.record("expired", expired)
     ctx.metrics.record("dequeue", len(jobs))
+    log_sweep(
+        _log,
+        ctx.layout.queue,
+        ctx.name,
+        reclaimed=int(reply[0]),
+        dead_lettered=dead,
+        buried=buried,
+        expired=expired,
+    )
     return Leased(jobs, next_due, buried)
 
 

@@ -23,11 +23,14 @@ import anyio
 from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, text
+from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext
 from queuestore.backends.redis_lists.layout import check_code, key_block
 from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
 
 __all__ = ["move", "reclaim", "recover_moves", "run_maintenance"]
+
+_log = get_logger("backends.redis_lists")
 
 #: bound of the maintenance sweep's repeats while batches come back full
 _MAX_SWEEPS = 1000
@@ -114,6 +117,15 @@ async def reclaim(ctx: ListsContext) -> int:
         total += reclaimed
         ctx.metrics.record("dead", dead + buried)
         ctx.metrics.record("expired", expired)
+        log_sweep(
+            _log,
+            ctx.layout.queue,
+            ctx.name,
+            reclaimed=reclaimed,
+            dead_lettered=dead,
+            buried=buried,
+            expired=expired,
+        )
         if max(reclaimed, dead, promoted, expired, buried) < batch:
             break
     return total

@@ -13,6 +13,7 @@ from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, seconds_arg
 from queuestore._job import JobState
+from queuestore._logging import get_logger, log_dead_lettered
 from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
@@ -27,6 +28,8 @@ from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import ConfigurationError, InvalidJobError, JobNotFoundError, LeaseLostError
 
 __all__ = ["acks", "extend_lease", "give_back", "move", "nack", "settle_args", "settle_error"]
+
+_log = get_logger("backends.redis_streams")
 
 
 def settle_error(status: int, job_id: str) -> LeaseLostError | JobNotFoundError | None:
@@ -90,6 +93,7 @@ async def nack(
     store.metrics.record("nack")
     if res[1] == b"dead":
         store.metrics.record("dead")
+        log_dead_lettered(_log, store.queue, store.name, job_id)
 
 
 async def extend_lease(store: StreamsStore, job: JobRef, seconds: float | timedelta) -> float:

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 import anyio
 
 from queuestore._job import Job, JobState
+from queuestore._logging import get_logger, log_buried
 from queuestore._models import DequeueOptions
 from queuestore.backends._redis.errors import translating
 from queuestore.backends.redis_streams.layout import (
@@ -36,6 +37,8 @@ from queuestore.backends.redis_streams.store import StreamsStore, log
 from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
 
 __all__ = ["Share", "SharedTake", "Take", "dequeue", "give_back_share", "share", "take", "wait_for_entries"]
+
+_log = get_logger("backends.redis_streams")
 
 
 class Take(NamedTuple):
@@ -197,6 +200,7 @@ async def _bury(store: StreamsStore, fields: dict[str, bytes], token: LeaseToken
     args = [*settle_args(store, "bury", jid, token.args()), body, reason]
     await store.mutate("dequeue", "settle", store.keys.core(), args)
     store.metrics.record("dead")
+    log_buried(_log, store.queue, store.name, jid, reason)
 
 
 async def wait_for_entries(store: StreamsStore, last_id: Any, wait: float) -> None:
