@@ -95,7 +95,7 @@ class StatusFeed:
         done = st.migrated_jobs + st.skipped_jobs + st.failed_jobs
         if st.phase is _P.COPYING:
             st.total_jobs = max(st.total_jobs, done)
-            frac = done / st.total_jobs if st.total_jobs else 1.0
+            frac = done / st.total_jobs if st.total_jobs else 0.0  # nothing known yet: the start
             progress = round(5.0 + 85.0 * frac, 2)
             rate = (done - self.copy_base) / max(time.monotonic() - self.copy_start, 1e-6)
             st.rate = round(rate, 1)

@@ -92,3 +92,18 @@ async def test_progress_is_monotonic_and_adds_up(redis_pair: ConfigMaker) -> Non
         )
         assert status.total_jobs == status.migrated_jobs == 370
         assert status.eta_seconds in (None, 0.0)
+
+
+async def test_copying_with_no_total_yet_starts_at_the_start() -> None:
+    """Entering copying before the total is known must not show the end of copying (90%),
+    which the never-back rule would then hold until copying really got there."""
+    from queuestore.migration._status_feed import StatusFeed
+
+    feed = StatusFeed(MigrationStatus(queue="q", migration_id="m", source_backend="a", target_backend="b"))
+    feed.update(phase=MigrationPhase.DRAINING)
+    feed.update(phase=MigrationPhase.COPYING)
+    assert feed.status.progress == 5.0
+    feed.update(total_jobs=100, migrated_jobs=50)
+    assert feed.status.progress == 47.5
+    feed.update(migrated_jobs=100)
+    assert feed.status.progress == 90.0
