@@ -140,7 +140,7 @@ _VALID_CODES = frozenset("rdixhm")
 class _PlainEntry(msgspec.Struct):
     """What a plain producer pushes (JSON; other keys are ignored)."""
 
-    payload: Any = None
+    payload: Any
     type: str = ""
 
 

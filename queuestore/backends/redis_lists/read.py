@@ -92,13 +92,15 @@ async def peek(ctx: ListsContext, offset: int) -> Job | None:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidJobError("offset", f"must be an int >= 0, got {offset!r}")
     block = ctx.block
-    _, reply = await ctx.scripts(
+    swept, reply = await ctx.scripts(
         "peek",
         [
             ScriptCall("dequeue", block, [0, 1, ctx.options.reclaim_batch, 0, "", 0]),
             ScriptCall("peek", block, [offset]),
         ],
     )
+    ctx.metrics.record("dead", int(swept[1]) + int(swept[4]))
+    ctx.metrics.record("expired", int(swept[3]))
     if not reply:
         return None
     return ctx.layout.read_job(text(reply[0]), reply[1], reply[2])[0]

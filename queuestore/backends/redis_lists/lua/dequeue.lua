@@ -80,7 +80,7 @@ end
 local function adopt(entry)
   local ok, e = pcall(cjson.decode, entry)
   local why, id, p, mr = nil, nil, PRIO_MIN, 3
-  if not ok or type(e) ~= "table" then
+  if not ok or type(e) ~= "table" or e[1] ~= nil then
     why = "not a JSON object"
   elseif e.payload == nil then
     why = "no payload"
