@@ -163,12 +163,12 @@ end
 
 local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
 if leased > 0 then
-  local zargs, hargs = {}, {}
+  local zargs, hargs, score = {}, {}, fmt(tok_at)
   for j, id in ipairs(ids) do
-    zargs[#zargs + 1] = fmt(tok_at)
-    zargs[#zargs + 1] = id
-    hargs[#hargs + 1] = id
-    hargs[#hargs + 1] = recs[j]
+    zargs[2 * j - 1] = score
+    zargs[2 * j] = id
+    hargs[2 * j - 1] = id
+    hargs[2 * j] = recs[j]
   end
   bulk("ZADD", K[INFLIGHT], zargs)
   bulk("HSET", K[META], hargs)
