@@ -174,10 +174,11 @@ async def iter_jobs(ctx: ListsContext, opts: IterOptions) -> AsyncIterator[Job]:
             started = started or seen
             continue
         set_key = ctx.block[SET_OF[state]]
+        rev = opts.reverse != (state is JobState.IN_FLIGHT)  # in flight: scored by minus the deadline
         if started:
-            entries = await page(ctx, set_key, "offset", "0", "", count, opts.reverse, "iter")
+            entries = await page(ctx, set_key, "offset", "0", "", count, rev, "iter")
         else:
-            entries = await page(ctx, set_key, "from", opts.start_id or "", "", count, opts.reverse, "iter")
+            entries = await page(ctx, set_key, "from", opts.start_id or "", "", count, rev, "iter")
             started = bool(entries)
         while entries:
             for job_id, _, job in entries:
@@ -188,7 +189,7 @@ async def iter_jobs(ctx: ListsContext, opts: IterOptions) -> AsyncIterator[Job]:
             if len(entries) < count:
                 break
             last_id, last_score, _ = entries[-1]
-            entries = await page(ctx, set_key, "after", last_id, last_score, count, opts.reverse, "iter")
+            entries = await page(ctx, set_key, "after", last_id, last_score, count, rev, "iter")
 
 
 def _no_start(opts: IterOptions) -> IterOptions:

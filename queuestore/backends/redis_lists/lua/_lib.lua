@@ -19,6 +19,12 @@ local function fmt(n)
   return string.format("%.17g", n)
 end
 
+-- the in-flight set is scored by minus the lease deadline: a new lease (the latest deadline)
+-- goes to the head, so inserting into a small (listpack-encoded) set does not scan it
+local function lease_score(deadline)
+  return fmt(-deadline)
+end
+
 -- cmd key a1 a2 ... in chunks (args is a flat Lua list)
 local function bulk(cmd, key, args)
   for i = 1, #args, BULK do
@@ -92,7 +98,7 @@ local function place(K, id, m, st, at_head)
     rcall("ZADD", K[DELAYED], fmt(m.av or 0), id)
     due_at(K, m.av or 0)
   elseif st == "i" then
-    rcall("ZADD", K[INFLIGHT], fmt(m.dl or 0), id)
+    rcall("ZADD", K[INFLIGHT], lease_score(m.dl or 0), id)
     due_at(K, m.dl or 0)
   elseif st == "x" then
     if not (at_head and m.q) then m.q = rcall("HINCRBY", K[INFO], "seq", 1) end
@@ -183,13 +189,15 @@ end
 -- the earliest time something is due (lease deadline, delayed job, TTL, idempotency key)
 local function next_due(K)
   local first = nil
-  for _, key in ipairs({K[DELAYED], K[INFLIGHT], K[TTL], K[IDEM]}) do
-    local f = rcall("ZRANGE", key, 0, 0, "WITHSCORES")
-    if #f > 0 then
-      local s = tonumber(f[2])
-      if first == nil or s < first then first = s end
-    end
+  local function consider(s)
+    if first == nil or s < first then first = s end
   end
+  for _, key in ipairs({K[DELAYED], K[TTL], K[IDEM]}) do
+    local f = rcall("ZRANGE", key, 0, 0, "WITHSCORES")
+    if #f > 0 then consider(tonumber(f[2])) end
+  end
+  local f = rcall("ZRANGE", K[INFLIGHT], -1, -1, "WITHSCORES")
+  if #f > 0 then consider(-tonumber(f[2])) end
   return first
 end
 

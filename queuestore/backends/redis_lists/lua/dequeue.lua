@@ -16,7 +16,7 @@ local due = tonumber(rcall("HGET", K[INFO], "due"))
 
 local function sweep()
   -- 1. expired leases: ready again with retry_count + 1, or dead past max_retries
-  for _, id in ipairs(rcall("ZRANGEBYSCORE", K[INFLIGHT], "-inf", fmt(now), "LIMIT", 0, limit)) do
+  for _, id in ipairs(rcall("ZREVRANGEBYSCORE", K[INFLIGHT], "+inf", lease_score(now), "LIMIT", 0, limit)) do
     local raw = rcall("HGET", K[META], id)
     local m = parse(raw)
     if m == nil and raw then
@@ -163,9 +163,11 @@ end
 
 local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
 if leased > 0 then
-  local zargs, hargs, score = {}, {}, fmt(tok_at)
+  -- each lease a microsecond after the one before: distinct scores, each new one the lowest, so
+  -- it goes to the head of the set without comparing members (see lease_score)
+  local zargs, hargs = {}, {}
   for j, id in ipairs(ids) do
-    zargs[2 * j - 1] = score
+    zargs[2 * j - 1] = lease_score(tok_at + j * 0.000001)
     zargs[2 * j] = id
     hargs[2 * j - 1] = id
     hargs[2 * j] = recs[j]
