@@ -93,7 +93,6 @@ local function place(K, id, m, st, at_head)
     else
       rcall("LPUSH", K[READY0 + p], id)
     end
-    count(K, "ready", 1)
   elseif st == "d" then
     rcall("ZADD", K[DELAYED], fmt(m.av or 0), id)
     due_at(K, m.av or 0)
@@ -117,7 +116,6 @@ end
 -- list entry is left in place and counted stale (dropped when it is popped)
 local function unlist(K, id, old)
   if old == "r" then
-    count(K, "ready", -1)
     count(K, "stale", 1)
   elseif STATE_SET[old] then
     rcall("ZREM", K[STATE_SET[old]], id)
@@ -161,8 +159,7 @@ local function wake(K, n)
   if n > WAKE_MAX then n = WAKE_MAX end
   local tokens = {}
   for i = 1, n do tokens[i] = "1" end
-  rcall("RPUSH", K[WAKE], unpack(tokens))
-  rcall("LTRIM", K[WAKE], -WAKE_MAX, -1)
+  if rcall("RPUSH", K[WAKE], unpack(tokens)) > WAKE_MAX then rcall("LTRIM", K[WAKE], -WAKE_MAX, -1) end
 end
 
 -- guard shared by nack / extend / move: 1 ok, 0 unknown, -1 lease lost, -2 not in flight

@@ -110,53 +110,56 @@ local function adopt(entry)
 end
 
 if force or due == nil or due <= now then sweep() end
-local plain = rcall("RPOP", K[READY], limit)
-if plain then
-  for _, entry in ipairs(plain) do adopt(entry) end
-end
 
 -- lease: pop ids from the highest priority down; the record is the truth (stale entries dropped)
 local ids, recs, bods, leased, dropped = {}, {}, {}, 0, 0
 local tok_at = now + vis
 local head = "|" .. fmt(now) .. "|" .. fmt(tok_at) .. "|"
+
+local function take(popped, p)
+  count(K, "pop:" .. p, #popped)
+  local raws = rcall("HMGET", K[META], unpack(popped))
+  local bodies = rcall("HMGET", K[JOBS], unpack(popped))
+  for j, id in ipairs(popped) do
+    local raw = raws[j]
+    local a, pos = nil, nil
+    if raw then a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()") end
+    if a and bodies[j] then
+      leased = leased + 1
+      ids[leased] = id
+      bods[leased] = bodies[j]
+      recs[leased] = "i|" .. ((tonumber(a) or 0) + 1) .. "|" .. prefix .. leased .. head .. string.sub(raw, pos)
+    elseif a then
+      local m = parse(raw)
+      if m then
+        m.le = "job body is missing"
+        kill(K, id, m, m.le, now)
+      else
+        bury_garbage(K, id, "corrupt or missing job metadata", now)
+      end
+      buried = buried + 1
+      dropped = dropped + 1
+    elseif raw and parse(raw) == nil then
+      bury_garbage(K, id, "corrupt or missing job metadata", now)
+      buried = buried + 1
+      dropped = dropped + 1
+    else
+      drop_stale(K, id, raw)
+      dropped = dropped + 1
+    end
+  end
+end
+
+local plain = rcall("RPOP", K[READY], limit)
+if plain then
+  for _, entry in ipairs(plain) do adopt(entry) end
+end
 for p = PRIO_MAX, PRIO_MIN, -1 do
   while leased < want and dropped <= limit + bury_limit do
     local n = want - leased
     local popped = rcall("RPOP", K[READY0 + p], n)
     if not popped then break end
-    count(K, "pop:" .. p, #popped)
-    local raws = rcall("HMGET", K[META], unpack(popped))
-    local bodies = rcall("HMGET", K[JOBS], unpack(popped))
-    for j, id in ipairs(popped) do
-      local raw = raws[j]
-      local a, pos = nil, nil
-      if raw then a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()") end
-      if a and bodies[j] then
-        leased = leased + 1
-        ids[#ids + 1] = id
-        bods[#bods + 1] = bodies[j]
-        recs[#recs + 1] = "i|" .. ((tonumber(a) or 0) + 1) .. "|" .. prefix .. leased .. head .. string.sub(raw, pos)
-      elseif a then
-        count(K, "ready", -1)
-        local m = parse(raw)
-        if m then
-          m.le = "job body is missing"
-          kill(K, id, m, m.le, now)
-        else
-          bury_garbage(K, id, "corrupt or missing job metadata", now)
-        end
-        buried = buried + 1
-        dropped = dropped + 1
-      elseif raw and parse(raw) == nil then
-        count(K, "ready", -1) -- a record we cannot read, with a ready entry: it was ready
-        bury_garbage(K, id, "corrupt or missing job metadata", now)
-        buried = buried + 1
-        dropped = dropped + 1
-      else
-        drop_stale(K, id, raw)
-        dropped = dropped + 1
-      end
-    end
+    take(popped, p)
     if #popped < n then break end
   end
 end
@@ -174,7 +177,6 @@ if leased > 0 then
   end
   bulk("ZADD", K[INFLIGHT], zargs)
   bulk("HSET", K[META], hargs)
-  count(K, "ready", -leased)
   if due and tok_at < due then
     due = tok_at
     rcall("HSET", K[INFO], "due", fmt(due))

@@ -47,6 +47,5 @@ for i = 3, #ARGV, 7 do
   end
   out[#out + 1] = res
 end
-count(K, "ready", ready)
 wake(K, ready)
 return out

@@ -30,11 +30,9 @@ if st == "r" then
         local raw = rcall("HGET", K[META], id)
         local m = parse(raw)
         if m ~= nil and m.st == "r" then
-          count(K, "ready", -1)
           hold(id, m)
           held = held + 1
         elseif raw and m == nil then
-          count(K, "ready", -1)
           bury_garbage(K, id, "corrupt or missing job metadata", now)
           dropped = dropped + 1
         else

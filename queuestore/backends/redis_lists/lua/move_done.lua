@@ -18,7 +18,6 @@ else
   if old == "r" and m.ep then
     m.ep, m.st = nil, "r" -- its entry is still in the list: live again
     count(K, "stale", -1)
-    count(K, "ready", 1)
     save(K, id, m)
   else
     m.ep = nil
