@@ -7,7 +7,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from queuestore import DequeueOptions, IterOptions, Job, JobState
+from queuestore import DequeueOptions, IterOptions, Job, JobState, QueueStoreError
 from queuestore.testing import ServerFactory
 from tests.servers import RedisServer
 
@@ -71,7 +71,10 @@ async def test_the_sweep_runs_only_when_something_is_due(redis_server_factory: S
             assert len(jobs) == 10
             assert await b.ack_many(jobs) == [True] * 10
         stats = r.info("commandstats")
-        assert stats["cmdstat_rpop"]["calls"] >= 20
+        # one read of the plain list's head and one of ready:0's per call: the empty priorities
+        # (not marked in the info hash) are skipped
+        assert 40 <= stats["cmdstat_lrange"]["calls"] <= 41
+        assert "cmdstat_rpop" not in stats
         # the first dequeue sweeps (nothing was due yet: it learns the next due time), no other
         assert stats.get("cmdstat_zrangebyscore", {"calls": 0})["calls"] <= 4
         # and a lease that expires is still reclaimed by a dequeue, with no maintenance loop
@@ -122,3 +125,47 @@ async def test_priorities_and_fifo_across_requeues(lists: Maker) -> None:
     assert order == ["p2-5", "p2-8", "p2-2", "p1-1", "p1-4", "p1-7", "p0-0", "p0-3", "p0-6"]
     assert (await b.get_jobs(["p2-2"]))[0] is not None
     assert (await b.get_jobs(["p2-2"]))[0].state is JobState.IN_FLIGHT  # type: ignore[union-attr]
+
+
+async def test_garbage_in_the_info_hash_and_the_lists_is_survived(
+    lists: Maker, redis_server: RedisServer
+) -> None:
+    b = await lists()
+    r = redis_server.sync_client()
+    jobs = [Job(id=f"g{i}", priority=i % 2) for i in range(6)]
+    assert await b.enqueue_many(jobs) == [True] * 6
+    info = b.keys.key("info")
+    r.hset(info, "due", "not a number")
+    r.hdel(info, "ne:0", "ne:1")  # the marks of the non-empty lists are lost
+    r.rpush(b.keys.key("ready:1"), "never-stored")  # an id with no record, at the head
+    r.hset(info, "pop:0", "garbage")
+    got = await b.dequeue_many(DequeueOptions(count=10))  # the sweep runs (due unreadable) and repairs
+    assert [j.id for j in got] == ["g1", "g3", "g5", "g0", "g2", "g4"]
+    assert float(r.hget(info, "due") or 0) > 0
+    assert r.llen(b.keys.key("ready:1")) == 0
+    assert await b.ack_many(got) == [True] * 6
+    r.delete(info)  # the whole hash lost: the next call sweeps, marks and serves
+    await b.enqueue(Job(id="after"))
+    r.delete(info)
+    again = await b.dequeue()
+    assert again is not None
+    assert again.id == "after"
+
+
+async def test_a_script_error_after_reading_the_head_loses_nothing(
+    lists: Maker, redis_server: RedisServer
+) -> None:
+    b = await lists()
+    r = redis_server.sync_client()
+    jobs = [Job(id=f"e{i}") for i in range(5)]
+    assert await b.enqueue_many(jobs) == [True] * 5
+    inflight = b.keys.key("inflight")
+    r.set(inflight, "not a sorted set")  # the lease write fails (WRONGTYPE) inside the script
+    with pytest.raises(QueueStoreError):
+        await b.dequeue_many(DequeueOptions(count=3))
+    r.delete(inflight)
+    got = await b.dequeue_many(DequeueOptions(count=10))
+    assert [j.id for j in got] == [j.id for j in jobs]  # all still there, in order, once
+    assert all(j.attempt == 1 for j in got)
+    assert await b.ack_many(got) == [True] * 5
+    assert await b.length() == 0

@@ -95,7 +95,15 @@ def lua_key_constants() -> str:
         "-- state code -> index of its sorted set in the key block (ready jobs are in lists)\n"
         f"local STATE_SET = {{{sets}}}\n"
         f'local LAYOUT_NAME = "{LAYOUT_NAME}"\n'
+        "-- info hash fields per priority (written out: no number-to-string conversion per call)\n"
+        f"local NE_FIELD = {{{prio_fields('ne')}}}\n"
+        f"local POP_FIELD = {{{prio_fields('pop')}}}\n"
     )
+
+
+def prio_fields(stem: str) -> str:
+    """A Lua table constructor ``[0] = "stem:0", ...`` over the priority range."""
+    return ", ".join(f'[{p}] = "{stem}:{p}"' for p in range(PRIORITY_MIN, PRIORITY_MAX + 1))
 
 
 #: what every lists script gets before ``lua/_lib.lua`` (the ``preamble`` of its ScriptSet)

@@ -75,8 +75,37 @@ local function due_at(K, t)
   if d and t < d then rcall("HSET", K[INFO], "due", fmt(t)) end
 end
 
+-- add n to a counter of the info hash (a value that is not a number counts as 0: never an error)
 local function count(K, field, n)
-  if n ~= 0 then rcall("HINCRBY", K[INFO], field, n) end
+  if n ~= 0 then
+    local v = tonumber(rcall("HGET", K[INFO], field)) or 0
+    rcall("HSET", K[INFO], field, string.format("%d", v + n))
+  end
+end
+
+-- the n entries at the head of a ready list, read without removing them: the caller writes
+-- what they become, then drops them with drop_head (an error in between leaves them listed,
+-- and a listed entry whose record says otherwise is skipped: nothing is lost)
+local function head_entries(key, n)
+  local got = rcall("LRANGE", key, -n, -1)
+  local out = {}
+  for j = #got, 1, -1 do out[#out + 1] = got[j] end
+  return out
+end
+
+local function drop_head(key, n)
+  if n > 0 then rcall("LTRIM", key, 0, -(n + 1)) end
+end
+
+-- ready lists that may hold entries: field ne:<p> of the info hash is set by every script that
+-- pushes onto ready:<p> (once per call: MARKED) and removed by a dequeue that found the list
+-- empty, so a dequeue pops only lists that may hold something
+local MARKED = {} -- ready list key -> true
+local function mark(K, p)
+  if not MARKED[K[READY0 + p]] then
+    rcall("HSET", K[INFO], NE_FIELD[p], 1)
+    MARKED[K[READY0 + p]] = true
+  end
 end
 
 -- place a job in state st: its container entry first, then the record (every prefix is
@@ -87,9 +116,10 @@ local function place(K, id, m, st, at_head)
   if st == "r" then
     m.av = nil
     local p = prio(m)
+    mark(K, p)
     if at_head then
       rcall("RPUSH", K[READY0 + p], id)
-      count(K, "pop:" .. p, -1)
+      count(K, POP_FIELD[p], -1)
     else
       rcall("LPUSH", K[READY0 + p], id)
     end

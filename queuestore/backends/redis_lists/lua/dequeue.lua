@@ -12,7 +12,10 @@ local want, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonum
 local prefix, force = ARGV[5], ARGV[6] == "1"
 local now = now_s()
 local reclaimed, dead, promoted, expired, buried = 0, 0, 0, 0, 0
-local due = tonumber(rcall("HGET", K[INFO], "due"))
+local fields = {"due"}
+for p = PRIO_MAX, PRIO_MIN, -1 do fields[#fields + 1] = NE_FIELD[p] end
+local info = rcall("HMGET", K[INFO], unpack(fields))
+local due = tonumber(info[1])
 
 local function sweep()
   -- 1. expired leases: ready again with retry_count + 1, or dead past max_retries
@@ -56,7 +59,11 @@ local function sweep()
     end
     rcall("ZREM", K[TTL], id)
   end
-  -- 4. idempotency keys past their window
+  -- 4. the ready lists that hold entries are marked (repairs a lost or damaged info hash)
+  for p = PRIO_MIN, PRIO_MAX do
+    if rcall("LLEN", K[READY0 + p]) > 0 then mark(K, p) end
+  end
+  -- 5. idempotency keys past their window
   local old_keys = rcall("ZRANGEBYSCORE", K[IDEM], "-inf", fmt(now), "LIMIT", 0, limit)
   if #old_keys > 0 then rcall("ZREM", K[IDEM], unpack(old_keys)) end
   due = next_due(K) or tonumber(NEVER)
@@ -116,8 +123,10 @@ local ids, recs, bods, leased, dropped = {}, {}, {}, 0, 0
 local tok_at = now + vis
 local head = "|" .. fmt(now) .. "|" .. fmt(tok_at) .. "|"
 
-local function take(popped, p)
-  count(K, "pop:" .. p, #popped)
+-- lease the jobs of entries read at the head of one list: the in-flight entries and records are
+-- written here, before the caller drops the entries from the list
+local function take(popped)
+  local first = leased + 1
   local raws = rcall("HMGET", K[META], unpack(popped))
   local bodies = rcall("HMGET", K[JOBS], unpack(popped))
   for j, id in ipairs(popped) do
@@ -148,35 +157,41 @@ local function take(popped, p)
       dropped = dropped + 1
     end
   end
+  if leased < first then return end
+  -- each lease a microsecond after the one before: distinct scores, each new one the lowest, so
+  -- it goes to the head of the set without comparing members (see lease_score)
+  local zargs, hargs = {}, {}
+  for j = first, leased do
+    zargs[#zargs + 1] = lease_score(tok_at + j * 0.000001)
+    zargs[#zargs + 1] = ids[j]
+    hargs[#hargs + 1] = ids[j]
+    hargs[#hargs + 1] = recs[j]
+  end
+  bulk("ZADD", K[INFLIGHT], zargs)
+  bulk("HSET", K[META], hargs)
 end
 
-local plain = rcall("RPOP", K[READY], limit)
-if plain then
-  for _, entry in ipairs(plain) do adopt(entry) end
-end
+local plain = head_entries(K[READY], limit)
+for _, entry in ipairs(plain) do adopt(entry) end
+drop_head(K[READY], #plain)
 for p = PRIO_MAX, PRIO_MIN, -1 do
-  while leased < want and dropped <= limit + bury_limit do
-    local n = want - leased
-    local popped = rcall("RPOP", K[READY0 + p], n)
-    if not popped then break end
-    take(popped, p)
-    if #popped < n then break end
+  if info[PRIO_MAX - p + 2] or MARKED[K[READY0 + p]] then
+    while leased < want and dropped <= limit + bury_limit do
+      local n = want - leased
+      local popped = head_entries(K[READY0 + p], n)
+      if #popped > 0 then take(popped) end
+      drop_head(K[READY0 + p], #popped)
+      count(K, POP_FIELD[p], #popped)
+      if #popped < n then
+        rcall("HDEL", K[INFO], NE_FIELD[p]) -- found empty
+        break
+      end
+    end
   end
 end
 
 local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
 if leased > 0 then
-  -- each lease a microsecond after the one before: distinct scores, each new one the lowest, so
-  -- it goes to the head of the set without comparing members (see lease_score)
-  local zargs, hargs = {}, {}
-  for j, id in ipairs(ids) do
-    zargs[2 * j - 1] = lease_score(tok_at + j * 0.000001)
-    zargs[2 * j] = id
-    hargs[2 * j - 1] = id
-    hargs[2 * j] = recs[j]
-  end
-  bulk("ZADD", K[INFLIGHT], zargs)
-  bulk("HSET", K[META], hargs)
   if due and tok_at < due then
     due = tok_at
     rcall("HSET", K[INFO], "due", fmt(due))

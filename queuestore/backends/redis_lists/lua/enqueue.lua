@@ -32,6 +32,7 @@ for i = 3, #ARGV, 7 do
           due_at(K, av)
           rec = "d" .. string.sub(rec, 2)
         else
+          mark(K, p)
           rcall("LPUSH", K[READY0 + p], id)
           ready = ready + 1
           rec = "r" .. string.sub(rec, 2)

@@ -1,6 +1,6 @@
 -- Migration: take up to ARGV[2] jobs of one state ("r" in dequeue order, "d" by due time,
 -- "x" in death order) into the holding area of one migration (a set under the queue's tag).
--- Ready jobs are popped from the heads of their lists (stale entries dropped on the way).
+-- Ready jobs are taken from the heads of their lists (stale entries dropped on the way).
 -- KEYS: the standard key block, then the holding set (EXTRA).  ARGV: state, count, sweep limit.
 -- Returns {id, body, record, ...} of the held jobs.
 local K = KEYS
@@ -23,9 +23,7 @@ if st == "r" then
   for p = PRIO_MAX, PRIO_MIN, -1 do
     while held < want and dropped <= limit do
       local n = want - held
-    local popped = rcall("RPOP", K[READY0 + p], n)
-      if not popped then break end
-      count(K, "pop:" .. p, #popped)
+      local popped = head_entries(K[READY0 + p], n)
       for _, id in ipairs(popped) do
         local raw = rcall("HGET", K[META], id)
         local m = parse(raw)
@@ -40,6 +38,8 @@ if st == "r" then
           dropped = dropped + 1
         end
       end
+      drop_head(K[READY0 + p], #popped)
+      count(K, POP_FIELD[p], #popped)
       if #popped < n then break end
     end
   end
