@@ -1,4 +1,5 @@
--- Acknowledge leased jobs: they are gone. Out of the in-flight set first, then body and record.
+-- Acknowledge leased jobs: they are gone. The record (the truth) first, then the body, then the
+-- in-flight entry (a prefix left by an error is an acked job; the sweep drops its in-flight entry).
 -- KEYS: the standard key block.  ARGV: pairs of (id, lease token or "" for unguarded).
 -- Returns per job: 1 acked, 0 unknown, -1 lease lost (stale token), -2 not in flight.
 local K = KEYS
@@ -25,8 +26,8 @@ for j, id in ipairs(ids) do
   out[j] = res
 end
 if #gone > 0 then
-  bulk("ZREM", K[INFLIGHT], gone)
-  bulk("HDEL", K[JOBS], gone)
   bulk("HDEL", K[META], gone)
+  bulk("HDEL", K[JOBS], gone)
+  bulk("ZREM", K[INFLIGHT], gone)
 end
 return out
