@@ -230,7 +230,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
-        code, deadline = await self._script("extend_lease", "extend", self.block, [job_id, token or "", secs])
+        keys = self.layout.state_block
+        code, deadline = await self._script("extend_lease", "extend", keys, [job_id, token or "", secs])
         check_code(int(code), job_id)
         return float(deadline)
 

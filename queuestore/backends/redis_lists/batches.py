@@ -163,5 +163,6 @@ async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]])
     args = [a for ref in refs for a in ref]
     if not args:
         return []
-    replies = await ctx.run_batches(op, "ack", ctx.block, chunks(args, 2 * ctx.options.batch_size))
+    keys = ctx.layout.state_block
+    replies = await ctx.run_batches(op, "ack", keys, chunks(args, 2 * ctx.options.batch_size))
     return [int(c) for reply in replies for c in reply]

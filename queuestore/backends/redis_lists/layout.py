@@ -246,7 +246,7 @@ class ListsLayout:
         codec: the job body codec of the backend.
     """
 
-    __slots__ = ("block", "codec", "keys", "queue")
+    __slots__ = ("block", "codec", "keys", "queue", "state_block")
 
     def __init__(self, keys: QueueKeys, codec: JobCodec) -> None:
         self.keys = keys
@@ -254,6 +254,9 @@ class ListsLayout:
         self.codec = codec
         #: the key block, built once: it is passed on every script call (not to be mutated)
         self.block = key_block(keys)
+        #: the key block without the ready lists: enough for the scripts that never touch them
+        #: (ack, extend, lookup), which then pass half the keys
+        self.state_block = self.block[: KEY_SUFFIXES.index(READY_LISTS[0])]
 
     def ready_key(self, priority: int) -> str:
         """The ready list of one priority."""

@@ -211,7 +211,8 @@ async def get_jobs(ctx: ListsContext, ids: Sequence[str]) -> list[Job | None]:
     """
     if not ids:
         return []
-    replies = await ctx.run_batches("get_jobs", "lookup", ctx.block, chunks(ids, ctx.options.batch_size))
+    keys = ctx.layout.state_block
+    replies = await ctx.run_batches("get_jobs", "lookup", keys, chunks(ids, ctx.options.batch_size))
     reply: list[Any] = [x for part in replies for x in part]
     out: list[Job | None] = []
     garbage: list[tuple[str, str]] = []

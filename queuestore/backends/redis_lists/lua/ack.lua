@@ -1,6 +1,6 @@
 -- Acknowledge leased jobs: they are gone. The record (the truth) first, then the body, then the
 -- in-flight entry (a prefix left by an error is an acked job; the sweep drops its in-flight entry).
--- KEYS: the standard key block.  ARGV: pairs of (id, lease token or "" for unguarded).
+-- KEYS: the key block up to IDEM (no ready lists).  ARGV: pairs of (id, lease token or "" for unguarded).
 -- Returns per job: 1 acked, 0 unknown, -1 lease lost (stale token), -2 not in flight.
 local K = KEYS
 local ids = {}

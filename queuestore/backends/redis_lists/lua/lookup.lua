@@ -3,7 +3,7 @@
 -- The record is the truth (as enqueue.lua checks): a job is stored when its record parses,
 -- also when it is held by a migration ("h") or on its way to another slot ("m"). A waiting
 -- job past its TTL reads as gone: it can no longer be delivered and the next sweep drops it.
--- KEYS: the standard key block.  ARGV: job ids.
+-- KEYS: the key block up to IDEM (no ready lists).  ARGV: job ids.
 -- Returns per id {status, body ("" if missing), record}: status 0 not stored, 1 stored,
 -- 2 garbage (a record that does not parse).
 local K = KEYS
