@@ -20,7 +20,8 @@ local function fmt(n)
 end
 
 -- the in-flight set is scored by minus the lease deadline: a new lease (the latest deadline)
--- goes to the head, so inserting into a small (listpack-encoded) set does not scan it
+-- goes to the head, so inserting into a small (listpack-encoded) set does not scan it (for
+-- several entries of one score, added in descending member order, the same holds)
 local function lease_score(deadline)
   return fmt(-deadline)
 end

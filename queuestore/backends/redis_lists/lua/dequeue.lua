@@ -122,6 +122,9 @@ if force or due == nil or due <= now then sweep() end
 local ids, recs, bods, leased, dropped = {}, {}, {}, 0, 0
 local tok_at = now + vis
 local head = "|" .. fmt(now) .. "|" .. fmt(tok_at) .. "|"
+local score = lease_score(tok_at)
+-- the next attempt number, without a number-to-string conversion in the common cases
+local NEXT_ATTEMPT = {["0"] = "1", ["1"] = "2", ["2"] = "3", ["3"] = "4", ["4"] = "5"}
 
 -- lease the jobs of entries read at the head of one list: the in-flight entries and records are
 -- written here, before the caller drops the entries from the list
@@ -137,7 +140,8 @@ local function take(popped)
       leased = leased + 1
       ids[leased] = id
       bods[leased] = bodies[j]
-      recs[leased] = "i|" .. ((tonumber(a) or 0) + 1) .. "|" .. prefix .. leased .. head .. string.sub(raw, pos)
+      recs[leased] = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. leased .. head ..
+        string.sub(raw, pos)
     elseif a then
       local m = parse(raw)
       if m then
@@ -158,14 +162,18 @@ local function take(popped)
     end
   end
   if leased < first then return end
-  -- each lease a microsecond after the one before: distinct scores, each new one the lowest, so
-  -- it goes to the head of the set without comparing members (see lease_score)
-  local zargs, hargs = {}, {}
+  -- one score for the call, the ids added in descending order: each new entry is the lowest
+  -- (score, then id), so it goes to the head of the set with one comparison (see lease_score)
+  local sorted, hargs, zargs = {}, {}, {}
   for j = first, leased do
-    zargs[#zargs + 1] = lease_score(tok_at + j * 0.000001)
-    zargs[#zargs + 1] = ids[j]
+    sorted[#sorted + 1] = ids[j]
     hargs[#hargs + 1] = ids[j]
     hargs[#hargs + 1] = recs[j]
+  end
+  table.sort(sorted)
+  for j = #sorted, 1, -1 do
+    zargs[#zargs + 1] = score
+    zargs[#zargs + 1] = sorted[j]
   end
   bulk("ZADD", K[INFLIGHT], zargs)
   bulk("HSET", K[META], hargs)
