@@ -113,6 +113,10 @@ async def test_record_is_a_header_and_compact_msgpack(lists: Maker, redis_server
     meta = msgspec.msgpack.decode(cold, type=Meta)
     assert (meta.p, meta.mr, meta.rc, meta.le) == (7, 2, 0, None)
     assert len(cold) < 16
+    plain = Job(payload="y")  # defaults: only max_retries is written
+    await backend.enqueue(plain)
+    default_record = r.hget(f"{lists.base(backend.queue)}:meta", plain.id)
+    assert default_record == b"r|0||||" + msgspec.msgpack.encode({"mr": 3})
     assert r.lrange(f"{lists.base(backend.queue)}:ready:7", 0, -1) == [job.id.encode()]
     got = await backend.dequeue()
     assert got is not None

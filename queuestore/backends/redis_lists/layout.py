@@ -111,12 +111,13 @@ LUA_PREAMBLE = lua_key_constants()
 
 
 class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The cold part of a job record (msgpack; short names: it is stored per job). The
-    first three are always written (the scripts read them); the others only when set."""
+    """The cold part of a job record (msgpack; short names: it is stored per job).
+    ``max_retries`` is always written; the others only when they differ from their default
+    (the scripts read a missing priority or retry count as 0)."""
 
-    p: int  # priority
     mr: int  # max_retries
-    rc: int  # retry_count
+    p: int = 0  # priority
+    rc: int = 0  # retry_count
     q: int | None = None  # sequence number (dead order)
     av: float | None = None  # available_at
     x: float | None = None  # expires_at

@@ -45,11 +45,14 @@ local function parse(raw)
   return m
 end
 
+-- the record of m: the header, then the cold fields (a priority or retry count of 0 left out)
 local function pack(m)
-  local st, a, t, sa, dl = m.st, m.a, m.t, m.sa, m.dl
+  local st, a, t, sa, dl, p, rc = m.st, m.a, m.t, m.sa, m.dl, m.p, m.rc
   m.st, m.a, m.t, m.sa, m.dl = nil, nil, nil, nil, nil
+  if p == 0 then m.p = nil end
+  if rc == 0 then m.rc = nil end
   local cold = cmsgpack.pack(m)
-  m.st, m.a, m.t, m.sa, m.dl = st, a, t, sa, dl
+  m.st, m.a, m.t, m.sa, m.dl, m.p, m.rc = st, a, t, sa, dl, p, rc
   local sas, dls = "", ""
   if sa then sas = fmt(sa) end
   if dl then dls = fmt(dl) end
