@@ -95,9 +95,10 @@ def lua_key_constants() -> str:
         "-- state code -> index of its sorted set in the key block (ready jobs are in lists)\n"
         f"local STATE_SET = {{{sets}}}\n"
         f'local LAYOUT_NAME = "{LAYOUT_NAME}"\n'
-        "-- info hash fields per priority (written out: no number-to-string conversion per call)\n"
-        f"local NE_FIELD = {{{prio_fields('ne')}}}\n"
-        f"local POP_FIELD = {{{prio_fields('pop')}}}\n"
+        "-- info hash fields per priority, written out (no number-to-string conversion); the\n"
+        "-- tables are built only by the scripts that call these\n"
+        f"local function ne_fields() return {{{prio_fields('ne')}}} end\n"
+        f"local function pop_fields() return {{{prio_fields('pop')}}} end\n"
     )
 
 

@@ -107,7 +107,7 @@ end
 local MARKED = {} -- ready list key -> true
 local function mark(K, p)
   if not MARKED[K[READY0 + p]] then
-    rcall("HSET", K[INFO], NE_FIELD[p], 1)
+    rcall("HSET", K[INFO], "ne:" .. p, 1)
     MARKED[K[READY0 + p]] = true
   end
 end
@@ -123,7 +123,7 @@ local function place(K, id, m, st, at_head)
     mark(K, p)
     if at_head then
       rcall("RPUSH", K[READY0 + p], id)
-      count(K, POP_FIELD[p], -1)
+      count(K, "pop:" .. p, -1)
     else
       rcall("LPUSH", K[READY0 + p], id)
     end

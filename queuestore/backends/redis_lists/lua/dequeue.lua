@@ -12,6 +12,7 @@ local want, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonum
 local prefix, force = ARGV[5], ARGV[6] == "1"
 local now = now_s()
 local reclaimed, dead, promoted, expired, buried = 0, 0, 0, 0, 0
+local NE_FIELD, POP_FIELD = ne_fields(), pop_fields()
 local fields = {"due"}
 for p = PRIO_MAX, PRIO_MIN, -1 do fields[#fields + 1] = NE_FIELD[p] end
 local info = rcall("HMGET", K[INFO], unpack(fields))

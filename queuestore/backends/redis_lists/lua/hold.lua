@@ -39,7 +39,7 @@ if st == "r" then
         end
       end
       drop_head(K[READY0 + p], #popped)
-      count(K, POP_FIELD[p], #popped)
+      count(K, "pop:" .. p, #popped)
       if #popped < n then break end
     end
   end

@@ -17,7 +17,7 @@ if mode == "from" then
   p = prio(m)
 end
 local key = K[READY0 + p]
-local pops = tonumber(rcall("HGET", K[INFO], POP_FIELD[p])) or 0
+local pops = tonumber(rcall("HGET", K[INFO], "pop:" .. p)) or 0
 local len = rcall("LLEN", key)
 local i -- index from the head where the page starts
 if mode == "offset" then
