@@ -213,9 +213,13 @@ if leased > 0 then
 end
 
 -- wake other waiters: for what the sweep made ready, and to keep a chain going while work may remain
+-- (the chain token only when none is waiting: a waiting token means nobody is blocked)
 local woken = reclaimed + promoted
-if leased > 0 and leased == want then woken = woken + 1 end
-wake(K, woken)
+if woken == 0 and leased > 0 and leased == want then
+  if rcall("LLEN", K[WAKE]) == 0 then wake(K, 1) end
+else
+  wake(K, woken)
+end
 
 if due and due < 1e299 then
   local secs = due - now
