@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from queuestore import DuplicateJobError, IterOptions, Job, JobState
+from queuestore import DequeueOptions, DuplicateJobError, IterOptions, Job, JobState
 from queuestore.backends.redis_lists import RedisListsBackend
 from queuestore.backends.redis_lists.layout import key_block
 from tests.servers import RedisCluster
@@ -98,3 +98,21 @@ async def test_migration_hold_and_restore_on_a_cluster(
     assert await src.length() == 2
     assert await src.migration_restore("mig") == 3
     assert [j.id async for j in src.iter()] == order
+
+
+async def test_an_aborted_move_whose_list_entry_was_popped_goes_back_to_the_head(
+    cluster_lists: Maker, redis_cluster: RedisCluster
+) -> None:
+    src, dst = await pair(redis_cluster, cluster_lists)
+    first, second, third = Job(id="first"), Job(id="second"), Job(id="third")
+    assert await src.enqueue_many([first, second, third]) == [True] * 3
+    await dst.enqueue(Job(id="second", payload="other"))
+    moving = src.keys.key("moving")
+    out = await src._script("t", "move_out", [*src.block, moving], ["second", "", dst.queue])
+    assert int(out[0]) == 1
+    got = await src.dequeue_many(DequeueOptions(count=2))  # pops first and the stale entry of second
+    assert [j.id for j in got] == ["first", "third"]
+    await src.nack(got[1], requeue=True)  # third goes to the tail
+    assert await src.recover_moves(older_than=0) == 1  # move_in refuses (-3): aborted, put back
+    assert [j.id for j in await src.dequeue_many(DequeueOptions(count=5))] == ["second", "third"]
+    assert await src.length() == 0

@@ -16,6 +16,7 @@ import pytest
 
 from queuestore import DequeueOptions, IterOptions, Job, JobState, QueueStoreError
 from queuestore.backends.redis_lists import RedisListsBackend
+from queuestore.testing import ServerFactory
 from tests.servers import RedisCluster, RedisServer
 
 from .conftest import Maker
@@ -205,5 +206,38 @@ async def test_server_killed_under_load_keeps_every_acknowledged_enqueue(
         assert all(n == 1 for n in found.values()), "a job is stored twice"
         assert set(found) == set(stored)
         assert await backends[0].length() == len(stored)
+    finally:
+        await maker.aclose()
+
+
+async def test_a_stalled_server_is_an_unknown_outcome_and_loses_nothing(
+    redis_server_factory: ServerFactory,
+) -> None:
+    server = redis_server_factory()
+    maker = Maker(server.url)
+    try:
+        b = await maker(read_timeout=0.3, max_retries=0, visibility_timeout=0.5)
+        ids = [f"s{i}" for i in range(20)]
+        assert await b.enqueue_many([Job(id=x, payload=x) for x in ids]) == [True] * 20
+        server.pause()  # SIGSTOP: the script is sent, nothing is answered
+        try:
+            with pytest.raises(QueueStoreError) as err:
+                await b.dequeue_many(DequeueOptions(count=10))
+            assert err.value.code in ("TIMEOUT", "CONNECTION_FAILED", "BACKEND_UNAVAILABLE")
+        finally:
+            server.resume()  # the stalled script runs now: its leases are real, its reply is lost
+        acked: list[str] = []
+        attempts: dict[str, int] = {}
+        with anyio.fail_after(20):
+            while len(acked) < len(ids):
+                for job in await b.dequeue_many(DequeueOptions(count=20, timeout=1.0)):
+                    await b.ack(job)
+                    acked.append(job.id)
+                    attempts[job.id] = job.attempt
+        assert sorted(acked) == sorted(ids), "a job was lost or delivered twice after the stall"
+        # the stalled call leased 10 jobs whose reply never came: they came back once, reclaimed
+        assert sorted(attempts.values()) == [1] * 10 + [2] * 10
+        assert await b.length() == 0
+        assert await walk(b) == Counter()
     finally:
         await maker.aclose()

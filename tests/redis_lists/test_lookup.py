@@ -144,7 +144,7 @@ async def test_garbage_is_named_not_hidden(lists: Maker) -> None:
     await b._call("t", "HSET", jobs, bad_body.id, b"\xc1 not msgpack")
     await b._call("t", "HDEL", jobs, no_body.id)
     await b._call("t", "HSET", meta, bad_meta.id, b"garbage")
-    await b._call("t", "ZREM", b.block[2], unlisted.id)  # meta without its set entry: a failed write
+    await b._call("t", "HDEL", meta, unlisted.id)  # body and list entry without a record: a failed write
     for job_id, why in ((bad_body.id, "undecodable"), (no_body.id, "missing"), (bad_meta.id, "metadata")):
         with pytest.raises(SerializationError) as err:
             await b.get_jobs([good.id, job_id])

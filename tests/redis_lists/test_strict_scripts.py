@@ -102,10 +102,25 @@ async def test_a_blocked_consumer_wakes_for_a_delayed_job(lists: Maker) -> None:
     assert got.id == job.id
 
 
-async def test_meta_is_compact_msgpack(lists: Maker, redis_server: RedisServer) -> None:
+async def test_record_is_a_header_and_compact_msgpack(lists: Maker, redis_server: RedisServer) -> None:
     backend = await lists()
     job = Job(payload="x", priority=7, max_retries=2)
     await backend.enqueue(job)
-    raw = redis_server.sync_client().hget(f"{lists.base(backend.queue)}:meta", job.id)
-    meta = msgspec.msgpack.decode(raw, type=Meta)
-    assert (meta.st, meta.p, meta.mr, meta.rc) == ("r", 7, 2, 0)
+    r = redis_server.sync_client()
+    raw = r.hget(f"{lists.base(backend.queue)}:meta", job.id)
+    st, attempt, token, started, deadline, cold = raw.split(b"|", 5)
+    assert (st, attempt, token, started, deadline) == (b"r", b"0", b"", b"", b"")
+    meta = msgspec.msgpack.decode(cold, type=Meta)
+    assert (meta.p, meta.mr, meta.rc, meta.le) == (7, 2, 0, None)
+    assert len(cold) < 16
+    plain = Job(payload="y")  # defaults: only max_retries is written
+    await backend.enqueue(plain)
+    default_record = r.hget(f"{lists.base(backend.queue)}:meta", plain.id)
+    assert default_record == b"r|0||||" + msgspec.msgpack.encode({"mr": 3})
+    assert r.lrange(f"{lists.base(backend.queue)}:ready:7", 0, -1) == [job.id.encode()]
+    got = await backend.dequeue()
+    assert got is not None
+    leased = r.hget(f"{lists.base(backend.queue)}:meta", job.id)
+    st, attempt, token, started, deadline, rest = leased.split(b"|", 5)
+    assert (st, attempt, token.decode(), rest) == (b"i", b"1", got.lease_token, cold)
+    assert float(deadline) == got.lease_deadline

@@ -4,11 +4,12 @@ Every transition is one Lua script (``lua/*.lua`` of this package) that gets eve
 it touches in KEYS; all keys of a queue share the hash tag ``{queue}``, so the same
 scripts run on a cluster (the key layout: :mod:`.layout`).
 
-The state sets are sorted sets rather than plain lists: a job leaves the middle of a
-state by id (move, TTL, migration) in O(log N) instead of an O(N) ``LREM``, and
-``iter`` resumes from a stable cursor. Scripts write the new place of a job (meta,
-then its set) before removing the old entry, so an error half-way leaves a duplicate
-entry that readers and the sweep drop (the meta is the truth), never a lost job.
+Ready jobs wait in Redis LISTs, one per priority: enqueue and dequeue are O(1) per job,
+and a plain producer can ``LPUSH`` JSON entries onto the queue's ``ready`` list (adopted
+by the next dequeue). The job record is the truth: a job that leaves the middle of a list
+by id (move, TTL) leaves a stale entry behind, which is skipped and dropped when popped.
+Leases, delayed jobs and dead letters are sorted sets. The sweep (reclaim, promote, TTL,
+idempotency expiry) runs when the queue's next due time, kept in O(1), has come.
 
 :class:`RedisListsBackend` holds the queue's collaborators in a
 :class:`~.context.ListsContext` and delegates to the role modules: :mod:`.batches`
@@ -25,18 +26,20 @@ from typing import Any, ClassVar
 import anyio
 import anyio.lowlevel
 
-from queuestore._args import JobRef, checked_job_ids, job_ref, seconds_arg
+from queuestore._args import JobRef, checked_job_ids, job_ref, seconds_arg, text
 from queuestore._job import Job, JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
 from queuestore.abc import MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.coalesce import outcomes
+from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import batches, leasing, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext
-from queuestore.backends.redis_lists.layout import LUA_PREAMBLE, ListsLayout, check_code
+from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
+from queuestore.errors import ConfigurationError
 
 __all__ = ["RedisListsBackend"]
 
@@ -54,7 +57,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
     lua_folder: ClassVar[Traversable] = lua_folder(__package__)
     lua_preamble: ClassVar[str] = LUA_PREAMBLE
     script_names: ClassVar[Sequence[str]] = (
-        *("enqueue", "dequeue", "ack", "nack", "extend", "page", "stats", "lookup"),
+        *("enqueue", "dequeue", "ack", "nack", "extend", "page", "ready_page", "peek", "stats", "lookup"),
+        "check",
         *("move", "move_out", "move_in", "move_done", "hold", "release", "restore"),
     )
 
@@ -75,6 +79,29 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             connection=lambda: self.conn,
         )
         self._waits = leasing.LeaseWaits(self._ctx)
+
+    async def _open(self) -> None:
+        """Connect, load the scripts, then make sure the queue's keys hold this layout.
+
+        Raises:
+            ConfigurationError: the keys of this queue hold another layout (named).
+            ConnectionFailedError: the server is unreachable.
+        """
+        await super()._open()
+        try:
+            keys = [*self.block, self.keys.key("seq")]
+            with translating(self.name, "connect"):
+                found = text(await self.script_set.run(self.conn.client, "check", keys, []))
+            if found:
+                raise ConfigurationError(
+                    "queue",
+                    f"the keys of queue {self.queue!r} under {self.keys.base!r} hold {found}; "
+                    f"this backend reads only {LAYOUT_NAME}: use another key_prefix or queue, "
+                    "or move the jobs with a migration",
+                )
+        except BaseException:
+            await super()._close()
+            raise
 
     async def _close(self) -> None:
         # wake blocked consumers first (their dequeue then raises BackendClosedError), so no
@@ -207,7 +234,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
-        code, deadline = await self._script("extend_lease", "extend", self.block, [job_id, token or "", secs])
+        keys = self.layout.state_block
+        code, deadline = await self._script("extend_lease", "extend", keys, [job_id, token or "", secs])
         check_code(int(code), job_id)
         return float(deadline)
 

@@ -18,14 +18,15 @@ from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, chunks
-from queuestore.backends.redis_lists.layout import MIGRATABLE, meta_for
+from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
 from queuestore.errors import InvalidJobError, SerializationError
 
 __all__ = ["Leased", "ack_codes", "lease", "store", "store_rows"]
 
 _log = get_logger("backends.redis_lists")
 
-#: one job's arguments of the enqueue script: id, body, meta, idempotency key
+#: one job's arguments of the enqueue script: id, body, record, idempotency key, priority,
+#: available_at ("" = none), expires_at ("" = none)
 StoreRow = list[Any]
 
 
@@ -81,7 +82,10 @@ def store_rows(ctx: ListsContext, jobs: Sequence[Job], importing: bool) -> list[
             body = codec.encode_checked(stored)
         except SerializationError as exc:  # a field of the wrong type: name it
             raise InvalidJobError(_field_of(exc), str(exc)) from None
-        rows.append([job.id, body, meta_for(job, "x" if dead else "r"), key])
+        avail = "" if job.available_at is None else repr(float(job.available_at))
+        expires = "" if job.expires_at is None else repr(float(job.expires_at))
+        record = record_for(job, "x" if dead else "r")
+        rows.append([job.id, body, record, key, job.priority, avail, expires])
     return rows
 
 
@@ -114,12 +118,12 @@ class Leased(NamedTuple):
 async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float) -> Leased:
     """One non-blocking sweep + lease script for up to ``count`` jobs."""
     opts = ctx.options
-    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, _TOKENS.call_prefix()]
+    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, _TOKENS.call_prefix(), 0]
     reply = await ctx.script(op, "dequeue", ctx.block, args)
     _, dead, _, expired, buried = (int(x) for x in reply[:5])
     next_due = float(reply[5]) if reply[5] else None
     jobs: list[Job] = []
-    for job, bad in ctx.layout.read_triples(reply, 6):
+    for job, bad in ctx.layout.read_triples(reply, 7):
         if bad is not None:  # garbage never reaches a consumer: dead-letter it with the reason
             await ctx.script(op, "nack", ctx.block, [job.id, job.lease_token or "", 0, 0, 1, bad])
             buried += 1
@@ -171,5 +175,6 @@ async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]])
     args = [a for ref in refs for a in ref]
     if not args:
         return []
-    replies = await ctx.run_batches(op, "ack", ctx.block, chunks(args, 2 * ctx.options.batch_size))
+    keys = ctx.layout.state_block
+    replies = await ctx.run_batches(op, "ack", keys, chunks(args, 2 * ctx.options.batch_size))
     return [int(c) for reply in replies for c in reply]

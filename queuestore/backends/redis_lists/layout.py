@@ -1,32 +1,19 @@
 """How a redis-lists queue is laid out in Redis: key names, stored records, reading them back.
 
-All keys of queue ``Q`` share the hash tag ``{Q}``, so every script gets all its keys
-in KEYS and runs on a cluster. The job body is stored once, in one per-queue hash;
-the state sets hold ids only. Key layout (``key_prefix`` ``queue:``):
+All keys of queue ``Q`` share the hash tag ``{Q}``, so every script gets all its keys in
+KEYS and runs on a cluster. Ready jobs wait in Redis LISTs, one per priority (pushed at
+the left, popped at the right); the job record in the ``meta`` hash is the truth, so an
+entry a job left by id (move, TTL) is skipped and dropped when it is popped. The full
+table, with each operation's cost, is in ``docs/backends/redis-lists.md``.
 
-===========================  =====  ==================================================
-key                          type   content
-===========================  =====  ==================================================
-``queue:{Q}:jobs``           hash   id -> encoded job body (msgpack/JSON, maybe zlib)
-``queue:{Q}:meta``           hash   id -> mutable state (:class:`Meta`, msgpack)
-``queue:{Q}:ready``          zset   ready ids; score ``(9 - priority) * 1e13 + seq``:
-                                    higher priority first, FIFO within a priority
-``queue:{Q}:delayed``        zset   delayed ids by due time (epoch s)
-``queue:{Q}:inflight``       zset   leased ids by lease deadline (epoch s)
-``queue:{Q}:dead``           zset   dead-lettered ids in the order they died
-``queue:{Q}:ttl``            zset   waiting ids by ``expires_at``
-``queue:{Q}:seq``            str    sequence counter
-``queue:{Q}:wake``           list   wake-up tokens for blocked consumers (<= 64)
-``queue:{Q}:idem``           zset   idempotency keys by end of their window
-``queue:{Q}:moving``         zset   ids on their way to another slot (cross-slot move)
-``queue:{Q}:inbox``          zset   receipts of cross-slot moves into Q (one window)
-``queue:{Q}:held:<mid>``     zset   ids held by migration ``<mid>``, in hold order
-===========================  =====  ==================================================
+A job record (one ``meta`` field) is a fixed-position header the hot path rewrites with
+string operations, then the cold fields as msgpack, which only the cold transitions
+(nack, reclaim, move, migration) decode::
 
-The first ten keys are the *key block* every script gets as ``KEYS[1..10]``, in the
-order of :data:`KEY_SUFFIXES`; the Lua side reads that order from :data:`LUA_PREAMBLE`,
-which is generated from the same tuple. The meta record is written by Lua with
-``cmsgpack``; the body is never touched by Lua, so any encoding and compression work.
+    <state>|<attempt>|<lease token>|<started_at>|<lease deadline>|<msgpack Meta>
+
+The key block every script gets as ``KEYS[1..BLOCK_LEN]`` is :data:`KEY_SUFFIXES` in
+order; the Lua side reads it from :data:`LUA_PREAMBLE`, generated from the same tuple.
 """
 
 from __future__ import annotations
@@ -37,15 +24,18 @@ from typing import Any
 import msgspec
 
 from queuestore._args import text
-from queuestore._job import Job, JobCodec, JobState
+from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostError, SerializationError
 
 __all__ = [
     "CORRUPT_PREFIX",
     "KEY_SUFFIXES",
+    "LAYOUT_NAME",
     "LUA_PREAMBLE",
     "MIGRATABLE",
+    "PLAIN_MARKER",
+    "READY_LISTS",
     "SET_OF",
     "STATE_CODE",
     "WAKE",
@@ -53,65 +43,83 @@ __all__ = [
     "Meta",
     "check_code",
     "key_block",
-    "meta_for",
+    "record_for",
 ]
 
-#: the key block every lists script gets as KEYS[1..10], in this order
-KEY_SUFFIXES = ("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "seq", "wake", "idem")
+#: the value of the ``layout`` field of the ``info`` hash this code reads and writes
+LAYOUT_NAME = "redis-lists/2"
+#: one ready list per priority, ``ready:0`` .. ``ready:9`` (higher priority popped first)
+READY_LISTS = tuple(f"ready:{p}" for p in range(PRIORITY_MIN, PRIORITY_MAX + 1))
+#: the key block every lists script gets as KEYS[1..], in this order
+KEY_SUFFIXES = (
+    *("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "info", "wake", "idem"),
+    *READY_LISTS,
+)
 WAKE = KEY_SUFFIXES.index("wake")
-#: the state code of :attr:`Meta.st` per job state
+#: the state code of a record per job state
 STATE_CODE = {JobState.READY: "r", JobState.DELAYED: "d", JobState.IN_FLIGHT: "i", JobState.DEAD: "x"}
 CODE_STATE = {v: k for k, v in STATE_CODE.items()}
 #: the states a migration holds and imports (in-flight jobs stay with their lease)
 MIGRATABLE = (JobState.READY, JobState.DELAYED, JobState.DEAD)
-#: the sorted set (key suffix) that lists the jobs of each state
-_STATE_SUFFIX = {
-    JobState.READY: "ready",
-    JobState.DELAYED: "delayed",
-    JobState.IN_FLIGHT: "inflight",
-    JobState.DEAD: "dead",
+#: index in the key block of the sorted set of each state kept in one (ready jobs are in lists)
+SET_OF = {
+    JobState.DELAYED: KEY_SUFFIXES.index("delayed"),
+    JobState.IN_FLIGHT: KEY_SUFFIXES.index("inflight"),
+    JobState.DEAD: KEY_SUFFIXES.index("dead"),
 }
-#: index in the key block of each state's sorted set
-SET_OF = {state: KEY_SUFFIXES.index(suffix) for state, suffix in _STATE_SUFFIX.items()}
 GARBAGE_META = "corrupt or missing job metadata"
 MISSING_BODY = "job body is missing"
 #: ``Job.last_error`` of a job read from garbage (see :meth:`ListsLayout.read_job`)
 CORRUPT_PREFIX = "corrupt: "
+#: a body adopted from a plain producer: marker, ``<created_at>\n``, then the JSON entry as pushed
+PLAIN_MARKER = b"\x00qsp1"
 
 
 def lua_key_constants() -> str:
-    """Lua declaring the key-block indexes (``JOBS = 1`` ...), its length ``BLOCK_LEN``, the
-    index ``EXTRA`` of the key after it and ``STATE_SET`` (state code -> index of its set),
-    generated from :data:`KEY_SUFFIXES` and :data:`STATE_CODE`."""
-    names = [suffix.upper() for suffix in KEY_SUFFIXES]
-    indexes = [str(i) for i in range(1, len(KEY_SUFFIXES) + 1)]
-    sets = ", ".join(f"{STATE_CODE[state]} = {suffix.upper()}" for state, suffix in _STATE_SUFFIX.items())
+    """Lua declaring the key-block indexes (``JOBS = 1`` ...; ``READY0`` is the index of
+    ``ready:0``, so the list of priority ``p`` is ``K[READY0 + p]``), the block length
+    ``BLOCK_LEN``, the index ``EXTRA`` of the key after it, ``STATE_SET`` (state code ->
+    index of its sorted set), the priority range and the layout name, generated from
+    :data:`KEY_SUFFIXES`, :data:`STATE_CODE` and :data:`LAYOUT_NAME`."""
+    plain = [s for s in KEY_SUFFIXES if ":" not in s]
+    names = [s.upper() for s in plain]
+    indexes = [str(KEY_SUFFIXES.index(s) + 1) for s in plain]
+    sets = ", ".join(f"{STATE_CODE[state]} = {idx + 1}" for state, idx in SET_OF.items())
     return (
         "-- generated from queuestore.backends.redis_lists.layout: the key block is KEYS[1..BLOCK_LEN];\n"
         "-- EXTRA is the one key some scripts get after it (moving, inbox or holding set)\n"
         f"local {', '.join(names)} = {', '.join(indexes)}\n"
+        f"local READY0, PRIO_MIN, PRIO_MAX = {KEY_SUFFIXES.index(READY_LISTS[0]) + 1}, "
+        f"{PRIORITY_MIN}, {PRIORITY_MAX}\n"
         f"local BLOCK_LEN, EXTRA = {len(KEY_SUFFIXES)}, {len(KEY_SUFFIXES) + 1}\n"
-        "-- state code -> index of its sorted set in the key block\n"
+        "-- state code -> index of its sorted set in the key block (ready jobs are in lists)\n"
         f"local STATE_SET = {{{sets}}}\n"
+        f'local LAYOUT_NAME = "{LAYOUT_NAME}"\n'
+        "-- info hash fields per priority, written out (no number-to-string conversion); the\n"
+        "-- tables are built only by the scripts that call these\n"
+        f"local function ne_fields() return {{{prio_fields('ne')}}} end\n"
+        f"local function pop_fields() return {{{prio_fields('pop')}}} end\n"
     )
+
+
+def prio_fields(stem: str) -> str:
+    """A Lua table constructor ``[0] = "stem:0", ...`` over the priority range."""
+    return ", ".join(f'[{p}] = "{stem}:{p}"' for p in range(PRIORITY_MIN, PRIORITY_MAX + 1))
 
 
 #: what every lists script gets before ``lua/_lib.lua`` (the ``preamble`` of its ScriptSet)
 LUA_PREAMBLE = lua_key_constants()
 
 
-class Meta(msgspec.Struct, kw_only=True):
-    """A job's mutable state, as the scripts keep it (short names: it is stored per job)."""
+class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The cold part of a job record (msgpack; short names: it is stored per job).
+    ``max_retries`` is always written; the others only when they differ from their default
+    (the scripts read a missing priority or retry count as 0)."""
 
-    st: str = "r"  # r ready, d delayed, i in flight, x dead, h held (migration), m moving
+    mr: int  # max_retries
     p: int = 0  # priority
-    mr: int = 3  # max_retries
     rc: int = 0  # retry_count
-    a: int = 0  # attempt
-    q: int | None = None  # sequence number (FIFO within a priority; dead order)
-    t: str | None = None  # lease token
-    dl: float | None = None  # lease deadline
-    sa: float | None = None  # started_at
+    q: int | None = None  # sequence number (dead order)
     av: float | None = None  # available_at
     x: float | None = None  # expires_at
     le: str | None = None  # last_error
@@ -120,35 +128,95 @@ class Meta(msgspec.Struct, kw_only=True):
     o: str | None = None  # origin_queue
     hf: str | None = None  # state before held / moving
     mt: str | None = None  # move target
+    ep: int | None = None  # moving out of ready: its list entry may still be in the list
+
+
+class Record(msgspec.Struct, kw_only=True):
+    """A whole job record: the hot header and the cold :class:`Meta`."""
+
+    st: str
+    a: int
+    t: str | None
+    sa: float | None
+    dl: float | None
+    meta: Meta
 
 
 _META_ENC = msgspec.msgpack.Encoder()
 _META_DEC = msgspec.msgpack.Decoder(Meta)
+_VALID_CODES = frozenset("rdixhm")
+
+
+class _PlainEntry(msgspec.Struct):
+    """What a plain producer pushes (JSON; other keys are ignored)."""
+
+    payload: Any
+    type: str = ""
+
+
+_PLAIN_DEC = msgspec.json.Decoder(_PlainEntry)
 
 
 def key_block(keys: QueueKeys) -> list[str]:
-    """The standard key block of a queue (``KEYS[1..10]`` of every lists script)."""
+    """The standard key block of a queue (``KEYS[1..BLOCK_LEN]`` of every lists script)."""
     return [keys.key(s) for s in KEY_SUFFIXES]
 
 
-def meta_for(job: Job, state: str = "r") -> bytes:
-    """The initial meta record of a job being stored."""
-    return _META_ENC.encode(
-        Meta(
-            st=state,
-            p=job.priority,
-            mr=job.max_retries,
-            rc=job.retry_count,
-            a=job.attempt,
-            sa=job.started_at,
-            av=job.available_at,
-            x=job.expires_at,
-            le=job.last_error,
-            dr=job.dead_reason,
-            da=job.dead_at,
-            o=job.origin_queue,
-        )
+def _num(value: float | None) -> bytes:
+    return b"" if value is None else repr(float(value)).encode()
+
+
+def record_for(job: Job, state: str = "r") -> bytes:
+    """The initial record of a job being stored (header + cold msgpack)."""
+    meta = Meta(
+        p=job.priority,
+        mr=job.max_retries,
+        rc=job.retry_count,
+        av=job.available_at,
+        x=job.expires_at,
+        le=job.last_error,
+        dr=job.dead_reason,
+        da=job.dead_at,
+        o=job.origin_queue,
     )
+    header = b"%s|%d||%s||" % (state.encode(), job.attempt, _num(job.started_at))
+    return header + _META_ENC.encode(meta)
+
+
+def parse_record(raw: bytes) -> Record | None:
+    """A stored record, or None when it is missing or not one of ours."""
+    if not raw:
+        return None
+    parts = bytes(raw).split(b"|", 5)
+    if len(parts) != 6 or len(parts[0]) != 1 or parts[0].decode("latin-1") not in _VALID_CODES:
+        return None
+    try:
+        meta = _META_DEC.decode(parts[5])
+        return Record(
+            st=parts[0].decode(),
+            a=int(parts[1] or 0),
+            t=parts[2].decode() or None,
+            sa=float(parts[3]) if parts[3] else None,
+            dl=float(parts[4]) if parts[4] else None,
+            meta=meta,
+        )
+    except (msgspec.DecodeError, ValueError):
+        return None
+
+
+def decode_plain(job_id: str, body: bytes) -> Job:
+    """A job adopted from a plain producer's JSON entry (see :data:`PLAIN_MARKER`).
+
+    Raises:
+        SerializationError: the stored entry is not a JSON object with a payload.
+    """
+    head, _, entry = body[len(PLAIN_MARKER) :].partition(b"\n")
+    try:
+        plain = _PLAIN_DEC.decode(entry)
+        created = float(head)
+    except (msgspec.DecodeError, ValueError) as exc:
+        raise SerializationError(f"undecodable plain entry ({exc}); first bytes {entry[:40]!r}") from exc
+    return Job(id=job_id, type=plain.type, payload=plain.payload, created_at=created)
 
 
 def check_code(code: int, job_id: str) -> None:
@@ -180,7 +248,7 @@ class ListsLayout:
         codec: the job body codec of the backend.
     """
 
-    __slots__ = ("block", "codec", "keys", "queue")
+    __slots__ = ("block", "codec", "keys", "queue", "state_block")
 
     def __init__(self, keys: QueueKeys, codec: JobCodec) -> None:
         self.keys = keys
@@ -188,34 +256,45 @@ class ListsLayout:
         self.codec = codec
         #: the key block, built once: it is passed on every script call (not to be mutated)
         self.block = key_block(keys)
+        #: the key block without the ready lists: enough for the scripts that never touch them
+        #: (ack, extend, lookup), which then pass half the keys
+        self.state_block = self.block[: KEY_SUFFIXES.index(READY_LISTS[0])]
 
-    def read_job(self, job_id: str, body: bytes, raw_meta: bytes) -> tuple[Job, str | None]:
-        """A Job from its stored body and meta; the second item names garbage (or is None).
+    def ready_key(self, priority: int) -> str:
+        """The ready list of one priority."""
+        return self.block[KEY_SUFFIXES.index(READY_LISTS[priority - PRIORITY_MIN])]
 
-        Garbage (meta or body missing or undecodable) is never passed off as a job: its
+    def read_job(self, job_id: str, body: bytes, raw_record: bytes) -> tuple[Job, str | None]:
+        """A Job from its stored body and record; the second item names garbage (or is None).
+
+        Garbage (record or body missing or undecodable) is never passed off as a job: its
         ``last_error`` is ``"corrupt: <reason>"`` (:data:`CORRUPT_PREFIX`), and an
         undecodable body comes back as the raw bytes in ``payload``.
         """
         bad: str | None = None
-        try:
-            meta = _META_DEC.decode(raw_meta) if raw_meta else None
-        except msgspec.DecodeError:
-            meta = None
-        if meta is None:
-            meta, bad = Meta(st="x", dr=GARBAGE_META), GARBAGE_META
+        rec = parse_record(raw_record)
+        if rec is None:
+            rec, bad = (
+                Record(st="x", a=0, t=None, sa=None, dl=None, meta=Meta(p=0, mr=0, rc=0, dr=GARBAGE_META)),
+                GARBAGE_META,
+            )
+        meta = rec.meta
         if body:
             try:
-                job = self.codec.decode(body)
+                if bytes(body[: len(PLAIN_MARKER)]) == PLAIN_MARKER:
+                    job = decode_plain(job_id, bytes(body))
+                else:
+                    job = self.codec.decode(body)
             except SerializationError as exc:
                 job, bad = Job(id=job_id, payload=bytes(body)), f"undecodable job body: {exc}"
         else:
             job, bad = Job(id=job_id), bad or MISSING_BODY
-        code = meta.hf if meta.st in ("h", "m") and meta.hf else meta.st
+        code = meta.hf if rec.st in ("h", "m") and meta.hf else rec.st
         state = CODE_STATE.get(code, JobState.READY)
         job.id, job.queue, job.state = job_id, self.queue, state
-        job.priority, job.max_retries, job.retry_count, job.attempt = meta.p, meta.mr, meta.rc, meta.a
-        job.lease_token, job.lease_deadline = meta.t, meta.dl
-        job.started_at, job.available_at, job.expires_at = meta.sa, meta.av, meta.x
+        job.priority, job.max_retries, job.retry_count, job.attempt = meta.p, meta.mr, meta.rc, rec.a
+        job.lease_token, job.lease_deadline = rec.t, rec.dl
+        job.started_at, job.available_at, job.expires_at = rec.sa, meta.av, meta.x
         job.last_error, job.dead_reason, job.dead_at = meta.le, meta.dr, meta.da
         job.origin_queue = meta.o or (self.queue if state is JobState.DEAD else None)
         if state is not JobState.IN_FLIGHT:
@@ -225,7 +304,7 @@ class ListsLayout:
         return job, bad
 
     def read_triples(self, reply: Sequence[Any], start: int = 0) -> list[tuple[Job, str | None]]:
-        """``(job, garbage reason)`` per ``id, body, meta`` triple of a flat reply, from ``start``."""
+        """``(job, garbage reason)`` per ``id, body, record`` triple of a flat reply, from ``start``."""
         return [
             self.read_job(text(reply[i]), reply[i + 1], reply[i + 2]) for i in range(start, len(reply), 3)
         ]

@@ -1,8 +1,10 @@
 """The migration SPI of the redis-lists backend: hold, held, release, restore, import.
 
 Each migration id has a holding set under the queue's hash tag
-(``queue:{Q}:held:<mid>``); held jobs keep their body, meta and sequence number, so a
-restore puts each back at its old position. Imports store jobs in the state they carry,
+(``queue:{Q}:held:<mid>``), in hold order; held jobs keep their body and record. Ready
+jobs are held from the heads of their lists, and a restore pushes them back onto the
+heads, last held first, so each is back at its old position (dead ones keep their
+sequence number). Imports store jobs in the state they carry,
 idempotently by id, with the enqueue script. ``get_jobs`` is a read (:mod:`.read`).
 """
 
@@ -47,7 +49,9 @@ async def hold(ctx: ListsContext, migration_id: str, state: JobState, count: int
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidJobError("count", f"must be an int >= 1, got {count!r}")
     keys = _held_keys(ctx, migration_id)
-    reply = await ctx.script("migration_hold", "hold", keys, [STATE_CODE[state], count])
+    reply = await ctx.script(
+        "migration_hold", "hold", keys, [STATE_CODE[state], count, ctx.options.reclaim_batch]
+    )
     return [job for job, _ in ctx.layout.read_triples(reply)]
 
 

@@ -11,7 +11,8 @@ any step leaves the job in ``moving``; :func:`recover_moves` (run by the
 maintenance loop) re-runs the steps, which is safe because each is a no-op the
 second time: no loss, no duplicate.
 
-The maintenance sweep (:func:`reclaim`) is the dequeue script with a count of 0.
+The maintenance sweep (:func:`reclaim`) is the dequeue script with a count of 0, forced (a
+dequeue sweeps only when the queue's next due time has come).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ async def reclaim(ctx: ListsContext) -> int:
     total = 0
     batch = ctx.options.reclaim_batch
     for _ in range(_MAX_SWEEPS):
-        reply = await ctx.script("reclaim", "dequeue", ctx.block, [0, 1, batch, 0])
+        reply = await ctx.script("reclaim", "dequeue", ctx.block, [0, 1, batch, 0, "", 1])
         reclaimed, dead, promoted, expired, buried = (int(x) for x in reply[:5])
         total += reclaimed
         ctx.metrics.record("dead", dead + buried)

@@ -28,8 +28,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import msgspec
+
 from queuestore._args import text
-from queuestore._job import Job, JobState
+from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobState
 from queuestore._models import BackendStats, IterOptions
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_lists.context import ListsContext, chunks
@@ -90,18 +92,18 @@ async def peek(ctx: ListsContext, offset: int) -> Job | None:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidJobError("offset", f"must be an int >= 0, got {offset!r}")
     block = ctx.block
-    _, reply = await ctx.scripts(
+    swept, reply = await ctx.scripts(
         "peek",
         [
-            ScriptCall("dequeue", block, [0, 1, ctx.options.reclaim_batch, 0]),
-            ScriptCall(
-                "page", [block[SET_OF[JobState.READY]], block[0], block[1]], ["offset", offset, "", 1, 0]
-            ),
+            ScriptCall("dequeue", block, [0, 1, ctx.options.reclaim_batch, 0, "", 0]),
+            ScriptCall("peek", block, [offset]),
         ],
     )
+    ctx.metrics.record("dead", int(swept[1]) + int(swept[4]))
+    ctx.metrics.record("expired", int(swept[3]))
     if not reply:
         return None
-    return ctx.layout.read_job(text(reply[0]), reply[2], reply[3])[0]
+    return ctx.layout.read_job(text(reply[0]), reply[1], reply[2])[0]
 
 
 async def page(
@@ -126,6 +128,30 @@ async def page(
     return out
 
 
+async def _ready_pages(ctx: ListsContext, opts: IterOptions, count: int) -> AsyncIterator[list[Job]]:
+    """Pages of the ready lists in dequeue order (higher priority first; ``reverse``: the
+    other way), from ``opts.start_id`` when it is given (nothing when it is not ready)."""
+    priorities = range(PRIORITY_MIN, PRIORITY_MAX + 1)
+    order = list(priorities) if opts.reverse else list(reversed(priorities))
+    rev = int(opts.reverse)
+    if opts.start_id is not None:
+        reply = await ctx.script("iter", "ready_page", ctx.block, [0, "from", opts.start_id, count, rev])
+        if int(reply[0]) < 0:
+            return
+        order = order[order.index(int(reply[0])) :]
+    else:
+        reply = await ctx.script("iter", "ready_page", ctx.block, [order[0], "offset", "", count, rev])
+    for n, priority in enumerate(order):
+        if n > 0:
+            reply = await ctx.script("iter", "ready_page", ctx.block, [priority, "offset", "", count, rev])
+        while True:
+            yield [job for job, _ in ctx.layout.read_triples(reply, 3)]
+            if not int(reply[2]):
+                break
+            args = [priority, "after", text(reply[1]), count, rev]
+            reply = await ctx.script("iter", "ready_page", ctx.block, args)
+
+
 async def iter_jobs(ctx: ListsContext, opts: IterOptions) -> AsyncIterator[Job]:
     """Walk stored jobs page by page (see ``RedisListsBackend.iter``; ``opts`` checked).
 
@@ -136,11 +162,23 @@ async def iter_jobs(ctx: ListsContext, opts: IterOptions) -> AsyncIterator[Job]:
     states = list(opts.states)[::-1] if opts.reverse else list(opts.states)
     started = opts.start_id is None
     for state in states:
+        if state is JobState.READY:
+            seen = False
+            async for jobs in _ready_pages(ctx, opts if not started else _no_start(opts), count):
+                seen = seen or bool(jobs)
+                for job in jobs:
+                    if _in_time(job, opts):
+                        yield job
+                    if job.id == opts.end_id:
+                        return
+            started = started or seen
+            continue
         set_key = ctx.block[SET_OF[state]]
+        rev = opts.reverse != (state is JobState.IN_FLIGHT)  # in flight: scored by minus the deadline
         if started:
-            entries = await page(ctx, set_key, "offset", "0", "", count, opts.reverse, "iter")
+            entries = await page(ctx, set_key, "offset", "0", "", count, rev, "iter")
         else:
-            entries = await page(ctx, set_key, "from", opts.start_id or "", "", count, opts.reverse, "iter")
+            entries = await page(ctx, set_key, "from", opts.start_id or "", "", count, rev, "iter")
             started = bool(entries)
         while entries:
             for job_id, _, job in entries:
@@ -151,7 +189,11 @@ async def iter_jobs(ctx: ListsContext, opts: IterOptions) -> AsyncIterator[Job]:
             if len(entries) < count:
                 break
             last_id, last_score, _ = entries[-1]
-            entries = await page(ctx, set_key, "after", last_id, last_score, count, opts.reverse, "iter")
+            entries = await page(ctx, set_key, "after", last_id, last_score, count, rev, "iter")
+
+
+def _no_start(opts: IterOptions) -> IterOptions:
+    return msgspec.structs.replace(opts, start_id=None)
 
 
 def _in_time(job: Job, opts: IterOptions) -> bool:
@@ -169,7 +211,8 @@ async def get_jobs(ctx: ListsContext, ids: Sequence[str]) -> list[Job | None]:
     """
     if not ids:
         return []
-    replies = await ctx.run_batches("get_jobs", "lookup", ctx.block, chunks(ids, ctx.options.batch_size))
+    keys = ctx.layout.state_block
+    replies = await ctx.run_batches("get_jobs", "lookup", keys, chunks(ids, ctx.options.batch_size))
     reply: list[Any] = [x for part in replies for x in part]
     out: list[Job | None] = []
     garbage: list[tuple[str, str]] = []

@@ -1,8 +1,13 @@
 -- queuestore lists library: shared by every lists script (prepended after the prelude and
 -- the generated preamble, which declares the key-block indexes JOBS, META, READY, DELAYED,
--- INFLIGHT, DEAD, TTL, SEQ, WAKE, IDEM and STATE_SET from layout.py's KEY_SUFFIXES).
-local PRIO_SPAN = 10000000000000 -- 1e13: ready score = (9 - priority) * PRIO_SPAN + seq
+-- INFLIGHT, DEAD, TTL, INFO, WAKE, IDEM, READY0 (K[READY0 + p] is the list of priority p),
+-- STATE_SET and LAYOUT_NAME from layout.py).
+-- A job record is "<state>|<attempt>|<token>|<started_at>|<deadline>|<msgpack cold fields>":
+-- the hot path rewrites the header with string operations; cold paths decode it whole.
 local WAKE_MAX = 64
+local NEVER = "1e300" -- "due" when nothing is pending
+local BULK = 4000 -- arguments per command when unpacking a list (Lua's unpack limit is ~8000)
+local HEADER = "^(%a)|(%d*)|([^|]*)|([^|]*)|([^|]*)|()"
 
 local function now_s()
   local t = rcall("TIME")
@@ -14,49 +19,145 @@ local function fmt(n)
   return string.format("%.17g", n)
 end
 
--- a job's mutable state (msgpack); nil when missing or not ours
-local function unpack_meta(raw)
-  if not raw then return nil end
-  local ok, m = pcall(cmsgpack.unpack, raw)
-  if ok and type(m) == "table" and type(m.st) == "string" then return m end
-  return nil
+-- the in-flight set is scored by minus the lease deadline: a new lease (the latest deadline)
+-- goes to the head, so inserting into a small (listpack-encoded) set does not scan it (for
+-- several entries of one score, added in descending member order, the same holds)
+local function lease_score(deadline)
+  return fmt(-deadline)
 end
 
-local function save_meta(K, id, m)
-  rcall("HSET", K[META], id, cmsgpack.pack(m))
-end
-
--- the score of a job in the set of state st, derived from its meta
-local function score_of(m, st)
-  if st == "r" then return (9 - (tonumber(m.p) or 0)) * PRIO_SPAN + m.q end
-  if st == "d" then return m.av or 0 end
-  if st == "i" then return m.dl or 0 end
-  return m.q or 0
-end
-
--- place a job in state st (meta first, then its set: every prefix is recoverable);
--- keep_seq reuses the job's sequence number (restores keep their position)
-local function place(K, id, m, st, keep_seq)
-  if (st == "r" or st == "x") and not (keep_seq and m.q) then m.q = rcall("INCR", K[SEQ]) end
-  if st == "r" then m.av = nil end
-  m.st = st
-  save_meta(K, id, m)
-  rcall("ZADD", K[STATE_SET[st]], fmt(score_of(m, st)), id)
-  if (st == "r" or st == "d") and m.x then
-    rcall("ZADD", K[TTL], fmt(m.x), id)
-  else
-    rcall("ZREM", K[TTL], id)
+-- cmd key a1 a2 ... in chunks (args is a flat Lua list)
+local function bulk(cmd, key, args)
+  for i = 1, #args, BULK do
+    rcall(cmd, key, unpack(args, i, math.min(i + BULK - 1, #args)))
   end
 end
 
--- remove a job's entry from the set of state old (unless it was just placed there)
-local function unlist(K, id, old, new)
-  local set = STATE_SET[old]
-  if set and old ~= new then rcall("ZREM", K[set], id) end
+-- a whole record as a table (cold fields plus st, a, t, sa, dl); nil when missing or not ours
+local function parse(raw)
+  if not raw then return nil end
+  local st, a, t, sa, dl, pos = string.match(raw, HEADER)
+  if not st then return nil end
+  local ok, m = pcall(cmsgpack.unpack, string.sub(raw, pos))
+  if not ok or type(m) ~= "table" then return nil end
+  m.st, m.a, m.sa, m.dl = st, tonumber(a) or 0, tonumber(sa), tonumber(dl)
+  if t ~= "" then m.t = t else m.t = nil end
+  return m
 end
 
-local function wait_or_ready(K, id, m, now, keep_seq)
-  if m.av and m.av > now then place(K, id, m, "d", keep_seq) else place(K, id, m, "r", keep_seq) end
+-- the record of m: the header, then the cold fields (a priority or retry count of 0 left out)
+local function pack(m)
+  local st, a, t, sa, dl, p, rc = m.st, m.a, m.t, m.sa, m.dl, m.p, m.rc
+  m.st, m.a, m.t, m.sa, m.dl = nil, nil, nil, nil, nil
+  if p == 0 then m.p = nil end
+  if rc == 0 then m.rc = nil end
+  local cold = cmsgpack.pack(m)
+  m.st, m.a, m.t, m.sa, m.dl, m.p, m.rc = st, a, t, sa, dl, p, rc
+  local sas, dls = "", ""
+  if sa then sas = fmt(sa) end
+  if dl then dls = fmt(dl) end
+  return st .. "|" .. string.format("%d", a or 0) .. "|" .. (t or "") .. "|" .. sas .. "|" .. dls .. "|" .. cold
+end
+
+local function load(K, id)
+  return parse(rcall("HGET", K[META], id))
+end
+
+local function save(K, id, m)
+  rcall("HSET", K[META], id, pack(m))
+end
+
+local function prio(m)
+  local p = tonumber(m.p) or PRIO_MIN
+  if p < PRIO_MIN then p = PRIO_MIN elseif p > PRIO_MAX then p = PRIO_MAX end
+  return p
+end
+
+-- the next sweep is due no later than t (a missing "due" already means "sweep now")
+local function due_at(K, t)
+  local d = tonumber(rcall("HGET", K[INFO], "due"))
+  if d and t < d then rcall("HSET", K[INFO], "due", fmt(t)) end
+end
+
+-- add n to a counter of the info hash (a value that is not a number counts as 0: never an error)
+local function count(K, field, n)
+  if n ~= 0 then
+    local v = tonumber(rcall("HGET", K[INFO], field)) or 0
+    rcall("HSET", K[INFO], field, string.format("%d", v + n))
+  end
+end
+
+-- the n entries at the head of a ready list, read without removing them: the caller writes
+-- what they become, then drops them with drop_head (an error in between leaves them listed,
+-- and a listed entry whose record says otherwise is skipped: nothing is lost)
+local function head_entries(key, n)
+  local got = rcall("LRANGE", key, -n, -1)
+  local out = {}
+  for j = #got, 1, -1 do out[#out + 1] = got[j] end
+  return out
+end
+
+local function drop_head(key, n)
+  if n > 0 then rcall("LTRIM", key, 0, -(n + 1)) end
+end
+
+-- ready lists that may hold entries: field ne:<p> of the info hash is set by every script that
+-- pushes onto ready:<p> (once per call: MARKED) and removed by a dequeue that found the list
+-- empty, so a dequeue pops only lists that may hold something
+local MARKED = {} -- ready list key -> true
+local function mark(K, p)
+  if not MARKED[K[READY0 + p]] then
+    rcall("HSET", K[INFO], "ne:" .. p, 1)
+    MARKED[K[READY0 + p]] = true
+  end
+end
+
+-- place a job in state st: its container entry first, then the record (every prefix is
+-- recoverable: an entry whose record says otherwise is skipped). at_head: a ready job goes
+-- to the head of its list (restores, aborted moves), a dead one keeps its sequence number.
+local function place(K, id, m, st, at_head)
+  m.st = st
+  if st == "r" then
+    m.av = nil
+    local p = prio(m)
+    mark(K, p)
+    if at_head then
+      rcall("RPUSH", K[READY0 + p], id)
+      count(K, "pop:" .. p, -1)
+    else
+      rcall("LPUSH", K[READY0 + p], id)
+    end
+  elseif st == "d" then
+    rcall("ZADD", K[DELAYED], fmt(m.av or 0), id)
+    due_at(K, m.av or 0)
+  elseif st == "i" then
+    rcall("ZADD", K[INFLIGHT], lease_score(m.dl or 0), id)
+    due_at(K, m.dl or 0)
+  elseif st == "x" then
+    if not (at_head and m.q) then m.q = rcall("HINCRBY", K[INFO], "seq", 1) end
+    rcall("ZADD", K[DEAD], fmt(m.q), id)
+  end
+  if (st == "r" or st == "d") and m.x then
+    rcall("ZADD", K[TTL], fmt(m.x), id)
+    due_at(K, m.x)
+  else
+    rcall("ZREM", K[TTL], id)
+  end
+  save(K, id, m)
+end
+
+-- take a job out of the container of state old: a sorted set entry is removed; a ready
+-- list entry is left in place and counted stale (dropped when it is popped)
+local function unlist(K, id, old)
+  if old == "r" then
+    count(K, "stale", 1)
+  elseif STATE_SET[old] then
+    rcall("ZREM", K[STATE_SET[old]], id)
+  end
+end
+
+local function wait_or_ready(K, id, m, now)
+  if m.av and m.av > now then place(K, id, m, "d", false) else place(K, id, m, "r", false) end
 end
 
 local function kill(K, id, m, reason, now)
@@ -75,15 +176,16 @@ local function retry(K, id, m, now, delay, err)
   end
   m.rc = (m.rc or 0) + 1
   if delay > 0 then m.av = now + delay else m.av = nil end
-  wait_or_ready(K, id, m, now, false)
+  wait_or_ready(K, id, m, now)
   return true
 end
 
--- garbage in our keys (meta that does not decode): dead-letter the id with a reason
+-- garbage in our keys (a record that does not parse): dead-letter the id with a reason
 local function bury_garbage(K, id, reason, now)
-  local m = {st = "x", p = 0, mr = 0, rc = 0, a = 0}
+  local m = {p = 0, mr = 0, rc = 0, a = 0}
   kill(K, id, m, reason, now)
-  for _, set in ipairs({READY, DELAYED, INFLIGHT}) do rcall("ZREM", K[set], id) end
+  rcall("ZREM", K[DELAYED], id)
+  rcall("ZREM", K[INFLIGHT], id)
 end
 
 local function wake(K, n)
@@ -91,14 +193,49 @@ local function wake(K, n)
   if n > WAKE_MAX then n = WAKE_MAX end
   local tokens = {}
   for i = 1, n do tokens[i] = "1" end
-  rcall("RPUSH", K[WAKE], unpack(tokens))
-  rcall("LTRIM", K[WAKE], -WAKE_MAX, -1)
+  if rcall("RPUSH", K[WAKE], unpack(tokens)) > WAKE_MAX then rcall("LTRIM", K[WAKE], -WAKE_MAX, -1) end
 end
 
--- guard shared by ack / nack / extend / move: 1 ok, 0 unknown, -1 lease lost, -2 not in flight
+-- guard shared by nack / extend / move: 1 ok, 0 unknown, -1 lease lost, -2 not in flight
 local function check_lease(m, tok)
   if m == nil then return 0 end
   if tok ~= "" and (m.st ~= "i" or m.t ~= tok) then return -1 end
   if m.st ~= "i" then return -2 end
   return 1
+end
+
+-- a popped ready-list entry whose record does not say ready: drop it (and note that a job
+-- moving out of ready has lost its entry, so an aborted move pushes a new one)
+local function drop_stale(K, id, raw)
+  count(K, "stale", -1)
+  if raw and string.sub(raw, 1, 2) == "m|" then
+    local m = parse(raw)
+    if m and m.ep then
+      m.ep = nil
+      save(K, id, m)
+    end
+  end
+end
+
+-- the earliest time something is due (lease deadline, delayed job, TTL, idempotency key)
+local function next_due(K)
+  local first = nil
+  local function consider(s)
+    if first == nil or s < first then first = s end
+  end
+  for _, key in ipairs({K[DELAYED], K[TTL], K[IDEM]}) do
+    local f = rcall("ZRANGE", key, 0, 0, "WITHSCORES")
+    if #f > 0 then consider(tonumber(f[2])) end
+  end
+  local f = rcall("ZRANGE", K[INFLIGHT], -1, -1, "WITHSCORES")
+  if #f > 0 then consider(-tonumber(f[2])) end
+  return first
+end
+
+-- ready-list entries from position i (0 = head, the next to pop) towards the tail, at most n
+local function from_head(key, i, n)
+  local got = rcall("LRANGE", key, -(i + n), -(i + 1))
+  local out = {}
+  for j = #got, 1, -1 do out[#out + 1] = got[j] end
+  return out
 end

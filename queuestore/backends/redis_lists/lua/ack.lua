@@ -1,17 +1,33 @@
--- Acknowledge leased jobs: they are gone. Out of the in-flight set first, then body and meta.
--- KEYS: the standard key block.  ARGV: pairs of (id, lease token or "" for unguarded).
+-- Acknowledge leased jobs: they are gone. The record (the truth) first, then the body, then the
+-- in-flight entry (a prefix left by an error is an acked job; the sweep drops its in-flight entry).
+-- KEYS: the key block up to IDEM (no ready lists).  ARGV: pairs of (id, lease token or "" for unguarded).
 -- Returns per job: 1 acked, 0 unknown, -1 lease lost (stale token), -2 not in flight.
 local K = KEYS
-local out = {}
-for i = 1, #ARGV, 2 do
-  local id, tok = ARGV[i], ARGV[i + 1]
-  local m = unpack_meta(rcall("HGET", K[META], id))
-  local res = check_lease(m, tok)
-  if res == 1 then
-    rcall("ZREM", K[INFLIGHT], id)
-    rcall("HDEL", K[JOBS], id)
-    rcall("HDEL", K[META], id)
+local ids = {}
+for i = 1, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end
+local raws = rcall("HMGET", K[META], unpack(ids))
+local out, gone, done = {}, {}, {}
+for j, id in ipairs(ids) do
+  local tok, raw, res = ARGV[2 * j], raws[j], 0
+  if raw and not done[id] then
+    local st, t = string.match(raw, "^(%a)|%d*|([^|]*)|")
+    if st == nil then
+      res = 0
+    elseif tok ~= "" and (st ~= "i" or t ~= tok) then
+      res = -1
+    elseif st ~= "i" then
+      res = -2
+    else
+      res = 1
+      done[id] = true
+      gone[#gone + 1] = id
+    end
   end
-  out[#out + 1] = res
+  out[j] = res
+end
+if #gone > 0 then
+  bulk("HDEL", K[META], gone)
+  bulk("HDEL", K[JOBS], gone)
+  bulk("ZREM", K[INFLIGHT], gone)
 end
 return out

@@ -1,114 +1,229 @@
--- Sweep (reclaim expired leases, promote due delayed jobs, drop waiting jobs past their TTL,
--- forget old idempotency keys; each bounded by ARGV[3]) and then lease up to ARGV[1] ready jobs.
--- Never blocks. ARGV[1] = 0 is a sweep only (the maintenance loop).
+-- Lease up to ARGV[1] ready jobs, after the sweep if it is due (reclaim expired leases, promote
+-- due delayed jobs, drop waiting jobs past their TTL, forget old idempotency keys; each bounded
+-- by ARGV[3]) and after adopting up to ARGV[3] plain-producer entries of the `ready` list.
+-- Never blocks. ARGV[1] = 0 is a sweep only (the maintenance loop, peek).
 -- KEYS: the standard key block.
--- ARGV: count, visibility (s), sweep limit, bury limit, then a fresh lease token prefix: the
--- n-th job leased by this call gets the token prefix .. n (the prefix is unique per call).
--- Returns {reclaimed, dead, promoted, expired, buried, seconds until next due or "", id, body, meta, ...}.
+-- ARGV: count, visibility (s), sweep limit, bury limit, lease token prefix (the n-th job leased
+-- by this call gets the token prefix .. n; the prefix is unique per call), force sweep (1/0).
+-- Returns {reclaimed, dead, promoted, expired, buried, seconds until next due or "",
+-- lease deadline, id, body, record, ...}.
 local K = KEYS
-local count, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local want, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local prefix, force = ARGV[5], ARGV[6] == "1"
 local now = now_s()
 local reclaimed, dead, promoted, expired, buried = 0, 0, 0, 0, 0
+local NE_FIELD, POP_FIELD = ne_fields(), pop_fields()
+local fields = {"due"}
+for p = PRIO_MAX, PRIO_MIN, -1 do fields[#fields + 1] = NE_FIELD[p] end
+local info = rcall("HMGET", K[INFO], unpack(fields))
+local due = tonumber(info[1])
 
--- 1. expired leases: ready again with retry_count + 1, or dead past max_retries
-for _, id in ipairs(rcall("ZRANGEBYSCORE", K[INFLIGHT], "-inf", fmt(now), "LIMIT", 0, limit)) do
-  local m = unpack_meta(rcall("HGET", K[META], id))
-  if m == nil then
-    bury_garbage(K, id, "corrupt or missing job metadata", now)
-    buried = buried + 1
-  elseif m.st ~= "i" then
-    rcall("ZREM", K[INFLIGHT], id) -- stale entry
-  else
-    local back = retry(K, id, m, now, 0, "lease expired")
-    rcall("ZREM", K[INFLIGHT], id)
-    if back then reclaimed = reclaimed + 1 else dead = dead + 1 end
+local function sweep()
+  -- 1. expired leases: ready again with retry_count + 1, or dead past max_retries
+  for _, id in ipairs(rcall("ZREVRANGEBYSCORE", K[INFLIGHT], "+inf", lease_score(now), "LIMIT", 0, limit)) do
+    local raw = rcall("HGET", K[META], id)
+    local m = parse(raw)
+    if m == nil and raw then
+      bury_garbage(K, id, "corrupt or missing job metadata", now)
+      buried = buried + 1
+    elseif m == nil or m.st ~= "i" then
+      rcall("ZREM", K[INFLIGHT], id) -- stale entry
+    else
+      local back = retry(K, id, m, now, 0, "lease expired")
+      rcall("ZREM", K[INFLIGHT], id)
+      if back then reclaimed = reclaimed + 1 else dead = dead + 1 end
+    end
+  end
+  -- 2. due delayed jobs: to the tail of their priority
+  for _, id in ipairs(rcall("ZRANGEBYSCORE", K[DELAYED], "-inf", fmt(now), "LIMIT", 0, limit)) do
+    local raw = rcall("HGET", K[META], id)
+    local m = parse(raw)
+    if m == nil and raw then
+      bury_garbage(K, id, "corrupt or missing job metadata", now)
+      buried = buried + 1
+    elseif m == nil or m.st ~= "d" then
+      rcall("ZREM", K[DELAYED], id)
+    else
+      place(K, id, m, "r", false)
+      rcall("ZREM", K[DELAYED], id)
+      promoted = promoted + 1
+    end
+  end
+  -- 3. waiting jobs past their TTL: dropped (counted)
+  for _, id in ipairs(rcall("ZRANGEBYSCORE", K[TTL], "-inf", fmt(now), "LIMIT", 0, limit)) do
+    local m = load(K, id)
+    if m ~= nil and (m.st == "r" or m.st == "d") then
+      unlist(K, id, m.st)
+      rcall("HDEL", K[JOBS], id)
+      rcall("HDEL", K[META], id)
+      expired = expired + 1
+    end
+    rcall("ZREM", K[TTL], id)
+  end
+  -- 4. the ready lists that hold entries are marked (repairs a lost or damaged info hash)
+  for p = PRIO_MIN, PRIO_MAX do
+    if rcall("LLEN", K[READY0 + p]) > 0 then mark(K, p) end
+  end
+  -- 5. idempotency keys past their window
+  local old_keys = rcall("ZRANGEBYSCORE", K[IDEM], "-inf", fmt(now), "LIMIT", 0, limit)
+  if #old_keys > 0 then rcall("ZREM", K[IDEM], unpack(old_keys)) end
+  due = next_due(K) or tonumber(NEVER)
+  rcall("HSET", K[INFO], "due", fmt(due))
+end
+
+-- plain producers: JSON objects LPUSHed onto the `ready` list, adopted in arrival order
+local function new_id()
+  while true do
+    local id = "plain-" .. rcall("HINCRBY", K[INFO], "seq", 1)
+    if rcall("HEXISTS", K[META], id) == 0 then return id end
   end
 end
 
--- 2. due delayed jobs: to the tail of their priority
-for _, id in ipairs(rcall("ZRANGEBYSCORE", K[DELAYED], "-inf", fmt(now), "LIMIT", 0, limit)) do
-  local m = unpack_meta(rcall("HGET", K[META], id))
-  if m == nil then
-    bury_garbage(K, id, "corrupt or missing job metadata", now)
+local function opt_int(v, lo, hi)
+  if v == nil or v == cjson.null then return true, nil end
+  if type(v) ~= "number" or v ~= math.floor(v) or v < lo or v > hi then return false, nil end
+  return true, v
+end
+
+local function adopt(entry)
+  local ok, e = pcall(cjson.decode, entry)
+  local why, id, p, mr = nil, nil, PRIO_MIN, 3
+  if not ok or type(e) ~= "table" or e[1] ~= nil then
+    why = "not a JSON object"
+  elseif e.payload == nil then
+    why = "no payload"
+  else
+    local good
+    if e.id ~= nil and e.id ~= cjson.null then
+      if type(e.id) ~= "string" or e.id == "" or #e.id > 512 then why = "id must be a non-empty string" end
+      id = e.id
+    end
+    if e.type ~= nil and e.type ~= cjson.null and type(e.type) ~= "string" then why = "type must be a string" end
+    good, p = opt_int(e.priority, PRIO_MIN, PRIO_MAX)
+    if not good then why = "priority must be an integer " .. PRIO_MIN .. ".." .. PRIO_MAX end
+    good, mr = opt_int(e.max_retries, 0, 1000000)
+    if not good then why = "max_retries must be an integer >= 0" end
+  end
+  if why or id == nil then id = new_id() end
+  if not why and rcall("HEXISTS", K[META], id) == 1 then return end -- stored already: a no-op
+  rcall("HSET", K[JOBS], id, "\0qsp1" .. fmt(now) .. "\n" .. entry)
+  local m = {p = p or PRIO_MIN, mr = mr or 3, rc = 0, a = 0}
+  if why then
+    m.le = "malformed plain entry: " .. why
+    kill(K, id, m, m.le, now)
     buried = buried + 1
-  elseif m.st ~= "d" then
-    rcall("ZREM", K[DELAYED], id)
   else
     place(K, id, m, "r", false)
-    rcall("ZREM", K[DELAYED], id)
-    promoted = promoted + 1
   end
 end
 
--- 3. waiting jobs past their TTL: dropped (counted)
-for _, id in ipairs(rcall("ZRANGEBYSCORE", K[TTL], "-inf", fmt(now), "LIMIT", 0, limit)) do
-  local m = unpack_meta(rcall("HGET", K[META], id))
-  if m ~= nil and (m.st == "r" or m.st == "d") then
-    rcall("ZREM", K[STATE_SET[m.st]], id)
-    rcall("HDEL", K[JOBS], id)
-    rcall("HDEL", K[META], id)
-    expired = expired + 1
+if force or due == nil or due <= now then sweep() end
+
+-- lease: pop ids from the highest priority down; the record is the truth (stale entries dropped)
+local ids, recs, bods, leased, dropped = {}, {}, {}, 0, 0
+local tok_at = now + vis
+local head = "|" .. fmt(now) .. "|" .. fmt(tok_at) .. "|"
+local score = lease_score(tok_at)
+-- the next attempt number, without a number-to-string conversion in the common cases
+local NEXT_ATTEMPT = {["0"] = "1", ["1"] = "2", ["2"] = "3", ["3"] = "4", ["4"] = "5"}
+
+-- lease the jobs of entries read at the head of one list: the in-flight entries and records are
+-- written here, before the caller drops the entries from the list
+local function take(popped)
+  local first = leased + 1
+  local raws = rcall("HMGET", K[META], unpack(popped))
+  local bodies = rcall("HMGET", K[JOBS], unpack(popped))
+  for j, id in ipairs(popped) do
+    local raw = raws[j]
+    local a, pos = nil, nil
+    if raw then a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()") end
+    if a and bodies[j] then
+      leased = leased + 1
+      ids[leased] = id
+      bods[leased] = bodies[j]
+      recs[leased] = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. leased .. head ..
+        string.sub(raw, pos)
+    elseif a then
+      local m = parse(raw)
+      if m then
+        m.le = "job body is missing"
+        kill(K, id, m, m.le, now)
+      else
+        bury_garbage(K, id, "corrupt or missing job metadata", now)
+      end
+      buried = buried + 1
+      dropped = dropped + 1
+    elseif raw and parse(raw) == nil then
+      bury_garbage(K, id, "corrupt or missing job metadata", now)
+      buried = buried + 1
+      dropped = dropped + 1
+    else
+      drop_stale(K, id, raw)
+      dropped = dropped + 1
+    end
   end
-  rcall("ZREM", K[TTL], id)
+  if leased < first then return end
+  -- one score for the call, the ids added in descending order: each new entry is the lowest
+  -- (score, then id), so it goes to the head of the set with one comparison (see lease_score)
+  local sorted, hargs, zargs = {}, {}, {}
+  for j = first, leased do
+    sorted[#sorted + 1] = ids[j]
+    hargs[#hargs + 1] = ids[j]
+    hargs[#hargs + 1] = recs[j]
+  end
+  table.sort(sorted)
+  for j = #sorted, 1, -1 do
+    zargs[#zargs + 1] = score
+    zargs[#zargs + 1] = sorted[j]
+  end
+  bulk("ZADD", K[INFLIGHT], zargs)
+  bulk("HSET", K[META], hargs)
 end
 
--- 4. idempotency keys past their window
-local old_keys = rcall("ZRANGEBYSCORE", K[IDEM], "-inf", fmt(now), "LIMIT", 0, limit)
-if #old_keys > 0 then rcall("ZREM", K[IDEM], unpack(old_keys)) end
-
--- 5. lease: meta and in-flight entry first, ready entry removed last
-local out = {}
-local leased, steps = 0, 0
-while leased < count and steps < count + bury_limit + limit do
-  steps = steps + 1
-  local head = rcall("ZRANGE", K[READY], 0, 0)
-  if #head == 0 then break end
-  local id = head[1]
-  local m = unpack_meta(rcall("HGET", K[META], id))
-  local body = rcall("HGET", K[JOBS], id)
-  if m == nil then
-    if buried >= bury_limit then break end
-    bury_garbage(K, id, "corrupt or missing job metadata", now)
-    buried = buried + 1
-  elseif m.st ~= "r" then
-    rcall("ZREM", K[READY], id)
-  elseif not body then
-    if buried >= bury_limit then break end
-    m.le = "job body is missing"
-    kill(K, id, m, "job body is missing", now)
-    rcall("ZREM", K[READY], id)
-    buried = buried + 1
-  else
-    leased = leased + 1
-    m.a = (m.a or 0) + 1
-    m.sa = now
-    m.t = ARGV[5] .. leased
-    m.dl = now + vis
-    place(K, id, m, "i", true)
-    rcall("ZREM", K[READY], id)
-    out[#out + 1] = id
-    out[#out + 1] = body
-    out[#out + 1] = cmsgpack.pack(m)
+local plain = head_entries(K[READY], limit)
+for _, entry in ipairs(plain) do adopt(entry) end
+drop_head(K[READY], #plain)
+for p = PRIO_MAX, PRIO_MIN, -1 do
+  if info[PRIO_MAX - p + 2] or MARKED[K[READY0 + p]] then
+    while leased < want and dropped <= limit + bury_limit do
+      local n = want - leased
+      local popped = head_entries(K[READY0 + p], n)
+      if #popped > 0 then take(popped) end
+      drop_head(K[READY0 + p], #popped)
+      count(K, POP_FIELD[p], #popped)
+      if #popped < n then
+        rcall("HDEL", K[INFO], NE_FIELD[p]) -- found empty
+        break
+      end
+    end
   end
 end
 
--- wake other waiters: for what the sweep made ready, and to keep a chain going while work remains
+local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
+if leased > 0 then
+  if due and tok_at < due then
+    due = tok_at
+    rcall("HSET", K[INFO], "due", fmt(due))
+  end
+  for j, id in ipairs(ids) do
+    res[#res + 1] = id
+    res[#res + 1] = bods[j]
+    res[#res + 1] = recs[j]
+  end
+end
+
+-- wake other waiters: for what the sweep made ready, and to keep a chain going while work may remain
+-- (the chain token only when none is waiting: a waiting token means nobody is blocked)
 local woken = reclaimed + promoted
-if leased > 0 and rcall("ZCARD", K[READY]) > 0 then woken = woken + 1 end
-wake(K, woken)
-
-local next_due = ""
-local firsts = {}
-for _, set in ipairs({DELAYED, INFLIGHT}) do
-  local f = rcall("ZRANGE", K[set], 0, 0, "WITHSCORES")
-  if #f > 0 then firsts[#firsts + 1] = tonumber(f[2]) end
-end
-if #firsts > 0 then
-  local due = math.min(unpack(firsts)) - now
-  if due < 0 then due = 0 end
-  next_due = fmt(due)
+if woken == 0 and leased > 0 and leased == want then
+  if rcall("LLEN", K[WAKE]) == 0 then wake(K, 1) end
+else
+  wake(K, woken)
 end
 
-local res = {reclaimed, dead, promoted, expired, buried, next_due}
-for _, v in ipairs(out) do res[#res + 1] = v end
+if due and due < 1e299 then
+  local secs = due - now
+  if secs < 0 then secs = 0 end
+  res[6] = fmt(secs)
+end
 return res

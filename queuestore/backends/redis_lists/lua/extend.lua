@@ -1,9 +1,9 @@
 -- Move a lease's deadline to now + seconds.
--- KEYS: the standard key block.  ARGV: id, lease token ("" = unguarded), seconds.
+-- KEYS: the key block up to IDEM (no ready lists).  ARGV: id, lease token ("" = unguarded), seconds.
 -- Returns {code, new deadline as a string}; code as ack.lua.
 local K = KEYS
 local id, tok, secs = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local m = unpack_meta(rcall("HGET", K[META], id))
+local m = load(K, id)
 local res = check_lease(m, tok)
 if res ~= 1 then return {res, ""} end
 m.dl = now_s() + secs

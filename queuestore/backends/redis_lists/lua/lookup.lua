@@ -1,11 +1,11 @@
 --! flags=no-writes
 -- Look jobs up by id, in any state (read only; ARGV holds at most one batch of ids).
--- A job is stored when its meta is listed in the set of its state (as enqueue.lua checks),
--- or when it is held by a migration ("h") or on its way to another slot ("m"). A waiting
+-- The record is the truth (as enqueue.lua checks): a job is stored when its record parses,
+-- also when it is held by a migration ("h") or on its way to another slot ("m"). A waiting
 -- job past its TTL reads as gone: it can no longer be delivered and the next sweep drops it.
--- KEYS: the standard key block.  ARGV: job ids.
--- Returns per id {status, body ("" if missing), meta}: status 0 not stored, 1 stored,
--- 2 garbage (meta that does not decode, or an unknown state).
+-- KEYS: the key block up to IDEM (no ready lists).  ARGV: job ids.
+-- Returns per id {status, body ("" if missing), record}: status 0 not stored, 1 stored,
+-- 2 garbage (a record that does not parse).
 local K = KEYS
 local now = now_s()
 local out = {}
@@ -13,14 +13,10 @@ for _, id in ipairs(ARGV) do
   local raw = rcall("HGET", K[META], id)
   local status = 0
   if raw then
-    local m = unpack_meta(raw)
+    local m = parse(raw)
     if m == nil then
       status = 2
-    elseif m.st == "h" or m.st == "m" then
-      status = 1
-    elseif STATE_SET[m.st] == nil then
-      status = 2
-    elseif rcall("ZSCORE", K[STATE_SET[m.st]], id) then
+    else
       status = 1
       local ttl = tonumber(m.x)
       if (m.st == "r" or m.st == "d") and ttl and ttl <= now then status = 0 end

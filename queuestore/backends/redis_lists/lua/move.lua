@@ -7,7 +7,7 @@
 local S, T = {}, {}
 for i = 1, BLOCK_LEN do S[i] = KEYS[i]; T[i] = KEYS[BLOCK_LEN + i] end
 local id, tok, source = ARGV[1], ARGV[2], ARGV[3]
-local m = unpack_meta(rcall("HGET", S[META], id))
+local m = load(S, id)
 if m == nil then
   if rcall("HEXISTS", T[META], id) == 1 then return 1 end -- moved already: a retry is a no-op
   return 0
@@ -15,7 +15,7 @@ end
 if tok ~= "" or m.st == "i" then
   local res = check_lease(m, tok)
   if res ~= 1 then return res end
-elseif STATE_SET[m.st] == nil then
+elseif m.st ~= "r" and STATE_SET[m.st] == nil then
   return 0 -- held by a migration or moving already
 end
 local old = m.st
@@ -26,7 +26,7 @@ local body = rcall("HGET", S[JOBS], id)
 if body then rcall("HSET", T[JOBS], id, body) end
 place(T, id, m, "r", false)
 wake(T, 1)
-unlist(S, id, old, "")
+unlist(S, id, old)
 rcall("ZREM", S[TTL], id)
 rcall("HDEL", S[JOBS], id)
 rcall("HDEL", S[META], id)

@@ -2,15 +2,16 @@
 -- (kept for the idempotency window) makes a re-run after a crash a no-op, even after the job
 -- was consumed here.
 -- KEYS: the target key block, then the inbox set (EXTRA).
--- ARGV: id, body, meta (as move_out returned it), source queue name, receipt window (s), sweep limit.
+-- ARGV: id, body, record (as move_out returned it), source queue name, receipt window (s), sweep limit.
 -- Returns 1 stored (now or before), -3 the id is already in the target (another job).
 local K = KEYS
 local id, body, raw, source, window, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local now = now_s()
 if rcall("ZSCORE", K[EXTRA], id) then return 1 end
 if rcall("HEXISTS", K[META], id) == 1 then return -3 end
-local m = cmsgpack.unpack(raw)
-m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt = nil, nil, nil, nil, nil, nil, nil
+local m = parse(raw)
+if m == nil then return redis.error_reply("move_in: the moved record does not parse") end
+m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt, m.ep = nil, nil, nil, nil, nil, nil, nil, nil
 m.o = source
 if body ~= "" then rcall("HSET", K[JOBS], id, body) end
 place(K, id, m, "r", false)

@@ -1,27 +1,29 @@
 -- Cross-slot move, step 1 (source): take the job out of its state into the moving set,
--- recording where it goes. Idempotent: a job already moving is returned as it is.
+-- recording where it goes. Idempotent: a job already moving is returned as it is. A ready
+-- job's list entry stays where it is (flag ep) until popped, so an abort can reuse it.
 -- KEYS: the source key block, then the moving set (EXTRA).
 -- ARGV: id, lease token ("" = unguarded), target queue name ("" = resume: whatever it recorded).
--- Returns {code, body, meta, target}; code 1 ok, 0 unknown, -1 lease lost, -4 moving elsewhere.
+-- Returns {code, body, record, target}; code 1 ok, 0 unknown, -1 lease lost, -4 moving elsewhere.
 local K = KEYS
 local id, tok, target = ARGV[1], ARGV[2], ARGV[3]
-local m = unpack_meta(rcall("HGET", K[META], id))
+local m = load(K, id)
 if m == nil then return {0} end
 if m.st == "m" then
   if target ~= "" and m.mt ~= target then return {-4} end
-  return {1, rcall("HGET", K[JOBS], id) or "", cmsgpack.pack(m), m.mt}
+  return {1, rcall("HGET", K[JOBS], id) or "", pack(m), m.mt}
 end
 if target == "" then return {0} end
 if tok ~= "" or m.st == "i" then
   local res = check_lease(m, tok)
   if res ~= 1 then return {res} end
-elseif STATE_SET[m.st] == nil then
+elseif m.st ~= "r" and STATE_SET[m.st] == nil then
   return {0}
 end
 local old = m.st
 m.hf, m.mt, m.st = old, target, "m"
-save_meta(K, id, m)
+if old == "r" then m.ep = 1 end
 rcall("ZADD", K[EXTRA], fmt(now_s()), id)
-unlist(K, id, old, "m")
+save(K, id, m)
+unlist(K, id, old)
 rcall("ZREM", K[TTL], id)
-return {1, rcall("HGET", K[JOBS], id) or "", cmsgpack.pack(m), target}
+return {1, rcall("HGET", K[JOBS], id) or "", pack(m), target}

@@ -7,7 +7,7 @@ local K = KEYS
 local id, tok, requeue, delay = ARGV[1], ARGV[2], ARGV[3] == "1", tonumber(ARGV[4])
 local err = nil
 if ARGV[5] == "1" then err = ARGV[6] end
-local m = unpack_meta(rcall("HGET", K[META], id))
+local m = load(K, id)
 local res = check_lease(m, tok)
 if res ~= 1 then return {res, ""} end
 local now = now_s()

@@ -5,8 +5,8 @@ local K = KEYS
 local n = 0
 for _, id in ipairs(ARGV) do
   if rcall("ZSCORE", K[EXTRA], id) then
-    local m = unpack_meta(rcall("HGET", K[META], id))
-    if m == nil or m.st == "h" then
+    local raw = rcall("HGET", K[META], id)
+    if raw == false or string.sub(raw, 1, 2) == "h|" or parse(raw) == nil then
       rcall("HDEL", K[JOBS], id)
       rcall("HDEL", K[META], id)
     end

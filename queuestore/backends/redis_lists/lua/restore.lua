@@ -1,10 +1,14 @@
--- Migration: put up to ARGV[1] held jobs back where they came from, at their old positions.
+-- Migration: put up to ARGV[1] held jobs back where they came from, at their old positions:
+-- the last held first, each ready one pushed back onto the head of its list, so the first
+-- held ends up first again.
 -- KEYS: the standard key block, then the holding set (EXTRA).  ARGV: count.
 -- Returns {restored, still held}.
 local K = KEYS
 local n, ready = 0, 0
-for _, id in ipairs(rcall("ZRANGE", K[EXTRA], 0, tonumber(ARGV[1]) - 1)) do
-  local m = unpack_meta(rcall("HGET", K[META], id))
+local ids = rcall("ZRANGE", K[EXTRA], -tonumber(ARGV[1]), -1)
+for j = #ids, 1, -1 do
+  local id = ids[j]
+  local m = load(K, id)
   if m ~= nil and m.st == "h" then
     local old = m.hf or "r"
     m.hf = nil
