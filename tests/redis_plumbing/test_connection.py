@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import warnings
+
 import pytest
 import redis.asyncio as aredis
 from redis import exceptions as rexc
 
-from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError
+from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError, Job
 from queuestore._url import parse_server_url
 from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.connection import acquire_connection
@@ -64,7 +68,7 @@ async def test_options_reach_the_real_client(redis_server: RedisServer) -> None:
         assert acquire_connection(config, opts) is conn  # one pool per identical settings
         await conn.release()
         pool = conn.client.connection_pool
-        assert isinstance(pool, aredis.BlockingConnectionPool)
+        assert isinstance(pool, aredis.ConnectionPool)
         assert (pool.max_connections, pool.timeout) == (4, 1.5)
         kw = pool.connection_kwargs
         assert (kw["db"], kw["socket_connect_timeout"], kw["socket_timeout"]) == (2, 2.0, 0.9)
@@ -84,7 +88,7 @@ async def test_tls_and_unix_pick_their_connection_classes() -> None:
     unix = acquire_connection(BackendConfig(type="redis-lists", url="unix:///tmp/nowhere.sock"), opts)
     try:
         tls_pool = tls.client.connection_pool
-        assert tls_pool.connection_class is aredis.SSLConnection
+        assert issubclass(tls_pool.connection_class, aredis.SSLConnection)
         assert tls_pool.connection_kwargs["ssl_cert_reqs"] == "none"
         assert unix.client.connection_pool.connection_class is aredis.UnixDomainSocketConnection
     finally:
@@ -122,3 +126,56 @@ async def test_unreachable_server_is_a_connection_failure() -> None:
         await RedisListsFactory().create(config)
     assert info.value.retryable
     assert info.value.operation == "connect"
+
+
+async def _server_stat(server: RedisServer, section: str, field: str) -> int:
+    client = aredis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        return int((await client.info(section))[field])
+    finally:
+        await client.aclose()
+
+
+def _open_fds() -> int:
+    return len(os.listdir(f"/proc/{os.getpid()}/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts file descriptors in /proc")
+async def test_closing_a_backend_closes_its_sockets(redis_server: RedisServer) -> None:
+    config = BackendConfig(type="redis-lists", url=redis_server.url, queue="sockets")
+    factory = RedisListsFactory()
+    warm = await factory.create(config)  # imports, script cache: what stays for the process
+    await warm.aclose()
+    before_clients = await _server_stat(redis_server, "clients", "connected_clients")
+    before_fds = _open_fds()
+    gc.disable()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i in range(100):
+                backend = await factory.create(config)
+                await backend.enqueue(Job(id=f"j{i}", payload={}))
+                assert (await backend.dequeue()) is not None
+                await backend.aclose()
+            assert _open_fds() == before_fds
+            assert await _server_stat(redis_server, "clients", "connected_clients") == before_clients
+        gc.collect()
+    finally:
+        gc.enable()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_tls_against_a_plain_text_server_fails_once_with_a_hint(redis_server: RedisServer) -> None:
+    before = await _server_stat(redis_server, "stats", "total_connections_received")
+    config = BackendConfig(
+        type="redis-lists",
+        url=f"rediss://127.0.0.1:{redis_server.port}/0",
+        queue="q",
+        options={"conn_timeout": 0.5, "max_retries": 3, "tls_verify": False},
+    )
+    with pytest.raises(ConnectionFailedError) as info:
+        await RedisListsFactory().create(config)
+    assert "TLS" in str(info.value)
+    assert "redis://" in str(info.value)
+    after = await _server_stat(redis_server, "stats", "total_connections_received")
+    assert after - before == 2  # one TLS attempt (not retried) and our own INFO connection

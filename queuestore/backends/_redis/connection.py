@@ -34,11 +34,12 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
 from queuestore._url import ServerURL, parse_server_url, split_host_port
-from queuestore.backends._redis.pool import FastBlockingConnectionPool
+from queuestore.backends._redis.pool import BoundedConnectionPool
 from queuestore.errors import ConfigurationError
 
 __all__ = [
@@ -117,7 +118,13 @@ def _client_kwargs(
         "socket_connect_timeout": float(options.conn_timeout),
         "socket_timeout": float(max(options.read_timeout, options.write_timeout)),
         "health_check_interval": float(options.idle_timeout),
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), options.max_retries),
+        # only a broken connection is retried: a timed-out command's outcome is unknown, and a
+        # connect that timed out would time out again (a TLS client on a plain-text port)
+        "retry": Retry(
+            ExponentialBackoff(cap=1.0, base=0.05),
+            options.max_retries,
+            supported_errors=(RedisConnectionError,),
+        ),
         "retry_on_error": [RedisConnectionError],
         "decode_responses": False,
     }
@@ -166,7 +173,7 @@ def _build_client(
     if parsed.scheme == "unix":
         conn_kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
         conn_kw.pop("socket_connect_timeout", None)
-        pool = FastBlockingConnectionPool(
+        pool = BoundedConnectionPool(
             max_connections=options.max_connections,
             timeout=float(options.pool_timeout),
             connection_class=aredis.UnixDomainSocketConnection,
@@ -177,10 +184,10 @@ def _build_client(
     else:
         conn_class: type[aredis.Connection] = aredis.Connection
         if kw.pop("ssl", False):
-            conn_class = aredis.SSLConnection
+            conn_class = TLSConnection
         else:
             kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
-        pool = FastBlockingConnectionPool(
+        pool = BoundedConnectionPool(
             max_connections=options.max_connections,
             timeout=float(options.pool_timeout),
             connection_class=conn_class,
@@ -190,6 +197,41 @@ def _build_client(
             **kw,
         )
     return aredis.Redis(connection_pool=pool), db
+
+
+class TLSConnection(aredis.SSLConnection):
+    """redis-py's TLS connection, whose connect failure says when the port may be plain-text.
+
+    A TLS client on a plain-text port sends its handshake and the server waits for a
+    command line that never comes: the connect times out (after ``conn_timeout``, not
+    retried) and the error says to check the scheme.
+    """
+
+    async def connect(self) -> None:
+        """Connect and run the TLS handshake.
+
+        Raises:
+            redis.exceptions.ConnectionError: no TLS answer within ``conn_timeout`` or a
+                broken handshake, with a hint about plain-text servers.
+        """
+        try:
+            await super().connect()  # type: ignore[no-untyped-call]
+        except (RedisTimeoutError, RedisConnectionError) as exc:
+            if isinstance(exc, RedisConnectionError) and "SSL" not in str(exc) and "TLS" not in str(exc):
+                raise
+            raise RedisConnectionError(
+                f"TLS connection to {self.host}:{self.port} failed ({exc}); the server may not speak "
+                "TLS on this port: use redis:// for a plain-text server, rediss:// only for a TLS one"
+            ) from exc
+
+
+async def _close_client(client: RedisClient) -> None:
+    """Close a client and the sockets of its pool (a client given a pool does not own it)."""
+    try:
+        await client.aclose()
+    finally:
+        if isinstance(client, aredis.Redis):
+            await client.connection_pool.disconnect()
 
 
 class RedisConnection:
@@ -237,19 +279,25 @@ class RedisConnection:
                 active += max(0, len(getattr(node, "_connections", ())) - len(getattr(node, "_free", ())))
             return ConnectionPoolStats(active=active, idle=idle, max=self.max_connections)
         pool = self.client.connection_pool
-        in_use = len(getattr(pool, "_in_use_connections", ()))
-        idle = len(getattr(pool, "_available_connections", ()))
-        return ConnectionPoolStats(active=in_use, idle=idle, max=self.max_connections)
+        if isinstance(pool, BoundedConnectionPool):
+            return ConnectionPoolStats(active=pool.checked_out, idle=pool.idle, max=self.max_connections)
+        return ConnectionPoolStats(active=0, idle=0, max=self.max_connections)  # pragma: no cover
 
     async def release(self) -> None:
-        """Drop one reference; the last one closes the pool."""
+        """Drop one reference; the last one closes every client and its pool (the sockets).
+
+        Raises:
+            Nothing from the clients: a failure to close one socket does not keep the
+            others open.
+        """
         self._refs -= 1
-        if self._refs <= 0:
-            _SHARED.pop(self._key, None)
-            await self.client.aclose()
-            for extra in (self._blocking, self._waiting):
-                if extra is not None:
-                    await extra.aclose()
+        if self._refs > 0:
+            return
+        _SHARED.pop(self._key, None)
+        clients = [c for c in (self.client, self._blocking, self._waiting) if c is not None]
+        self._blocking = self._waiting = None
+        for client in clients:
+            await _close_client(client)
 
     def __repr__(self) -> str:
         return f"<RedisConnection cluster={self.cluster} refs={self._refs}>"
