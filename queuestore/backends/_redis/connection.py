@@ -2,25 +2,37 @@
 backends with identical settings, standalone or Redis Cluster (URLs are parsed by
 :mod:`queuestore._url`).
 
-Every option here is applied to the real client or rejected by name:
+Every option here is applied to the real client or rejected by name (redis-py's
+names are accepted as aliases; setting one option under two names with two values
+is an error):
 
-=================  ================================================================
-option             applied as
-=================  ================================================================
-url                redis:// (TCP), rediss:// (TLS), unix:// (socket); user, password, db
-password/username  ACL credentials (override the URL's); never shown in repr or errors
-max_connections    pool size (standalone: a blocking pool; cluster: per node)
-conn_timeout       socket connect timeout
-read_timeout       socket timeout of every command (redis-py has one socket timeout;
-write_timeout      the larger of read_timeout and write_timeout is applied)
-pool_timeout       how long a caller waits for a free pooled connection (standalone)
-block_timeout      longest single blocking call (BLPOP/XREADGROUP BLOCK); blocking
-                   calls use their own pool whose socket timeout is block + read timeout
-idle_timeout       connections idle longer than this are health-checked (PING) before reuse
-max_retries        reconnect attempts on a broken connection (not on a timed-out command,
-                   whose outcome is unknown)
-tls, tls_*         TLS on, CA file, client certificate and key, verification
-=================  ================================================================
+======================  ======================  ==============================================
+option                  redis-py alias          applied as
+======================  ======================  ==============================================
+url                                             redis://, valkey:// (TCP), rediss://, valkeys://
+                                                (TLS), unix:// (socket); user, password, db and
+                                                query options (see :mod:`queuestore._url`)
+password/username                               ACL credentials (override the URL's)
+max_connections                                 pool size (standalone: bounded; cluster: per node)
+conn_timeout            socket_connect_timeout  connect and TLS handshake timeout (not retried)
+read_timeout            socket_timeout (both)   socket timeout of every command (redis-py has
+write_timeout                                   one: the larger of the two is applied)
+pool_timeout                                    wait for a free pooled connection (standalone)
+block_timeout                                   longest single blocking call (BLPOP/XREADGROUP
+                                                BLOCK), on its own pool with a longer timeout
+idle_timeout            health_check_interval   idle connections are PINGed before reuse
+max_retries                                     reconnects on a broken connection (never on a
+                                                timed-out command, whose outcome is unknown)
+tls                     ssl                     TLS on a redis:// URL (rediss:// turns it on)
+tls_ca_file             ssl_ca_certs            CA bundle that verifies the server
+tls_cert_file           ssl_certfile            client certificate (mutual TLS)
+tls_key_file            ssl_keyfile             the client certificate's key
+tls_verify              ssl_cert_reqs           verify the server's certificate (none/required)
+tls_check_hostname      ssl_check_hostname      match the host name (default: tls_verify)
+======================  ======================  ==============================================
+
+The Redis backends run on asyncio only: creating one under another event loop (trio)
+fails at once with :class:`~queuestore.errors.UnsupportedOperationError`.
 """
 
 from __future__ import annotations
@@ -38,9 +50,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
-from queuestore._url import ServerURL, parse_server_url, split_host_port
+from queuestore._url import OPTION_ALIASES, ServerURL, alias_value, parse_server_url, split_host_port
 from queuestore.backends._redis.pool import BoundedConnectionPool
-from queuestore.errors import ConfigurationError
+from queuestore.errors import ConfigurationError, UnsupportedOperationError
 
 __all__ = [
     "RedisClient",
@@ -48,6 +60,8 @@ __all__ = [
     "RedisConnectionOptions",
     "acquire_connection",
     "check_connection_config",
+    "effective_options",
+    "resolve_aliases",
 ]
 
 RedisClient = aredis.Redis | RedisCluster
@@ -71,6 +85,17 @@ class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_verify: bool = True
+    tls_check_hostname: bool | None = None
+    # redis-py's names (aliases; see the module docstring): resolved by check_connection_config
+    socket_connect_timeout: Seconds | None = None
+    socket_timeout: Seconds | None = None
+    health_check_interval: Seconds | None = None
+    ssl: bool | None = None
+    ssl_ca_certs: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_cert_reqs: str | bool | None = None
+    ssl_check_hostname: bool | None = None
 
     def __repr__(self) -> str:
         fields = {f: getattr(self, f) for f in self.__struct_fields__}
@@ -79,12 +104,58 @@ class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
 
 
+_DEFAULTS = RedisConnectionOptions()
+
+
+def resolve_aliases(options: RedisConnectionOptions) -> None:
+    """Move the values given under redis-py's names to queuestore's (in place; idempotent).
+
+    Raises:
+        ConfigurationError: naming ``options.<alias>``: both names given with two values,
+            or a bad ``ssl_cert_reqs``.
+    """
+    for alias, targets in OPTION_ALIASES.items():
+        given = getattr(options, alias)
+        if given is None:
+            continue
+        try:
+            value = alias_value(alias, given)
+        except ConfigurationError as exc:
+            raise exc.with_prefix("options") from None
+        for target in targets:
+            current = getattr(options, target)
+            if current != getattr(_DEFAULTS, target) and current != value:
+                raise ConfigurationError(
+                    f"options.{alias}",
+                    f"conflicts with options.{target} ({current!r}); two names of one option: set one",
+                )
+            setattr(options, target, value)
+        setattr(options, alias, None)
+
+
+def effective_options(config: BackendConfig, options: RedisConnectionOptions) -> RedisConnectionOptions:
+    """The options applied to the client: ``options`` with redis-py's names resolved, under
+    the URL's query options (which win, as in redis-py's ``from_url``).
+
+    Raises:
+        ConfigurationError: naming ``url`` or ``options.<field>``.
+    """
+    resolve_aliases(options)
+    if not config.url:
+        return options
+    parsed = parse_server_url(config.url)
+    if not parsed.options:
+        return options
+    return msgspec.structs.replace(options, **parsed.options)
+
+
 def check_connection_config(config: BackendConfig, options: RedisConnectionOptions) -> None:
     """Validate the connection part of a backend config.
 
     Raises:
         ConfigurationError: naming url, cluster_addrs, database or options.<field>.
     """
+    options = effective_options(config, options)
     if config.cluster_mode:
         addrs = config.cluster_addrs or ([] if not config.url else [config.url])
         if not addrs:
@@ -101,6 +172,16 @@ def check_connection_config(config: BackendConfig, options: RedisConnectionOptio
         parsed = parse_server_url(config.url)
         if parsed.scheme == "unix" and options.tls:
             raise ConfigurationError("options.tls", "TLS does not apply to a unix:// socket")
+        tls_in_url = {k for k in parsed.options if k.startswith("tls_")}
+        if tls_in_url and parsed.scheme != "rediss" and not options.tls:
+            raise ConfigurationError(
+                "url", f"{', '.join(sorted(tls_in_url))} given but TLS is off (use rediss:// or valkeys://)"
+            )
+    if options.tls_check_hostname and not options.tls_verify:
+        raise ConfigurationError(
+            "options.tls_check_hostname",
+            "needs tls_verify (a host name is checked on a verified certificate)",
+        )
     for name in ("max_connections",):
         if getattr(options, name) < 1:
             raise ConfigurationError(f"options.{name}", "must be >= 1")
@@ -141,7 +222,8 @@ def _client_kwargs(
         kw["ssl_certfile"] = options.tls_cert_file
         kw["ssl_keyfile"] = options.tls_key_file
         kw["ssl_cert_reqs"] = "required" if options.tls_verify else "none"
-        kw["ssl_check_hostname"] = options.tls_verify
+        check = options.tls_check_hostname
+        kw["ssl_check_hostname"] = options.tls_verify if check is None else check
     return kw
 
 
@@ -153,6 +235,7 @@ def _build_client(
     extra_timeout: float = 0.0,
 ) -> tuple[RedisClient, int]:
     parsed = parse_server_url(config.url) if config.url else None
+    options = effective_options(config, options)
     kw = _client_kwargs(config, options, parsed)
     if blocking:
         kw["socket_timeout"] = float(options.block_timeout) + kw["socket_timeout"] + 0.5
@@ -249,7 +332,7 @@ class RedisConnection:
         self._options = options
         self.client, _ = _build_client(config, options)
         self.cluster = config.cluster_mode
-        self.max_connections = options.max_connections
+        self.max_connections = effective_options(config, options).max_connections
         self._blocking: RedisClient | None = None
         self._waiting: RedisClient | None = None
         #: the probe's ServerInfo, cached for every backend sharing this connection
@@ -314,12 +397,22 @@ def acquire_connection(config: BackendConfig, options: RedisConnectionOptions) -
 
     Raises:
         ConfigurationError: the URL or an option is invalid.
+        UnsupportedOperationError: not called on an asyncio event loop (under trio, say).
     """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise UnsupportedOperationError(
+            config.name or config.type,
+            "connect",
+            "the Redis backends run on asyncio (redis.asyncio); under trio use the memory backend, "
+            "or run the program with anyio.run(main, backend='asyncio') or asyncio.run(main())",
+        ) from None
     check_connection_config(config, options)
     base = msgspec.structs.asdict(options)
     base.update({k: float(v) for k, v in base.items() if isinstance(v, Seconds)})
     key = (
-        id(asyncio.get_running_loop()),
+        id(loop),
         config.url,
         config.database,
         config.cluster_mode,
