@@ -147,3 +147,21 @@ def test_the_url_query_wins_over_options_as_in_redis_py() -> None:
     )
     got = effective_options(config, RedisListsOptions(read_timeout=1.5))
     assert (got.read_timeout, got.write_timeout) == (4.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "field"),
+    [
+        ("redis://h?max_connections=0", {}, "url"),
+        ("redis://h?socket_timeout=0", {}, "url"),
+        ("redis://h", {"max_connections": 0}, "options.max_connections"),
+        ("redis://h", {"socket_timeout": 0}, "options.read_timeout"),
+    ],
+)
+def test_a_bad_value_is_reported_where_it_was_written(
+    url: str, options: dict[str, object], field: str
+) -> None:
+    config = qs.BackendConfig(type="redis-lists", url=url, queue="q", options=options)
+    with pytest.raises(qs.ConfigurationError) as info:
+        qs.default_registry().factory("redis-lists").parse(config)
+    assert info.value.field == field

@@ -156,6 +156,11 @@ def check_connection_config(config: BackendConfig, options: RedisConnectionOptio
         ConfigurationError: naming url, cluster_addrs, database or options.<field>.
     """
     options = effective_options(config, options)
+    from_url = set(parse_server_url(config.url).options) if config.url else set()
+
+    def where(name: str) -> str:  # a value from the URL's query is the url's error
+        return "url" if name in from_url else f"options.{name}"
+
     if config.cluster_mode:
         addrs = config.cluster_addrs or ([] if not config.url else [config.url])
         if not addrs:
@@ -182,14 +187,13 @@ def check_connection_config(config: BackendConfig, options: RedisConnectionOptio
             "options.tls_check_hostname",
             "needs tls_verify (a host name is checked on a verified certificate)",
         )
-    for name in ("max_connections",):
-        if getattr(options, name) < 1:
-            raise ConfigurationError(f"options.{name}", "must be >= 1")
+    if options.max_connections < 1:
+        raise ConfigurationError(where("max_connections"), "max_connections must be >= 1")
     if options.max_retries < 0:
-        raise ConfigurationError("options.max_retries", "must be >= 0")
+        raise ConfigurationError(where("max_retries"), "max_retries must be >= 0")
     for name in ("conn_timeout", "read_timeout", "write_timeout", "pool_timeout"):
         if getattr(options, name) <= 0:
-            raise ConfigurationError(f"options.{name}", "must be > 0")
+            raise ConfigurationError(where(name), f"{name} must be > 0")
 
 
 def _client_kwargs(
