@@ -38,6 +38,7 @@ fails at once with :class:`~queuestore.errors.UnsupportedOperationError`.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 import msgspec
@@ -304,12 +305,38 @@ class TLSConnection(aredis.SSLConnection):
         try:
             await super().connect()  # type: ignore[no-untyped-call]
         except (RedisTimeoutError, RedisConnectionError) as exc:
-            if isinstance(exc, RedisConnectionError) and "SSL" not in str(exc) and "TLS" not in str(exc):
+            text = _tls_failure(exc)
+            if text is None:
                 raise
+            if "CERTIFICATE" in text.upper():
+                hint = (
+                    "the server's certificate was not accepted: set tls_ca_file to the CA that signs it, "
+                    "or tls_check_hostname: false / tls_verify: false if you must"
+                )
+            else:
+                hint = (
+                    "the server may not speak TLS on this port: use redis:// for a plain-text server, "
+                    "rediss:// only for a TLS one"
+                )
             raise RedisConnectionError(
-                f"TLS connection to {self.host}:{self.port} failed ({exc}); the server may not speak "
-                "TLS on this port: use redis:// for a plain-text server, rediss:// only for a TLS one"
+                f"TLS connection to {self.host}:{self.port} failed ({text}); {hint}"
             ) from exc
+
+
+def _tls_failure(exc: BaseException) -> str | None:
+    """The text of a TLS failure behind a connect error (a timeout counts), else None.
+
+    redis-py before 5.1 turns an ``ssl.SSLError`` into "Error 1 connecting to ...": the
+    reason is read from the chained exception.
+    """
+    if isinstance(exc, RedisTimeoutError):
+        return str(exc)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError) or "SSL" in str(seen):
+            return f"{exc}: {seen}" if seen is not exc else str(exc)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 async def _close_client(client: RedisClient) -> None:

@@ -11,6 +11,7 @@ of its base class, so it works unchanged on every redis-py release the project d
 from __future__ import annotations
 
 import asyncio
+import inspect
 import weakref
 from collections import deque
 from typing import Any
@@ -19,6 +20,13 @@ import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 __all__ = ["BoundedConnectionPool"]
+
+# redis-py before 5.3 requires get_connection's command_name (unused); later ones deprecate passing it
+_NAME_REQUIRED = (
+    inspect.signature(aredis.ConnectionPool.get_connection).parameters.get("command_name") is not None
+    and inspect.signature(aredis.ConnectionPool.get_connection).parameters["command_name"].default
+    is inspect.Parameter.empty
+)
 
 
 class BoundedConnectionPool(aredis.ConnectionPool):
@@ -94,6 +102,8 @@ class BoundedConnectionPool(aredis.ConnectionPool):
             redis.exceptions.ConnectionError: no slot freed within ``timeout``, or the
                 connection could not be made.
         """
+        if not args and _NAME_REQUIRED:
+            args = (None,)
         await self._take_slot()
         try:
             connection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
