@@ -1,6 +1,8 @@
 """Task runner. ``nox -l`` lists the sessions; ``nox -s tests -- -k cluster`` passes args to pytest.
 
-Sessions: tests, lint, typecheck, demo, bench, docs. The test sessions need ``redis-server``
+Sessions: tests, tests_floor, lint, typecheck, demo, bench, docs. Development tools come from
+pyproject.toml's ``[dependency-groups]`` (``test``, ``lint``, ``typecheck``), not from extras.
+The test sessions need ``redis-server``
 and ``redis-cli`` on PATH (or QUEUESTORE_TEST_SERVER_BIN / QUEUESTORE_TEST_CLI_BIN): see
 docs/testing.md.
 """
@@ -14,6 +16,8 @@ import sys
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent
 # Python 3.11 when it is installed, else the interpreter running nox (the project needs >= 3.11).
@@ -26,18 +30,58 @@ nox.options.default_venv_backend = "venv"
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["lint", "typecheck", "tests"]
 
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+
+
+def group(name: str) -> tuple[str, ...]:
+    """The requirements of one ``[dependency-groups]`` group of pyproject.toml."""
+    return nox.project.dependency_groups(PYPROJECT, name)
+
+
+def floor_pins(requirements: list[str]) -> list[str]:
+    """``name==floor`` for each requirement: its declared lowest version (``>=``, ``~=``, ``==``).
+
+    Raises:
+        ValueError: a requirement declares no lowest version.
+    """
+    pins: list[str] = []
+    for text in requirements:
+        req = Requirement(text)
+        floors = [s.version for s in req.specifier if s.operator in (">=", "~=", "==")]
+        if not floors:
+            raise ValueError(f"{text!r} declares no lowest version: add one (>=) so it can be tested")
+        pins.append(f"{req.name}=={max(floors, key=Version)}")
+    return pins
+
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run pytest against real throwaway servers (queuestore.testing); extra args go to pytest."""
-    session.install("-e", ".[test,cli,prometheus,otel]", "opentelemetry-sdk>=1.24")
+    session.install("-e", ".[cli,prometheus,otel]", *group("test"), "opentelemetry-sdk>=1.24")
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests_floor(session: nox.Session) -> None:
+    """Run the conformance suite on the lowest declared version of every runtime dependency.
+
+    Each ``dependencies`` entry of pyproject.toml is pinned to its floor (``redis>=5.0.1`` ->
+    ``redis==5.0.1``) in a constraints file, so pip fails if the floors cannot go together;
+    what they pull in themselves (hiredis) is resolved as usual. Extra args go to pytest.
+    """
+    pins = floor_pins(PYPROJECT["project"]["dependencies"])
+    constraints = Path(session.create_tmp()) / "floors.txt"
+    constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
+    session.install("-c", str(constraints), "-e", ".", *group("test"))
+    session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=False)
+    args = session.posargs or ["-x", "-q", "tests/conformance"]
+    session.run("pytest", "-p", "no:cacheprovider", *args)
 
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Run ruff check and ruff format --check on the package, the tests, the benchmarks and this file."""
-    session.install("ruff>=0.5")
+    session.install(*group("lint"))
     session.run("ruff", "check", *LINT_PATHS)
     session.run("ruff", "format", "--check", *LINT_PATHS)
 
@@ -45,7 +89,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """Run mypy --strict on the package."""
-    session.install("-e", ".[typecheck,cli,prometheus,otel]")
+    session.install("-e", ".[cli,prometheus,otel]", *group("typecheck"))
     session.run("mypy", "--strict", "queuestore")
 
 

@@ -13,7 +13,7 @@ from typing import Any, Self
 import msgspec
 
 from queuestore._config_defaults import type_defaults
-from queuestore._config_rules import check_backend
+from queuestore._config_rules import alias_given, check_backend
 from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore._redact import redact
 from queuestore._registry import BackendRegistry, default_registry
@@ -66,7 +66,9 @@ class StorageConfig(msgspec.Struct, kw_only=True):
                 continue
             accepted = reg.option_names(backend.type)
             for key, value in fill.items():
-                if key not in backend.options and (accepted is None or key in accepted):
+                if key in backend.options or alias_given(key, backend.options):
+                    continue  # set by the operator, maybe under redis-py's name
+                if accepted is None or key in accepted:
                     backend.options[key] = value
         try:
             default = self.default_backend()

@@ -14,10 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from queuestore._models import BackendConfig, DefaultsConfig
-from queuestore._url import parse_server_url, split_host_port
+from queuestore._url import OPTION_ALIASES, parse_server_url, split_host_port
 from queuestore.errors import ConfigurationError
 
-__all__ = ["REDIS_FAMILY", "check_backend", "connection_defaults", "connection_options"]
+__all__ = ["REDIS_FAMILY", "alias_given", "check_backend", "connection_defaults", "connection_options"]
 
 #: the built-in types that talk to a Redis-compatible server
 REDIS_FAMILY = frozenset({"redis-lists", "redis-streams", "keydb", "dragonfly"})
@@ -40,6 +40,12 @@ def connection_defaults(defaults: DefaultsConfig) -> dict[str, Any]:
         "read_timeout": float(defaults.read_timeout),
         "write_timeout": float(defaults.write_timeout),
     }
+
+
+def alias_given(name: str, options: dict[str, Any]) -> bool:
+    """True when ``options`` sets option ``name`` under redis-py's spelling (``socket_timeout``
+    sets ``read_timeout``): a default must not be filled in next to it."""
+    return any(alias in options for alias, targets in OPTION_ALIASES.items() if name in targets)
 
 
 def connection_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from queuestore._args import parse_options
+from queuestore._config_rules import alias_given
 from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore.abc import BackendFactory
 from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
@@ -124,7 +125,11 @@ class DialectFactory(BackendFactory[RedisBackendOptions]):
             ConfigurationError: ``options.layout`` is invalid.
         """
         known = _names(self.layout_options(self.layout(config)))
-        tuned = {k: v for k, v in self.option_defaults(DefaultsConfig()).items() if k in known}
+        tuned = {
+            k: v
+            for k, v in self.option_defaults(DefaultsConfig()).items()
+            if k in known and not alias_given(k, config.options)
+        }
         return msgspec.structs.replace(config, options={**tuned, **config.options})
 
     def parse(self, config: BackendConfig) -> RedisBackendOptions:

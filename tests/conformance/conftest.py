@@ -1,4 +1,9 @@
-"""Fixtures of the conformance suite: ``target``, ``make_backend`` and ``backend``.
+"""Fixtures of the conformance suite: ``target``, ``make_backend``, ``backend`` and the event
+loop (``anyio_backend``).
+
+The memory target runs on asyncio and on trio (the memory backend is anyio-native); the
+Redis targets run on asyncio only (redis.asyncio), so their trio variants are deselected
+at collection, not skipped. Without trio installed the trio variants are skipped, saying so.
 
 Server fixtures (``redis_server``, ``redis_cluster``) come from the root conftest
 and are requested lazily with ``request.getfixturevalue``, so a memory-only run
@@ -7,6 +12,7 @@ starts no server.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -36,6 +42,43 @@ async def drop_prefix(url: str, prefix: str) -> None:
             await client.delete(*batch)
     finally:
         await client.aclose()
+
+
+#: the event loops the suite runs on; trio only for targets that are not Redis ones
+_TRIO = importlib.util.find_spec("trio") is not None
+ANYIO_BACKENDS = [
+    pytest.param("asyncio", id="asyncio"),
+    pytest.param(
+        "trio",
+        id="trio",
+        marks=[] if _TRIO else [pytest.mark.skip(reason="trio is not installed (nox -s tests installs it)")],
+    ),
+]
+
+
+@pytest.fixture(params=ANYIO_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """asyncio for every target; trio too for the memory target."""
+    value: str = request.param
+    return value
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the trio variants of the Redis targets (they run on asyncio only)."""
+    keep: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        target = params.get("target")
+        on_trio = params.get("anyio_backend") == "trio"
+        if on_trio and (not isinstance(target, Target) or target.topology != "memory"):
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 def _unique(prefix: str) -> str:

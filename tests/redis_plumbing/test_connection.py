@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
 import pytest
 import redis.asyncio as aredis
 from redis import exceptions as rexc
 
-from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError
+from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError, Job
 from queuestore._url import parse_server_url
 from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.connection import acquire_connection
@@ -47,7 +53,7 @@ def test_bad_urls_name_the_field_and_hide_the_password(url: str) -> None:
 
 
 async def test_options_reach_the_real_client(redis_server: RedisServer) -> None:
-    config = BackendConfig(type="redis-lists", url=redis_server.url + "?x=1", database=2)
+    config = BackendConfig(type="redis-lists", url=redis_server.url, database=2)
     opts = RedisBackendOptions(
         max_connections=4,
         conn_timeout=2.0,
@@ -65,7 +71,7 @@ async def test_options_reach_the_real_client(redis_server: RedisServer) -> None:
         assert acquire_connection(config, opts) is conn  # one pool per identical settings
         await conn.release()
         pool = conn.client.connection_pool
-        assert isinstance(pool, aredis.BlockingConnectionPool)
+        assert isinstance(pool, aredis.ConnectionPool)
         assert (pool.max_connections, pool.timeout) == (4, 1.5)
         kw = pool.connection_kwargs
         assert (kw["db"], kw["socket_connect_timeout"], kw["socket_timeout"]) == (2, 2.0, 0.9)
@@ -85,7 +91,7 @@ async def test_tls_and_unix_pick_their_connection_classes() -> None:
     unix = acquire_connection(BackendConfig(type="redis-lists", url="unix:///tmp/nowhere.sock"), opts)
     try:
         tls_pool = tls.client.connection_pool
-        assert tls_pool.connection_class is aredis.SSLConnection
+        assert issubclass(tls_pool.connection_class, aredis.SSLConnection)
         assert tls_pool.connection_kwargs["ssl_cert_reqs"] == "none"
         assert unix.client.connection_pool.connection_class is aredis.UnixDomainSocketConnection
     finally:
@@ -123,3 +129,116 @@ async def test_unreachable_server_is_a_connection_failure() -> None:
         await RedisListsFactory().create(config)
     assert info.value.retryable
     assert info.value.operation == "connect"
+
+
+async def _server_stat(server: RedisServer, section: str, field: str) -> int:
+    client = aredis.Redis(host="127.0.0.1", port=server.port)
+    try:
+        return int((await client.info(section))[field])
+    finally:
+        await client.aclose()
+
+
+def _open_fds() -> int:
+    return len(os.listdir(f"/proc/{os.getpid()}/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts file descriptors in /proc")
+async def test_closing_a_backend_closes_its_sockets(redis_server: RedisServer) -> None:
+    config = BackendConfig(type="redis-lists", url=redis_server.url, queue="sockets")
+    factory = RedisListsFactory()
+    warm = await factory.create(config)  # imports, script cache: what stays for the process
+    await warm.aclose()
+    before_clients = await _server_stat(redis_server, "clients", "connected_clients")
+    before_fds = _open_fds()
+    gc.disable()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for i in range(100):
+                backend = await factory.create(config)
+                await backend.enqueue(Job(id=f"j{i}", payload={}))
+                assert (await backend.dequeue()) is not None
+                await backend.aclose()
+            assert _open_fds() == before_fds
+            assert await _server_stat(redis_server, "clients", "connected_clients") == before_clients
+            gc.collect()  # whatever was left unclosed warns now
+    finally:
+        gc.enable()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+async def test_tls_against_a_plain_text_server_fails_once_with_a_hint(redis_server: RedisServer) -> None:
+    before = await _server_stat(redis_server, "stats", "total_connections_received")
+    config = BackendConfig(
+        type="redis-lists",
+        url=f"rediss://127.0.0.1:{redis_server.port}/0",
+        queue="q",
+        options={"conn_timeout": 0.5, "max_retries": 3, "tls_verify": False},
+    )
+    with pytest.raises(ConnectionFailedError) as info:
+        await RedisListsFactory().create(config)
+    assert "TLS" in str(info.value)
+    assert "redis://" in str(info.value)
+    after = await _server_stat(redis_server, "stats", "total_connections_received")
+    assert after - before == 2  # one TLS attempt (not retried) and our own INFO connection
+
+
+async def test_url_query_options_and_redis_py_names_reach_the_real_client(redis_server: RedisServer) -> None:
+    url = f"valkey://127.0.0.1:{redis_server.port}/3?socket_timeout=2.5&socket_connect_timeout=4&max_connections=3"
+    config = BackendConfig(type="redis-lists", url=url, queue="urlq", options={"health_check_interval": 12})
+    backend = await RedisListsFactory().create(config)
+    try:
+        await backend.enqueue(Job(id="u1", payload={}))
+        pool = backend.conn.client.connection_pool  # type: ignore[attr-defined]
+        kw = pool.connection_kwargs
+        assert (kw["db"], kw["socket_timeout"], kw["socket_connect_timeout"]) == (3, 2.5, 4.0)
+        assert (pool.max_connections, kw["health_check_interval"]) == (3, 12.0)
+        raw = aredis.Redis(host="127.0.0.1", port=redis_server.port, db=3)
+        try:
+            assert await raw.dbsize() > 0  # the job landed in database 3
+        finally:
+            await raw.aclose()
+    finally:
+        await backend.aclose()
+
+
+async def test_unix_socket_url_with_db(redis_server_factory: Any, tmp_path: Path) -> None:
+    sock = tmp_path / "r.sock"
+    server = redis_server_factory(extra_args=["--unixsocket", str(sock), "--unixsocketperm", "700"])
+    config = BackendConfig(type="redis-lists", url=f"unix://{sock}?db=5", queue="sockq")
+    backend = await RedisListsFactory().create(config)
+    try:
+        await backend.enqueue(Job(id="s1", payload={}))
+        assert await backend.length() == 1
+        in_db5 = aredis.Redis(host="127.0.0.1", port=server.port, db=5)
+        in_db0 = aredis.Redis(host="127.0.0.1", port=server.port, db=0)
+        try:
+            assert await in_db5.dbsize() > 0
+            assert await in_db0.dbsize() == 0
+        finally:
+            await in_db5.aclose()
+            await in_db0.aclose()
+    finally:
+        await backend.aclose()
+
+
+def test_a_redis_backend_under_trio_fails_at_once_and_memory_works() -> None:
+    pytest.importorskip("trio", reason="trio is not installed (nox -s tests installs it)")
+    import anyio
+
+    import queuestore as qs
+    from queuestore.errors import UnsupportedOperationError
+
+    async def main() -> None:
+        async with await qs.default_registry().create(
+            "memory", BackendConfig(type="memory", name="m", queue="q")
+        ) as memory:
+            await memory.enqueue(Job(id="t1", payload={}))
+            assert await memory.length() == 1
+        with pytest.raises(UnsupportedOperationError, match=r"run on asyncio .*under trio use"):
+            await RedisListsFactory().create(
+                BackendConfig(type="redis-lists", name="r", queue="q", url=f"redis://127.0.0.1:{free_port()}")
+            )
+
+    anyio.run(main, backend="trio")

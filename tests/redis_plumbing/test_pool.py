@@ -13,7 +13,7 @@ from redis import exceptions as rexc
 from queuestore import BackendConfig
 from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.connection import acquire_connection
-from queuestore.backends._redis.pool import FastBlockingConnectionPool
+from queuestore.backends._redis.pool import BoundedConnectionPool
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -24,14 +24,14 @@ async def test_pool_timeout_bounds_the_wait_for_a_connection(redis_server: Redis
     conn = acquire_connection(BackendConfig(type="redis-lists", url=redis_server.url), opts)
     try:
         pool = conn.client.connection_pool
-        assert isinstance(pool, FastBlockingConnectionPool)
-        assert isinstance(pool, aredis.BlockingConnectionPool)
+        assert isinstance(pool, BoundedConnectionPool)
+        assert isinstance(pool, aredis.ConnectionPool)
         held = [await pool.get_connection(), await pool.get_connection()]
         start = time.monotonic()
         with pytest.raises(rexc.ConnectionError, match="No connection available"):
             await conn.client.ping()
         assert 0.25 <= time.monotonic() - start < 2.0
-        assert not pool._waiters
+        assert pool.waiting == 0
 
         # a caller waiting gets the first connection released, well before the timeout
         async def give_back() -> None:
@@ -44,8 +44,8 @@ async def test_pool_timeout_bounds_the_wait_for_a_connection(redis_server: Redis
         await pool.release(held.pop())
         # many callers on two connections: all served, nothing left checked out or waiting
         assert all(await asyncio.gather(*(conn.client.ping() for _ in range(200))))
-        assert (len(pool._in_use_connections), len(pool._waiters)) == (0, 0)
-        assert len(pool._available_connections) <= 2
+        assert (pool.checked_out, pool.waiting) == (0, 0)
+        assert 1 <= pool.idle <= 2
     finally:
         await conn.release()
 
@@ -53,9 +53,7 @@ async def test_pool_timeout_bounds_the_wait_for_a_connection(redis_server: Redis
 async def test_waiters_are_served_in_order_and_a_cancelled_one_passes_its_turn(
     redis_server: RedisServer,
 ) -> None:
-    pool = FastBlockingConnectionPool(
-        max_connections=1, timeout=5.0, host="127.0.0.1", port=redis_server.port
-    )
+    pool = BoundedConnectionPool(max_connections=1, timeout=5.0, host="127.0.0.1", port=redis_server.port)
     try:
         first = await pool.get_connection()
         order: list[int] = []
@@ -73,6 +71,6 @@ async def test_waiters_are_served_in_order_and_a_cancelled_one_passes_its_turn(
         await asyncio.wait_for(asyncio.gather(*waiters), 5.0)
         assert order == [0, 1, 2]
         assert cancelled.cancelled()
-        assert not pool._waiters
+        assert pool.waiting == 0
     finally:
         await pool.disconnect()

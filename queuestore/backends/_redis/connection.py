@@ -1,26 +1,10 @@
-"""Connections: typed connection options and pooled clients shared between
-backends with identical settings, standalone or Redis Cluster (URLs are parsed by
-:mod:`queuestore._url`).
+"""Connections: pooled clients shared between backends with identical settings, standalone
+or Redis Cluster. The settings (options, aliases, URL query options, checks) are in
+:mod:`.settings`, URLs are parsed by :mod:`queuestore._url`, the pool is :mod:`.pool`,
+TLS connections are :mod:`.tls`.
 
-Every option here is applied to the real client or rejected by name:
-
-=================  ================================================================
-option             applied as
-=================  ================================================================
-url                redis:// (TCP), rediss:// (TLS), unix:// (socket); user, password, db
-password/username  ACL credentials (override the URL's); never shown in repr or errors
-max_connections    pool size (standalone: a blocking pool; cluster: per node)
-conn_timeout       socket connect timeout
-read_timeout       socket timeout of every command (redis-py has one socket timeout;
-write_timeout      the larger of read_timeout and write_timeout is applied)
-pool_timeout       how long a caller waits for a free pooled connection (standalone)
-block_timeout      longest single blocking call (BLPOP/XREADGROUP BLOCK); blocking
-                   calls use their own pool whose socket timeout is block + read timeout
-idle_timeout       connections idle longer than this are health-checked (PING) before reuse
-max_retries        reconnect attempts on a broken connection (not on a timed-out command,
-                   whose outcome is unknown)
-tls, tls_*         TLS on, CA file, client certificate and key, verification
-=================  ================================================================
+The Redis backends run on asyncio only: creating one under another event loop (trio)
+fails at once with :class:`~queuestore.errors.UnsupportedOperationError`.
 """
 
 from __future__ import annotations
@@ -38,8 +22,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
 from queuestore._url import ServerURL, parse_server_url, split_host_port
-from queuestore.backends._redis.pool import FastBlockingConnectionPool
-from queuestore.errors import ConfigurationError
+from queuestore.backends._redis.pool import BoundedConnectionPool
+from queuestore.backends._redis.settings import (
+    RedisConnectionOptions,
+    check_connection_config,
+    effective_options,
+    resolve_aliases,
+)
+from queuestore.backends._redis.tls import TLSConnection
+from queuestore.errors import UnsupportedOperationError
 
 __all__ = [
     "RedisClient",
@@ -47,89 +38,11 @@ __all__ = [
     "RedisConnectionOptions",
     "acquire_connection",
     "check_connection_config",
+    "effective_options",
+    "resolve_aliases",
 ]
 
 RedisClient = aredis.Redis | RedisCluster
-
-
-class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Connection settings shared by every Redis-protocol backend.
-
-    Attributes:
-        password: ACL password (overrides the URL's); never shown in a repr or an error.
-        username: ACL user name (overrides the URL's).
-        max_connections: pool size (standalone: a bounded pool; cluster: per node).
-        conn_timeout: socket connect timeout.
-        read_timeout: socket timeout of every command (redis-py has one socket timeout:
-            the larger of ``read_timeout`` and ``write_timeout`` is applied).
-        write_timeout: see ``read_timeout``.
-        pool_timeout: how long a caller waits for a free pooled connection (standalone).
-        block_timeout: longest single blocking call (BLPOP / XREADGROUP BLOCK); a longer
-            ``DequeueOptions.timeout`` is a loop of such calls. Blocking calls use their own
-            pool whose socket timeout is this plus ``read_timeout``.
-        idle_timeout: a connection idle longer than this is checked with PING before reuse.
-        max_retries: reconnect attempts on a broken connection (never on a timed-out
-            command, whose outcome is unknown).
-        tls: TLS on a ``redis://`` URL (``rediss://`` turns it on by itself).
-        tls_ca_file: CA bundle that verifies the server's certificate.
-        tls_cert_file: client certificate (mutual TLS).
-        tls_key_file: the client certificate's private key.
-        tls_verify: verify the server's certificate and host name.
-    """
-
-    password: str | None = None
-    username: str | None = None
-    max_connections: int = 10
-    conn_timeout: Seconds = Seconds(30.0)
-    read_timeout: Seconds = Seconds(1.0)
-    write_timeout: Seconds = Seconds(1.0)
-    pool_timeout: Seconds = Seconds(4.0)
-    block_timeout: Seconds = Seconds(1.0)
-    idle_timeout: Seconds = Seconds(300.0)
-    max_retries: int = 3
-    tls: bool = False
-    tls_ca_file: str | None = None
-    tls_cert_file: str | None = None
-    tls_key_file: str | None = None
-    tls_verify: bool = True
-
-    def __repr__(self) -> str:
-        fields = {f: getattr(self, f) for f in self.__struct_fields__}
-        if fields.get("password") is not None:
-            fields["password"] = "***"
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in fields.items())})"
-
-
-def check_connection_config(config: BackendConfig, options: RedisConnectionOptions) -> None:
-    """Validate the connection part of a backend config.
-
-    Raises:
-        ConfigurationError: naming url, cluster_addrs, database or options.<field>.
-    """
-    if config.cluster_mode:
-        addrs = config.cluster_addrs or ([] if not config.url else [config.url])
-        if not addrs:
-            raise ConfigurationError("cluster_addrs", "cluster_mode needs cluster_addrs or a url")
-        for i, addr in enumerate(config.cluster_addrs):
-            split_host_port(addr, f"cluster_addrs[{i}]")
-        if config.url:
-            parse_server_url(config.url)
-        if config.database:
-            raise ConfigurationError("database", "Redis Cluster has only database 0")
-    else:
-        if not config.url:
-            raise ConfigurationError("url", "required (redis://host:port/db)")
-        parsed = parse_server_url(config.url)
-        if parsed.scheme == "unix" and options.tls:
-            raise ConfigurationError("options.tls", "TLS does not apply to a unix:// socket")
-    for name in ("max_connections",):
-        if getattr(options, name) < 1:
-            raise ConfigurationError(f"options.{name}", "must be >= 1")
-    if options.max_retries < 0:
-        raise ConfigurationError("options.max_retries", "must be >= 0")
-    for name in ("conn_timeout", "read_timeout", "write_timeout", "pool_timeout"):
-        if getattr(options, name) <= 0:
-            raise ConfigurationError(f"options.{name}", "must be > 0")
 
 
 def _client_kwargs(
@@ -139,7 +52,13 @@ def _client_kwargs(
         "socket_connect_timeout": float(options.conn_timeout),
         "socket_timeout": float(max(options.read_timeout, options.write_timeout)),
         "health_check_interval": float(options.idle_timeout),
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), options.max_retries),
+        # only a broken connection is retried: a timed-out command's outcome is unknown, and a
+        # connect that timed out would time out again (a TLS client on a plain-text port)
+        "retry": Retry(
+            ExponentialBackoff(cap=1.0, base=0.05),
+            options.max_retries,
+            supported_errors=(RedisConnectionError,),
+        ),
         "retry_on_error": [RedisConnectionError],
         "decode_responses": False,
     }
@@ -156,7 +75,8 @@ def _client_kwargs(
         kw["ssl_certfile"] = options.tls_cert_file
         kw["ssl_keyfile"] = options.tls_key_file
         kw["ssl_cert_reqs"] = "required" if options.tls_verify else "none"
-        kw["ssl_check_hostname"] = options.tls_verify
+        check = options.tls_check_hostname
+        kw["ssl_check_hostname"] = options.tls_verify if check is None else check
     return kw
 
 
@@ -168,6 +88,7 @@ def _build_client(
     extra_timeout: float = 0.0,
 ) -> tuple[RedisClient, int]:
     parsed = parse_server_url(config.url) if config.url else None
+    options = effective_options(config, options)
     kw = _client_kwargs(config, options, parsed)
     if blocking:
         kw["socket_timeout"] = float(options.block_timeout) + kw["socket_timeout"] + 0.5
@@ -188,7 +109,7 @@ def _build_client(
     if parsed.scheme == "unix":
         conn_kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
         conn_kw.pop("socket_connect_timeout", None)
-        pool = FastBlockingConnectionPool(
+        pool = BoundedConnectionPool(
             max_connections=options.max_connections,
             timeout=float(options.pool_timeout),
             connection_class=aredis.UnixDomainSocketConnection,
@@ -199,10 +120,10 @@ def _build_client(
     else:
         conn_class: type[aredis.Connection] = aredis.Connection
         if kw.pop("ssl", False):
-            conn_class = aredis.SSLConnection
+            conn_class = TLSConnection
         else:
             kw = {k: v for k, v in kw.items() if not k.startswith("ssl")}
-        pool = FastBlockingConnectionPool(
+        pool = BoundedConnectionPool(
             max_connections=options.max_connections,
             timeout=float(options.pool_timeout),
             connection_class=conn_class,
@@ -212,6 +133,15 @@ def _build_client(
             **kw,
         )
     return aredis.Redis(connection_pool=pool), db
+
+
+async def _close_client(client: RedisClient) -> None:
+    """Close a client and the sockets of its pool (a client given a pool does not own it)."""
+    try:
+        await client.aclose()
+    finally:
+        if isinstance(client, aredis.Redis):
+            await client.connection_pool.disconnect()
 
 
 class RedisConnection:
@@ -229,7 +159,7 @@ class RedisConnection:
         self._options = options
         self.client, _ = _build_client(config, options)
         self.cluster = config.cluster_mode
-        self.max_connections = options.max_connections
+        self.max_connections = effective_options(config, options).max_connections
         self._blocking: RedisClient | None = None
         self._waiting: RedisClient | None = None
         #: the probe's ServerInfo, cached for every backend sharing this connection
@@ -259,19 +189,25 @@ class RedisConnection:
                 active += max(0, len(getattr(node, "_connections", ())) - len(getattr(node, "_free", ())))
             return ConnectionPoolStats(active=active, idle=idle, max=self.max_connections)
         pool = self.client.connection_pool
-        in_use = len(getattr(pool, "_in_use_connections", ()))
-        idle = len(getattr(pool, "_available_connections", ()))
-        return ConnectionPoolStats(active=in_use, idle=idle, max=self.max_connections)
+        if isinstance(pool, BoundedConnectionPool):
+            return ConnectionPoolStats(active=pool.checked_out, idle=pool.idle, max=self.max_connections)
+        return ConnectionPoolStats(active=0, idle=0, max=self.max_connections)  # pragma: no cover
 
     async def release(self) -> None:
-        """Drop one reference; the last one closes the pool."""
+        """Drop one reference; the last one closes every client and its pool (the sockets).
+
+        Raises:
+            Nothing from the clients: a failure to close one socket does not keep the
+            others open.
+        """
         self._refs -= 1
-        if self._refs <= 0:
-            _SHARED.pop(self._key, None)
-            await self.client.aclose()
-            for extra in (self._blocking, self._waiting):
-                if extra is not None:
-                    await extra.aclose()
+        if self._refs > 0:
+            return
+        _SHARED.pop(self._key, None)
+        clients = [c for c in (self.client, self._blocking, self._waiting) if c is not None]
+        self._blocking = self._waiting = None
+        for client in clients:
+            await _close_client(client)
 
     def __repr__(self) -> str:
         return f"<RedisConnection cluster={self.cluster} refs={self._refs}>"
@@ -288,12 +224,22 @@ def acquire_connection(config: BackendConfig, options: RedisConnectionOptions) -
 
     Raises:
         ConfigurationError: the URL or an option is invalid.
+        UnsupportedOperationError: not called on an asyncio event loop (under trio, say).
     """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise UnsupportedOperationError(
+            config.name or config.type,
+            "connect",
+            "the Redis backends run on asyncio (redis.asyncio); under trio use the memory backend, "
+            "or run the program with anyio.run(main, backend='asyncio') or asyncio.run(main())",
+        ) from None
     check_connection_config(config, options)
     base = msgspec.structs.asdict(options)
     base.update({k: float(v) for k, v in base.items() if isinstance(v, Seconds)})
     key = (
-        id(asyncio.get_running_loop()),
+        id(loop),
         config.url,
         config.database,
         config.cluster_mode,

@@ -1,105 +1,121 @@
-"""A blocking connection pool with a fast path.
+"""A bounded connection pool built on redis-py's public pool API.
 
-redis-py's ``BlockingConnectionPool`` pays for its waiting machinery on every
-checkout; this subclass takes a free connection directly and queues callers
-only when the pool is full, still bounded by ``pool_timeout``.
+redis-py's stock ``ConnectionPool`` has no wait (a full pool raises at once) and its
+``BlockingConnectionPool`` takes a condition variable and a timeout context on every
+checkout. :class:`BoundedConnectionPool` is the stock ``ConnectionPool`` behind a gate of
+our own: at most ``max_connections`` checked out, callers beyond that wait FIFO for up to
+``timeout`` (``pool_timeout``). It calls only the public ``get_connection`` / ``release``
+of its base class, so it works unchanged on every redis-py release the project declares.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import weakref
 from collections import deque
 from typing import Any
 
 import redis.asyncio as aredis
-from redis.event import AsyncAfterConnectionReleasedEvent
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-__all__ = ["FastBlockingConnectionPool"]
+__all__ = ["BoundedConnectionPool"]
+
+# redis-py before 5.3 requires get_connection's command_name (unused); later ones deprecate passing it
+_NAME_REQUIRED = (
+    inspect.signature(aredis.ConnectionPool.get_connection).parameters.get("command_name") is not None
+    and inspect.signature(aredis.ConnectionPool.get_connection).parameters["command_name"].default
+    is inspect.Parameter.empty
+)
 
 
-class FastBlockingConnectionPool(aredis.BlockingConnectionPool):
-    """A bounded pool that waits up to ``timeout`` (``pool_timeout``) for a free connection,
-    without redis-py's per-call cost when one is free.
+class BoundedConnectionPool(aredis.ConnectionPool):
+    """At most ``max_connections`` connections checked out; a caller that finds them all
+    taken waits, first come first served, up to ``timeout`` seconds, then gets redis-py's
+    ``ConnectionError("No connection available.")``.
 
-    redis-py's ``BlockingConnectionPool`` takes an ``asyncio.Condition``, an
-    ``asyncio.timeout`` and its observability hooks on *every* checkout and release
-    (~40% more client CPU per awaited command than a plain pool). Here a checkout with a
-    free (or still creatable) connection and nobody queued is a pop; only a caller that
-    finds the pool exhausted waits, FIFO, on its own future with the ``timeout`` deadline,
-    and a release hands the connection to the first waiter. The pool's bound and timeout
-    behave as before: ``ConnectionError("No connection available.")`` after ``timeout``.
-    During a server maintenance notification (redis-py's ``set_in_maintenance``) the
-    base class's locked path is used.
+    A checkout with a free slot and nobody queued is one counter step plus the base
+    class's ``get_connection``; a release hands its slot to the first live waiter.
+
+    Attributes:
+        timeout: the longest wait for a free connection (None waits forever).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, max_connections: int, timeout: float | None, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self.timeout = timeout
+        self._limit = max_connections
+        self._out = 0  # slots taken (checked out, or being connected)
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self._seen: weakref.WeakSet[Any] = weakref.WeakSet()  # every connection handed out
 
-    def _maintenance(self) -> bool:
-        return bool(self._in_maintenance)
+    @property
+    def checked_out(self) -> int:
+        """Connections handed out and not yet released."""
+        return self._out
 
-    def _free(self) -> bool:
-        return bool(self._available_connections) or len(self._in_use_connections) < self.max_connections
+    @property
+    def idle(self) -> int:
+        """Connections made by this pool and now back in it."""
+        return max(0, len(self._seen) - self._out)
 
-    def _wake_next(self) -> None:
-        if not self._free():
-            return
-        for fut in self._waiters:
+    @property
+    def waiting(self) -> int:
+        """Callers queued for a free connection."""
+        return sum(1 for fut in self._waiters if not fut.done())
+
+    def _hand_over(self) -> bool:
+        """Give the slot being freed to the first live waiter; False when nobody waits."""
+        while self._waiters:
+            fut = self._waiters.popleft()
             if not fut.done():
                 fut.set_result(None)
-                return
+                return True
+        return False
 
-    async def _wait_free(self) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = None if self.timeout is None else loop.time() + self.timeout
-        first = True
-        while first or not self._free():
-            first = False
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(fut)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await fut
-            except BaseException as exc:
-                self._waiters.remove(fut)
-                if fut.done() and not fut.cancelled():
-                    self._wake_next()  # woken, then timed out or cancelled: pass the hand-over on
-                if isinstance(exc, TimeoutError):
-                    raise RedisConnectionError("No connection available.") from None
-                raise
-            self._waiters.remove(fut)
-
-    async def get_connection(self, command_name: Any = None, *keys: Any, **options: Any) -> Any:
-        if self._maintenance():
-            return await super().get_connection()  # type: ignore[no-untyped-call]
-        if self._waiters or not self._free():
-            await self._wait_free()
-            if self._maintenance():  # pragma: no cover - a maintenance began while waiting
-                return await super().get_connection()  # type: ignore[no-untyped-call]
-        if self._available_connections:
-            connection = self._available_connections.pop()
-        else:
-            connection = self.make_connection()  # type: ignore[no-untyped-call]
-        if self._waiters:
-            self._wake_next()  # more than one was freed: the next waiter may go too
-        self._in_use_connections.add(connection)
+    async def _take_slot(self) -> None:
+        if self._out < self._limit and not self._waiters:
+            self._out += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
         try:
-            await self.ensure_connection(connection)
-        except BaseException:
-            await self.release(connection)
+            async with asyncio.timeout(self.timeout):
+                await fut  # the releaser kept _out for us
+        except BaseException as exc:
+            if fut.done() and not fut.cancelled():
+                self._give_slot()  # handed a slot, then timed out or cancelled: pass it on
+            else:
+                fut.cancel()
+            if isinstance(exc, TimeoutError):
+                raise RedisConnectionError("No connection available.") from None
             raise
+
+    def _give_slot(self) -> None:
+        if not self._hand_over():
+            self._out -= 1
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        """A connected connection, waiting up to ``timeout`` for a free slot.
+
+        Raises:
+            redis.exceptions.ConnectionError: no slot freed within ``timeout``, or the
+                connection could not be made.
+        """
+        if not args and _NAME_REQUIRED:
+            args = (None,)
+        await self._take_slot()
+        try:
+            connection = await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except BaseException:
+            self._give_slot()
+            raise
+        self._seen.add(connection)
         return connection
 
     async def release(self, connection: Any) -> None:
-        if self._maintenance() or getattr(self._condition, "_waiters", None):  # the base class's waiters
+        """Return a connection and free its slot."""
+        try:
             await super().release(connection)
-        else:
-            self._in_use_connections.remove(connection)
-            if connection.should_reconnect():
-                await connection.disconnect()
-            self._available_connections.append(connection)
-            event = AsyncAfterConnectionReleasedEvent(connection)  # type: ignore[no-untyped-call]
-            await self._event_dispatcher.dispatch_async(event)  # type: ignore[union-attr]
-        self._wake_next()
+        finally:
+            self._give_slot()

@@ -154,6 +154,13 @@ async def _command_exists(client: RedisClient, name: str, node: Any) -> bool:
     return bool(reply) and any(r for r in reply)
 
 
+def _as_dict(reply: Any) -> Any:
+    """A CONFIG GET reply as a dict (redis-py before 5.1 leaves it as flat name/value pairs)."""
+    if isinstance(reply, list | tuple):
+        return dict(zip(reply[::2], reply[1::2], strict=False))
+    return reply
+
+
 async def probe_server(client: RedisClient) -> ServerInfo:
     """Ask the server (one node of a cluster) what it is.
 
@@ -171,11 +178,11 @@ async def probe_server(client: RedisClient) -> ServerInfo:
     rdb: bool | None = None
     fsync: str | None = None
     try:
-        save = await client.execute_command("CONFIG", "GET", "save", **kw)
+        save = _as_dict(await client.execute_command("CONFIG", "GET", "save", **kw))
         if isinstance(save, dict):
             raw = save.get(b"save", save.get("save", b""))
             rdb = bool(raw.decode() if isinstance(raw, bytes) else raw)
-        fs = await client.execute_command("CONFIG", "GET", "appendfsync", **kw)
+        fs = _as_dict(await client.execute_command("CONFIG", "GET", "appendfsync", **kw))
         if isinstance(fs, dict):
             v = fs.get(b"appendfsync", fs.get("appendfsync"))
             fsync = v.decode() if isinstance(v, bytes) else v

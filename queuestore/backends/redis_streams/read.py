@@ -41,6 +41,8 @@ async def group_view(store: StreamsStore, group: str) -> tuple[str, int | None, 
             raise
         xlen = int(await client.execute_command("XLEN", store.keys.stream))
     for info in infos:
+        if isinstance(info, list | tuple):  # redis-py < 5.1 leaves XINFO GROUPS as flat pairs
+            info = dict(zip(info[::2], info[1::2], strict=False))
         d = {text(k): v for k, v in info.items()} if isinstance(info, dict) else {}
         if text(d.get("name", b"")) == group:
             pending = int(d.get("pending", 0))
