@@ -44,7 +44,38 @@ __all__ = ["RedisConnectionOptions", "check_connection_config", "effective_optio
 
 
 class RedisConnectionOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Connection settings shared by every Redis-protocol backend."""
+    """Connection settings shared by every Redis-protocol backend.
+
+    Attributes:
+        password: ACL password (overrides the URL's); never shown in a repr or an error.
+        username: ACL user name (overrides the URL's).
+        max_connections: pool size (standalone: a bounded pool; cluster: per node).
+        conn_timeout: socket connect and TLS handshake timeout (a timed-out connect is not retried).
+        read_timeout: socket timeout of every command (redis-py has one socket timeout:
+            the larger of ``read_timeout`` and ``write_timeout`` is applied).
+        write_timeout: see ``read_timeout``.
+        pool_timeout: how long a caller waits for a free pooled connection (standalone).
+        block_timeout: longest single blocking call (BLPOP / XREADGROUP BLOCK); a longer
+            ``DequeueOptions.timeout`` is a loop of such calls, on a pool of their own.
+        idle_timeout: a connection idle longer than this is checked with PING before reuse.
+        max_retries: reconnect attempts on a broken connection (never on a timed-out
+            command, whose outcome is unknown).
+        tls: TLS on a ``redis://`` URL (``rediss://`` and ``valkeys://`` turn it on by themselves).
+        tls_ca_file: CA bundle that verifies the server's certificate.
+        tls_cert_file: client certificate (mutual TLS).
+        tls_key_file: the client certificate's private key.
+        tls_verify: verify the server's certificate.
+        tls_check_hostname: match the certificate to the host name (default: ``tls_verify``).
+        socket_connect_timeout: redis-py's name for ``conn_timeout``.
+        socket_timeout: redis-py's name for ``read_timeout`` and ``write_timeout`` together.
+        health_check_interval: redis-py's name for ``idle_timeout``.
+        ssl: redis-py's name for ``tls``.
+        ssl_ca_certs: redis-py's name for ``tls_ca_file``.
+        ssl_certfile: redis-py's name for ``tls_cert_file``.
+        ssl_keyfile: redis-py's name for ``tls_key_file``.
+        ssl_cert_reqs: redis-py's name for ``tls_verify`` (``"none"`` / ``"required"``, or a bool).
+        ssl_check_hostname: redis-py's name for ``tls_check_hostname``.
+    """
 
     password: str | None = None
     username: str | None = None
