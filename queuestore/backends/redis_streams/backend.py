@@ -39,7 +39,7 @@ from typing import Any
 
 import anyio
 
-from queuestore._args import JobRef, check_job_queue
+from queuestore._args import JobRef, check_job_queue, dequeue_options
 from queuestore._job import Job, JobState, validate_job
 from queuestore._models import (
     BackendCapabilities,
@@ -137,18 +137,20 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Lease the next job (reclaimed expired leases first), waiting up to ``timeout``.
 
         Raises:
+            TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        jobs = await self._dequeue(options or DequeueOptions(), 1)
+        jobs = await self._dequeue(dequeue_options(options), 1)
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
         """Lease up to ``count`` jobs in one script call (waiting for the first).
 
         Raises:
+            TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        opts = options or DequeueOptions()
+        opts = dequeue_options(options, "dequeue_many")
         return await self._dequeue(opts, opts.checked_count())
 
     async def _dequeue(self, opts: DequeueOptions, count: int) -> list[Job]:
