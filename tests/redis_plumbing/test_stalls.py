@@ -63,10 +63,11 @@ async def make(server: RedisServer) -> AsyncIterator[Make]:
         await backend.aclose()
 
 
+@pytest.mark.parametrize("coalesce", [False, True])
 async def test_dequeue_on_a_frozen_server_raises_within_its_timeout_and_loses_nothing(
-    server: RedisServer, make: Make
+    server: RedisServer, make: Make, coalesce: bool
 ) -> None:
-    backend = await make("redis-streams", visibility_timeout="1s", call_margin="1s")
+    backend = await make("redis-streams", visibility_timeout="1s", call_margin="1s", coalesce=coalesce)
     await backend.enqueue(Job(id="kept", payload=1))
     with (
         anyio.fail_after(GUARD),
