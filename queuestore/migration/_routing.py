@@ -42,7 +42,7 @@ from typing import TypeVar
 
 import anyio
 
-from queuestore._args import JobRef, job_ref
+from queuestore._args import JobRef, dequeue_options, job_ref
 from queuestore._job import Job
 from queuestore._models import (
     BackendCapabilities,
@@ -190,12 +190,12 @@ class RoutingBackend(QueueBackend):
         Raises:
             InvalidJobError, BackendError: from the backends.
         """
-        opts = options or DequeueOptions()
+        opts = dequeue_options(options, "dequeue_many")
         return await self._take(opts, opts.checked_count())
 
     async def _take(self, options: DequeueOptions | None, count: int) -> list[Job]:
         self._check_open("dequeue")
-        opts = options or DequeueOptions()
+        opts = dequeue_options(options)
         if self.switched:
             quick, wait = None, self.target
         elif not self.lease_from_target:

@@ -22,7 +22,15 @@ async def backend_on(url: str) -> RedisStreamsBackend:
         name="stall",
         url=url,
         queue="stalled",
-        options={"read_timeout": 0.5, "write_timeout": 0.5, "max_retries": 3, "strict_keys": True},
+        # call_margin longer than the stalls: these tests are about the retries inside one call
+        # (tests/redis_plumbing/test_stalls.py covers a dequeue ending at its deadline instead)
+        options={
+            "read_timeout": 0.5,
+            "write_timeout": 0.5,
+            "max_retries": 3,
+            "strict_keys": True,
+            "call_margin": 10,
+        },
     )
     return await RedisStreamsFactory().create(cfg)
 

@@ -10,13 +10,13 @@ server, not the type name.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from importlib.resources.abc import Traversable
 from time import perf_counter
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from redis.exceptions import NoScriptError, RedisError
+import anyio
+from redis.exceptions import NoScriptError
 
 from queuestore._durations import Seconds
 from queuestore._job import JobCodec
@@ -25,17 +25,16 @@ from queuestore._models import BackendCapabilities, BackendConfig, HealthLevel, 
 from queuestore.abc import QueueBackend
 from queuestore.backends._redis.coalesce import Coalescer, Flush
 from queuestore.backends._redis.connection import RedisConnection, RedisConnectionOptions, acquire_connection
-from queuestore.backends._redis.errors import translate, translating
+from queuestore.backends._redis.errors import REDIS_FAILURES, translate, translating
+from queuestore.backends._redis.health import queue_health
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.probe import ServerInfo, probe_server
 from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
-from queuestore.errors import BackendClosedError, ConfigurationError, OperationTimeoutError, QueueStoreError
+from queuestore.errors import BackendClosedError, ConfigurationError, OperationTimeoutError
 
 __all__ = ["DURABLE_OPS", "RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
 
-
-#: what the boundary translates into queuestore errors (queuestore's own pass through)
-_REDIS_FAILURES = (RedisError, OSError, TimeoutError)
+_T = TypeVar("_T")
 
 
 class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_fields=True):
@@ -65,6 +64,13 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
             (``WAITAOF``, or nothing where every write is fsynced: ``appendfsync always``).
         wait_timeout: how long such a wait may take before the call raises
             ``OperationTimeoutError`` (the write was applied).
+        call_margin: how much longer than its own ``timeout`` a ``dequeue`` /
+            ``dequeue_many`` may take in all (retries, reconnects and new pooled connections
+            included): after ``timeout`` + half the margin it stops and raises
+            ``OperationTimeoutError``, handing back in the other half what it may have leased
+            (if the server does not answer, those leases expire and the jobs are redelivered).
+        health_timeout: longest wait for the health check's PING; no answer is ``unhealthy``.
+        health_latency_threshold: a slower PING makes health ``degraded``.
     """
 
     key_prefix: str = "queue:"
@@ -81,6 +87,9 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
     wait_for_replicas: int = 0
     wait_for_fsync: bool = False
     wait_timeout: Seconds = Seconds(0.5)
+    call_margin: Seconds = Seconds(1.0)
+    health_timeout: Seconds = Seconds(1.0)
+    health_latency_threshold: Seconds = Seconds(0.25)
     #: share one script call per event-loop tick between concurrent per-job ``dequeue()`` /
     #: ``ack()`` / ``enqueue()`` calls (each keeps its own job, lease, result and error)
     coalesce: bool = False
@@ -110,6 +119,9 @@ def check_backend_options(options: RedisBackendOptions) -> None:
         raise ConfigurationError("options.compression_threshold", "must be >= 0")
     if options.wait_for_replicas < 0:
         raise ConfigurationError("options.wait_for_replicas", "must be >= 0")
+    for name in ("call_margin", "health_timeout", "health_latency_threshold"):
+        if getattr(options, name) <= 0:
+            raise ConfigurationError(f"options.{name}", "must be > 0")
     if options.wait_timeout <= 0:
         raise ConfigurationError("options.wait_timeout", "must be > 0 (WAIT 0 would block forever)")
     if "{" in options.key_prefix or "}" in options.key_prefix:
@@ -235,7 +247,7 @@ class RedisBackendBase(QueueBackend):
             return await scripts.run(conn.client, name, keys, args)
         except BaseException as exc:
             metrics.record("error")
-            if isinstance(exc, _REDIS_FAILURES):
+            if isinstance(exc, REDIS_FAILURES):
                 raise translate(self.name, op, exc) from exc
             raise
         finally:
@@ -319,7 +331,7 @@ class RedisBackendBase(QueueBackend):
             return await conn.client.execute_command(*args, **kwargs)
         except BaseException as exc:
             metrics.record("error")
-            if isinstance(exc, _REDIS_FAILURES):
+            if isinstance(exc, REDIS_FAILURES):
                 raise translate(self.name, op, exc) from exc
             raise
         finally:
@@ -336,19 +348,49 @@ class RedisBackendBase(QueueBackend):
             **flags,
         )
 
+    @property
+    def cleanup_limit(self) -> float:
+        """Seconds a call cancelled by its deadline may still spend undoing what it may have
+        done (half of ``call_margin``); past it the server's own expiry (leases) does it."""
+        return float(self.options.call_margin) / 2.0
+
+    async def _within(self, op: str, wait: float, call: Callable[[], Awaitable[_T]]) -> _T:
+        """Run ``call`` (a whole operation, its retries and reconnects included) so that it
+        returns or raises within ``wait`` (the caller's timeout) + ``call_margin`` seconds: it
+        is cancelled after ``wait`` + half the margin, which leaves the other half to hand back
+        what a cancelled take may have leased (see :attr:`cleanup_limit`).
+
+        Raises:
+            OperationTimeoutError: no result in time (the outcome is unknown).
+        """
+        limit = wait + self.cleanup_limit
+        with anyio.move_on_after(limit):
+            return await call()
+        self.metrics.record("error")
+        raise OperationTimeoutError(
+            self.name,
+            op,
+            f"no answer within {limit:g}s (timeout {wait:g}s + half the call_margin): the server is "
+            "stalled or unreachable; the outcome is unknown (a job it leased is redelivered "
+            "when its lease expires)",
+        )
+
     async def health(self) -> HealthStatus:
-        """PING latency, maxmemory-policy, persistence; never raises."""
+        """A bounded PING to the node that owns the queue (see :mod:`.health`), then
+        maxmemory-policy and persistence; never raises."""
         if self._closed or self._conn is None or self._server is None:
             return HealthStatus(status=HealthLevel.UNHEALTHY, message="backend is closed or not open")
-        start = time.perf_counter()
-        try:
-            with translating(self.name, "health"):
-                await self._conn.client.ping()
-        except QueueStoreError as exc:
-            return HealthStatus(status=HealthLevel.UNHEALTHY, message=str(exc), server=self._server.label)
-        latency = (time.perf_counter() - start) * 1000.0
         server = self._server
-        problems: list[str] = []
+        failed, latency, problems = await queue_health(
+            self.name,
+            self._conn,
+            self.keys.key("health"),
+            limit=float(self.options.health_timeout),
+            latency_threshold=float(self.options.health_latency_threshold),
+        )
+        if failed is not None:
+            failed.server = server.label
+            return failed
         if server.maxmemory_policy not in (None, "noeviction"):
             problems.append(
                 f"maxmemory-policy is {server.maxmemory_policy!r}: under memory pressure the server may "
@@ -363,6 +405,7 @@ class RedisBackendBase(QueueBackend):
             "script_header": str(self.script_set.header),
             "configured_type": self.config.type,
             "wait_for": " ".join(" ".join(str(a) for a in w[:2]) for w in self._durable_waits) or "none",
+            "latency_threshold_ms": f"{float(self.options.health_latency_threshold) * 1000.0:g}",
         }
         if server.persistence is False:
             details["warning"] = "persistence is off (no AOF, no RDB): a server restart loses every job"

@@ -6,6 +6,11 @@ What a caller may do next decides the class: credentials the server refuses
 certificate that does not verify, a TLS file that cannot be read or a peer that answers
 the handshake with something that is not TLS is :class:`TLSFailedError` -- all permanent.
 An unreachable or broken connection stays a retryable :class:`ConnectionFailedError`.
+
+redis-py's cluster client raises :class:`redis.exceptions.RedisClusterException`, which is not
+a ``RedisError``: no reachable startup node is a :class:`ConnectionFailedError`; a startup
+node that is a plain server (``cluster_mode: true`` against a server without cluster mode) is
+a permanent :class:`ConfigurationError` naming ``cluster_mode``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from queuestore.errors import (
     AuthenticationFailedError,
     BackendError,
     BackendUnavailableError,
+    ConfigurationError,
     ConnectionFailedError,
     OperationTimeoutError,
     PermissionDeniedError,
@@ -27,7 +33,12 @@ from queuestore.errors import (
     TLSFailedError,
 )
 
-__all__ = ["translate", "translating"]
+__all__ = ["REDIS_FAILURES", "translate", "translating"]
+
+#: what the backend boundary translates into queuestore errors (queuestore's own pass through)
+REDIS_FAILURES = (rexc.RedisError, rexc.RedisClusterException, OSError, TimeoutError)
+#: redis-py's words when a startup node answers but is not in cluster mode
+_NOT_A_CLUSTER = "Cluster mode is not enabled"
 
 _UNAVAILABLE_PREFIXES = ("OOM", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "LOADING", "BUSY ")
 
@@ -81,12 +92,15 @@ def translate(backend: str, operation: str, exc: BaseException) -> QueueStoreErr
     """Map one redis-py exception to the queuestore error for it (not raised).
 
     Returns:
-        AuthenticationFailedError, PermissionDeniedError or TLSFailedError (permanent);
+        AuthenticationFailedError, PermissionDeniedError, TLSFailedError or (a cluster
+        client against a plain server) ConfigurationError (permanent);
         BackendUnavailableError, OperationTimeoutError or ConnectionFailedError
         (retryable); BackendError for any other server error.
     """
     if isinstance(exc, QueueStoreError):
         return exc
+    if isinstance(exc, rexc.RedisClusterException):
+        return _cluster_failure(backend, operation, exc)
     if isinstance(exc, rexc.BusyLoadingError | rexc.ClusterDownError | rexc.TryAgainError):
         return BackendUnavailableError(backend, operation, exc)
     if isinstance(exc, rexc.AuthenticationError | rexc.AuthorizationError) or (
@@ -110,17 +124,28 @@ def translate(backend: str, operation: str, exc: BaseException) -> QueueStoreErr
     return BackendError(backend, operation, exc)
 
 
+def _cluster_failure(backend: str, operation: str, exc: rexc.RedisClusterException) -> QueueStoreError:
+    """A cluster client's own failure: not a cluster (permanent) or no node reachable."""
+    if _NOT_A_CLUSTER in str(exc):
+        return ConfigurationError(
+            "cluster_mode",
+            f"backend {backend!r} {operation}: the server is not a Redis Cluster ({exc}); "
+            "set cluster_mode: false for a standalone server",
+        )
+    return ConnectionFailedError(backend, operation, exc)
+
+
 @contextmanager
 def translating(backend: str, operation: str) -> Iterator[None]:
     """Re-raise redis-py (and socket) errors inside the block as queuestore errors.
 
     Raises:
         AuthenticationFailedError, PermissionDeniedError, TLSFailedError, ConnectionFailedError,
-        OperationTimeoutError, BackendUnavailableError, BackendError.
+        OperationTimeoutError, BackendUnavailableError, BackendError, ConfigurationError.
     """
     try:
         yield
     except QueueStoreError:
         raise
-    except (rexc.RedisError, OSError, TimeoutError) as exc:
+    except REDIS_FAILURES as exc:
         raise translate(backend, operation, exc) from exc

@@ -39,7 +39,7 @@ from typing import Any
 
 import anyio
 
-from queuestore._args import JobRef, check_job_queue
+from queuestore._args import JobRef, check_job_queue, dequeue_options
 from queuestore._job import Job, JobState, validate_job
 from queuestore._models import (
     BackendCapabilities,
@@ -137,23 +137,32 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """Lease the next job (reclaimed expired leases first), waiting up to ``timeout``.
 
         Raises:
+            TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).
+            OperationTimeoutError: no result within ``timeout`` + ``call_margin`` (a stalled or
+                unreachable server; see :meth:`RedisBackendBase._within`).
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        jobs = await self._dequeue(options or DequeueOptions(), 1)
+        jobs = await self._dequeue(dequeue_options(options), 1)
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
         """Lease up to ``count`` jobs in one script call (waiting for the first).
 
         Raises:
+            TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).
+            OperationTimeoutError: no result within ``timeout`` + ``call_margin`` (a stalled or
+                unreachable server; see :meth:`RedisBackendBase._within`).
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        opts = options or DequeueOptions()
+        opts = dequeue_options(options, "dequeue_many")
         return await self._dequeue(opts, opts.checked_count())
 
     async def _dequeue(self, opts: DequeueOptions, count: int) -> list[Job]:
+        """Lease up to ``count`` jobs within ``opts.timeout`` + ``call_margin`` in all."""
         shared = self._take_coalesced if count == 1 and self.options.coalesce else None
-        return await dequeue(self.store, opts, count, shared)
+        return await self._within(
+            "dequeue", opts.timeout_seconds(), lambda: dequeue(self.store, opts, count, shared)
+        )
 
     async def _take_coalesced(self, group: str, consumer: str, lease: float) -> Take:
         """One ``dequeue`` call's take, shared with the concurrent calls of the same group,

@@ -32,6 +32,7 @@ from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_streams.layout import (
     DECODE_ERRORS,
     LeaseToken,
+    StreamKeys,
     entry_job,
     fields_map,
     parked_fields,
@@ -39,7 +40,7 @@ from queuestore.backends.redis_streams.layout import (
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import SerializationError
 
-__all__ = ["LOOKUP_BATCH", "get_jobs"]
+__all__ = ["LOOKUP_BATCH", "get_jobs", "origin_of"]
 
 #: ids per script call
 LOOKUP_BATCH = 500
@@ -84,6 +85,22 @@ async def get_jobs(store: StreamsStore, job_ids: Sequence[str]) -> list[Job | No
             f"get_jobs: {len(garbage)} stored entries of queue {store.queue!r} are corrupt: {shown}{more}"
         )
     return out
+
+
+async def origin_of(store: StreamsStore, keys: StreamKeys, job_id: str) -> str | None:
+    """The queue a job stored under ``keys`` (another queue's, e.g. a ``move`` target) was
+    moved from: its ``origin_queue``, or None when it is not stored there or came some other
+    way (an entry that does not decode counts as not moved from anywhere).
+
+    Raises:
+        BackendError: the store failed.
+    """
+    reply = (await store.scripts("move", [ScriptCall("lookup", keys.core(), [store.group, job_id])]))[0]
+    try:
+        job = _located(store, job_id, reply[0])
+    except DECODE_ERRORS:
+        return None
+    return None if job is None else job.origin_queue
 
 
 def _located(store: StreamsStore, job_id: str, reply: Sequence[Any]) -> Job | None:

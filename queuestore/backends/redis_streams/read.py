@@ -6,6 +6,8 @@ first runs a sweep, so due delayed jobs count as ready and expired ones are gone
 
 from __future__ import annotations
 
+import anyio
+
 from queuestore._args import text
 from queuestore._job import Job, JobState
 from queuestore._models import BackendStats, HealthStatus
@@ -137,12 +139,16 @@ async def add_health_details(store: StreamsStore, status: HealthStatus) -> None:
     status.details["corrupt_entries"] = str(store.corrupt_entries)
     if status.latency_ms is None:
         return
+    limit = float(store.options.health_timeout)
     try:
-        st = await stats(store)
-        lost = int(await store.call("health", "HGET", store.keys.counters, "lost") or 0)
-        status.details.update(
-            consumer_lag=str(st.consumer_lag), pending=str(st.in_flight),
-            oldest_pending_age_s=str(st.oldest_pending_age_s), lost_entries=str(lost),
-        )  # fmt: skip
+        with anyio.move_on_after(limit) as scope:
+            st = await stats(store)
+            lost = int(await store.call("health", "HGET", store.keys.counters, "lost") or 0)
+            status.details.update(
+                consumer_lag=str(st.consumer_lag), pending=str(st.in_flight),
+                oldest_pending_age_s=str(st.oldest_pending_age_s), lost_entries=str(lost),
+            )  # fmt: skip
+        if scope.cancelled_caught:
+            status.details["stats_error"] = f"no answer within {limit:g}s (health_timeout)"
     except Exception as exc:  # health never raises
         status.details["stats_error"] = str(exc)

@@ -15,6 +15,7 @@ from queuestore._args import JobRef, job_ref, seconds_arg
 from queuestore._job import JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore.backends._redis.keys import validate_queue_name
+from queuestore.backends.redis_streams import lookup
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
     LeaseToken,
@@ -159,7 +160,7 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
         raise InvalidJobError("target_queue", "is the job's own queue")
     sk, tk = store.keys, store.target_keys(target_queue)
     if not store.conn.cluster or key_slot(tk.stream.encode()) == key_slot(sk.stream.encode()):
-        keys = [*sk.core(), tk.stream, tk.idx, tk.ttl, tk.counters]
+        keys = [*sk.core(), tk.stream, tk.idx, tk.ttl, tk.counters, tk.meta, tk.dead]
         res = await store.mutate(
             "move", "settle", keys, settle_args(store, "move", job_id, guard, target_queue)
         )
@@ -167,8 +168,8 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
         return
     res = await store.mutate("move", "settle", sk.core(), settle_args(store, "moveout", job_id, guard))
     unguarded = guard[1:] == ["", "", ""]
-    if int(res[0]) == 0 and unguarded and await store.call("move", "HEXISTS", tk.idx, job_id):
-        return  # a retried move that had finished
+    if int(res[0]) == 0 and unguarded and await lookup.origin_of(store, tk, job_id) == store.queue:
+        return  # a retried move that had finished (the target's copy came from here)
     _check(int(res[0]), job_id)
     moved = entry_job(store.codec, target_queue, fields_map(res[1]), JobState.READY)
     moved.origin_queue, moved.dead_reason, moved.dead_at = store.queue, None, None

@@ -121,19 +121,29 @@ async def take(store: StreamsStore, group: str, consumer: str, count: int, lease
         entries, next_due, last_id, deadline_ms, server_now = reply
         jobs = await _materialize(store, entries, group, consumer, int(deadline_ms), int(server_now))
     except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True):
-            await _give_back(store, cid, group)
+        await _give_back(store, cid, group)
         raise
     return Take(jobs, bool(entries), next_due, last_id, int(server_now))
 
 
 async def _give_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
-    """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``); a failure is
-    logged (the leases then expire)."""
+    """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``), shielded from the
+    caller's cancellation but given half the ``call_margin`` at most (a stalled server must not
+    hold a cancelled call); a failure or no answer is logged (the leases then expire)."""
+    limit = float(store.options.call_margin) / 2.0
     try:
-        await give_back(store, cid, group, [j.lease_token for j in jobs if j.lease_token])
+        with anyio.move_on_after(limit, shield=True) as scope:
+            await give_back(store, cid, group, [j.lease_token for j in jobs if j.lease_token])
     except QueueStoreError as exc:
         log.warning("redis-streams %s: a cancelled dequeue could not hand back its jobs: %s", store.name, exc)
+        return
+    if scope.cancelled_caught:
+        log.warning(
+            "redis-streams %s: a cancelled dequeue got no answer handing back its jobs within %gs "
+            "(half the call_margin): their leases expire and they are redelivered",
+            store.name,
+            limit,
+        )
 
 
 def share(result: Take, callers: int) -> list[Take]:
@@ -163,8 +173,7 @@ async def give_back_share(store: StreamsStore, group: str, shares: Sequence[Shar
         if s.cancelled and s.take is not None:
             s.take = s.take._replace(jobs=[])
     if lost:
-        with anyio.CancelScope(shield=True):
-            await _give_back(store, "", group, lost)
+        await _give_back(store, "", group, lost)
 
 
 async def _materialize(

@@ -1,7 +1,8 @@
 -- streams/settle: what a lease holder (or an operator, by bare id) does with a job.
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
 --       9 leases, 10 call records, 11 call record times;
---       move only: 12 target stream, 13 target idx, 14 target ttl, 15 target counters
+--       move only: 12 target stream, 13 target idx, 14 target ttl, 15 target counters,
+--       16 target parked meta, 17 target dead (read only: where a retried move's copy is)
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
@@ -145,10 +146,29 @@ local function take_out()
   return 0
 end
 
+-- whether the target's copy of the job came from this queue (a retried move that had
+-- finished); a job of the same id that the target got any other way is not ours to report
+local function moved_here(TS, TI, TPM, TD)
+  local loc = rcall("HGET", TI, jid)
+  if not loc then return false end
+  local fields
+  if string.match(loc, "^%d") then
+    local e = rcall("XRANGE", TS, loc, loc)
+    fields = e[1] and tomap(e[1][2])
+  elseif string.sub(loc, 1, 1) == "X" then
+    local did = string.sub(loc, 2)
+    local e = rcall("XRANGE", TD, did, did)
+    fields = e[1] and tomap(e[1][2])
+  else
+    fields = decode_object(rcall("HGET", TPM, jid) or "{}")
+  end
+  return type(fields) == "table" and fields.o == queue
+end
+
 if op == "move" then
   local TS, TI, TT, TC = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
   local st, m, remove = take_out()
-  if st == 0 and tok_eid == "" and rcall("HGET", TI, jid) then return {1} end  -- a retried move
+  if st == 0 and tok_eid == "" and moved_here(TS, TI, KEYS[16], KEYS[17]) then return {1} end  -- a retried move
   if st ~= 1 then return {st} end
   m.j = jid; m.o = queue; m.why = nil; m.at = nil; m.g = nil
   if not rcall("HGET", TI, jid) then
