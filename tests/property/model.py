@@ -133,6 +133,9 @@ class Model:
         job = self.leased(job_id, token)
         if requeue:
             self._retry(job, delay)
+            waiting = job.state in (JobState.READY, JobState.DELAYED)
+            if waiting and job.expires_at is not None and job.expires_at <= self.now:
+                del self.jobs[job_id]  # past its TTL: the backend drops it at its next sweep
         else:
             job.token = job.deadline = None
             self._place(job, JobState.DEAD)
