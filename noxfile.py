@@ -1,12 +1,13 @@
 """Task runner. ``nox -l`` lists the sessions; ``nox -s tests -- -k cluster`` passes args to pytest.
 
-Sessions: tests, lint, typecheck, demo, bench, docs. The test sessions need ``redis-server``
+Sessions: tests, lint, typecheck, demo, bench, docs, faults. The test sessions need ``redis-server``
 and ``redis-cli`` on PATH (or QUEUESTORE_TEST_SERVER_BIN / QUEUESTORE_TEST_CLI_BIN): see
 docs/testing.md.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -29,6 +30,32 @@ def tests(session: nox.Session) -> None:
     """Run pytest against real throwaway servers (queuestore.testing); extra args go to pytest."""
     session.install("-e", ".[test]")
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """Run the standing fault suite (tests/faults/suite, ``-m faults``) and print its JSON summary's
+    path and table; ``QUEUESTORE_FAULTS_SUMMARY`` sets the path. Extra args go to pytest."""
+    session.install("-e", ".[test]")
+    chosen = os.environ.get("QUEUESTORE_FAULTS_SUMMARY")
+    summary = Path(chosen or Path(session.create_tmp()) / "fault-summary.json").resolve()
+    summary.unlink(missing_ok=True)
+    env = {"QUEUESTORE_FAULTS_SUMMARY": str(summary)}
+    try:
+        session.run(
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "faults",
+            "tests/faults/suite",
+            *session.posargs,
+            env=env,
+        )
+    finally:
+        if summary.exists():
+            session.run("python", "-m", "tests.faults.suite.report", str(summary))
+            session.log(f"fault suite summary: {summary}")
 
 
 @nox.session(python=PYTHON)
