@@ -64,7 +64,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("garbage", "garbage entries written into the queue's own keys", "garbage"),
         Scenario("two-processes", "a second OS process on the same queue, under CLIENT KILL",
                  "client-kill", second_process=True),
-        Scenario("two-task-groups", "two task groups sharing one backend, dequeues cancelled",
+        Scenario("two-task-groups", "two task groups sharing the same backends, dequeues cancelled",
                  cancel_storm=True, second_task_group=True),
     )
 }  # fmt: skip
@@ -74,8 +74,7 @@ NO_SERVER = "not applicable: an in-process backend has no server, connection or 
 
 #: backend -> scenario -> None (covered) or the reason it is not
 COVERAGE: dict[str, dict[str, str | None]] = {
-    "redis-streams": {name: None for name in SCENARIOS if name != "two-task-groups"}
-    | {"two-task-groups": "covered by two-processes (a second OS process) for this backend"},
+    "redis-streams": {name: None for name in SCENARIOS},
     "redis-lists": {
         "reply-drop": NO_CALL_IDS,
         "sigstop": NO_CALL_IDS,
@@ -85,9 +84,14 @@ COVERAGE: dict[str, dict[str, str | None]] = {
         "cancel-storm": None,
         "garbage": "not covered: the garbage writer knows the redis-streams key layout only",
         "two-processes": NO_CALL_IDS,
-        "two-task-groups": "covered by two-processes (a second OS process) for this backend",
+        "two-task-groups": None,
     },
-    "memory": {name: NO_SERVER for name in SCENARIOS} | {"cancel-storm": None, "two-task-groups": None},
+    "memory": {name: NO_SERVER for name in SCENARIOS}
+    | {
+        "cancel-storm": None,
+        "two-task-groups": None,
+        "two-processes": "not applicable: an in-process store is not shared with another OS process",
+    },
 }
 
 #: backends that hand a cancelled dequeue's leases back (the others may strand them until expiry)
