@@ -86,7 +86,7 @@ COVERAGE: dict[str, dict[str, str | None]] = {
         "two-processes": NO_CALL_IDS,
         "two-task-groups": None,
     },
-    "memory": {name: NO_SERVER for name in SCENARIOS}
+    "memory": dict[str, str | None]({name: NO_SERVER for name in SCENARIOS})
     | {
         "cancel-storm": None,
         "two-task-groups": None,
