@@ -1,6 +1,6 @@
 """Task runner. ``nox -l`` lists the sessions; ``nox -s tests -- -k cluster`` passes args to pytest.
 
-Sessions: tests, tests_floor, lint, typecheck, demo, bench, docs. Development tools come from
+Sessions: tests, tests_floor, lint, typecheck, demo, bench, docs, faults. Development tools come from
 pyproject.toml's ``[dependency-groups]`` (``test``, ``lint``, ``typecheck``), not from extras.
 The test sessions need ``redis-server``
 and ``redis-cli`` on PATH (or QUEUESTORE_TEST_SERVER_BIN / QUEUESTORE_TEST_CLI_BIN): see
@@ -10,6 +10,7 @@ docs/testing.md.
 from __future__ import annotations
 
 import ast
+import os
 import re
 import shutil
 import sys
@@ -76,6 +77,32 @@ def tests_floor(session: nox.Session) -> None:
     session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=False)
     args = session.posargs or ["-x", "-q", "tests/conformance"]
     session.run("pytest", "-p", "no:cacheprovider", *args)
+
+
+@nox.session(python=PYTHON)
+def faults(session: nox.Session) -> None:
+    """Run the standing fault suite (tests/faults/suite, ``-m faults``) and print its JSON summary's
+    path and table; ``QUEUESTORE_FAULTS_SUMMARY`` sets the path. Extra args go to pytest."""
+    session.install("-e", ".", *group("test"))
+    chosen = os.environ.get("QUEUESTORE_FAULTS_SUMMARY")
+    summary = Path(chosen or Path(session.create_tmp()) / "fault-summary.json").resolve()
+    summary.unlink(missing_ok=True)
+    env = {"QUEUESTORE_FAULTS_SUMMARY": str(summary)}
+    try:
+        session.run(
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-m",
+            "faults",
+            "tests/faults/suite",
+            *session.posargs,
+            env=env,
+        )
+    finally:
+        if summary.exists():
+            session.run("python", "-m", "tests.faults.suite.report", str(summary))
+            session.log(f"fault suite summary: {summary}")
 
 
 @nox.session(python=PYTHON)
