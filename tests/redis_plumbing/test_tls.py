@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from queuestore import BackendConfig, ConnectionFailedError, Job
+from queuestore import BackendConfig, ConnectionFailedError, Job, TLSFailedError
 from queuestore.backends.redis_lists import RedisListsFactory
 from tests.servers import RedisServer, free_port
 
@@ -107,9 +107,9 @@ async def test_redis_py_names_work_the_same(tls_server: TLSServer) -> None:
 async def test_verification_is_on_by_default(tls_server: TLSServer) -> None:
     d = tls_server.certs
     client = {"tls_cert_file": str(d / "client.pem"), "tls_key_file": str(d / "client.key")}
-    with pytest.raises(ConnectionFailedError, match="set tls_ca_file"):  # the private CA is not trusted
+    with pytest.raises(TLSFailedError, match="set tls_ca_file"):  # the private CA is not trusted
         await RedisListsFactory().create(_config(tls_server.url(), **client))
-    with pytest.raises(ConnectionFailedError, match="certificate"):  # the certificate names localhost
+    with pytest.raises(TLSFailedError, match="certificate"):  # the certificate names localhost
         await RedisListsFactory().create(
             _config(tls_server.url("127.0.0.1"), tls_ca_file=str(d / "ca.pem"), **client)
         )

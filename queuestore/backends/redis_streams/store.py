@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from redis import exceptions as rexc
 from redis.exceptions import ResponseError
 
@@ -37,6 +38,8 @@ log = logging.getLogger("queuestore.backends.redis_streams")
 
 #: what a call's reply may have been lost to after the server ran it
 _LOST_REPLY = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
+#: a reply that did not come in time (the client does not retry these by itself)
+_TIMED_OUT = (rexc.TimeoutError, TimeoutError)
 
 
 def outcome_unknown(exc: BaseException) -> OutcomeUnknownError | None:
@@ -161,21 +164,30 @@ class StreamsStore:
         return await self.mutate(op, name, keys, args)
 
     async def mutate(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any:
-        """Run a mutating script whose arguments carry a call id: the client's transparent
-        retries re-send the same id, and the script answers a repeated id with the reply it
-        recorded, so a retry never acts twice.
+        """Run a mutating script whose arguments carry a call id, re-sending it (the same id)
+        when its reply does not come in time: the client re-sends it after a broken connection,
+        this after a timeout (up to ``max_retries`` times). The script answers a repeated id
+        with the reply it recorded, so a retry never acts twice.
 
         Raises:
             OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
             BackendError: the store failed.
         """
-        try:
-            return await self.script(op, name, keys, args)
-        except BackendError as exc:
-            unknown = outcome_unknown(exc)
-            if unknown is not None:
+        retries = self.options.max_retries
+        for attempt in range(retries + 1):
+            try:
+                return await self.script(op, name, keys, args)
+            except BackendError as exc:
+                unknown = outcome_unknown(exc)
+                if unknown is None:
+                    raise
+                if attempt < retries and isinstance(exc.__cause__, _TIMED_OUT):
+                    # the client does not re-send a timed-out command (without a call id its
+                    # outcome is unknown); with one, sending it again is safe: do it here
+                    await anyio.sleep(min(1.0, 0.05 * 2**attempt))
+                    continue
                 raise unknown from exc.__cause__
-            raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- scripts shared by several operations ----------------------------------------------------
     def take_args(
