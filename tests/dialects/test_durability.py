@@ -97,24 +97,34 @@ def waitaof_calls(server: RedisServer) -> int:
     return int(stats.get("calls", 0))
 
 
+async def test_wait_for_replicas_where_the_server_has_no_wait(
+    make: Maker, redis_server_factory: ServerFactory
+) -> None:
+    """No WAIT (probed; Dragonfly before v1.40; here a server whose WAIT is renamed away):
+    ``wait_for_replicas`` is refused at open, naming the option."""
+    server = redis_server_factory(extra_args=["--rename-command", "WAIT", ""])
+    assert not (await probed(server)).has_wait
+    with pytest.raises(ConfigurationError, match="no WAIT") as info:
+        await make("dragonfly", server.url, wait_for_replicas=1)
+    assert info.value.field == "options.wait_for_replicas"
+
+
 async def test_wait_for_fsync_without_waitaof(make: Maker, redis_server_factory: ServerFactory) -> None:
-    """No WAITAOF (probed; e.g. Redis 7.0, KeyDB): accepted only where the server fsyncs every
-    write itself, and then nothing is sent after the write."""
-    plain = redis_server_factory()
-    server = await probed(plain)
-    if server.has_waitaof:
-        pytest.skip(
-            f"{server.label} has WAITAOF (probed): this branch runs on servers without it "
-            "(Redis 7.0: nox -s tests; KeyDB: nox -s tests_keydb)"
-        )
+    """No WAITAOF (probed; Redis 7.0, KeyDB; on a server that has it, it is renamed away):
+    accepted only where the server fsyncs every write itself, and then nothing is sent."""
+    args: list[str] = []
+    if (await probed(redis_server_factory())).has_waitaof:
+        args = ["--rename-command", "WAITAOF", ""]
+    plain = redis_server_factory(extra_args=args)
+    assert not (await probed(plain)).has_waitaof
     with pytest.raises(ConfigurationError) as info:
         await make("keydb", plain.url, wait_for_fsync=True)
     assert info.value.field == "options.wait_for_fsync"
-    everysec = redis_server_factory(appendonly=True, appendfsync="everysec")
+    everysec = redis_server_factory(appendonly=True, appendfsync="everysec", extra_args=args)
     with pytest.raises(ConfigurationError, match="WAITAOF") as info:
         await make("redis-lists", everysec.url, wait_for_fsync=True)
     assert info.value.field == "options.wait_for_fsync"
-    always = redis_server_factory(appendonly=True, appendfsync="always")
+    always = redis_server_factory(appendonly=True, appendfsync="always", extra_args=args)
     backend = await make("dragonfly", always.url, wait_for_fsync=True)
     assert await backend.enqueue(Job(payload=1))
     health = await backend.health()
@@ -133,8 +143,8 @@ async def test_wait_for_fsync_with_waitaof(
     server = await probed(plain)
     if not server.has_waitaof:
         pytest.skip(
-            f"{server.label} has no WAITAOF (probed): this branch runs on servers with it "
-            "(Valkey 9.1: nox -s tests_valkey)"
+            f"{server.label} has no WAITAOF (probed), and it cannot be added: this branch runs on "
+            "servers with it (Valkey 9.1: nox -s tests_valkey)"
         )
     with pytest.raises(ConfigurationError, match="no AOF") as info:
         await make("keydb", plain.url, layout=layout, wait_for_fsync=True)
