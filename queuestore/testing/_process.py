@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import signal
 import subprocess
+import time
 from pathlib import Path
 
-__all__ = ["kill", "spawn", "terminate"]
+__all__ = ["kill", "spawn", "stop_signal", "terminate"]
 
 
 def spawn(argv: list[str], cwd: Path, output: Path) -> subprocess.Popen[bytes]:
@@ -44,3 +45,30 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.wait()
+
+
+def _all_threads_stopped(pid: int) -> bool | None:
+    """Whether every thread of ``pid`` is stopped (state ``T``); None where /proc cannot tell."""
+    states: list[str] = []
+    try:
+        for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+            with contextlib.suppress(OSError):
+                states.append(stat.read_text().rpartition(")")[2].split()[0])
+    except OSError:
+        return None
+    if not states:
+        return None
+    return all(state in ("T", "t") for state in states)
+
+
+def stop_signal(proc: subprocess.Popen[bytes], timeout: float = 5.0) -> None:
+    """SIGSTOP ``proc`` and return once all its threads are stopped (Linux /proc; elsewhere at
+    once). A multi-threaded server (KeyDB's network threads) may otherwise answer a request
+    sent right after the signal."""
+    proc.send_signal(signal.SIGSTOP)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stopped = _all_threads_stopped(proc.pid)
+        if stopped is None or stopped:
+            return
+        time.sleep(0.005)

@@ -213,7 +213,7 @@ class RedisServer:
     def pause(self) -> None:
         """SIGSTOP: the process freezes; connections stay open but nothing is answered."""
         if self._proc is not None and self.running and not self._paused:
-            self._proc.send_signal(signal.SIGSTOP)
+            _process.stop_signal(self._proc)
             self._paused = True
 
     def resume(self) -> None:

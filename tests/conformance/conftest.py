@@ -5,9 +5,9 @@ The memory target runs on asyncio and on trio (the memory backend is anyio-nativ
 Redis targets run on asyncio only (redis.asyncio), so their trio variants are deselected
 at collection, not skipped. Without trio installed the trio variants are skipped, saying so.
 
-Server fixtures (``redis_server``, ``redis_cluster``) come from the root conftest
-and are requested lazily with ``request.getfixturevalue``, so a memory-only run
-starts no server.
+Server fixtures (``redis_server``, ``redis_cluster``) come from the root conftest,
+``conformance_aof_server`` from here; they are requested lazily with
+``request.getfixturevalue``, so a memory-only run starts no server.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +23,7 @@ import redis.asyncio as aredis
 
 from queuestore import BackendConfig, QueueBackend, default_registry
 from queuestore.backends.memory import drop_namespace, unique_namespace
+from queuestore.testing import RedisServer
 
 from .targets import Target, selected_targets
 
@@ -107,6 +108,9 @@ class BackendMaker:
         elif target.topology == "standalone":
             self.url = request.getfixturevalue("redis_server").url
             self.base_options["key_prefix"] = _unique("qs-conf") + ":"
+        elif target.topology == "aof":
+            self.url = request.getfixturevalue("conformance_aof_server").url
+            self.base_options["key_prefix"] = _unique("qs-conf") + ":"
         elif target.topology == "cluster":
             cluster = request.getfixturevalue("redis_cluster")
             self.url, self.cluster_addrs = cluster.url, list(cluster.startup_nodes)
@@ -148,6 +152,13 @@ class BackendMaker:
             await drop_prefix(self.url, self.base_options["key_prefix"])
         if self._namespace is not None:
             drop_namespace(self._namespace)
+
+
+@pytest.fixture(scope="session")
+def conformance_aof_server() -> Iterator[RedisServer]:
+    """A server shared by the ``aof`` targets: every write fsynced to the AOF before the reply."""
+    with RedisServer(appendonly=True, appendfsync="always") as server:
+        yield server
 
 
 @pytest.fixture(params=[t.param() for t in selected_targets()])

@@ -6,6 +6,10 @@ and a topology:
 * ``memory``     -- no server; each test gets its own memory namespace.
 * ``standalone`` -- the session's ``redis_server`` fixture (``.url``); each test gets
   its own ``key_prefix`` option.
+* ``aof``        -- a session-scoped server with ``appendonly yes`` + ``appendfsync always``
+  (the ``conformance_aof_server`` fixture); each test gets its own ``key_prefix``. Its
+  targets set ``wait_for_fsync``, so every durable write takes the probed fsync path
+  (WAITAOF where the server has it, nothing to send where it has not).
 * ``cluster``    -- the session's ``redis_cluster`` fixture (``.url``, ``.startup_nodes``),
   ``cluster_mode=True``; each test gets its own ``key_prefix``. Marked ``cluster``.
 * ``external``   -- a server the tests did not start (KeyDB, Dragonfly, Valkey...), at the
@@ -22,7 +26,9 @@ To add a backend, append its targets below, e.g.::
     Target("redis-lists-cluster", "redis-lists", "cluster"),
 
 ``QUEUESTORE_CONFORMANCE_TARGETS`` (comma-separated target ids) restricts a run to
-some targets, e.g. ``QUEUESTORE_CONFORMANCE_TARGETS=memory``.
+some targets, e.g. ``QUEUESTORE_CONFORMANCE_TARGETS=memory``;
+``QUEUESTORE_CONFORMANCE_TOPOLOGIES`` (comma-separated topologies) to some topologies, e.g.
+``QUEUESTORE_CONFORMANCE_TOPOLOGIES=standalone,aof,cluster`` (the runs on other servers).
 """
 
 from __future__ import annotations
@@ -35,9 +41,11 @@ from typing import Any, Literal
 
 import pytest
 
-Topology = Literal["memory", "standalone", "cluster", "external"]
+Topology = Literal["memory", "standalone", "aof", "cluster", "external"]
 
 TARGETS_ENV = "QUEUESTORE_CONFORMANCE_TARGETS"
+TOPOLOGIES_ENV = "QUEUESTORE_CONFORMANCE_TOPOLOGIES"
+TOPOLOGIES: tuple[Topology, ...] = ("memory", "standalone", "aof", "cluster", "external")
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,18 @@ TARGETS: tuple[Target, ...] = (
         "redis-streams-standalone", "redis-streams", "standalone", MappingProxyType({"strict_keys": True})
     ),
     Target("redis-streams-cluster", "redis-streams", "cluster", MappingProxyType({"strict_keys": True})),
+    Target(
+        "redis-lists-aof",
+        "redis-lists",
+        "aof",
+        MappingProxyType({"strict_keys": True, "wait_for_fsync": True}),
+    ),
+    Target(
+        "redis-streams-aof",
+        "redis-streams",
+        "aof",
+        MappingProxyType({"strict_keys": True, "wait_for_fsync": True}),
+    ),
     # dialect types on the local redis-server (defaults and layout exercised for real)
     Target("keydb-lists-standalone", "keydb", "standalone", MappingProxyType({"strict_keys": True})),
     Target(
@@ -107,17 +127,31 @@ TARGETS: tuple[Target, ...] = (
 )
 
 
+def _listed(env: str) -> list[str]:
+    return [t.strip() for t in os.environ.get(env, "").split(",") if t.strip()]
+
+
 def selected_targets() -> list[Target]:
-    """The targets of this run: all, or those named in ``QUEUESTORE_CONFORMANCE_TARGETS``.
+    """The targets of this run: all, or those named in ``QUEUESTORE_CONFORMANCE_TARGETS``,
+    of the topologies named in ``QUEUESTORE_CONFORMANCE_TOPOLOGIES`` (all when unset).
 
     Raises:
-        pytest.UsageError: the variable names an unknown target.
+        pytest.UsageError: a variable names an unknown target or topology.
     """
-    wanted = [t.strip() for t in os.environ.get(TARGETS_ENV, "").split(",") if t.strip()]
-    if not wanted:
-        return list(TARGETS)
-    known = {t.id: t for t in TARGETS}
-    unknown = [w for w in wanted if w not in known]
-    if unknown:
-        raise pytest.UsageError(f"{TARGETS_ENV}: unknown target(s) {unknown}; known: {sorted(known)}")
-    return [known[w] for w in wanted]
+    chosen = list(TARGETS)
+    wanted = _listed(TARGETS_ENV)
+    if wanted:
+        known = {t.id: t for t in TARGETS}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise pytest.UsageError(f"{TARGETS_ENV}: unknown target(s) {unknown}; known: {sorted(known)}")
+        chosen = [known[w] for w in wanted]
+    topologies = _listed(TOPOLOGIES_ENV)
+    if topologies:
+        unknown = [t for t in topologies if t not in TOPOLOGIES]
+        if unknown:
+            raise pytest.UsageError(
+                f"{TOPOLOGIES_ENV}: unknown topology(ies) {unknown}; known: {list(TOPOLOGIES)}"
+            )
+        chosen = [t for t in chosen if t.topology in topologies]
+    return chosen

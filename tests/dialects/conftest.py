@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 import pytest
+import redis.asyncio as aredis
 
 from queuestore import BackendConfig, default_registry
 from queuestore.backends._redis import base as base_module
@@ -75,13 +76,23 @@ async def make() -> AsyncIterator[Maker]:
             await b.aclose()
 
 
+async def probed(url: str) -> ServerInfo:
+    """What the (real, unposed) probe finds on the server at ``url``."""
+    client = aredis.Redis.from_url(url)
+    try:
+        return await probe_server(client)
+    finally:
+        await client.aclose()
+
+
 def posing_as(kind: str) -> Callable[[Any], Awaitable[ServerInfo]]:
     """A probe that asks the real server, then reports the identity of a recorded INFO
-    (what the probe would find on that server): kind, version and script header."""
+    (what the probe would find on that server): kind, version and script header.
+    ``"real"``: the server's own identity, unchanged."""
 
     async def probe(client: Any) -> ServerInfo:
         real = await probe_server(client)
-        if kind == "redis":
+        if kind == "real":
             return real
         k, version = classify_info(parse_info_text(RECORDED_INFO[kind]))
         return msgspec.structs.replace(

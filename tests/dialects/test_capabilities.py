@@ -24,7 +24,7 @@ async def test_persistence_follows_the_server(
     servers: list[tuple[dict[str, Any], bool]] = [
         ({}, False),  # neither AOF nor RDB (the fixtures' default: save "")
         ({"appendonly": True}, True),
-        ({"extra_args": ["--save", "3600 1"]}, True),  # RDB snapshots only
+        ({"extra_args": ["--save", "3600", "1"]}, True),  # RDB only; two args: KeyDB reads "3600 1" as none
     ]
     for kwargs, persistent in servers:
         server = redis_server_factory(**kwargs)

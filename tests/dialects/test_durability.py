@@ -13,8 +13,10 @@ import signal
 import time
 
 import pytest
+import redis.asyncio as aredis
 
-from queuestore import ConfigurationError, Job, OperationTimeoutError
+from queuestore import BackendError, ConfigurationError, Job, OperationTimeoutError
+from queuestore.backends._redis.probe import ServerInfo, probe_server
 from tests.servers import RedisCluster, RedisServer, ServerFactory
 
 from .conftest import Maker, config
@@ -81,22 +83,97 @@ async def test_wait_for_replicas_on_a_cluster_targets_the_queue_node(
         await backend.aclose()
 
 
+async def probed(server: RedisServer) -> ServerInfo:
+    """What the probe finds on ``server`` (the branch the backends take there)."""
+    client = aredis.Redis.from_url(server.url)
+    try:
+        return await probe_server(client)
+    finally:
+        await client.aclose()
+
+
+def waitaof_calls(server: RedisServer) -> int:
+    stats = server.sync_client().info("commandstats").get("cmdstat_waitaof", {})
+    return int(stats.get("calls", 0))
+
+
+async def test_wait_for_replicas_where_the_server_has_no_wait(
+    make: Maker, redis_server_factory: ServerFactory
+) -> None:
+    """No WAIT (probed; Dragonfly before v1.40; here a server whose WAIT is renamed away):
+    ``wait_for_replicas`` is refused at open, naming the option."""
+    server = redis_server_factory(extra_args=["--rename-command", "WAIT", ""])
+    assert not (await probed(server)).has_wait
+    with pytest.raises(ConfigurationError, match="no WAIT") as info:
+        await make("dragonfly", server.url, wait_for_replicas=1)
+    assert info.value.field == "options.wait_for_replicas"
+
+
 async def test_wait_for_fsync_without_waitaof(make: Maker, redis_server_factory: ServerFactory) -> None:
-    """Redis 7.0 has no WAITAOF: accepted only where the server fsyncs every write itself."""
-    plain = redis_server_factory()
+    """No WAITAOF (probed; Redis 7.0, KeyDB; on a server that has it, it is renamed away):
+    accepted only where the server fsyncs every write itself, and then nothing is sent."""
+    args: list[str] = []
+    if (await probed(redis_server_factory())).has_waitaof:
+        args = ["--rename-command", "WAITAOF", ""]
+    plain = redis_server_factory(extra_args=args)
+    assert not (await probed(plain)).has_waitaof
     with pytest.raises(ConfigurationError) as info:
         await make("keydb", plain.url, wait_for_fsync=True)
     assert info.value.field == "options.wait_for_fsync"
-    everysec = redis_server_factory(appendonly=True, appendfsync="everysec")
+    everysec = redis_server_factory(appendonly=True, appendfsync="everysec", extra_args=args)
     with pytest.raises(ConfigurationError, match="WAITAOF") as info:
         await make("redis-lists", everysec.url, wait_for_fsync=True)
     assert info.value.field == "options.wait_for_fsync"
-    always = redis_server_factory(appendonly=True, appendfsync="always")
+    always = redis_server_factory(appendonly=True, appendfsync="always", extra_args=args)
     backend = await make("dragonfly", always.url, wait_for_fsync=True)
     assert await backend.enqueue(Job(payload=1))
     health = await backend.health()
     assert health.details["wait_for"] == "none"  # nothing to send: every write is fsynced
     assert health.details["appendfsync"] == "always"
+
+
+@pytest.mark.parametrize("layout", ["lists", "streams"])
+async def test_wait_for_fsync_with_waitaof(
+    make: Maker, redis_server_factory: ServerFactory, layout: str
+) -> None:
+    """WAITAOF present (probed; e.g. Valkey 9.1, Redis 7.2+): refused without an AOF; with one
+    (even ``appendfsync everysec``) ``WAITAOF 1 0 ms`` follows each durable write, on the
+    writing connection, also when the script was re-sent after NOSCRIPT."""
+    plain = redis_server_factory()
+    server = await probed(plain)
+    if not server.has_waitaof:
+        pytest.skip(
+            f"{server.label} has no WAITAOF (probed), and it cannot be added: this branch runs on "
+            "servers with it (Valkey 9.1: nox -s tests_valkey)"
+        )
+    with pytest.raises(ConfigurationError, match="no AOF") as info:
+        await make("keydb", plain.url, layout=layout, wait_for_fsync=True)
+    assert info.value.field == "options.wait_for_fsync"
+
+    everysec = redis_server_factory(appendonly=True, appendfsync="everysec")
+    backend = await make("keydb", everysec.url, layout=layout, wait_for_fsync=True, wait_timeout=2)
+    assert (await backend.health()).details["wait_for"] == "WAITAOF 1"
+    before = waitaof_calls(everysec)
+    assert await backend.enqueue(Job(id="j1", payload=1))
+    got = await backend.dequeue()
+    assert got is not None
+    await backend.ack(got)
+    assert waitaof_calls(everysec) - before == 2  # enqueue and ack; dequeue is not a durable op
+    everysec.sync_client().script_flush()  # NOSCRIPT inside the durable pipeline: re-sent, waited for
+    assert await backend.enqueue(Job(id="j2", payload=2))
+    assert backend.script_set.reloads >= 1
+    # 4: the refused pipeline's WAITAOF ran too (after the NOSCRIPT reply), then the re-sent one's
+    assert waitaof_calls(everysec) - before == 4
+    # what was confirmed is on disk: it survives kill -9 of the server
+    everysec.kill()
+    everysec.restart()
+    assert await backend.length() == 1
+    # AOF turned off under a running backend: WAITAOF is refused after the write, and the
+    # error says the write was applied (it was: the queue holds it)
+    everysec.sync_client().config_set("appendonly", "no")
+    with pytest.raises(BackendError, match="write was applied, but the server refused WAITAOF"):
+        await backend.enqueue(Job(id="j3", payload=3))
+    assert await backend.length() == 2
 
 
 async def test_wait_options_are_checked(make: Maker, redis_server: RedisServer) -> None:

@@ -1,7 +1,7 @@
 """Strict keys in every dialect: each backend's every script runs under the key checker with
-each header kind redis-server can execute -- REDIS7 (Redis/Valkey 7+), NONE (KeyDB, Redis 6)
-and DRAGONFLY -- chosen by the probe of a server posing as that kind (recorded INFO), not by
-the type name. This is the proof for Dragonfly's declared-keys rule.
+the header the probe picks for the server itself ("real": REDIS7 on Redis / Valkey 7+, NONE on
+KeyDB) and with the headers of the servers it poses as (recorded INFO: NONE for KeyDB,
+DRAGONFLY), chosen by the probe, not by the type name. This is the proof for Dragonfly's declared-keys rule.
 
 The lists flow reuses ``tests/redis_lists/test_strict_scripts.py::exercise``; cross-slot moves
 (move_out / move_in / move_done) need the real cluster. The streams flow mirrors
@@ -33,12 +33,29 @@ from queuestore.backends.redis_streams import RedisStreamsBackend
 from tests.redis_lists.test_strict_scripts import exercise
 from tests.servers import RedisCluster, RedisServer
 
-from .conftest import Maker, unique
+from .conftest import Maker, probed, unique
 
 pytestmark = pytest.mark.anyio
 
-POSES = [("redis", ScriptHeader.REDIS7), ("keydb", ScriptHeader.NONE), ("dragonfly", ScriptHeader.DRAGONFLY)]
-LABELS = {"redis": "redis 7.", "keydb": "keydb 6.3.4", "dragonfly": "dragonfly 1.25.2"}
+#: (pose, header): "real" is the server itself (its probed header: REDIS7 on Redis / Valkey 7+,
+#: NONE on KeyDB); the others pose as a recorded server on it
+POSES = [
+    pytest.param("real", None, id="real"),
+    ("keydb", ScriptHeader.NONE),
+    ("dragonfly", ScriptHeader.DRAGONFLY),
+]
+LABELS = {"keydb": "keydb 6.3.4", "dragonfly": "dragonfly 1.25.2"}
+
+
+async def expected(
+    pose_kind: str, header: ScriptHeader | None, server: RedisServer
+) -> tuple[ScriptHeader, str]:
+    """The script header and the health label a backend opened under ``pose_kind`` must report."""
+    if pose_kind != "real":
+        assert header is not None
+        return header, LABELS[pose_kind]
+    real = await probed(server.url)
+    return real.script_header, real.label
 
 
 async def lookup(backend: Any) -> None:
@@ -80,9 +97,10 @@ async def test_lists_scripts_strict_in_every_dialect(
     redis_cluster: RedisCluster,
     backend_type: str,
     pose_kind: str,
-    header: ScriptHeader,
+    header: ScriptHeader | None,
 ) -> None:
     pose(pose_kind)
+    header, label = await expected(pose_kind, header, redis_server)
     standalone = await make(backend_type, redis_server.url, strict_keys=True)
     assert isinstance(standalone, RedisListsBackend)
     assert standalone.script_set.header is header  # follows the (posed) server, not the type
@@ -95,7 +113,7 @@ async def test_lists_scripts_strict_in_every_dialect(
         calls = Counter(standalone.script_set.calls) + Counter(a.script_set.calls)
         assert not [n for n in RedisListsBackend.script_names if calls[n] == 0], calls
         health = await standalone.health()
-        assert (health.server or "").startswith(LABELS[pose_kind])
+        assert (health.server or "").startswith(label)
         assert health.details["configured_type"] == backend_type
         assert health.details["script_header"] == str(header)
     finally:
@@ -137,9 +155,15 @@ async def exercise_streams(backend: RedisStreamsBackend) -> None:
 @pytest.mark.parametrize(("pose_kind", "header"), POSES)
 @pytest.mark.parametrize("backend_type", ["redis-streams", "keydb", "dragonfly"])
 async def test_streams_scripts_strict_in_every_dialect(
-    make: Maker, pose: Any, redis_server: RedisServer, backend_type: str, pose_kind: str, header: ScriptHeader
+    make: Maker,
+    pose: Any,
+    redis_server: RedisServer,
+    backend_type: str,
+    pose_kind: str,
+    header: ScriptHeader | None,
 ) -> None:
     pose(pose_kind)
+    header, _ = await expected(pose_kind, header, redis_server)
     extra = {} if backend_type == "redis-streams" else {"layout": "streams"}
     backend = await make(backend_type, redis_server.url, strict_keys=True, visibility_timeout=0.3, **extra)
     assert isinstance(backend, RedisStreamsBackend)

@@ -16,7 +16,7 @@ from time import perf_counter
 from typing import Any, ClassVar, Literal, TypeVar
 
 import anyio
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from queuestore._durations import Seconds
 from queuestore._job import JobCodec
@@ -30,7 +30,12 @@ from queuestore.backends._redis.health import queue_health
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.probe import ServerInfo, probe_server
 from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
-from queuestore.errors import BackendClosedError, ConfigurationError, OperationTimeoutError
+from queuestore.errors import (
+    BackendClosedError,
+    BackendError,
+    ConfigurationError,
+    OperationTimeoutError,
+)
 
 __all__ = ["DURABLE_OPS", "RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
 
@@ -454,9 +459,14 @@ def check_waits(backend: str, op: str, waits: Sequence[Sequence[Any]], replies: 
     Raises:
         OperationTimeoutError: fewer replicas / no local fsync confirmed in time (the write
             itself was applied on the primary: a retry of an enqueue is a no-op by id).
-        BackendError: the server refused the wait command.
+        BackendError: the server refused the wait command (e.g. WAITAOF after AOF was turned
+            off at run time); the message says the write was applied all the same.
     """
     for cmd, reply in zip(waits, replies, strict=True):
+        if isinstance(reply, ResponseError):
+            raise BackendError(
+                backend, op, f"the write was applied, but the server refused {cmd[0]} after it: {reply}"
+            ) from reply
         if isinstance(reply, BaseException):
             raise translate(backend, op, reply) from reply
         if cmd[0] == "WAIT" and int(reply) < int(cmd[1]):

@@ -1,5 +1,7 @@
 -- queuestore strict-keys prelude: fail on any key argument not passed in KEYS,
 -- and on any command whose key positions are not known here.
+-- The errors are raised as strings: KeyDB's script error handler cannot
+-- concatenate an error table ({err = ...}) and replaces its message with its own.
 local __declared = {}
 for _, k in ipairs(KEYS) do __declared[k] = true end
 -- command -> {first key index, last key index (-1 = all), step}
@@ -31,22 +33,22 @@ local function __check(cmd, args)
         local n = (#args - i) / 2
         for j = i + 1, i + n do
           if not __declared[args[j]] then
-            error({err = "STRICTKEYS undeclared key " .. tostring(args[j]) .. " in " .. name})
+            error("STRICTKEYS undeclared key " .. tostring(args[j]) .. " in " .. name)
           end
         end
         return
       end
     end
-    error({err = "STRICTKEYS no STREAMS in " .. name})
+    error("STRICTKEYS no STREAMS in " .. name)
   end
   local spec = __spec[name]
-  if spec == nil then error({err = "STRICTKEYS command " .. name .. " has no key spec"}) end
+  if spec == nil then error("STRICTKEYS command " .. name .. " has no key spec") end
   if spec[1] == 0 then return end
   local last = spec[2]
   if last < 0 then last = #args end
   for i = spec[1], last, spec[3] do
     if args[i] == nil or not __declared[args[i]] then
-      error({err = "STRICTKEYS undeclared key " .. tostring(args[i]) .. " in " .. name})
+      error("STRICTKEYS undeclared key " .. tostring(args[i]) .. " in " .. name)
     end
   end
 end
