@@ -27,7 +27,8 @@ from queuestore._args import parse_options
 from queuestore._config_rules import alias_given
 from queuestore._models import BackendConfig, DefaultsConfig
 from queuestore.abc import BackendFactory
-from queuestore.backends._redis.base import RedisBackendBase, RedisBackendOptions
+from queuestore.backends._redis.base import RedisBackendBase
+from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory, RedisListsOptions
 from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory, RedisStreamsOptions
 from queuestore.errors import ConfigurationError

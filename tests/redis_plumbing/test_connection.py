@@ -14,9 +14,9 @@ from redis import exceptions as rexc
 
 from queuestore import BackendConfig, ConfigurationError, ConnectionFailedError, Job
 from queuestore._url import parse_server_url
-from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.connection import acquire_connection
 from queuestore.backends._redis.errors import translate
+from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends.redis_lists import RedisListsFactory
 from queuestore.errors import (
     AuthenticationFailedError,

@@ -11,8 +11,8 @@ import redis.asyncio as aredis
 from redis import exceptions as rexc
 
 from queuestore import BackendConfig
-from queuestore.backends._redis.base import RedisBackendOptions
 from queuestore.backends._redis.connection import acquire_connection
+from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends._redis.pool import BoundedConnectionPool
 from tests.servers import RedisServer
 

@@ -13,124 +13,33 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from importlib.resources.abc import Traversable
 from time import perf_counter
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import anyio
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
-from queuestore._durations import Seconds
 from queuestore._job import JobCodec
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendConfig, HealthLevel, HealthStatus
 from queuestore.abc import QueueBackend
 from queuestore.backends._redis.coalesce import Coalescer, Flush
-from queuestore.backends._redis.connection import RedisConnection, RedisConnectionOptions, acquire_connection
+from queuestore.backends._redis.connection import RedisConnection, acquire_connection
+from queuestore.backends._redis.durability import DURABLE_OPS, check_waits, durability_waits
 from queuestore.backends._redis.errors import REDIS_FAILURES, translate, translating
 from queuestore.backends._redis.health import queue_health
 from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends._redis.probe import ServerInfo, probe_server
 from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
 from queuestore.errors import (
     BackendClosedError,
-    BackendError,
     ConfigurationError,
     OperationTimeoutError,
 )
 
-__all__ = ["DURABLE_OPS", "RedisBackendBase", "RedisBackendOptions", "check_backend_options"]
+__all__ = ["RedisBackendBase"]
 
 _T = TypeVar("_T")
-
-
-class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_fields=True):
-    """Options common to the Redis backends (on top of the connection options).
-
-    Attributes:
-        key_prefix: prefix of every key; a queue's keys are ``<key_prefix>{<queue>}:...``
-            (the queue is the hash tag). No braces.
-        visibility_timeout: lease length of a dequeued job (``DequeueOptions.visibility_timeout``
-            overrides it per call); an expired lease is reclaimed.
-        reclaim_interval: period of the maintenance loop (reclaim expired leases, promote
-            due delayed jobs).
-        reclaim_batch: jobs one reclaim or promote step handles per script call.
-        idempotency_window: how long an ``idempotency_key`` dedups other job ids.
-        encoding: wire format of job bodies.
-        compression: zlib-compress bodies from ``compression_threshold`` bytes (marked, so
-            uncompressed entries still decode).
-        compression_threshold: smallest body compressed when ``compression`` is on.
-        pipeline_size: script calls sent per round trip by batch operations.
-        strict_keys: run every script under a checker that fails on any key not passed in
-            KEYS (tests).
-        require_noeviction: refuse to open when the server's ``maxmemory-policy`` is not
-            ``noeviction`` (health reports it either way).
-        wait_for_replicas: after each durable write (enqueue, ack, migration copy), wait
-            until this many replicas acknowledged it (``WAIT``); 0 = don't wait.
-        wait_for_fsync: after each durable write, wait until the server's AOF fsynced it
-            (``WAITAOF``, or nothing where every write is fsynced: ``appendfsync always``).
-        wait_timeout: how long such a wait may take before the call raises
-            ``OperationTimeoutError`` (the write was applied).
-        call_margin: how much longer than its own ``timeout`` a ``dequeue`` /
-            ``dequeue_many`` may take in all (retries, reconnects and new pooled connections
-            included): after ``timeout`` + half the margin it stops and raises
-            ``OperationTimeoutError``, handing back in the other half what it may have leased
-            (if the server does not answer, those leases expire and the jobs are redelivered).
-        health_timeout: longest wait for the health check's PING; no answer is ``unhealthy``.
-        health_latency_threshold: a slower PING makes health ``degraded``.
-    """
-
-    key_prefix: str = "queue:"
-    visibility_timeout: Seconds = Seconds(30.0)
-    reclaim_interval: Seconds = Seconds(1.0)
-    reclaim_batch: int = 100
-    idempotency_window: Seconds = Seconds(86400.0)
-    encoding: Literal["msgpack", "json"] = "msgpack"
-    compression: bool = False
-    compression_threshold: int = 1024
-    pipeline_size: int = 100
-    strict_keys: bool = False
-    require_noeviction: bool = False
-    wait_for_replicas: int = 0
-    wait_for_fsync: bool = False
-    wait_timeout: Seconds = Seconds(0.5)
-    call_margin: Seconds = Seconds(1.0)
-    health_timeout: Seconds = Seconds(1.0)
-    health_latency_threshold: Seconds = Seconds(0.25)
-    #: share one script call per event-loop tick between concurrent per-job ``dequeue()`` /
-    #: ``ack()`` / ``enqueue()`` calls (each keeps its own job, lease, result and error)
-    coalesce: bool = False
-
-
-#: operations whose writes ``wait_for_replicas`` / ``wait_for_fsync`` confirm: enqueue and
-#: ack, plus the copy step of a migration (a job lost there after its release is gone)
-DURABLE_OPS = frozenset({"enqueue", "enqueue_many", "import_jobs", "ack", "ack_many"})
-
-
-def check_backend_options(options: RedisBackendOptions) -> None:
-    """Range checks of the common options.
-
-    Raises:
-        ConfigurationError: naming ``options.<field>``.
-    """
-    if options.visibility_timeout <= 0:
-        raise ConfigurationError("options.visibility_timeout", "must be > 0")
-    if options.reclaim_interval <= 0:
-        raise ConfigurationError("options.reclaim_interval", "must be > 0")
-    if options.block_timeout <= 0:
-        raise ConfigurationError("options.block_timeout", "must be > 0 (blocking is always finite)")
-    for name in ("reclaim_batch", "pipeline_size"):
-        if getattr(options, name) < 1:
-            raise ConfigurationError(f"options.{name}", "must be >= 1")
-    if options.compression_threshold < 0:
-        raise ConfigurationError("options.compression_threshold", "must be >= 0")
-    if options.wait_for_replicas < 0:
-        raise ConfigurationError("options.wait_for_replicas", "must be >= 0")
-    for name in ("call_margin", "health_timeout", "health_latency_threshold"):
-        if getattr(options, name) <= 0:
-            raise ConfigurationError(f"options.{name}", "must be > 0")
-    if options.wait_timeout <= 0:
-        raise ConfigurationError("options.wait_timeout", "must be > 0 (WAIT 0 would block forever)")
-    if "{" in options.key_prefix or "}" in options.key_prefix:
-        raise ConfigurationError("options.key_prefix", "must not contain braces (the queue is the hash tag)")
 
 
 class RedisBackendBase(QueueBackend):
@@ -419,66 +328,3 @@ class RedisBackendBase(QueueBackend):
         return HealthStatus(
             status=status, message=message, latency_ms=latency, server=server.label, details=details
         )
-
-
-def durability_waits(options: RedisBackendOptions, server: ServerInfo) -> list[list[Any]]:
-    """The commands that follow each durable write, for the probed server.
-
-    ``wait_for_replicas`` -> ``WAIT n ms``. ``wait_for_fsync`` -> ``WAITAOF 1 0 ms``
-    where the server has it; on a server without WAITAOF that fsyncs every write
-    before replying (``appendonly yes`` + ``appendfsync always``) nothing is needed.
-
-    Raises:
-        ConfigurationError: naming the option the connected server cannot honour.
-    """
-    waits: list[list[Any]] = []
-    ms = max(1, int(float(options.wait_timeout) * 1000))
-    if options.wait_for_replicas:
-        if not server.has_wait:
-            raise ConfigurationError("options.wait_for_replicas", f"{server.label} has no WAIT command")
-        waits.append(["WAIT", options.wait_for_replicas, ms])
-    if options.wait_for_fsync:
-        if server.aof_enabled is False:
-            raise ConfigurationError(
-                "options.wait_for_fsync", f"{server.label} has no AOF (appendonly no): nothing is fsynced"
-            )
-        if server.has_waitaof:
-            waits.append(["WAITAOF", 1, 0, ms])
-        elif not (server.aof_enabled and server.appendfsync == "always"):
-            raise ConfigurationError(
-                "options.wait_for_fsync",
-                f"{server.label} has no WAITAOF (Redis/Valkey 7.2+) and does not fsync every write "
-                "(appendonly yes + appendfsync always); set one of those on the server or drop the option",
-            )
-    return waits
-
-
-def check_waits(backend: str, op: str, waits: Sequence[Sequence[Any]], replies: Sequence[Any]) -> None:
-    """Check WAIT / WAITAOF replies against what was asked.
-
-    Raises:
-        OperationTimeoutError: fewer replicas / no local fsync confirmed in time (the write
-            itself was applied on the primary: a retry of an enqueue is a no-op by id).
-        BackendError: the server refused the wait command (e.g. WAITAOF after AOF was turned
-            off at run time); the message says the write was applied all the same.
-    """
-    for cmd, reply in zip(waits, replies, strict=True):
-        if isinstance(reply, ResponseError):
-            raise BackendError(
-                backend, op, f"the write was applied, but the server refused {cmd[0]} after it: {reply}"
-            ) from reply
-        if isinstance(reply, BaseException):
-            raise translate(backend, op, reply) from reply
-        if cmd[0] == "WAIT" and int(reply) < int(cmd[1]):
-            raise OperationTimeoutError(
-                backend,
-                op,
-                f"write applied on the primary but acknowledged by {int(reply)} of {cmd[1]} "
-                f"replicas within {cmd[2]} ms (wait_for_replicas)",
-            )
-        if cmd[0] == "WAITAOF" and int(reply[0]) < 1:
-            raise OperationTimeoutError(
-                backend,
-                op,
-                f"write applied but not fsynced to the local AOF within {cmd[3]} ms (wait_for_fsync)",
-            )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from queuestore._models import BackendConfig
 from queuestore.abc import BackendFactory
-from queuestore.backends._redis.base import check_backend_options
 from queuestore.backends._redis.connection import check_connection_config
 from queuestore.backends._redis.keys import validate_queue_name
+from queuestore.backends._redis.options import check_backend_options
 from queuestore.backends.redis_lists.backend import RedisListsBackend
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import ConfigurationError

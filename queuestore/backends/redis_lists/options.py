@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queuestore.backends._redis.base import RedisBackendOptions
+from queuestore.backends._redis.options import RedisBackendOptions
 
 __all__ = ["RedisListsOptions"]
 

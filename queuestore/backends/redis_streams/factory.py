@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from queuestore._models import BackendConfig
 from queuestore.abc import BackendFactory
-from queuestore.backends._redis.base import check_backend_options
 from queuestore.backends._redis.keys import validate_queue_name
+from queuestore.backends._redis.options import check_backend_options
 from queuestore.backends.redis_streams.backend import RedisStreamsBackend
 from queuestore.backends.redis_streams.options import RedisStreamsOptions, check_streams_options
 

@@ -8,7 +8,7 @@ import uuid
 from typing import Literal
 
 from queuestore._durations import Seconds
-from queuestore.backends._redis.base import RedisBackendOptions
+from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends.redis_streams.layout import MAX_LEASE_SECONDS, SEP
 from queuestore.errors import ConfigurationError
 
