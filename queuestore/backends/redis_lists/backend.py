@@ -36,7 +36,7 @@ from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import batches, leasing, migration, moves, read
-from queuestore.backends.redis_lists.context import ListsContext
+from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import ConfigurationError
@@ -218,8 +218,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs = seconds_arg(delay, "delay")
-        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or ""]
-        code, where = await self._script("nack", "nack", self.block, args)
+        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", call_id()]
+        code, where = await self._ctx.mutate("nack", "nack", self.block, args)
         check_code(int(code), job_id)
         self.metrics.record("nack")
         if where == b"x":

@@ -17,7 +17,7 @@ import msgspec
 from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
-from queuestore.backends.redis_lists.context import ListsContext, chunks
+from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
 from queuestore.errors import InvalidJobError, SerializationError
 
@@ -93,14 +93,21 @@ async def store(ctx: ListsContext, op: str, rows: Sequence[StoreRow], importing:
     """Store validated rows (:func:`store_rows`): True per job stored, False per id or
     idempotency key already stored.
 
+    Each script call carries a call id: a retry of a call whose reply was lost reports what
+    the first run stored (True), not "already stored".
+
     Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
     if not rows:
         return []
-    head = ["import" if importing else "enqueue", float(ctx.options.idempotency_window)]
-    batches = [head + [a for row in part for a in row] for part in chunks(rows, ctx.options.batch_size)]
-    replies = await ctx.run_batches(op, "enqueue", ctx.block, batches)
+    mode, window = "import" if importing else "enqueue", float(ctx.options.idempotency_window)
+    batches = [
+        [mode, window, call_id(), *(a for row in part for a in row)]
+        for part in chunks(rows, ctx.options.batch_size)
+    ]
+    replies = await ctx.mutate_batches(op, "enqueue", ctx.block, batches)
     out = [bool(int(r)) for reply in replies for r in reply]
     ctx.metrics.record("enqueue", sum(out))
     return out
@@ -116,16 +123,18 @@ class Leased(NamedTuple):
 
 
 async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float) -> Leased:
-    """One non-blocking sweep + lease script for up to ``count`` jobs."""
+    """One non-blocking sweep + lease script for up to ``count`` jobs (its token prefix is its
+    call id: a retry returns what the first run leased, no more)."""
     opts = ctx.options
     args = [count, visibility, opts.reclaim_batch, opts.bury_limit, _TOKENS.call_prefix(), 0]
-    reply = await ctx.script(op, "dequeue", ctx.block, args)
+    reply = await ctx.mutate(op, "dequeue", ctx.block, args)
     _, dead, _, expired, buried = (int(x) for x in reply[:5])
     next_due = float(reply[5]) if reply[5] else None
     jobs: list[Job] = []
     for job, bad in ctx.layout.read_triples(reply, 7):
         if bad is not None:  # garbage never reaches a consumer: dead-letter it with the reason
-            await ctx.script(op, "nack", ctx.block, [job.id, job.lease_token or "", 0, 0, 1, bad])
+            bury = [job.id, job.lease_token or "", 0, 0, 1, bad, call_id()]
+            await ctx.mutate(op, "nack", ctx.block, bury)
             buried += 1
             continue
         jobs.append(job)
@@ -169,12 +178,17 @@ async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]])
     """Ack ``(job id, lease token or "")`` pairs; the script's code per job (1 acked, see
     :func:`~queuestore.backends.redis_lists.layout.check_code` for the others).
 
+    Each script call carries a call id: a retry of a call whose reply was lost reports what
+    the first run acked.
+
     Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
     args = [a for ref in refs for a in ref]
     if not args:
         return []
     keys = ctx.layout.state_block
-    replies = await ctx.run_batches(op, "ack", keys, chunks(args, 2 * ctx.options.batch_size))
+    batches = [[call_id(), *part] for part in chunks(args, 2 * ctx.options.batch_size)]
+    replies = await ctx.mutate_batches(op, "ack", keys, batches)
     return [int(c) for reply in replies for c in reply]

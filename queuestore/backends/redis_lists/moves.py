@@ -25,7 +25,7 @@ from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, text
 from queuestore._logging import get_logger, log_sweep
-from queuestore.backends.redis_lists.context import ListsContext
+from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import check_code, key_block
 from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
 
@@ -55,7 +55,8 @@ async def move(ctx: ListsContext, job: JobRef, target_queue: str) -> None:
         raise InvalidJobError("target_queue", exc.message) from None
     target_block = key_block(target)
     if not ctx.connection().cluster or key_slot(layout.keys.base.encode()) == key_slot(target.base.encode()):
-        code = await ctx.script("move", "move", ctx.block + target_block, [job_id, token or "", layout.queue])
+        args = [job_id, token or "", layout.queue, call_id()]
+        code = await ctx.mutate("move", "move", ctx.block + target_block, args)
         check_code(int(code), job_id)
         return
     keys = [*ctx.block, layout.keys.key("moving")]
