@@ -12,6 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import anyio
 import msgspec
 
 from queuestore._args import check_job_queue, validation_path
@@ -19,9 +20,9 @@ from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
-from queuestore.errors import InvalidJobError, SerializationError
+from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
 
-__all__ = ["Leased", "ack_codes", "lease", "store", "store_rows"]
+__all__ = ["Leased", "ack_codes", "give_back", "lease", "store", "store_rows"]
 
 _log = get_logger("backends.redis_lists")
 
@@ -122,11 +123,11 @@ class Leased(NamedTuple):
     buried: int
 
 
-async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float) -> Leased:
+async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float, prefix: str) -> Leased:
     """One non-blocking sweep + lease script for up to ``count`` jobs (its token prefix is its
     call id: a retry returns what the first run leased, no more)."""
     opts = ctx.options
-    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, _TOKENS.call_prefix(), 0]
+    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, prefix, 0]
     reply = await ctx.mutate(op, "dequeue", ctx.block, args)
     _, dead, _, expired, buried = (int(x) for x in reply[:5])
     next_due = float(reply[5]) if reply[5] else None
@@ -157,21 +158,54 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     """Lease up to ``count`` jobs, ``per_script`` per sweep + lease script, until the queue
     runs dry. Never waits.
 
+    Cancelled while a lease script may have run (or while its jobs are decoded), it hands back
+    what every one of its lease scripts leased (see :func:`give_back`) before re-raising.
+
     Raises:
+        OutcomeUnknownError: a lease script's reply was lost even to the retries (its leases,
+            if any, expire).
         BackendError: the store failed.
     """
     jobs: list[Job] = []
     next_due: float | None = None
     buried = 0
+    calls: list[str] = []
     for start in range(0, count, per_script):
         want = min(per_script, count - start)
-        got = await _lease_once(ctx, op, want, visibility)
+        calls.append(_TOKENS.call_prefix())
+        try:
+            got = await _lease_once(ctx, op, want, visibility, calls[-1])
+        except anyio.get_cancelled_exc_class():
+            await give_back(ctx, calls)
+            raise
         jobs += got.jobs
         next_due = got.next_due
         buried += got.buried
         if len(got.jobs) < want and not got.buried:
             break  # the queue ran dry
     return Leased(jobs, next_due, buried)
+
+
+async def give_back(ctx: ListsContext, calls: Sequence[str]) -> None:
+    """Hand back what the lease calls ``calls`` (their call ids) leased: to the head of the
+    ready lists, the attempt not counted; shielded from the caller's cancellation but given
+    half the ``call_margin`` at most (a stalled server must not hold a cancelled call). A
+    failure or no answer is logged (the leases then expire and the jobs are redelivered)."""
+    limit = float(ctx.options.call_margin) / 2.0
+    try:
+        with anyio.move_on_after(limit, shield=True) as scope:
+            for cid in calls:
+                await ctx.mutate("dequeue", "giveback", ctx.block, [cid])
+    except QueueStoreError as exc:
+        _log.warning("redis-lists %s: a cancelled dequeue could not hand back its jobs: %s", ctx.name, exc)
+        return
+    if scope.cancelled_caught:
+        _log.warning(
+            "redis-lists %s: a cancelled dequeue got no answer handing back its jobs within %gs "
+            "(half the call_margin): their leases expire and they are redelivered",
+            ctx.name,
+            limit,
+        )
 
 
 async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]]) -> list[int]:
