@@ -129,6 +129,7 @@ class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     o: str | None = None  # origin_queue
     hf: str | None = None  # state before held / moving
     mt: str | None = None  # move target
+    mk: str | None = None  # move token (the target's receipt is keyed by it)
     ep: int | None = None  # moving out of ready: its list entry may still be in the list
 
 
