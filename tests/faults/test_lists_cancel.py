@@ -126,3 +126,52 @@ async def test_a_bare_timeout_is_refused_with_the_fix_named(lists: ListsMaker, o
     with pytest.raises(TypeError, match=rf"{op}\(DequeueOptions\(timeout=1.0\)\)"):
         await getattr(b, op)(1.0)
     assert await b.length() == 1, "nothing was leased"
+
+
+async def test_a_cancelled_coalesced_dequeue_hands_back_its_share(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5, coalesce=True)
+    await direct.enqueue_many([Job(id=f"k{i}", payload=i, max_retries=0) for i in range(2)])
+    held = proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.4)
+    kept: list[Job | None] = []
+
+    async def patient() -> None:
+        kept.append(await b.dequeue())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(patient)
+        with anyio.move_on_after(0.1) as scope:
+            await b.dequeue()
+        assert scope.cancelled_caught
+    assert held.hits == 1, "both calls shared one lease script"
+    assert len(kept) == 1
+    assert kept[0] is not None
+    assert len(await in_flight(direct)) == 1, "only the patient caller holds a job"
+    other = "k1" if kept[0].id == "k0" else "k0"
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == (other, 1)
+    await direct.ack(got)
+    await b.ack(kept[0])
+
+
+async def test_a_coalesced_dequeue_cancelled_after_its_share_came_hands_it_back(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5, coalesce=True)
+    await direct.enqueue(Job(id="s1", payload=1, max_retries=0))
+    with anyio.CancelScope() as scope:
+
+        async def cancel_soon() -> None:
+            scope.cancel()
+
+        # the shared call runs at the next loop tick; the caller is cancelled at that tick too
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_soon)
+            await b.dequeue()
+    await anyio.sleep(0.3)  # the shared call (not cancelled with its caller) has finished by now
+    assert await in_flight(direct) == []
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == ("s1", 1)

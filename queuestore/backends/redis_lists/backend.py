@@ -145,16 +145,18 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         async def step(visibility: float) -> batches.Leased:
             if count == 1 and self.options.coalesce:
                 key = ("dequeue", visibility)
-                leased: batches.Leased = await self._coalesce(key, self._lease_flush, visibility)
-                return leased
+                share = leasing.Share(visibility)
+                return await leasing.take_share(
+                    self._ctx, share, lambda s: self._coalesce(key, self._lease_flush, s)
+                )
             return await batches.lease(self._ctx, op, count, visibility, per_script=count)
 
         timeout = 0.0 if options is None else options.timeout_seconds()
         return await self._within(op, timeout, lambda: self._waits.take(op, options, step))
 
-    async def _lease_flush(self, visibilities: list[float]) -> list[Any]:
+    async def _lease_flush(self, shares: list[leasing.Share]) -> list[Any]:
         """Coalesced ``dequeue`` calls (one lease length): a job each while there are jobs."""
-        return await leasing.lease_each(self._ctx, visibilities)
+        return await leasing.lease_each(self._ctx, shares)
 
     async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
         """Lease the next ready job, waiting up to ``options.timeout`` (0: don't wait).

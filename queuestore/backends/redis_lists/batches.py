@@ -186,16 +186,20 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     return Leased(jobs, next_due, buried)
 
 
-async def give_back(ctx: ListsContext, calls: Sequence[str]) -> None:
-    """Hand back what the lease calls ``calls`` (their call ids) leased: to the head of the
-    ready lists, the attempt not counted; shielded from the caller's cancellation but given
-    half the ``call_margin`` at most (a stalled server must not hold a cancelled call). A
-    failure or no answer is logged (the leases then expire and the jobs are redelivered)."""
+async def give_back(ctx: ListsContext, calls: Sequence[str] = (), jobs: Sequence[Job] = ()) -> None:
+    """Hand back what the lease calls ``calls`` (their call ids) leased, and the leased
+    ``jobs``: to the head of the ready lists, the attempt not counted; shielded from the
+    caller's cancellation but given half the ``call_margin`` at most (a stalled server must not
+    hold a cancelled call). A failure or no answer is logged (the leases then expire and the
+    jobs are redelivered)."""
     limit = float(ctx.options.call_margin) / 2.0
+    argsets: list[list[Any]] = [[cid] for cid in calls]
+    if jobs:
+        argsets.append(["", *(a for j in jobs for a in (j.id, j.lease_token or ""))])
     try:
         with anyio.move_on_after(limit, shield=True) as scope:
-            for cid in calls:
-                await ctx.mutate("dequeue", "giveback", ctx.block, [cid])
+            for args in argsets:
+                await ctx.mutate("dequeue", "giveback", ctx.block, args)
     except QueueStoreError as exc:
         _log.warning("redis-lists %s: a cancelled dequeue could not hand back its jobs: %s", ctx.name, exc)
         return
