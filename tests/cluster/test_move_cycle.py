@@ -11,13 +11,7 @@ from .conftest import ClusterMaker
 
 pytestmark = pytest.mark.anyio
 
-TYPES = [
-    pytest.param(
-        "redis-lists",
-        marks=pytest.mark.xfail(strict=True, reason="lists move receipts: fixed with the lists layout"),
-    ),
-    "redis-streams",
-]
+TYPES = ["redis-lists", "redis-streams"]
 
 
 @pytest.mark.parametrize("type_", TYPES)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from queuestore import DequeueOptions, DuplicateJobError, IterOptions, Job, JobState
+from queuestore import DequeueOptions, DuplicateJobError, IterOptions, Job, JobNotFoundError, JobState
 from queuestore.backends.redis_lists import RedisListsBackend
 from queuestore.backends.redis_lists.layout import key_block
 from tests.servers import RedisCluster
@@ -53,11 +53,12 @@ async def test_cross_slot_move_recovers_after_a_crash(
     job = Job(payload="survivor")
     await src.enqueue(job)
     moving = src.keys.key("moving")
-    out = await src._script("t", "move_out", [*src.block, moving], [job.id, "", dst.queue])
+    out = await src._script("t", "move_out", [*src.block, moving], [job.id, "", dst.queue, "mv-token"])
     assert int(out[0]) == 1
+    assert out[4] == b"mv-token"
     if crash_after == "move_in":
         target = src.keys.for_queue(dst.queue)
-        args = [job.id, out[1], out[2], src.queue, 3600, 10]
+        args = [job.id, out[1], out[2], src.queue, 3600, 10, "mv-token"]
         assert int(await src._script("t", "move_in", [*key_block(target), target.key("inbox")], args)) == 1
         got = await dst.dequeue()  # consumed and acked before the source finished
         assert got is not None
@@ -116,3 +117,13 @@ async def test_an_aborted_move_whose_list_entry_was_popped_goes_back_to_the_head
     assert await src.recover_moves(older_than=0) == 1  # move_in refuses (-3): aborted, put back
     assert [j.id for j in await src.dequeue_many(DequeueOptions(count=5))] == ["second", "third"]
     assert await src.length() == 0
+
+
+async def test_a_job_missing_here_but_stored_in_the_target_from_elsewhere_is_not_found(
+    cluster_lists: Maker, redis_cluster: RedisCluster
+) -> None:
+    src, dst = await pair(redis_cluster, cluster_lists)
+    await dst.enqueue(Job(id="x1", payload=1))  # stored there directly: never in src
+    with pytest.raises(JobNotFoundError):
+        await src.move("x1", dst.queue)
+    assert await everything(dst) == {"x1": JobState.READY}

@@ -43,6 +43,9 @@ async def exercise(a: RedisListsBackend, target: str) -> None:
     assert await a.ack_many(many[:2]) == [True, True]
     await a.ack(many[2])
     await a.move((await a.dequeue()) or "missing", target)
+    with anyio.CancelScope() as scope:
+        scope.cancel()  # a dequeue cancelled at once hands back what it may have leased
+        await a.dequeue()
     held = await a.migration_hold("m1", JobState.READY, 1)
     assert len(await a.migration_held("m1")) == 1
     assert await a.migration_release("m1", [held[0].id]) == 1

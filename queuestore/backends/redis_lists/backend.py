@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import anyio
 import anyio.lowlevel
 
-from queuestore._args import JobRef, checked_job_ids, job_ref, seconds_arg, text
+from queuestore._args import JobRef, checked_job_ids, dequeue_options, job_ref, seconds_arg, text
 from queuestore._job import Job, JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
@@ -36,7 +36,7 @@ from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import batches, leasing, migration, moves, read
-from queuestore.backends.redis_lists.context import ListsContext
+from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import ConfigurationError
@@ -59,7 +59,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
     script_names: ClassVar[Sequence[str]] = (
         *("enqueue", "dequeue", "ack", "nack", "extend", "page", "ready_page", "peek", "stats", "lookup"),
         "check",
-        *("move", "move_out", "move_in", "move_done", "hold", "release", "restore"),
+        *("move", "move_out", "move_in", "move_done", "hold", "release", "restore", "giveback"),
     )
 
     def __init__(self, config: BackendConfig, options: RedisListsOptions) -> None:
@@ -139,38 +139,53 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
 
     # -- dequeue (see .leasing) ----------------------------------------------------------
     async def _take(self, op: str, count: int, options: DequeueOptions | None) -> list[Job]:
-        """Lease up to ``count`` jobs in one script, waiting up to the timeout for the first."""
+        """Lease up to ``count`` jobs in one script, waiting up to the timeout for the first;
+        the whole call (waits, retries, reconnects) bounded by the timeout + ``call_margin``."""
 
         async def step(visibility: float) -> batches.Leased:
             if count == 1 and self.options.coalesce:
                 key = ("dequeue", visibility)
-                leased: batches.Leased = await self._coalesce(key, self._lease_flush, visibility)
-                return leased
+                share = leasing.Share(visibility)
+                return await leasing.take_share(
+                    self._ctx, share, lambda s: self._coalesce(key, self._lease_flush, s)
+                )
             return await batches.lease(self._ctx, op, count, visibility, per_script=count)
 
-        return await self._waits.take(op, options, step)
+        timeout = 0.0 if options is None else options.timeout_seconds()
+        return await self._within(op, timeout, lambda: self._waits.take(op, options, step))
 
-    async def _lease_flush(self, visibilities: list[float]) -> list[Any]:
+    async def _lease_flush(self, shares: list[leasing.Share]) -> list[Any]:
         """Coalesced ``dequeue`` calls (one lease length): a job each while there are jobs."""
-        return await leasing.lease_each(self._ctx, visibilities)
+        return await leasing.lease_each(self._ctx, shares)
 
     async def dequeue(self, options: DequeueOptions | None = None) -> Job | None:
         """Lease the next ready job, waiting up to ``options.timeout`` (0: don't wait).
 
+        Cancelled while its lease script may have run, it hands back what that script leased
+        (the attempt not counted) before the cancellation goes on.
+
         Raises:
+            TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).
             InvalidJobError: bad options (negative timeout...).
+            OperationTimeoutError: no result within ``timeout`` + ``call_margin`` (a stalled or
+                unreachable server; see :meth:`RedisBackendBase._within`).
+            OutcomeUnknownError: a lease script's reply was lost even to its retries.
             BackendError: the store failed.
         """
-        jobs = await self._take("dequeue", 1, options)
+        opts = None if options is None else dequeue_options(options)
+        jobs = await self._take("dequeue", 1, opts)
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
         """Lease up to ``options.count`` jobs in one script, waiting up to timeout for the first.
 
         Raises:
-            InvalidJobError, BackendError.
+            TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).
+            OperationTimeoutError: no result within ``timeout`` + ``call_margin``.
+            InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        return await self._take("dequeue_many", (options or DequeueOptions()).checked_count(), options)
+        opts = dequeue_options(options, "dequeue_many")
+        return await self._take("dequeue_many", opts.checked_count(), opts)
 
     # -- ack / nack / extend -------------------------------------------------------------
     async def ack(self, job: JobRef) -> None:
@@ -218,8 +233,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs = seconds_arg(delay, "delay")
-        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or ""]
-        code, where = await self._script("nack", "nack", self.block, args)
+        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", call_id()]
+        code, where = await self._ctx.mutate("nack", "nack", self.block, args)
         check_code(int(code), job_id)
         self.metrics.record("nack")
         if where == b"x":

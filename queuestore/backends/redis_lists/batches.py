@@ -12,16 +12,17 @@ import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+import anyio
 import msgspec
 
 from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
-from queuestore.backends.redis_lists.context import ListsContext, chunks
+from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
-from queuestore.errors import InvalidJobError, SerializationError
+from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
 
-__all__ = ["Leased", "ack_codes", "lease", "store", "store_rows"]
+__all__ = ["Leased", "ack_codes", "give_back", "lease", "store", "store_rows"]
 
 _log = get_logger("backends.redis_lists")
 
@@ -93,14 +94,21 @@ async def store(ctx: ListsContext, op: str, rows: Sequence[StoreRow], importing:
     """Store validated rows (:func:`store_rows`): True per job stored, False per id or
     idempotency key already stored.
 
+    Each script call carries a call id: a retry of a call whose reply was lost reports what
+    the first run stored (True), not "already stored".
+
     Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
     if not rows:
         return []
-    head = ["import" if importing else "enqueue", float(ctx.options.idempotency_window)]
-    batches = [head + [a for row in part for a in row] for part in chunks(rows, ctx.options.batch_size)]
-    replies = await ctx.run_batches(op, "enqueue", ctx.block, batches)
+    mode, window = "import" if importing else "enqueue", float(ctx.options.idempotency_window)
+    batches = [
+        [mode, window, call_id(), *(a for row in part for a in row)]
+        for part in chunks(rows, ctx.options.batch_size)
+    ]
+    replies = await ctx.mutate_batches(op, "enqueue", ctx.block, batches)
     out = [bool(int(r)) for reply in replies for r in reply]
     ctx.metrics.record("enqueue", sum(out))
     return out
@@ -115,17 +123,19 @@ class Leased(NamedTuple):
     buried: int
 
 
-async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float) -> Leased:
-    """One non-blocking sweep + lease script for up to ``count`` jobs."""
+async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float, prefix: str) -> Leased:
+    """One non-blocking sweep + lease script for up to ``count`` jobs (its token prefix is its
+    call id: a retry returns what the first run leased, no more)."""
     opts = ctx.options
-    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, _TOKENS.call_prefix(), 0]
-    reply = await ctx.script(op, "dequeue", ctx.block, args)
+    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, prefix, 0]
+    reply = await ctx.mutate(op, "dequeue", ctx.block, args)
     _, dead, _, expired, buried = (int(x) for x in reply[:5])
     next_due = float(reply[5]) if reply[5] else None
     jobs: list[Job] = []
     for job, bad in ctx.layout.read_triples(reply, 7):
         if bad is not None:  # garbage never reaches a consumer: dead-letter it with the reason
-            await ctx.script(op, "nack", ctx.block, [job.id, job.lease_token or "", 0, 0, 1, bad])
+            bury = [job.id, job.lease_token or "", 0, 0, 1, bad, call_id()]
+            await ctx.mutate(op, "nack", ctx.block, bury)
             buried += 1
             continue
         jobs.append(job)
@@ -148,15 +158,26 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     """Lease up to ``count`` jobs, ``per_script`` per sweep + lease script, until the queue
     runs dry. Never waits.
 
+    Cancelled while a lease script may have run (or while its jobs are decoded), it hands back
+    what every one of its lease scripts leased (see :func:`give_back`) before re-raising.
+
     Raises:
+        OutcomeUnknownError: a lease script's reply was lost even to the retries (its leases,
+            if any, expire).
         BackendError: the store failed.
     """
     jobs: list[Job] = []
     next_due: float | None = None
     buried = 0
+    calls: list[str] = []
     for start in range(0, count, per_script):
         want = min(per_script, count - start)
-        got = await _lease_once(ctx, op, want, visibility)
+        calls.append(_TOKENS.call_prefix())
+        try:
+            got = await _lease_once(ctx, op, want, visibility, calls[-1])
+        except anyio.get_cancelled_exc_class():
+            await give_back(ctx, calls)
+            raise
         jobs += got.jobs
         next_due = got.next_due
         buried += got.buried
@@ -165,16 +186,47 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     return Leased(jobs, next_due, buried)
 
 
+async def give_back(ctx: ListsContext, calls: Sequence[str] = (), jobs: Sequence[Job] = ()) -> None:
+    """Hand back what the lease calls ``calls`` (their call ids) leased, and the leased
+    ``jobs``: to the head of the ready lists, the attempt not counted; shielded from the
+    caller's cancellation but given half the ``call_margin`` at most (a stalled server must not
+    hold a cancelled call). A failure or no answer is logged (the leases then expire and the
+    jobs are redelivered)."""
+    limit = float(ctx.options.call_margin) / 2.0
+    argsets: list[list[Any]] = [[cid] for cid in calls]
+    if jobs:
+        argsets.append(["", *(a for j in jobs for a in (j.id, j.lease_token or ""))])
+    try:
+        with anyio.move_on_after(limit, shield=True) as scope:
+            for args in argsets:
+                await ctx.mutate("dequeue", "giveback", ctx.block, args)
+    except QueueStoreError as exc:
+        _log.warning("redis-lists %s: a cancelled dequeue could not hand back its jobs: %s", ctx.name, exc)
+        return
+    if scope.cancelled_caught:
+        _log.warning(
+            "redis-lists %s: a cancelled dequeue got no answer handing back its jobs within %gs "
+            "(half the call_margin): their leases expire and they are redelivered",
+            ctx.name,
+            limit,
+        )
+
+
 async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]]) -> list[int]:
     """Ack ``(job id, lease token or "")`` pairs; the script's code per job (1 acked, see
     :func:`~queuestore.backends.redis_lists.layout.check_code` for the others).
 
+    Each script call carries a call id: a retry of a call whose reply was lost reports what
+    the first run acked.
+
     Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
     args = [a for ref in refs for a in ref]
     if not args:
         return []
     keys = ctx.layout.state_block
-    replies = await ctx.run_batches(op, "ack", keys, chunks(args, 2 * ctx.options.batch_size))
+    batches = [[call_id(), *part] for part in chunks(args, 2 * ctx.options.batch_size)]
+    replies = await ctx.mutate_batches(op, "ack", keys, batches)
     return [int(c) for reply in replies for c in reply]

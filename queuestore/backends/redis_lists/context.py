@@ -1,19 +1,24 @@
 """What the role modules of the redis-lists backend work with: one queue's layout, options,
-metrics and the backend's runners (scripts, plain commands, the connection)."""
+metrics and the backend's runners (scripts, plain commands, the connection), and the call ids
+that make a retried mutating script answer with the reply of its first run."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from redis import exceptions as rexc
 
 from queuestore._metrics import OperationMetrics
 from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_lists.layout import ListsLayout
 from queuestore.backends.redis_lists.options import RedisListsOptions
+from queuestore.errors import BackendError, OutcomeUnknownError
 
-__all__ = ["ListsContext", "chunks"]
+__all__ = ["ListsContext", "call_id", "chunks", "outcome_unknown"]
 
 T = TypeVar("T")
 
@@ -23,6 +28,29 @@ ScriptRunner = Callable[[str, str, Sequence[str], Sequence[Any]], Awaitable[Any]
 PipelineRunner = Callable[[str, Sequence[ScriptCall]], Awaitable[list[Any]]]
 #: ``await command(op, *args)``: one plain command
 CommandRunner = Callable[..., Awaitable[Any]]
+
+
+#: what a call's reply may have been lost to after the server ran it
+_LOST_REPLY = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
+
+
+def call_id() -> str:
+    """A new call id: 16 random hex digits (the scripts record a call's reply under it)."""
+    return os.urandom(8).hex()
+
+
+def outcome_unknown(exc: BaseException) -> OutcomeUnknownError | None:
+    """The OutcomeUnknownError a failed mutating call with a call id stands for: its reply was
+    lost (the connection broke or timed out, after the client's retries with the same call id),
+    or the server's record of the call is unreadable. None for any other failure."""
+    if isinstance(exc, OutcomeUnknownError) or not isinstance(exc, BackendError):
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, _LOST_REPLY) or (
+        isinstance(cause, rexc.ResponseError) and str(cause).startswith("QSUNKNOWN")
+    ):
+        return OutcomeUnknownError(exc.backend, exc.operation, cause)
+    return None
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
@@ -59,6 +87,34 @@ class ListsContext:
         """The queue's key block (not to be mutated)."""
         return self.layout.block
 
+    async def mutate(self, op: str, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a mutating script whose arguments carry a call id: a call whose reply was lost
+        (the connection broke: the client's own retries; it timed out: up to ``max_retries``
+        retries here) is re-sent with the same id, and the script answers a repeated id with
+        the reply it recorded, so a retry never acts twice.
+
+        Raises:
+            OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
+            BackendError: the store failed.
+        """
+        return await self._retried(lambda: self.script(op, name, keys, args))
+
+    async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, re-run while it timed out (``max_retries`` times at most); a lost reply
+        left is an OutcomeUnknownError."""
+        left = int(self.options.max_retries)
+        while True:
+            try:
+                return await call()
+            except BackendError as exc:
+                unknown = outcome_unknown(exc)
+                if unknown is None:
+                    raise
+                if left > 0 and isinstance(exc.__cause__, rexc.TimeoutError | TimeoutError):
+                    left -= 1
+                    continue
+                raise unknown from exc.__cause__
+
     async def run_batches(
         self, op: str, name: str, keys: Sequence[str], batches: Sequence[Sequence[Any]]
     ) -> list[Any]:
@@ -73,3 +129,17 @@ class ListsContext:
         if len(batches) == 1:
             return [await self.script(op, name, keys, batches[0])]
         return await self.scripts(op, [ScriptCall(name, keys, args) for args in batches])
+
+    async def mutate_batches(
+        self, op: str, name: str, keys: Sequence[str], batches: Sequence[Sequence[Any]]
+    ) -> list[Any]:
+        """:meth:`run_batches` for a mutating script whose argument lists each carry a call id.
+
+        Returns:
+            One reply per argument list, in order.
+
+        Raises:
+            OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
+            BackendError: the store failed (any entry's error is raised).
+        """
+        return await self._retried(lambda: self.run_batches(op, name, keys, batches))

@@ -16,11 +16,11 @@ import anyio
 from queuestore._job import Job
 from queuestore._models import DequeueOptions
 from queuestore.backends._redis.errors import translating
-from queuestore.backends.redis_lists.batches import Leased, lease
+from queuestore.backends.redis_lists.batches import Leased, give_back, lease
 from queuestore.backends.redis_lists.context import ListsContext
 from queuestore.backends.redis_lists.layout import WAKE
 
-__all__ = ["LeaseStep", "LeaseWaits", "lease_each"]
+__all__ = ["LeaseStep", "LeaseWaits", "Share", "lease_each", "take_share"]
 
 #: ``await step(visibility)``: one non-blocking lease attempt
 LeaseStep = Callable[[float], Awaitable[Leased]]
@@ -83,13 +83,47 @@ class LeaseWaits:
                 self._scopes.discard(scope)
 
 
-async def lease_each(ctx: ListsContext, visibilities: list[float]) -> list[Leased]:
+class Share:
+    """One coalesced ``dequeue`` call's place in a shared lease call: the flush fills
+    ``leased``; the caller sets ``cancelled`` when it is cancelled before it got it."""
+
+    __slots__ = ("cancelled", "leased", "visibility")
+
+    def __init__(self, visibility: float) -> None:
+        self.visibility = visibility
+        self.leased: Leased | None = None
+        self.cancelled = False
+
+
+async def take_share(ctx: ListsContext, share: Share, shared: Callable[[Share], Awaitable[Leased]]) -> Leased:
+    """A coalesced caller's part: ``await shared(share)``; cancelled after the shared call
+    leased its job, it hands that job back (the flush does it when the caller was cancelled
+    first)."""
+    try:
+        return await shared(share)
+    except anyio.get_cancelled_exc_class():
+        share.cancelled = True
+        if share.leased is not None and share.leased.jobs:
+            await give_back(ctx, jobs=share.leased.jobs)
+        raise
+
+
+async def lease_each(ctx: ListsContext, shares: list[Share]) -> list[Leased]:
     """Coalesced ``dequeue`` calls of one lease length: ``batch_size`` per script, a job each
-    while there are jobs; the others get none (and wait as they would).
+    while there are jobs; the others get none (and wait as they would). The jobs of callers
+    cancelled meanwhile are handed back.
 
     Raises:
         BackendError: the store failed.
     """
-    count = len(visibilities)
-    jobs, next_due, buried = await lease(ctx, "dequeue", count, visibilities[0], ctx.options.batch_size)
-    return [Leased(jobs[i : i + 1], next_due, buried) for i in range(count)]
+    count = len(shares)
+    jobs, next_due, buried = await lease(ctx, "dequeue", count, shares[0].visibility, ctx.options.batch_size)
+    out = [Leased(jobs[i : i + 1], next_due, buried) for i in range(count)]
+    lost: list[Job] = []
+    for share, got in zip(shares, out, strict=True):
+        share.leased = got
+        if share.cancelled:
+            lost += got.jobs
+    if lost:
+        await give_back(ctx, jobs=lost)
+    return out

@@ -25,8 +25,8 @@ from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, text
 from queuestore._logging import get_logger, log_sweep
-from queuestore.backends.redis_lists.context import ListsContext
-from queuestore.backends.redis_lists.layout import check_code, key_block
+from queuestore.backends.redis_lists.context import ListsContext, call_id
+from queuestore.backends.redis_lists.layout import check_code, key_block, parse_record
 from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
 
 __all__ = ["move", "reclaim", "recover_moves", "run_maintenance"]
@@ -55,24 +55,31 @@ async def move(ctx: ListsContext, job: JobRef, target_queue: str) -> None:
         raise InvalidJobError("target_queue", exc.message) from None
     target_block = key_block(target)
     if not ctx.connection().cluster or key_slot(layout.keys.base.encode()) == key_slot(target.base.encode()):
-        code = await ctx.script("move", "move", ctx.block + target_block, [job_id, token or "", layout.queue])
+        args = [job_id, token or "", layout.queue, call_id()]
+        code = await ctx.mutate("move", "move", ctx.block + target_block, args)
         check_code(int(code), job_id)
         return
     keys = [*ctx.block, layout.keys.key("moving")]
-    out = await ctx.script("move", "move_out", keys, [job_id, token or "", target_queue])
-    if int(out[0]) == 0 and await ctx.command("move", "HEXISTS", target_block[1], job_id):
-        return  # moved already: a retry is a no-op
+    out = await ctx.script("move", "move_out", keys, [job_id, token or "", target_queue, call_id()])
+    if int(out[0]) == 0:
+        there = parse_record(await ctx.command("move", "HGET", target_block[1], job_id))
+        if there is not None and there.meta.o == layout.queue:
+            return  # moved from here already: a retry is a no-op
     check_code(int(out[0]), job_id)
-    await _finish_move(ctx, job_id, out[1], out[2], target_queue)
+    await _finish_move(ctx, job_id, out[1], out[2], target_queue, text(out[4]))
 
 
-async def _finish_move(ctx: ListsContext, job_id: str, body: bytes, meta: bytes, target_queue: str) -> None:
-    """Steps 2 and 3 of a cross-slot move: store in the target, then forget (or put back)."""
+async def _finish_move(
+    ctx: ListsContext, job_id: str, body: bytes, meta: bytes, target_queue: str, move_token: str
+) -> None:
+    """Steps 2 and 3 of a cross-slot move: store in the target (its receipt keyed by the id and
+    ``move_token``), then forget (or put back)."""
     layout = ctx.layout
     target = layout.keys.for_queue(target_queue)
     keys = [*key_block(target), target.key("inbox")]
     window, batch = float(ctx.options.idempotency_window), ctx.options.reclaim_batch
-    code = int(await ctx.script("move", "move_in", keys, [job_id, body, meta, layout.queue, window, batch]))
+    args = [job_id, body, meta, layout.queue, window, batch, move_token]
+    code = int(await ctx.script("move", "move_in", keys, args))
     mode = "done" if code == 1 else "abort"
     await ctx.script("move", "move_done", [*ctx.block, layout.keys.key("moving")], [job_id, mode])
     check_code(code, job_id)
@@ -93,10 +100,10 @@ async def recover_moves(ctx: ListsContext, older_than: float = 1.0) -> int:
     done = 0
     for raw in ids:
         job_id = text(raw)
-        out = await ctx.script("recover", "move_out", keys, [job_id, "", ""])
+        out = await ctx.script("recover", "move_out", keys, [job_id, "", "", ""])
         if int(out[0]) == 1:
             with contextlib.suppress(DuplicateJobError):  # put back in the source by the abort
-                await _finish_move(ctx, job_id, out[1], out[2], text(out[3]))
+                await _finish_move(ctx, job_id, out[1], out[2], text(out[3]), text(out[4]))
             done += 1
         else:
             await ctx.script("recover", "move_done", keys, [job_id, "done"])

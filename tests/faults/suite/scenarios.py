@@ -69,21 +69,20 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }  # fmt: skip
 
-NO_CALL_IDS = "not covered: scripts do not yet carry call ids"
 NO_SERVER = "not applicable: an in-process backend has no server, connection or script cache to fault"
 
 #: backend -> scenario -> None (covered) or the reason it is not
 COVERAGE: dict[str, dict[str, str | None]] = {
     "redis-streams": {name: None for name in SCENARIOS},
     "redis-lists": {
-        "reply-drop": NO_CALL_IDS,
-        "sigstop": NO_CALL_IDS,
-        "client-kill": NO_CALL_IDS,
-        "kill9-aof": NO_CALL_IDS,
+        "reply-drop": None,
+        "sigstop": None,
+        "client-kill": None,
+        "kill9-aof": None,
         "script-flush": None,
         "cancel-storm": None,
         "garbage": "not covered: the garbage writer knows the redis-streams key layout only",
-        "two-processes": NO_CALL_IDS,
+        "two-processes": None,
         "two-task-groups": None,
     },
     "memory": dict[str, str | None]({name: NO_SERVER for name in SCENARIOS})
@@ -95,7 +94,7 @@ COVERAGE: dict[str, dict[str, str | None]] = {
 }
 
 #: backends that hand a cancelled dequeue's leases back (the others may strand them until expiry)
-HANDS_BACK = {"redis-streams", "memory"}
+HANDS_BACK = {"redis-streams", "redis-lists", "memory"}
 
 
 async def open_backend(kind: str, url: str | None, prefix: str, read_timeout: float = 0.5) -> QueueBackend:

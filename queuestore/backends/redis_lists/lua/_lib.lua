@@ -239,3 +239,38 @@ local function from_head(key, i, n)
   for j = #got, 1, -1 do out[#out + 1] = got[j] end
   return out
 end
+
+-- call records: a mutating call carries a call id; its reply is recorded in K[CALLS] (call id ->
+-- JSON reply; K[CALLTIMES]: call id -> server time) for the last CALL_MAX calls of at most
+-- CALL_WINDOW seconds ago, and a retry with the same id gets the recorded reply without acting
+-- again. A record that does not decode is an unknown outcome (QSUNKNOWN), never a guess.
+local CALL_WINDOW, CALL_MAX, CALL_PRUNE = 60, 100000, 64
+local function recalled(K, cid)
+  if cid == nil or cid == "" then return nil end
+  local rec = rcall("HGET", K[CALLS], cid)
+  if not rec then return nil end
+  local ok, v = pcall(cjson.decode, rec)
+  if not ok or type(v) ~= "table" then
+    return redis.error_reply("QSUNKNOWN call record " .. cid .. " is unreadable")
+  end
+  return v
+end
+local function forget_calls(K, ids)
+  if #ids > 0 then
+    rcall("HDEL", K[CALLS], unpack(ids))
+    rcall("ZREM", K[CALLTIMES], unpack(ids))
+  end
+end
+-- record reply (a Lua table of strings and numbers) as the outcome of call cid; returns reply
+local function record(K, cid, reply, now)
+  if cid == nil or cid == "" then return reply end
+  local oldest = rcall("ZRANGE", K[CALLTIMES], 0, 0, "WITHSCORES")
+  if oldest[2] and tonumber(oldest[2]) < now - CALL_WINDOW then
+    forget_calls(K, rcall("ZRANGEBYSCORE", K[CALLTIMES], "-inf", fmt(now - CALL_WINDOW), "LIMIT", 0, CALL_PRUNE))
+  end
+  local over = rcall("ZCARD", K[CALLTIMES]) - CALL_MAX
+  if over > 0 then forget_calls(K, rcall("ZRANGE", K[CALLTIMES], 0, math.min(over, CALL_PRUNE) - 1)) end
+  rcall("HSET", K[CALLS], cid, cjson.encode(reply))
+  rcall("ZADD", K[CALLTIMES], fmt(now), cid)
+  return reply
+end

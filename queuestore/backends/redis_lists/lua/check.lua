@@ -11,7 +11,8 @@ if kind(READY) == "zset" or kind(EXTRA) == "string" then
     K[EXTRA] .. " is a " .. kind(EXTRA) .. ")"
 end
 local want = {[JOBS] = "hash", [META] = "hash", [READY] = "list", [DELAYED] = "zset", [INFLIGHT] = "zset",
-  [DEAD] = "zset", [TTL] = "zset", [INFO] = "hash", [WAKE] = "list", [IDEM] = "zset"}
+  [DEAD] = "zset", [TTL] = "zset", [INFO] = "hash", [WAKE] = "list", [IDEM] = "zset",
+  [CALLS] = "hash", [CALLTIMES] = "zset"}
 for p = PRIO_MIN, PRIO_MAX do want[READY0 + p] = "list" end
 for i = 1, BLOCK_LEN do
   local t = kind(i)

@@ -4,12 +4,31 @@
 -- Never blocks. ARGV[1] = 0 is a sweep only (the maintenance loop, peek).
 -- KEYS: the standard key block.
 -- ARGV: count, visibility (s), sweep limit, bury limit, lease token prefix (the n-th job leased
--- by this call gets the token prefix .. n; the prefix is unique per call), force sweep (1/0).
+-- by this call gets the token prefix .. n; the prefix is unique per call and is the call id:
+-- "" for a sweep only), force sweep (1/0).
 -- Returns {reclaimed, dead, promoted, expired, buried, seconds until next due or "",
--- lease deadline, id, body, record, ...}.
+-- lease deadline, id, body, record, ...}. A retried call (same prefix) returns the jobs its first
+-- run leased that are still leased under its tokens, and leases nothing more.
 local K = KEYS
 local want, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local prefix, force = ARGV[5], ARGV[6] == "1"
+local prior = recalled(K, prefix)
+if prior then
+  if prior.err then return prior end
+  local out = {0, 0, 0, 0, 0, "", prior.dl or "0"}
+  local ids = type(prior.ids) == "table" and prior.ids or {}
+  for j, id in ipairs(ids) do
+    local raw = rcall("HGET", K[META], id)
+    local t = raw and string.match(raw, "^i|%d*|([^|]*)|")
+    local body = rcall("HGET", K[JOBS], id)
+    if t == prefix .. j and body then
+      out[#out + 1] = id
+      out[#out + 1] = body
+      out[#out + 1] = raw
+    end
+  end
+  return out
+end
 local now = now_s()
 local reclaimed, dead, promoted, expired, buried = 0, 0, 0, 0, 0
 local NE_FIELD, POP_FIELD = ne_fields(), pop_fields()
@@ -201,6 +220,7 @@ end
 
 local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
 if leased > 0 then
+  record(K, prefix, {dl = fmt(tok_at), ids = ids}, now)
   if due and tok_at < due then
     due = tok_at
     rcall("HSET", K[INFO], "due", fmt(due))

@@ -2,16 +2,19 @@
 -- so a prefix left by an error is completed by the retry (an id without a record is rewritten;
 -- an entry without a record is dropped when popped).
 -- KEYS: the standard key block.
--- ARGV: mode ("enqueue" | "import"), idempotency window (s), then per job: id, body, record,
+-- ARGV: mode ("enqueue" | "import"), idempotency window (s), call id ("" = none), then per job: id, body, record,
 -- idempotency key, priority, available_at ("" = none), expires_at ("" = none).
 -- "import" keeps a DEAD job dead (state "x" in its record); otherwise placed by available_at.
--- Returns one integer per job: 1 stored, 0 already stored (id, or key within the window).
+-- Returns one integer per job: 1 stored, 0 already stored (id, or key within the window); a
+-- retried call (same call id) gets the reply of its first run.
 local K = KEYS
-local mode, window = ARGV[1], tonumber(ARGV[2])
+local mode, window, cid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local prior = recalled(K, cid)
+if prior then return prior end
 local now = now_s()
 local out, ready = {}, 0
 
-for i = 3, #ARGV, 7 do
+for i = 4, #ARGV, 7 do
   local id, body, rec, key = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local p, av, x = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6])
   local res = 0
@@ -49,4 +52,4 @@ for i = 3, #ARGV, 7 do
   out[#out + 1] = res
 end
 wake(K, ready)
-return out
+return record(K, cid, out, now)

@@ -2,24 +2,33 @@
 -- The job arrives ready at the tail of its priority in the target. Written target first, then
 -- the source entry removed, so a prefix is a copy (found by id), never a loss.
 -- KEYS: the source key block (1..BLOCK_LEN), then the target key block.
--- ARGV: id, lease token ("" = unguarded), source queue name.
--- Returns: 1 moved (or moved before), 0 unknown (or not movable), -1 lease lost, -3 id already in the target.
+-- ARGV: id, lease token ("" = unguarded), source queue name, call id ("" = none).
+-- Returns: 1 moved, 0 unknown (or not movable), -1 lease lost, -3 id already in the target; a
+-- retried call (same call id) gets the reply of its first run. A job missing here but stored in
+-- the target is "moved" only when the target's copy came from this queue (else 0: not found).
 local S, T = {}, {}
 for i = 1, BLOCK_LEN do S[i] = KEYS[i]; T[i] = KEYS[BLOCK_LEN + i] end
-local id, tok, source = ARGV[1], ARGV[2], ARGV[3]
+local id, tok, source, cid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local prior = recalled(S, cid)
+if prior then
+  if prior.err then return prior end
+  return prior[1]
+end
+local now = now_s()
 local m = load(S, id)
 if m == nil then
-  if rcall("HEXISTS", T[META], id) == 1 then return 1 end -- moved already: a retry is a no-op
-  return 0
+  local there = load(T, id)
+  if there and there.o == source then return record(S, cid, {1}, now)[1] end
+  return record(S, cid, {0}, now)[1]
 end
 if tok ~= "" or m.st == "i" then
   local res = check_lease(m, tok)
-  if res ~= 1 then return res end
+  if res ~= 1 then return record(S, cid, {res}, now)[1] end
 elseif m.st ~= "r" and STATE_SET[m.st] == nil then
-  return 0 -- held by a migration or moving already
+  return record(S, cid, {0}, now)[1] -- held by a migration or moving already
 end
 local old = m.st
-if rcall("HEXISTS", T[META], id) == 1 then return -3 end
+if rcall("HEXISTS", T[META], id) == 1 then return record(S, cid, {-3}, now)[1] end
 m.t, m.dl, m.av, m.dr, m.da = nil, nil, nil, nil, nil
 m.o = source
 local body = rcall("HGET", S[JOBS], id)
@@ -30,4 +39,4 @@ unlist(S, id, old)
 rcall("ZREM", S[TTL], id)
 rcall("HDEL", S[JOBS], id)
 rcall("HDEL", S[META], id)
-return 1
+return record(S, cid, {1}, now)[1]

@@ -1,16 +1,20 @@
 -- Cross-slot move, step 1 (source): take the job out of its state into the moving set,
 -- recording where it goes. Idempotent: a job already moving is returned as it is. A ready
 -- job's list entry stays where it is (flag ep) until popped, so an abort can reuse it.
+-- The move gets a token of its own (ARGV[4], kept with the moving record): the target's receipt
+-- is keyed by it, so a later move of the same id into the same target is a new move.
 -- KEYS: the source key block, then the moving set (EXTRA).
--- ARGV: id, lease token ("" = unguarded), target queue name ("" = resume: whatever it recorded).
--- Returns {code, body, record, target}; code 1 ok, 0 unknown, -1 lease lost, -4 moving elsewhere.
+-- ARGV: id, lease token ("" = unguarded), target queue name ("" = resume: whatever it recorded),
+-- move token.
+-- Returns {code, body, record, target, move token}; code 1 ok, 0 unknown, -1 lease lost, -4 moving
+-- elsewhere.
 local K = KEYS
-local id, tok, target = ARGV[1], ARGV[2], ARGV[3]
+local id, tok, target, mk = ARGV[1], ARGV[2], ARGV[3], ARGV[4] or ""
 local m = load(K, id)
 if m == nil then return {0} end
 if m.st == "m" then
   if target ~= "" and m.mt ~= target then return {-4} end
-  return {1, rcall("HGET", K[JOBS], id) or "", pack(m), m.mt}
+  return {1, rcall("HGET", K[JOBS], id) or "", pack(m), m.mt, m.mk or ""}
 end
 if target == "" then return {0} end
 if tok ~= "" or m.st == "i" then
@@ -20,10 +24,10 @@ elseif m.st ~= "r" and STATE_SET[m.st] == nil then
   return {0}
 end
 local old = m.st
-m.hf, m.mt, m.st = old, target, "m"
+m.hf, m.mt, m.mk, m.st = old, target, mk, "m"
 if old == "r" then m.ep = 1 end
 rcall("ZADD", K[EXTRA], fmt(now_s()), id)
 save(K, id, m)
 unlist(K, id, old)
 rcall("ZREM", K[TTL], id)
-return {1, rcall("HGET", K[JOBS], id) or "", pack(m), target}
+return {1, rcall("HGET", K[JOBS], id) or "", pack(m), target, mk}

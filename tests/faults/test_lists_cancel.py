@@ -1,0 +1,177 @@
+"""A cancelled redis-lists dequeue costs no job an attempt: what its lease script leased is
+handed back (shielded from the cancellation) to the head of its ready list, and a lease script
+that reaches the server after the hand-back leases nothing. The proxy holds the script's request
+or reply so the cancellation lands exactly where it must. Also: the caller's timeout bounds the
+whole call, and a bare timeout is refused with the fix named."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import anyio
+import pytest
+
+from queuestore import DequeueOptions, Job, JobState, OperationTimeoutError
+
+from .conftest import ListsMaker
+from .proxy import FaultProxy, script_call
+from .test_lists_outcomes import in_flight, key, pair
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_cancelled_after_the_server_leased_the_job_goes_back_unattempted(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5)
+    await direct.enqueue_many([Job(id="c1", payload=1, max_retries=0), Job(id="c2", payload=2)])
+    held = proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.6)
+    with anyio.move_on_after(0.1) as scope:
+        await b.dequeue()
+    assert scope.cancelled_caught
+    assert held.hits == 1
+    assert await in_flight(direct) == [], "nobody holds it"
+    assert (await direct.get_jobs(["c1"]))[0].state == JobState.READY  # type: ignore[union-attr]
+    await anyio.sleep(0.7)  # past the lease it would have had
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt, got.retry_count) == ("c1", 1, 0), "back at the head, no attempt counted"
+    assert await direct.conn.client.zcard(key(direct, "dead")) == 0
+    await direct.ack(got)
+
+
+async def test_cancelled_dequeue_many_hands_back_every_job_in_order(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5)
+    await direct.enqueue_many([Job(id=f"m{i}", payload=i) for i in range(5)])
+    proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.6)
+    with anyio.move_on_after(0.1):
+        await b.dequeue_many(DequeueOptions(count=3))
+    assert await in_flight(direct) == []
+    got = await direct.dequeue_many(DequeueOptions(count=5))
+    assert [(j.id, j.attempt) for j in got] == [(f"m{i}", 1) for i in range(5)]
+
+
+async def test_cancelled_before_the_lease_reached_the_server_leases_nothing(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5)
+    await direct.enqueue(Job(id="c2", payload=1, max_retries=0))
+    late = proxy.delay_request(script_call(b.script_set.scripts["dequeue"].sha), 0.4)
+    with anyio.move_on_after(0.1) as scope:
+        await b.dequeue()
+    assert scope.cancelled_caught
+    await anyio.sleep(0.6)  # the held lease script has reached the server by now, after the hand-back
+    assert late.hits == 1
+    assert await in_flight(direct) == [], "the late lease script leased nothing"
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == ("c2", 1)
+    await direct.ack(got)
+
+
+async def test_randomly_cancelled_dequeues_lose_no_job_and_count_no_attempt(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.4)
+    n = 40
+    await direct.enqueue_many([Job(id=f"j{i}", payload=i, max_retries=0) for i in range(n)])
+    # every lease script's reply comes 15 ms late, so a 0-30 ms deadline lands before or after it
+    proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.015, times=10_000)
+    rng = random.Random(7)
+    delivered: list[str] = []
+    cancelled = 0
+    for _ in range(100):
+        with anyio.move_on_after(rng.uniform(0, 0.03)) as scope:
+            got = await b.dequeue(DequeueOptions(timeout=0))
+        if scope.cancelled_caught:
+            cancelled += 1
+            continue
+        if got is not None:
+            delivered.append(got.id)
+            await b.ack(got)
+    assert cancelled > 0
+    await anyio.sleep(0.5)  # past every lease a cancelled call could have left
+    while batch := await direct.dequeue_many(DequeueOptions(count=100)):
+        assert {j.attempt for j in batch} == {1}, "a cancelled dequeue counted an attempt"
+        assert await direct.ack_many(batch) == [True] * len(batch)
+        delivered += [j.id for j in batch]
+    counts = Counter(delivered)
+    assert sorted(counts) == sorted(f"j{i}" for i in range(n)), "a job was lost"
+    assert set(counts.values()) == {1}, "a job was delivered twice"
+    assert await direct.conn.client.zcard(key(direct, "dead")) == 0, "nothing was dead-lettered"
+
+
+async def test_the_timeout_bounds_the_whole_call(lists: ListsMaker, proxy: FaultProxy) -> None:
+    # the lease script's reply is swallowed and the read timeout is long: the call deadline
+    # (timeout + half the call_margin) cuts it, and the other half hands back what it leased
+    b, direct = await pair(lists, read_timeout=30.0, call_margin=1.0)
+    await direct.enqueue(Job(id="t1", payload=1))
+    held = proxy.drop_reply(script_call(b.script_set.scripts["dequeue"].sha))
+    with pytest.raises(OperationTimeoutError, match=r"no answer within 0\.6s"):
+        await b.dequeue(DequeueOptions(timeout=0.1))
+    assert held.hits == 1
+    assert await in_flight(direct) == [], "what the cut call leased was handed back"
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == ("t1", 1)
+
+
+@pytest.mark.parametrize("op", ["dequeue", "dequeue_many"])
+async def test_a_bare_timeout_is_refused_with_the_fix_named(lists: ListsMaker, op: str) -> None:
+    b = await lists(via_proxy=False)
+    await b.enqueue(Job(id="b1", payload=1))
+    with pytest.raises(TypeError, match=rf"{op}\(DequeueOptions\(timeout=1.0\)\)"):
+        await getattr(b, op)(1.0)
+    assert await b.length() == 1, "nothing was leased"
+
+
+async def test_a_cancelled_coalesced_dequeue_hands_back_its_share(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5, coalesce=True)
+    await direct.enqueue_many([Job(id=f"k{i}", payload=i, max_retries=0) for i in range(2)])
+    held = proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.4)
+    kept: list[Job | None] = []
+
+    async def patient() -> None:
+        kept.append(await b.dequeue())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(patient)
+        with anyio.move_on_after(0.1) as scope:
+            await b.dequeue()
+        assert scope.cancelled_caught
+    assert held.hits == 1, "both calls shared one lease script"
+    assert len(kept) == 1
+    assert kept[0] is not None
+    assert len(await in_flight(direct)) == 1, "only the patient caller holds a job"
+    other = "k1" if kept[0].id == "k0" else "k0"
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == (other, 1)
+    await direct.ack(got)
+    await b.ack(kept[0])
+
+
+async def test_a_coalesced_dequeue_cancelled_after_its_share_came_hands_it_back(
+    lists: ListsMaker, proxy: FaultProxy
+) -> None:
+    b, direct = await pair(lists, visibility_timeout=0.5, coalesce=True)
+    await direct.enqueue(Job(id="s1", payload=1, max_retries=0))
+    with anyio.CancelScope() as scope:
+
+        async def cancel_soon() -> None:
+            scope.cancel()
+
+        # the shared call runs at the next loop tick; the caller is cancelled at that tick too
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(cancel_soon)
+            await b.dequeue()
+    await anyio.sleep(0.3)  # the shared call (not cancelled with its caller) has finished by now
+    assert await in_flight(direct) == []
+    got = await direct.dequeue()
+    assert got is not None
+    assert (got.id, got.attempt) == ("s1", 1)
