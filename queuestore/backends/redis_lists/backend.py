@@ -223,7 +223,12 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         return out
 
     async def nack(
-        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+        self,
+        job: JobRef,
+        requeue: bool = True,
+        *,
+        delay: float | timedelta | None = None,
+        error: str | None = None,
     ) -> None:
         """Give a leased job back: ready (or delayed) with retry_count + 1, or dead-lettered
         (``requeue=False``, or past max_retries) with ``error`` as the reason.
@@ -232,7 +237,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
         """
         job_id, token = job_ref(job)
-        secs = seconds_arg(delay, "delay")
+        secs = 0.0 if delay is None else seconds_arg(delay, "delay")
         args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", call_id()]
         code, where = await self._ctx.mutate("nack", "nack", self.block, args)
         check_code(int(code), job_id)
