@@ -38,6 +38,24 @@ def _which(chosen: list[str] | AllJobs, state: str) -> str:
     return f"every {state} job" if isinstance(chosen, AllJobs) else f"{len(chosen)} listed job(s)"
 
 
+def _same_backend(target: Target, queue: str, to: str) -> None:
+    """A redrive writes into ``to``'s keys on ``queue``'s backend: when the config serves ``to``
+    with another backend, the jobs would land where nothing reads them. Refuse that.
+
+    Raises:
+        UsageError: ``to`` is configured on another backend.
+    """
+    config = target.storage_config(queue)
+    if to not in config.queues:
+        return
+    mine, theirs = config.backend_config_for_queue(queue).name, config.backend_config_for_queue(to).name
+    if mine != theirs:
+        raise UsageError(
+            f"--to {to}: that queue is served by backend {theirs!r}, {queue} by {mine!r}; "
+            "a redrive stays on one backend (migrate the queue instead)"
+        )
+
+
 async def redrive(target: Target, out: Out, queue: str, chosen: list[str] | AllJobs, to: str | None) -> int:
     """Redrive dead letters of ``queue`` (back to ready there, or into ``to``). Returns 0.
 
@@ -45,6 +63,8 @@ async def redrive(target: Target, out: Out, queue: str, chosen: list[str] | AllJ
         UsageError, ConfigurationError: see :meth:`Target.open`.
         InvalidJobError, BackendError: the backend refused or failed.
     """
+    if to and to != queue:
+        _same_backend(target, queue, to)
     async with target.open(queue) as manager:
         backend = manager.get_backend(queue)
         n = await backend.redrive(chosen, to_queue=to)

@@ -69,6 +69,16 @@ def test_redrive_to_another_queue(streams: tuple[Path, str, str]) -> None:
     assert states(backend_config(path, "dst", q), ids) == [None, None]
 
 
+def test_redrive_to_a_queue_of_another_backend_is_refused(streams: tuple[Path, str, str]) -> None:
+    path, q, _ = streams
+    elsewhere = next(name for name, c in qs.load_config_from_file(path).queues.items() if c.backend == "src")
+    ids = kill(backend_config(path, "dst", q), 1)
+    result = invoke(["dlq", "redrive", q, "--all", "--to", elsewhere, "--config", str(path)])
+    assert result.exit_code == 2
+    assert f"--to {elsewhere}: that queue is served by backend 'src', {q} by 'dst'" in result.stderr
+    assert states(backend_config(path, "dst", q), ids) == ["dead"]
+
+
 def test_redrive_needs_exactly_one_of_id_and_all(streams: tuple[Path, str, str]) -> None:
     path, q, _ = streams
     neither = invoke(["dlq", "redrive", q, "--config", str(path)])
