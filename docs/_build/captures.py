@@ -55,7 +55,9 @@ queues:
 
 
 async def fill(url: str, queue: str, backend_type: str, prefix: str, count: int) -> None:
-    cfg = qs.BackendConfig(type=backend_type, name="fill", url=url, queue=queue, options={"key_prefix": prefix})
+    cfg = qs.BackendConfig(
+        type=backend_type, name="fill", url=url, queue=queue, options={"key_prefix": prefix}
+    )
     async with await qs.default_registry().create(backend_type, cfg) as backend:
         for start in range(0, count, 1000):
             jobs = [

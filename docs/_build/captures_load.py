@@ -22,7 +22,9 @@ async def main(url: str) -> None:
         async def produce() -> None:
             n = 0
             while True:
-                await backend.enqueue_many([qs.Job(type="report", payload={"n": n + i}, max_retries=0) for i in range(20)])
+                await backend.enqueue_many(
+                    [qs.Job(type="report", payload={"n": n + i}, max_retries=0) for i in range(20)]
+                )
                 n += 20
                 await anyio.sleep(0.1)
 
