@@ -8,10 +8,10 @@ It starts a throwaway redis-server (queuestore.testing: temp dir, free port), wr
 with a ``redis-lists`` source and a ``redis-streams`` target on it, fills a queue with 20,000
 jobs, and runs in a tmux pane of fixed size:
 
-* ``queuestore migrate run`` with a small ``--batch-size``, captured mid-way
-  (``docs/captures/migrate-run.txt``);
-* ``queuestore stats --watch`` while a producer and a worker run, captured after a few rounds
-  (``docs/captures/stats-watch.txt``).
+* ``queuestore stats --watch`` while a producer and a worker run on ``reports``, captured after
+  three rounds (``docs/captures/stats-watch.txt``), then stopped with Ctrl-C;
+* ``queuestore migrate run`` of ``emails`` with a small ``--batch-size``, captured mid-way
+  (``docs/captures/migrate-run.txt``).
 
 The captures are ``tmux capture-pane -p`` text: what the terminal showed, without colours.
 """
@@ -91,11 +91,11 @@ def capture(name: str, shown: str) -> None:
     print(f"wrote {OUT / name}")
 
 
-def wait_for(predicate: str, timeout: float) -> None:
-    """Poll the pane until ``predicate`` shows in it."""
+def wait_for(predicate: str, timeout: float, times: int = 1) -> None:
+    """Poll the pane until ``predicate`` shows in it ``times`` times."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if predicate in tmux("capture-pane", "-p", "-t", SESSION):
+        if tmux("capture-pane", "-p", "-t", SESSION).count(predicate) >= times:
             return
         time.sleep(0.05)
     raise SystemExit(f"{predicate!r} did not show within {timeout}s")
@@ -114,6 +114,22 @@ def main() -> int:
             "PS1": "$ ",
         }
         anyio.run(fill, server.url, "emails", "redis-lists", "capture:", JOBS)
+        anyio.run(fill, server.url, "reports", "redis-streams", "capture-st:", 2000)
+
+        load = subprocess.Popen(
+            [python, str(Path(__file__).with_name("captures_load.py")), server.url],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        try:
+            run_in_pane(f"{python} -m queuestore stats --watch --interval 1", env)
+            wait_for("stats at", 30, times=3)
+            capture("stats-watch.txt", "queuestore stats --watch --interval 1")
+            tmux("send-keys", "-t", SESSION, "C-c")
+        finally:
+            load.terminate()
+            load.wait(10)
+            tmux("kill-session", "-t", SESSION)
+
         shown = "queuestore migrate run emails --to streams --batch-size 20"
         run_in_pane(f"{python} -m queuestore migrate run emails --to streams --batch-size 20", env)
         wait_for("copying", 60)
@@ -121,22 +137,6 @@ def main() -> int:
         capture("migrate-run.txt", shown)
         wait_for("verified", 300)
         tmux("kill-session", "-t", SESSION)
-
-        anyio.run(fill, server.url, "reports", "redis-streams", "capture-st:", 3000)
-        load = subprocess.Popen(
-            [python, str(Path(__file__).with_name("captures_load.py")), server.url],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        try:
-            run_in_pane(f"{python} -m queuestore stats --watch --interval 1 --count 3", env)
-            wait_for("stats at", 30)
-            time.sleep(2.6)
-            capture("stats-watch.txt", "queuestore stats --watch --interval 1 --count 3")
-        finally:
-            load.terminate()
-            load.wait(10)
-            if has_session():
-                tmux("kill-session", "-t", SESSION)
     return 0
 
 

@@ -33,7 +33,7 @@ async def main(url: str) -> None:
                 got = await backend.dequeue_many(qs.DequeueOptions(count=50, timeout=0.5))
                 for job in got:
                     if job.payload["n"] % 97 == 0:
-                        await backend.nack(job, requeue=True, error="report template missing")
+                        await backend.nack(job, requeue=False, error="report template missing")
                     else:
                         await backend.ack(job)
                 await anyio.sleep(0.05)
