@@ -131,7 +131,7 @@ async def test_delete_in_every_state_leaves_nothing_behind(make: Maker) -> None:
         assert await b.delete(job.id) is True
         assert await b.delete(job.id) is False
     assert await b.get_jobs([j.id for j in (ready, delayed, dead, leased)]) == [None] * 4
-    for call in (b.ack(held), b.nack(held), b.extend_lease(held, 5)):
+    for call in (b.ack(held), b.nack(held), b.extend_lease(held, 5), b.move(held, unique("t"))):
         with pytest.raises(LeaseLostError):
             await call
     assert (await leftovers(b))["leases"] == 1, "the lease record stays until its deadline"

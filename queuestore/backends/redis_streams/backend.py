@@ -26,8 +26,9 @@ back what it leased. See ``docs/reliability.md``.
 
 The backend holds a :class:`~.store.StreamsStore` (keys, group, consumer, runners) and
 delegates to the role modules: :mod:`.take` (dequeue), :mod:`.settle` (ack, nack, extend,
-move), :mod:`.read` and :mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup`
-(get_jobs) and :mod:`.migration` (migration SPI); the scripts are in ``lua/``.
+move), :mod:`.dlq` (redrive, purge, delete, dead-letter retention), :mod:`.read` and
+:mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup` (get_jobs) and
+:mod:`.migration` (migration SPI); the scripts are in ``lua/``.
 """
 
 from __future__ import annotations

@@ -129,7 +129,11 @@ end
 local only_dead = op == "moveout" and ARGV[11] == "dead"
 local function take_out()
   local loc = rcall("HGET", I, jid)
-  if not loc then return 0 end
+  if not loc then
+    -- deleted while leased (dlq delete): the holder's lease record stays until the deadline
+    if tok_eid ~= "" and rcall("ZSCORE", L, group .. US .. tok_eid) then return -1 end
+    return 0
+  end
   if only_dead and string.sub(loc, 1, 1) ~= "X" and loc ~= "M" then return 0 end
   if tok_eid ~= "" or string.match(loc, "^%d") then
     local p = string.match(loc, "^%d") and rcall("XPENDING", S, group, loc, loc, 1) or {}
