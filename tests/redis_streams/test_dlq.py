@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
+from redis.crc import key_slot
 
 from queuestore import ALL, DequeueOptions, InvalidJobError, Job, JobState, LeaseLostError
 from queuestore.backends.redis_streams import dlq
@@ -230,3 +231,18 @@ async def test_retry_backoff_delays_a_nack_without_delay(make: Maker) -> None:
     assert got is not None
     await b.nack(got, delay=0)  # an explicit delay wins
     assert (await b.get_jobs([job.id]))[0].state == JobState.READY
+
+
+async def test_an_undecodable_dead_letter_redriven_across_slots_is_not_lost(make_cluster: Maker) -> None:
+    src = await make_cluster(unique("src"))
+    dst = await make_cluster(unique("dst"))
+    while key_slot(dst.skeys.stream.encode()) == key_slot(src.skeys.stream.encode()):
+        dst = await make_cluster(unique("dst"))
+    raw = src.conn.client
+    did = await raw.xadd(src.skeys.dead, {"j": "junk", "b": b"\xff not a job", "r": "0", "m": "0", "a": "1"})
+    await raw.hset(src.skeys.idx, "junk", b"X" + did)
+    assert await src.redrive(["junk"], to_queue=dst.queue) == 1
+    assert await leftovers(src) == EMPTY
+    assert await dst.dequeue() is None, "it does not decode there either: dead-lettered, not handed out"
+    dead = await dst.conn.client.xrange(dst.skeys.dead)
+    assert [(e[1][b"j"], e[1][b"why"][:17]) for e in dead] == [(b"junk", b"undecodable entry")]

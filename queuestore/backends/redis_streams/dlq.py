@@ -23,7 +23,14 @@ from queuestore._admin_args import PAGE, delete_id, purge_state, redrive_target,
 from queuestore._args import text
 from queuestore._job import AllJobs, JobState
 from queuestore.backends._redis.keys import validate_queue_name
-from queuestore.backends.redis_streams.layout import call_id, entry_job, fields_map, job_args, ms
+from queuestore.backends.redis_streams.layout import (
+    DECODE_ERRORS,
+    call_id,
+    entry_job,
+    fields_map,
+    job_args,
+    ms,
+)
 from queuestore.backends.redis_streams.settle import settle_args
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import ConfigurationError, InvalidJobError
@@ -104,12 +111,27 @@ async def _move_dead(store: StreamsStore, job_id: str, to_queue: str) -> int:
     )
     if int(res[0]) != 1:
         return 0
-    moved = entry_job(store.codec, to_queue, fields_map(res[1]), JobState.READY)
-    moved.origin_queue, moved.dead_reason, moved.dead_at, moved.retry_count = store.queue, None, None, 0
-    row = job_args(store.codec, to_queue, moved, idem=False)
+    fields = fields_map(res[1])
+    try:
+        moved = entry_job(store.codec, to_queue, fields, JobState.READY)
+        moved.origin_queue, moved.dead_reason, moved.dead_at, moved.retry_count = store.queue, None, None, 0
+        row = job_args(store.codec, to_queue, moved, idem=False)
+    except DECODE_ERRORS:
+        row = _raw_row(job_id, fields)
     await store.enqueue_rows("redrive", [row], store.target_keys(to_queue), window_ms=0)
     await store.mutate("redrive", "settle", store.keys.core(), settle_args(store, "moved", job_id, guard))
     return 1
+
+
+def _raw_row(job_id: str, fields: dict[str, bytes]) -> list[Any]:
+    """The enqueue row of a dead letter whose body does not decode: its bytes as they are (the
+    target's reads treat it as the garbage it is, dead-lettering it there), never lost on the way."""
+
+    def count(name: str) -> int:
+        raw = fields.get(name, b"0")
+        return int(raw) if raw.isdigit() else 0
+
+    return [job_id, fields.get("b", b""), 0, count("m"), count("a"), count("x"), 0, "", "ready"]
 
 
 async def purge(store: StreamsStore, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
