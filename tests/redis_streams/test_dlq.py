@@ -90,6 +90,25 @@ async def test_each_group_gets_back_its_own_dead_letter_of_a_job(make: Maker) ->
     assert await leftovers(a) == EMPTY
 
 
+async def test_a_dead_letter_of_a_group_that_is_gone_comes_back_for_every_group(make: Maker) -> None:
+    a = await make(consumer_group="a", groups=("a", "b", "c"))
+    job = Job(payload="z", max_retries=0)
+    await kill(a, [job])
+    raw = a.conn.client
+    for group in ("b", "c"):  # their own deliveries of the job
+        got = await a.dequeue(DequeueOptions(consumer_group=group))
+        assert got is not None
+        await a.ack(got)
+    await raw.xgroup_destroy(a.skeys.stream, "a")
+    assert await a.redrive(ALL) == 1
+    for group in ("b", "c"):
+        got = await a.dequeue(DequeueOptions(consumer_group=group))
+        assert got is not None, f"group {group} gets the job the removed group had dead-lettered"
+        assert got.id == job.id
+        await a.ack(got)
+    assert await leftovers(a) == EMPTY
+
+
 async def test_purge_by_id_and_all_leaves_nothing_behind(make: Maker) -> None:
     b = await make()
     assert await b.enqueue(Job(id=unique("l"), payload="l"))

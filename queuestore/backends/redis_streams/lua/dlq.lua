@@ -77,7 +77,11 @@ local function revive(did, m)
     unindex(m.j, "X" .. did)
     return
   end
-  if #groups() <= 1 then m.g = nil end
+  local alive = false
+  for _, g in ipairs(groups()) do
+    if g.name == m.g then alive = true end
+  end
+  if #groups() <= 1 or not alive then m.g = nil end -- its group is gone: back for every group
   append(m)
   rcall("XDEL", D, did)
   if num(m.x) > 0 then rcall("ZADD", T, m.x, m.j) end
