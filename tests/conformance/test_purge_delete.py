@@ -137,9 +137,13 @@ async def test_delete_in_each_state(backend: QueueBackend) -> None:
     await ledger.check(backend)
 
 
+def make_other_queue(backend: QueueBackend) -> str:
+    return f"{backend.queue}-elsewhere"
+
+
 async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> None:
     ledger = Ledger()
-    jobs = [Job(payload=i) for i in range(4)]
+    jobs = [Job(payload=i) for i in range(5)]
     await backend.enqueue_many(jobs)
     ledger.add(jobs)
     held = [await backend.dequeue(DequeueOptions(visibility_timeout=30)) for _ in jobs]
@@ -151,7 +155,7 @@ async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> N
         assert await backend.delete(h.id) is True
         ledger.remove(h.id, "deleted")
     await ledger.check(backend)
-    a, b, c, d = (h for h in held if h is not None)
+    a, b, c, d, e = (h for h in held if h is not None)
     with pytest.raises(LeaseLostError):
         await backend.ack(a)
     with pytest.raises(LeaseLostError):
@@ -160,6 +164,8 @@ async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> N
         await backend.extend_lease(c, 10)
     with pytest.raises(LeaseLostError):
         await backend.nack(d, requeue=False)
+    with pytest.raises(LeaseLostError):
+        await backend.move(e, make_other_queue(backend))
     assert await backend.delete(a.id) is False
     stats = await backend.stats()
     assert (stats.queue_depth, stats.in_flight, stats.dead) == (0, 0, 0)
