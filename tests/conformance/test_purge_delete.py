@@ -16,6 +16,7 @@ from queuestore import (
     QueueBackend,
 )
 
+from .conftest import BackendMaker
 from .conservation import Ledger, ids_in
 
 pytestmark = pytest.mark.anyio
@@ -141,7 +142,8 @@ def make_other_queue(backend: QueueBackend) -> str:
     return f"{backend.queue}-elsewhere"
 
 
-async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> None:
+async def test_delete_a_leased_job_fences_its_holder(make_backend: BackendMaker) -> None:
+    backend = await make_backend()
     ledger = Ledger()
     jobs = [Job(payload=i) for i in range(5)]
     await backend.enqueue_many(jobs)
@@ -170,3 +172,7 @@ async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> N
     stats = await backend.stats()
     assert (stats.queue_depth, stats.in_flight, stats.dead) == (0, 0, 0)
     assert await backend.dequeue() is None
+    another = await make_backend()  # opens on the queue's keys as they are now
+    assert await another.delete(b.id) is False
+    with pytest.raises(LeaseLostError):
+        await another.ack(a)
