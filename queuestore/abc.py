@@ -243,15 +243,17 @@ class QueueBackend(abc.ABC):
         with ``retry_count`` reset to 0 and no dead-letter mark (``dead_reason``,
         ``dead_at``), and goes to the back of its priority's ready order. ``ALL`` walks
         the dead jobs in bounded pages, one atomic step per page. Ids that are not dead
-        here are skipped (not counted, not an error). With ``to_queue`` the job moves as
-        :meth:`move` moves it (same store), ready there.
+        here are skipped (not counted, not an error). With ``to_queue`` (another queue of
+        the same store) the job moves as :meth:`move` moves it, ready there; a job whose id
+        the target stores already stays dead here (not counted). ``to_queue`` naming this
+        queue is a redrive in place.
 
         Returns:
             How many jobs were redriven.
 
         Raises:
             InvalidJobError: ``job_ids`` is neither ``ALL`` nor a sequence of ids, or
-                ``to_queue`` is empty or this queue.
+                ``to_queue`` is empty.
             BackendError: the store failed.
         """
 

@@ -16,6 +16,7 @@ from queuestore import (
     QueueBackend,
 )
 
+from .conftest import BackendMaker
 from .conservation import Ledger, ids_in
 
 pytestmark = pytest.mark.anyio
@@ -137,9 +138,14 @@ async def test_delete_in_each_state(backend: QueueBackend) -> None:
     await ledger.check(backend)
 
 
-async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> None:
+def make_other_queue(backend: QueueBackend) -> str:
+    return f"{backend.queue}-elsewhere"
+
+
+async def test_delete_a_leased_job_fences_its_holder(make_backend: BackendMaker) -> None:
+    backend = await make_backend()
     ledger = Ledger()
-    jobs = [Job(payload=i) for i in range(4)]
+    jobs = [Job(payload=i) for i in range(5)]
     await backend.enqueue_many(jobs)
     ledger.add(jobs)
     held = [await backend.dequeue(DequeueOptions(visibility_timeout=30)) for _ in jobs]
@@ -151,7 +157,7 @@ async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> N
         assert await backend.delete(h.id) is True
         ledger.remove(h.id, "deleted")
     await ledger.check(backend)
-    a, b, c, d = (h for h in held if h is not None)
+    a, b, c, d, e = (h for h in held if h is not None)
     with pytest.raises(LeaseLostError):
         await backend.ack(a)
     with pytest.raises(LeaseLostError):
@@ -160,7 +166,13 @@ async def test_delete_a_leased_job_fences_its_holder(backend: QueueBackend) -> N
         await backend.extend_lease(c, 10)
     with pytest.raises(LeaseLostError):
         await backend.nack(d, requeue=False)
+    with pytest.raises(LeaseLostError):
+        await backend.move(e, make_other_queue(backend))
     assert await backend.delete(a.id) is False
     stats = await backend.stats()
     assert (stats.queue_depth, stats.in_flight, stats.dead) == (0, 0, 0)
     assert await backend.dequeue() is None
+    another = await make_backend()  # opens on the queue's keys as they are now
+    assert await another.delete(b.id) is False
+    with pytest.raises(LeaseLostError):
+        await another.ack(a)

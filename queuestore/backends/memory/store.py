@@ -295,6 +295,8 @@ class QueueData:
         if job_id not in self.jobs and there is not None and there.job.origin_queue == self.name:
             return
         rec = self.jobs.get(job_id)
+        if rec is None and token is not None and token in self.gone:
+            raise LeaseLostError(job_id, f"job {job_id!r} was deleted while leased")
         if rec is None or rec.where == HELD:
             gone = f"job {job_id!r} is not in queue {self.name!r} \u2014 already acked?"
             raise JobNotFoundError(job_id, gone)

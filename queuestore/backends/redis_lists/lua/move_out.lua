@@ -7,12 +7,15 @@
 -- ARGV: id, lease token ("" = unguarded), target queue name ("" = resume: whatever it recorded),
 -- move token, redrive ("x": move only a dead job, its retry_count reset to 0 by move_in; a job
 -- already moving counts only when it moves to the same target as a redrive).
--- Returns {code, body, record, target, move token}; code 1 ok, 0 unknown, -1 lease lost, -4 moving
--- elsewhere.
+-- Returns {code, body, record, target, move token}; code 1 ok, 0 unknown, -1 lease lost (or the job
+-- was deleted while leased), -4 moving elsewhere.
 local K = KEYS
 local id, tok, target, mk, redrive = ARGV[1], ARGV[2], ARGV[3], ARGV[4] or "", ARGV[5] == "x"
 local m = load(K, id)
-if m == nil then return {0} end
+if m == nil then
+  if lease_deleted(K, tok) then return {-1} end
+  return {0}
+end
 if redrive and not (m.st == "x" or (m.st == "m" and m.rd and m.mt == target)) then return {0} end
 if m.st == "m" then
   if target ~= "" and m.mt ~= target then return {-4} end
