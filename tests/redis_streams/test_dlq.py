@@ -12,7 +12,7 @@ import pytest
 from redis.crc import key_slot
 
 from queuestore import ALL, DequeueOptions, InvalidJobError, Job, JobState, LeaseLostError
-from queuestore.backends.redis_streams import dlq
+from queuestore.backends.redis_streams import dlq, lookup
 from queuestore.backends.redis_streams.layout import call_id
 
 from .conftest import Maker, unique
@@ -195,18 +195,56 @@ async def test_redrive_to_another_queue_and_across_cluster_slots(make: Maker, ma
     for maker in (make, make_cluster):
         src = await maker(unique("src"))
         dst = await maker(unique("dst"))
-        jobs = [Job(id=unique("j"), payload=i, max_retries=0) for i in range(3)]
+        jobs = [Job(id=unique("j"), payload=i, max_retries=0) for i in range(4)]
         await kill(src, jobs)
+        assert await dst.enqueue(Job(id=jobs[3].id, payload="theirs"))
         assert await src.redrive([jobs[0].id, "missing"], to_queue=dst.queue) == 1
-        assert await src.redrive(ALL, to_queue=dst.queue) == 2
+        assert await src.redrive(ALL, to_queue=dst.queue) == 2, "the id the target stores is not counted"
         assert await src.redrive(ALL, to_queue=dst.queue) == 0
+        kept = (await src.get_jobs([jobs[3].id]))[0]
+        assert kept is not None
+        assert (kept.state, kept.dead_reason) == (JobState.DEAD, "boom"), "it stays dead here"
         got = await dst.dequeue_many(DequeueOptions(count=10))
-        assert [j.id for j in got] == [j.id for j in jobs]
-        fields = {(j.retry_count, j.attempt, j.origin_queue, j.dead_reason) for j in got}
+        assert [j.id for j in got] == [j.id for j in jobs[3:]] + [j.id for j in jobs[:3]]
+        assert got[0].payload == "theirs"
+        fields = {(j.retry_count, j.attempt, j.origin_queue, j.dead_reason) for j in got[1:]}
         assert fields == {(0, 2, src.queue, None)}  # the attempt that died, and this one
         await dst.ack_many(got)
+        assert await src.purge(JobState.DEAD, ALL) == 1
         assert await leftovers(src) == EMPTY
         assert await leftovers(dst) == EMPTY
+
+
+async def test_a_cross_slot_redrive_that_finds_the_id_in_the_target_late_leaves_it_dead(
+    make_cluster: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = await make_cluster(unique("src"))
+    dst = await make_cluster(unique("dst"))
+    while key_slot(dst.skeys.stream.encode()) == key_slot(src.skeys.stream.encode()):
+        dst = await make_cluster(unique("dst"))
+    job = Job(id=unique("j"), payload="ours", max_retries=2)
+    assert await src.enqueue(job)
+    for _ in range(3):
+        got = await src.dequeue()
+        assert got is not None
+        await src.nack(got, delay=0, error="boom")
+    assert await dst.enqueue(Job(id=job.id, payload="theirs"))
+
+    async def not_yet(*_: Any) -> bool:
+        return False  # the target gets the id after this check: the race the undo step covers
+
+    monkeypatch.setattr(lookup, "stored", not_yet)
+    assert await src.redrive([job.id], to_queue=dst.queue) == 0
+    back = (await src.get_jobs([job.id]))[0]
+    assert back is not None
+    assert (back.state, back.retry_count, back.dead_reason) == (JobState.DEAD, 2, "boom")
+    theirs = await dst.dequeue()
+    assert theirs is not None
+    assert theirs.payload == "theirs"
+    await dst.ack(theirs)
+    assert await src.purge(JobState.DEAD, [job.id]) == 1
+    assert await leftovers(src) == EMPTY
+    assert await leftovers(dst) == EMPTY
 
 
 async def test_dead_letters_past_retention_or_count_are_dropped_oldest_first(make: Maker) -> None:

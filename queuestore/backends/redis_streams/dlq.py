@@ -23,6 +23,7 @@ from queuestore._admin_args import PAGE, delete_id, purge_state, redrive_target,
 from queuestore._args import text
 from queuestore._job import AllJobs, JobState
 from queuestore.backends._redis.keys import validate_queue_name
+from queuestore.backends.redis_streams import lookup
 from queuestore.backends.redis_streams.layout import (
     DECODE_ERRORS,
     call_id,
@@ -104,7 +105,10 @@ async def _redrive_across(store: StreamsStore, ids: list[str] | None, to_queue: 
 
 
 async def _move_dead(store: StreamsStore, job_id: str, to_queue: str) -> int:
-    """One dead letter to ``to_queue`` on another slot: 1 if it was dead here, else 0."""
+    """One dead letter to ``to_queue`` on another slot: 1 if it was dead here and moved, else 0
+    (a job whose id the target stores already is put back among the dead letters)."""
+    if await lookup.stored(store, store.target_keys(to_queue), job_id):
+        return 0
     guard = [store.group, "", "", ""]
     res = await store.mutate(
         "redrive", "settle", store.keys.core(), [*settle_args(store, "moveout", job_id, guard), "dead"]
@@ -118,7 +122,11 @@ async def _move_dead(store: StreamsStore, job_id: str, to_queue: str) -> int:
         row = job_args(store.codec, to_queue, moved, idem=False)
     except DECODE_ERRORS:
         row = _raw_row(job_id, fields)
-    await store.enqueue_rows("redrive", [row], store.target_keys(to_queue), window_ms=0)
+    target = store.target_keys(to_queue)
+    if not (await store.enqueue_rows("redrive", [row], target, window_ms=0))[0]:
+        # the target stores this id already: the job stays dead here
+        await store.mutate("redrive", "dlq", store.keys.core(), ["undo", call_id(), store.queue, job_id])
+        return 0
     await store.mutate("redrive", "settle", store.keys.core(), settle_args(store, "moved", job_id, guard))
     return 1
 

@@ -10,6 +10,8 @@
 --   purge:   4 state ("ready" | "delayed" | "dead"), 5 page size, 6 cursor, 7 upto, 8.. job ids
 --            (none: a page of every job in that state) -> {n removed, next cursor | "", upto}
 --   delete:  4 job id -> {1 removed | 0 not stored here}
+--   undo:    4 job id -> {1 | 0}: a dead job parked by a cross-slot redrive ("M") back to the
+--            dead letters (the target already stored its id)
 --   prune:   4 retention ms (0 = no age limit), 5 most dead letters (0 = no count limit),
 --            6 batch -> {n dropped}
 -- A page (no job ids) walks at most `page size` entries: from after `cursor` ("" = the start)
@@ -62,21 +64,21 @@ end
 -- a dead letter back to the tail of a stream, ready, with retry_count 0 and its history kept
 -- (attempts, last error, origin); with several groups it goes back to the group it died in
 -- (its g field). Same queue: the job's index points at the new entry. Another queue (target
--- keys given): written there unless the target already has the id, then removed here.
+-- keys given): written there and removed here, unless the target already stores the id: then
+-- it stays dead here. Returns whether it was redriven.
 local function revive(did, m)
-  m.r = 0; m.why = nil; m.at = nil
   if #KEYS >= 15 then
     local TS, TI, TT, TC = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
-    m.o = queue; m.g = nil
-    if not rcall("HGET", TI, m.j) then
-      rcall("HSET", TI, m.j, rcall("XADD", TS, "*", unpack(flat(m))))
-      if num(m.x) > 0 then rcall("ZADD", TT, m.x, m.j) end
-      rcall("HINCRBY", TC, "enqueued", 1)
-    end
+    if rcall("HGET", TI, m.j) then return false end
+    m.r = 0; m.why = nil; m.at = nil; m.o = queue; m.g = nil
+    rcall("HSET", TI, m.j, rcall("XADD", TS, "*", unpack(flat(m))))
+    if num(m.x) > 0 then rcall("ZADD", TT, m.x, m.j) end
+    rcall("HINCRBY", TC, "enqueued", 1)
     rcall("XDEL", D, did)
     unindex(m.j, "X" .. did)
-    return
+    return true
   end
+  m.r = 0; m.why = nil; m.at = nil
   local alive = false
   for _, g in ipairs(groups()) do
     if g.name == m.g then alive = true end
@@ -85,6 +87,7 @@ local function revive(did, m)
   append(m)
   rcall("XDEL", D, did)
   if num(m.x) > 0 then rcall("ZADD", T, m.x, m.j) end
+  return true
 end
 
 -- whether a dead letter may come back: it names its job, and the job lives nowhere else
@@ -109,7 +112,7 @@ if op == "redrive" then
         if #e > 0 then
           local m = tomap(e[1][2])
           m.j = ARGV[i]
-          revive(did, m); n = n + 1
+          if revive(did, m) then n = n + 1 end
         else
           rcall("HDEL", I, ARGV[i])
         end
@@ -121,7 +124,7 @@ if op == "redrive" then
   local entries = page(D, cursor, upto, size)
   for _, e in ipairs(entries) do
     local m = tomap(e[2])
-    if revivable(e[1], m) then revive(e[1], m); n = n + 1 end
+    if revivable(e[1], m) and revive(e[1], m) then n = n + 1 end
   end
   return {n, next_cursor(entries, size), upto}
 end
@@ -230,6 +233,21 @@ if op == "delete" then
   return {1}
 end
 
+if op == "undo" then
+  -- a cross-slot redrive whose target already stored the id: the job parked under "M" by
+  -- settle's moveout goes back to the dead letters (its reason and time kept)
+  local jid = ARGV[4]
+  if rcall("HGET", I, jid) ~= "M" then return {0} end
+  local m = decode_object(rcall("HGET", PM, jid))
+  local body = rcall("HGET", PB, jid)
+  if not m or not body or m.s ~= "dead" then return {0} end
+  m.j = jid; m.b = body; m.s = nil; m.due = nil
+  local did = rcall("XADD", D, "*", unpack(flat(m)))
+  rcall("HSET", I, jid, "X" .. did)
+  rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
+  return {1}
+end
+
 if op == "prune" then
   local keep_ms, most, batch = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
   local n = 0
@@ -253,5 +271,20 @@ end
 
 local reply = main()
 if type(reply) == "table" and reply.err then return reply end
+if op == "undo" then
+  -- a cross-slot redrive whose target already stored the id: the job parked under "M" by
+  -- settle's moveout goes back to the dead letters (its reason and time kept)
+  local jid = ARGV[4]
+  if rcall("HGET", I, jid) ~= "M" then return {0} end
+  local m = decode_object(rcall("HGET", PM, jid))
+  local body = rcall("HGET", PB, jid)
+  if not m or not body or m.s ~= "dead" then return {0} end
+  m.j = jid; m.b = body; m.s = nil; m.due = nil
+  local did = rcall("XADD", D, "*", unpack(flat(m)))
+  rcall("HSET", I, jid, "X" .. did)
+  rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
+  return {1}
+end
+
 if op == "prune" then return reply end
 return record(cid, reply)

@@ -9,7 +9,7 @@
 -- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms (-1: from
 --      the backoff that follows), error, [backoff base s, factor, max s, jitter spread]) -> {status, new state};
 --      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
---      move -> {status}; moveout (11: "dead" = a redrive: dead letters only, retry_count 0)
+--      move -> {status}; moveout (11: "dead" = a redrive: dead letters only, why and at kept parked)
 --      -> {status, fields}; moved -> {status};
 --      giveback (6: the call id of a dequeue or "", 7: its group, then with "": entry id,
 --      deliveries pairs) -> {entries handed back}
@@ -202,12 +202,14 @@ elseif op == "moveout" then
   -- the parked meta keeps the state it left (s, and due when delayed) for lookups by id
   local st, m, remove, from, due = take_out()
   if st ~= 1 then return {st} end
+  local why, at = m.why, m.at  -- a redrive keeps them parked: it may have to put the job back
   m.o = queue; m.why = nil; m.at = nil; m.j = jid; m.g = nil
-  if only_dead then m.r = 0 end
   if rcall("HGET", I, jid) ~= "M" then
     remove() -- first: for a delayed job it unparks, which must not erase the record below
     rcall("HSET", PB, jid, m.b)
-    rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o, s = from, due = due}))
+    local keep = {r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o, s = from, due = due}
+    if only_dead then keep.why = why; keep.at = at end
+    rcall("HSET", PM, jid, cjson.encode(keep))
     rcall("ZREM", Z, jid); rcall("ZREM", T, jid)
     rcall("HSET", I, jid, "M")
   end
