@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import anyio
 from redis.exceptions import NoScriptError
 
-from queuestore._job import AllJobs, JobCodec, JobState
+from queuestore._job import JobCodec
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendConfig, HealthLevel, HealthStatus
 from queuestore.abc import QueueBackend
@@ -35,7 +35,6 @@ from queuestore.errors import (
     BackendClosedError,
     ConfigurationError,
     OperationTimeoutError,
-    UnsupportedOperationError,
 )
 
 __all__ = ["RedisBackendBase"]
@@ -329,28 +328,3 @@ class RedisBackendBase(QueueBackend):
         return HealthStatus(
             status=status, message=message, latency_ms=latency, server=server.label, details=details
         )
-
-    # -- operator calls: each Redis layout overrides these ---------------------------------
-    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
-        """See :meth:`QueueBackend.redrive`; a layout without it refuses the call.
-
-        Raises:
-            UnsupportedOperationError: this layout does not implement it.
-        """
-        raise UnsupportedOperationError(self.name, "redrive", f"not supported by {type(self).__name__}")
-
-    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
-        """See :meth:`QueueBackend.purge`; a layout without it refuses the call.
-
-        Raises:
-            UnsupportedOperationError: this layout does not implement it.
-        """
-        raise UnsupportedOperationError(self.name, "purge", f"not supported by {type(self).__name__}")
-
-    async def delete(self, job_id: str) -> bool:
-        """See :meth:`QueueBackend.delete`; a layout without it refuses the call.
-
-        Raises:
-            UnsupportedOperationError: this layout does not implement it.
-        """
-        raise UnsupportedOperationError(self.name, "delete", f"not supported by {type(self).__name__}")
