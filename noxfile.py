@@ -150,7 +150,7 @@ SERVER_SUITE = ["tests/conformance", "tests/dialects", "tests/test_servers.py"]
 SERVER_TOPOLOGIES = "standalone,aof,cluster"
 #: the conformance targets run on KeyDB (the lists layout); the streams ones hang KeyDB 6.3.4
 KEYDB_TARGETS = (
-    "memory,redis-lists-standalone,redis-lists-cluster,redis-lists-standalone-coalesce,"
+    "memory,redis-lists-standalone,redis-lists-cluster,redis-lists-standalone-nocoalesce,"
     "keydb-lists-standalone,redis-lists-aof"
 )
 KEYDB_STREAMS_TARGETS = (

@@ -64,9 +64,11 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
     call_margin: Seconds = Seconds(1.0)
     health_timeout: Seconds = Seconds(1.0)
     health_latency_threshold: Seconds = Seconds(0.25)
-    #: share one script call per event-loop tick between concurrent per-job ``dequeue()`` /
-    #: ``ack()`` / ``enqueue()`` calls (each keeps its own job, lease, result and error)
-    coalesce: bool = False
+    #: group commit of concurrent per-job ``dequeue()`` / ``ack()`` / ``enqueue()`` calls: a
+    #: call with nothing of its kind in flight goes out at once; calls arriving meanwhile go
+    #: together as one batch script when it returns (each keeps its own job, lease, result
+    #: and error)
+    coalesce: bool = True
 
 
 def check_backend_options(options: RedisBackendOptions) -> None:
