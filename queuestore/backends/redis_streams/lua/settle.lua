@@ -58,17 +58,47 @@ end
 -- lease token, then the job id, which may itself hold anything: a token field never holds US)
 local function main()
 if op == "acks" then
-  local out, acked = {}, 0
+  local out, acked, lost = {}, 0, 0
+  -- the lean path: one group, entries deleted on ack, a guarded ack whose index points at its
+  -- entry. Its entry is not read: XDEL tells whether it was still there (0: deleted while
+  -- pending behind our back, which is counted lost and reported not found, as leased() does)
+  local lean = not retention and #groups() <= 1
   for i = 6, #ARGV do
     local group, consumer, teid, dtok, jid = string.match(ARGV[i], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")
-    local st, eid = leased(jid, group, consumer, teid, dtok)
-    if st == 1 then
-      release(eid, jid, group, false)
-      acked = acked + 1
+    local st = 0
+    local loc = lean and teid ~= "" and rcall("HGET", I, jid)
+    if loc == teid then
+      local p = rcall("XPENDING", S, group, teid, teid, 1)
+      local d = p[1] and p[1][4]
+      if not d then
+        -- its entry was deleted while pending and released by a reclaimer: the job is gone
+        rcall("HDEL", I, jid); rcall("ZREM", T, jid)
+      elseif tostring(d) ~= dtok then
+        st = -1
+      else
+        rcall("XACK", S, group, teid)
+        rcall("ZREM", L, group .. US .. teid)
+        rcall("HDEL", I, jid)
+        rcall("ZREM", T, jid)
+        if rcall("XDEL", S, teid) == 1 then
+          st = 1
+          acked = acked + 1
+        else
+          lost = lost + 1
+        end
+      end
+    else
+      local eid
+      st, eid = leased(jid, group, consumer, teid, dtok)
+      if st == 1 then
+        release(eid, jid, group, false)
+        acked = acked + 1
+      end
     end
     out[#out + 1] = st
   end
   if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
+  if lost > 0 then rcall("HINCRBY", C, "lost", lost) end
   return out
 end
 
