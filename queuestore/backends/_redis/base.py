@@ -150,6 +150,13 @@ class RedisBackendBase(QueueBackend):
         by default: a lone call still goes out at once)."""
         return self.options.coalesce
 
+    def _lead(self, key: Hashable) -> bool:
+        """With ``coalesce`` on: True when nothing of ``key`` is in flight, now marked so (the
+        caller runs its plain call at once, then calls ``self._coalescer.end(key)`` in a
+        ``finally``); False when the caller should wait with :meth:`_coalesce`. Without
+        ``coalesce``: True, and nothing marked (the caller must not call ``end``)."""
+        return not self.options.coalesce or self._coalescer.begin(key)
+
     async def _coalesce(self, key: Hashable, flush: Flush, item: Any) -> Any:
         """Send one per-job call now, or with the next batch of ``key`` when one is in flight
         (see :mod:`.coalesce`); return its own result (or raise its own error)."""

@@ -94,6 +94,20 @@ class Coalescer:
         """Run the flushes in ``group`` from now on (None: keep them here)."""
         self._group = group
 
+    def begin(self, key: Hashable) -> bool:
+        """Mark a call of ``key`` in flight when none is, and count it as direct: the caller
+        then runs its own call at once and must call :meth:`end` after it (in a ``finally``).
+        False when one is in flight already: the caller goes through :meth:`submit`."""
+        if key in self._waiting:
+            return False
+        self._waiting[key] = []
+        self.direct += 1
+        return True
+
+    def end(self, key: Hashable) -> None:
+        """The direct call of ``key`` (see :meth:`begin`) returned: send the calls that waited."""
+        self._next(key)
+
     async def submit(self, key: Hashable, flush: Flush, item: Any) -> Any:
         """Send ``item`` now as a batch of one when nothing of ``key`` is in flight, else
         wait for the batch in flight and go with the next one; return its own result.
@@ -101,14 +115,11 @@ class Coalescer:
         Raises:
             BaseException: this item's error, or the whole batch's.
         """
-        waiting = self._waiting.get(key)
-        if waiting is not None:
+        if not self.begin(key):
             fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-            waiting.append((item, fut))
+            self._waiting[key].append((item, fut))
             self._flushes[key] = flush
             return await fut
-        self._waiting[key] = []
-        self.direct += 1
         try:
             result = (await flush([item]))[0]
         finally:
