@@ -6,7 +6,9 @@ coalescer lets them share batch scripts without slowing a lone caller down:
 
 * a call that finds no batch in flight for its key (an operation and what must be equal for
   calls to share a batch, e.g. the lease length of a dequeue) goes out at once, in its own
-  task, as a batch of one: no added latency, no event-loop tick;
+  task: no added latency, no event-loop tick. The backends run their plain per-job call then
+  (:meth:`Coalescer.begin` / :meth:`Coalescer.end` around it); :meth:`Coalescer.submit` runs
+  it as a batch of one;
 * calls that arrive while a batch of their key is in flight wait, and go together as one
   batch script as soon as it returns (a *flush*, run as a task of the backend's task group).
 
