@@ -60,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_csv,
         default=list(DEFAULT_BACKENDS),
         help=f"comma-separated backend types (default {','.join(DEFAULT_BACKENDS)}); "
-        "a Redis type with +coalesce (e.g. redis-lists+coalesce) runs it with option coalesce: true",
+        "a Redis type with +nocoalesce (e.g. redis-lists+nocoalesce) runs it with option coalesce: "
+        "false (+coalesce: true, the default)",
     )
     p.add_argument(
         "--scenarios",
@@ -126,8 +127,8 @@ def _resolve(types: list[str]) -> tuple[list[str], list[dict[str, Any]]]:
         try:
             base, variant = scenarios_split(t)
             default_registry().factory(base)
-            if variant and variant != "coalesce":
-                raise ValueError(f"unknown variant {variant!r} (known: coalesce)")
+            if variant and variant not in ("coalesce", "nocoalesce"):
+                raise ValueError(f"unknown variant {variant!r} (known: coalesce, nocoalesce)")
         except Exception as exc:  # ImportError while being written, unknown type...
             skips.append(
                 {"kind": "skip", "backend": t, "scenario": None, "reason": f"{type(exc).__name__}: {exc}"}

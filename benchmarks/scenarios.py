@@ -102,10 +102,10 @@ def backend_config(bench: Bench, btype: str, queue: str) -> BackendConfig:
     options: dict[str, object] = {"key_prefix": bench.key_prefix}
     if bench.pool is not None:  # by default the headline figures use the library's defaults
         options["max_connections"] = bench.pool
-    if variant == "coalesce":
-        options["coalesce"] = True  # concurrent per-job calls share one script call per loop tick
+    if variant in ("coalesce", "nocoalesce"):
+        options["coalesce"] = variant == "coalesce"  # group commit of concurrent per-job calls
     elif variant:
-        raise ValueError(f"unknown backend variant {variant!r} in {btype!r} (known: coalesce)")
+        raise ValueError(f"unknown backend variant {variant!r} in {btype!r} (known: coalesce, nocoalesce)")
     return BackendConfig(type=base, name=f"bench-{base}", url=bench.url or "", queue=queue, options=options)
 
 

@@ -97,6 +97,7 @@ def _importable(module: str) -> bool:
         ("redis-streams", "queuestore.backends.redis_streams"),
         ("keydb", "queuestore.backends.keydb"),
         ("redis-lists+coalesce", "queuestore.backends.redis_lists"),
+        ("redis-lists+nocoalesce", "queuestore.backends.redis_lists"),
     ],
 )
 def test_redis_backend_against_the_ceiling(

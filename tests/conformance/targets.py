@@ -83,10 +83,10 @@ TARGETS: tuple[Target, ...] = (
     Target("redis-lists-standalone", "redis-lists", "standalone", MappingProxyType({"strict_keys": True})),
     Target("redis-lists-cluster", "redis-lists", "cluster", MappingProxyType({"strict_keys": True})),
     Target(
-        "redis-lists-standalone-coalesce",
+        "redis-lists-standalone-nocoalesce",
         "redis-lists",
         "standalone",
-        MappingProxyType({"strict_keys": True, "coalesce": True}),
+        MappingProxyType({"strict_keys": True, "coalesce": False}),
     ),
     Target(
         "redis-streams-standalone", "redis-streams", "standalone", MappingProxyType({"strict_keys": True})

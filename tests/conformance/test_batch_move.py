@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import anyio
+import msgspec
 import pytest
 
 from queuestore import (
@@ -58,6 +59,20 @@ async def test_enqueue_many_dequeue_many_ack_many(backend: QueueBackend) -> None
     for j in rest:
         ledger.expect(j.id, JobState.IN_FLIGHT)
     await ledger.check(backend)
+
+
+async def test_ack_many_acts_in_order_on_a_job_named_twice(backend: QueueBackend) -> None:
+    require(backend, "batch_operations")
+    jobs = [Job(payload=i) for i in range(4)]
+    await backend.enqueue_many(jobs)
+    got = await backend.dequeue_many(DequeueOptions(count=4))
+    assert len(got) == 4
+    stale = msgspec.structs.replace(got[1], lease_token=f"{got[1].lease_token}0")
+    results = await backend.ack_many([got[0], got[0], stale, got[1], got[2].id, got[2], got[3]])
+    # each entry acts on what the ones before it left: the second ack of a job finds it gone
+    assert results == [True, False, False, True, True, False, True]
+    assert await backend.length() == 0
+    assert (await backend.stats()).in_flight == 0
 
 
 async def test_enqueue_many_with_an_invalid_job_stores_none(backend: QueueBackend) -> None:

@@ -1,5 +1,6 @@
-"""The ``coalesce`` option: concurrent per-job calls share one script per loop tick, and each
-caller still gets its own job, lease, result and error."""
+"""The ``coalesce`` option (on by default): group commit of concurrent per-job calls. A lone call
+goes out at once in its own task; calls arriving while one is in flight go together as one batch
+when it returns, and each caller still gets its own job, lease, result and error."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import asyncio
 import msgspec
 import pytest
 
-from queuestore import DequeueOptions, InvalidJobError, Job, JobNotFoundError, LeaseLostError
+from queuestore import (
+    BackendClosedError,
+    DequeueOptions,
+    InvalidJobError,
+    Job,
+    JobNotFoundError,
+    LeaseLostError,
+)
 
 from .conftest import Maker
 
@@ -75,9 +83,85 @@ async def test_lease_lengths_are_not_mixed(lists: Maker) -> None:
     assert default.lease_deadline - short.lease_deadline > 20.0
 
 
-async def test_coalescing_is_off_by_default(lists: Maker) -> None:
+async def test_coalescing_is_on_by_default_and_a_lone_call_goes_out_at_once(lists: Maker) -> None:
     b = await lists()
-    assert b.coalescing is False
+    assert b.coalescing is True
+    assert await b.enqueue(Job(id="one")) is True
+    job = await b.dequeue()
+    assert job is not None
+    await b.ack(job)
+    # each went out directly, as a batch of one: no flush task, no loop tick of waiting
+    assert (b._coalescer.direct, b._coalescer.batches) == (3, 0)
+
+
+async def test_calls_arriving_while_one_is_in_flight_go_together_when_it_returns(lists: Maker) -> None:
+    b = await lists()
+    before = b.script_set.calls["enqueue"]
+    stored = await asyncio.gather(*(b.enqueue(Job(id=f"g{i}")) for i in range(50)))
+    assert stored == [True] * 50
+    # the first call went out alone at once; the 49 that came meanwhile went as one batch
+    assert b.script_set.calls["enqueue"] - before == 2
+    assert (b._coalescer.direct, b._coalescer.batches, b._coalescer.batched) == (1, 1, 49)
+    assert await b.length() == 50
+
+
+async def test_coalescing_off_sends_one_script_per_call(lists: Maker) -> None:
+    b = await lists(coalesce=False)
+    before = b.script_set.calls["enqueue"]
+    await asyncio.gather(*(b.enqueue(Job(id=f"o{i}")) for i in range(10)))
+    assert b.script_set.calls["enqueue"] - before == 10
+    assert b._coalescer.direct == 0
+
+
+async def test_a_waiting_call_cancelled_before_its_batch_goes_is_left_out(lists: Maker) -> None:
+    b = await lists()
+    first = asyncio.ensure_future(b.enqueue(Job(id="first")))
+    await asyncio.sleep(0)  # in flight now
+    waiting = asyncio.ensure_future(b.enqueue(Job(id="cancelled")))
+    kept = asyncio.ensure_future(b.enqueue(Job(id="kept")))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    assert await first is True
+    assert await kept is True
+    assert waiting.cancelled()
+    assert [j is None for j in await b.get_jobs(["first", "cancelled", "kept"])] == [False, True, False]
+    assert b._coalescer.batched == 1
+
+
+async def test_flushes_run_in_the_backends_task_group_and_finish_at_close(lists: Maker) -> None:
+    b = await lists()
+    async with b:
+        assert b._coalescer._group is not None
+        stored = await asyncio.gather(*(b.enqueue(Job(id=f"t{i}")) for i in range(20)))
+        assert stored == [True] * 20
+        assert b._coalescer.batches >= 1
+        assert not b._coalescer._tasks  # none unowned: the task group ran them
+        # calls in flight when the backend closes: each finishes, or fails as closed
+        calls = [asyncio.ensure_future(b.enqueue(Job(id=f"c{i}"))) for i in range(20)]
+        await asyncio.sleep(0)
+    assert b._coalescer._group is None
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(r is True or isinstance(r, BackendClosedError) for r in results), results
+    check = await lists()
+    landed = await check.get_jobs([f"c{i}" for i in range(20)])
+    assert [j is not None for j in landed] == [r is True for r in results]  # each call told the truth
+
+
+async def test_thirty_two_consumers_with_default_options_never_wait_for_a_connection(lists: Maker) -> None:
+    b = await lists()
+    await b.enqueue_many([Job(id=f"p{i}") for i in range(640)])
+    pool = b.conn.client.connection_pool
+    waits = pool.waits
+
+    async def consumer() -> int:
+        n = 0
+        while (job := await b.dequeue(DequeueOptions(timeout=0.0))) is not None:
+            await b.ack(job)
+            n += 1
+        return n
+
+    assert sum(await asyncio.gather(*(consumer() for _ in range(32)))) == 640
+    assert pool.waits == waits
     await b.enqueue(Job(id="x"))
     job = await b.dequeue()
     assert job is not None

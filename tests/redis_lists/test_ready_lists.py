@@ -171,3 +171,23 @@ async def test_a_script_error_after_reading_the_head_loses_nothing(
     assert all(j.attempt == 1 for j in got)
     assert await b.ack_many(got) == [True] * 5
     assert await b.length() == 0
+
+
+async def test_call_records_past_their_window_are_pruned_as_calls_go_on(
+    lists: Maker, redis_server: RedisServer
+) -> None:
+    b = await lists()
+    r = redis_server.sync_client()
+    calls, times = f"{lists.base(b.queue)}:calls", f"{lists.base(b.queue)}:calltimes"
+    old = float(r.time()[0]) - 120.0  # records of calls two minutes ago
+    for i in range(100):
+        r.hset(calls, f"old{i}", "[1]")
+        r.zadd(times, {f"old{i}": old})
+    for i in range(100):  # pruning runs on some of the calls, up to 64 records at a time
+        await b.enqueue(Job(id=f"j{i}"))
+    for _ in range(10):
+        got = await b.dequeue_many(DequeueOptions(count=10))
+        await b.ack_many(got)
+    assert r.zcount(times, "-inf", old) == 0
+    assert not any(r.hexists(calls, f"old{i}") for i in range(100))
+    assert r.hlen(calls) == r.zcard(times) > 0

@@ -1,5 +1,6 @@
-"""The ``coalesce`` option on redis-streams: concurrent per-job calls share one script per
-loop tick; each caller gets its own job, lease, result and error."""
+"""The ``coalesce`` option on redis-streams (on by default): a lone call goes out at once,
+calls arriving while one is in flight share one script when it returns; each caller gets its
+own job, lease, result and error."""
 
 from __future__ import annotations
 
@@ -48,3 +49,19 @@ async def test_concurrent_calls_share_scripts_each_with_its_own_result(make: Mak
     await b.ack(got[0])
     stats = await b.stats()
     assert (stats.queue_depth, stats.in_flight, stats.total_acked) == (0, 0, 40)
+
+
+async def test_on_by_default_a_lone_call_at_once_the_rest_grouped(make: Maker) -> None:
+    b = await make()
+    assert b.coalescing is True
+    assert await b.enqueue(Job(id="one")) is True
+    job = await b.dequeue()
+    assert job is not None
+    await b.ack(job)
+    assert (b._coalescer.direct, b._coalescer.batches) == (3, 0)
+    before = b.script_set.calls["take"]
+    await b.enqueue_many([Job(id=f"g{i}") for i in range(30)])
+    jobs = await asyncio.gather(*(b.dequeue() for _ in range(30)))
+    assert len({j.id for j in jobs if j is not None}) == 30
+    assert b.script_set.calls["take"] - before == 2  # one alone at once, 29 together after it
+    assert (b._coalescer.batches, b._coalescer.batched) == (1, 29)

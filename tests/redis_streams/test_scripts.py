@@ -168,3 +168,16 @@ def test_alias_and_stream_name() -> None:
     assert backend.store.claim_min_idle == 2.0
     assert backend.skeys.stream == "queue:{q}:jobs"
     assert RedisStreamsBackend(_cfg(), f.parse(_cfg(claim_min_idle=3))).store.claim_min_idle == 3.0
+
+
+async def test_an_ack_of_an_entry_deleted_while_pending_reports_not_found_and_counts_it(make: Maker) -> None:
+    backend = await make()
+    await backend.enqueue_many([Job(id="gone", payload=1), Job(id="kept", payload=2)])
+    gone, kept = await backend.dequeue_many(DequeueOptions(count=2))
+    eid = gone.lease_token.split("\x1f")[2] if gone.lease_token else ""
+    await backend.conn.client.xdel(backend.skeys.stream, eid)  # behind our back, lease still held
+    assert await backend.ack_many([gone, kept]) == [False, True]
+    health = await backend.health()
+    assert int(health.details["lost_entries"]) == 1
+    assert (await backend.stats()).in_flight == 0
+    assert await backend.get_jobs(["gone", "kept"]) == [None, None]

@@ -9,11 +9,10 @@ server, not the type name.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from importlib.resources.abc import Traversable
 from time import perf_counter
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import anyio
 from redis.exceptions import NoScriptError
@@ -35,6 +34,7 @@ from queuestore.errors import (
     BackendClosedError,
     ConfigurationError,
     OperationTimeoutError,
+    OutcomeUnknownError,
 )
 
 __all__ = ["RedisBackendBase"]
@@ -69,7 +69,7 @@ class RedisBackendBase(QueueBackend):
         self._server: ServerInfo | None = None
         self._scripts_set: ScriptSet | None = None
         self._durable_waits: list[list[Any]] = []  # WAIT / WAITAOF commands after each durable write
-        self._coalescer = Coalescer()
+        self._coalescer = Coalescer(self._flush_lost)
 
     # -- lifecycle -------------------------------------------------------------
     async def _open(self) -> None:
@@ -99,10 +99,25 @@ class RedisBackendBase(QueueBackend):
             await conn.release()
             raise
 
+    async def __aenter__(self) -> Self:
+        """Open, start the maintenance loop, and open the task group that owns the flushes of
+        coalesced calls (closed in this task too: the flushes in flight finish first)."""
+        await super().__aenter__()
+        stack = self._exit_stack
+        if stack is not None:
+            group = await stack.enter_async_context(anyio.create_task_group())
+            self._coalescer.attach(group)
+            stack.callback(self._coalescer.attach, None)  # later flushes: kept by the coalescer
+        return self
+
+    def _flush_lost(self, key: Hashable) -> BaseException:
+        op = key[0] if isinstance(key, tuple) else str(key)
+        return OutcomeUnknownError(
+            self.name, str(op), RuntimeError("its shared call was cancelled in flight (the task group ended)")
+        )
+
     async def _close(self) -> None:
-        if self.options.coalesce:
-            await asyncio.sleep(0)  # let the flushes scheduled for this tick start
-            await self._coalescer.aclose()
+        await self._coalescer.aclose()
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.release()
@@ -131,12 +146,20 @@ class RedisBackendBase(QueueBackend):
 
     @property
     def coalescing(self) -> bool:
-        """True when concurrent per-job calls share batch scripts (the ``coalesce`` option)."""
+        """True when concurrent per-job calls share batch scripts (the ``coalesce`` option, on
+        by default: a lone call still goes out at once)."""
         return self.options.coalesce
 
+    def _lead(self, key: Hashable) -> bool:
+        """With ``coalesce`` on: True when nothing of ``key`` is in flight, now marked so (the
+        caller runs its plain call at once, then calls ``self._coalescer.end(key)`` in a
+        ``finally``); False when the caller should wait with :meth:`_coalesce`. Without
+        ``coalesce``: True, and nothing marked (the caller must not call ``end``)."""
+        return not self.options.coalesce or self._coalescer.begin(key)
+
     async def _coalesce(self, key: Hashable, flush: Flush, item: Any) -> Any:
-        """Queue one per-job call for the next batch of ``key`` (see :mod:`.coalesce`) and
-        return its own result (or raise its own error)."""
+        """Send one per-job call now, or with the next batch of ``key`` when one is in flight
+        (see :mod:`.coalesce`); return its own result (or raise its own error)."""
         self._check_open(key[0] if isinstance(key, tuple) else str(key))
         return await self._coalescer.submit(key, flush, item)
 

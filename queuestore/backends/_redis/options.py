@@ -75,9 +75,11 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
     dead_retention: OptionalSeconds = DEFAULT_DEAD_RETENTION
     dead_max: DeadMax = DEFAULT_DEAD_MAX
     retry_backoff: BackoffOption = None
-    #: share one script call per event-loop tick between concurrent per-job ``dequeue()`` /
-    #: ``ack()`` / ``enqueue()`` calls (each keeps its own job, lease, result and error)
-    coalesce: bool = False
+    #: group commit of concurrent per-job ``dequeue()`` / ``ack()`` / ``enqueue()`` calls: a
+    #: call with nothing of its kind in flight goes out at once; calls arriving meanwhile go
+    #: together as one batch script when it returns (each keeps its own job, lease, result
+    #: and error)
+    coalesce: bool = True
 
 
 def check_backend_options(options: RedisBackendOptions) -> None:

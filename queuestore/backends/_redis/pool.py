@@ -39,6 +39,7 @@ class BoundedConnectionPool(aredis.ConnectionPool):
 
     Attributes:
         timeout: the longest wait for a free connection (None waits forever).
+        waits: checkouts so far that found every connection taken and had to queue.
     """
 
     def __init__(self, *, max_connections: int, timeout: float | None, **kwargs: Any) -> None:
@@ -48,6 +49,7 @@ class BoundedConnectionPool(aredis.ConnectionPool):
         self._out = 0  # slots taken (checked out, or being connected)
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._seen: weakref.WeakSet[Any] = weakref.WeakSet()  # every connection handed out
+        self.waits = 0
 
     @property
     def checked_out(self) -> int:
@@ -77,6 +79,7 @@ class BoundedConnectionPool(aredis.ConnectionPool):
         if self._out < self._limit and not self._waiters:
             self._out += 1
             return
+        self.waits += 1
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
         try:

@@ -121,9 +121,13 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             BackendError: the store failed (ConnectionFailedError, OperationTimeoutError...).
         """
         rows = batches.store_rows(self._ctx, [job], importing=False)  # this call's own validation error
-        if self.options.coalesce:
+        if not self._lead("enqueue"):  # one in flight: go with the next batch
             return bool(await self._coalesce("enqueue", self._enqueue_flush, rows[0]))
-        return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
+        try:
+            return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
+        finally:
+            if self.options.coalesce:
+                self._coalescer.end("enqueue")
 
     async def _enqueue_flush(self, rows: list[list[Any]]) -> list[Any]:
         """Coalesced ``enqueue`` calls: their validated rows, stored as one batch."""
@@ -147,6 +151,11 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         async def step(visibility: float) -> batches.Leased:
             if count == 1 and self.options.coalesce:
                 key = ("dequeue", visibility)
+                if self._coalescer.begin(key):  # nothing in flight: this lease goes at once, alone
+                    try:
+                        return await batches.lease(self._ctx, op, 1, visibility, per_script=1)
+                    finally:
+                        self._coalescer.end(key)
                 share = leasing.Share(visibility)
                 return await leasing.take_share(
                     self._ctx, share, lambda s: self._coalesce(key, self._lease_flush, s)
@@ -200,10 +209,15 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         ref = (job_id, token or "")
-        if self.options.coalesce:
+        if not self._lead("ack"):  # one in flight: go with the next batch
             await self._coalesce("ack", self._ack_flush, ref)
             return
-        check_code((await batches.ack_codes(self._ctx, "ack", [ref]))[0], job_id)
+        try:
+            code = (await batches.ack_codes(self._ctx, "ack", [ref]))[0]
+        finally:
+            if self.options.coalesce:
+                self._coalescer.end("ack")
+        check_code(code, job_id)
         self.metrics.record("ack")
 
     async def _ack_flush(self, refs: list[tuple[str, str]]) -> list[Any]:

@@ -102,10 +102,14 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         Raises:
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        if self.options.coalesce:
-            row = self._enqueue_row(job)  # this call's own validation error, if any
+        row = self._enqueue_row(job)  # this call's own validation error, if any
+        if not self._lead("enqueue"):  # one in flight: go with the next batch
             return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
-        return (await self.enqueue_many([job]))[0]
+        try:
+            return bool((await self._enqueue_rows([row]))[0])
+        finally:
+            if self.options.coalesce:
+                self._coalescer.end("enqueue")
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
         """Enqueue several jobs in one script call.
@@ -171,6 +175,11 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         consumer and lease length (one script call for all of them). Cancelled before it got
         its share, the share is handed back (by the flush, or here if the flush was done)."""
         key = ("dequeue", group, consumer, lease)
+        if self._coalescer.begin(key):  # nothing in flight: this take goes at once, alone
+            try:
+                return await take(self.store, group, consumer, 1, lease)
+            finally:
+                self._coalescer.end(key)
         mine = Share(key)
         try:
             got: Take = await self._coalesce(key, self._take_shared, mine)
@@ -197,10 +206,14 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
             JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         ref = ack_arg(self.store.group, job)
-        if self.options.coalesce:
+        if not self._lead("ack"):  # one in flight: go with the next batch
             await self._coalesce("ack", self._ack_refs, ref)
             return
-        error = (await self._ack_refs([ref]))[0]
+        try:
+            error = (await self._ack_refs([ref]))[0]
+        finally:
+            if self.options.coalesce:
+                self._coalescer.end("ack")
         if error is not None:
             raise error
 

@@ -61,18 +61,95 @@ end
 -- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
 -- lease token, then the job id, which may itself hold anything: a token field never holds US)
 local function main()
+-- cmd key-args... list..., 4000 list items per command (Lua's unpack limit is ~8000 values)
+local function chunked(head, list)
+  for i = 1, #list, 4000 do
+    local a = {unpack(head)}
+    for j = i, math.min(i + 3999, #list) do a[#a + 1] = list[j] end
+    rcall(unpack(a))
+  end
+end
+
 if op == "acks" then
-  local out, acked = {}, 0
-  for i = 6, #ARGV do
-    local group, consumer, teid, dtok, jid = string.match(ARGV[i], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")
-    local st, eid = leased(jid, group, consumer, teid, dtok)
-    if st == 1 then
-      release(eid, jid, group, false)
-      acked = acked + 1
+  local n, args, seen = #ARGV - 5, {}, {}
+  for i = 1, n do
+    local a = {string.match(ARGV[i + 5], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")}
+    args[i] = a
+    if a[5] then seen[a[5]] = (seen[a[5]] or 0) + 1 end
+  end
+  local out, acked, lost = {}, 0, 0
+  -- the lean path, for a guarded ack of a job named once in the call whose index points at the
+  -- token's entry, with one group and entries deleted on ack: the entry is not read, and the
+  -- writes go in one command per kind for the call; XDEL per entry says whether it was still
+  -- there (0: deleted while pending behind our back: counted lost, reported not found, as
+  -- leased() does). Any other ack takes the full path, after them (they share no entry).
+  local cand, jids = {}, {}
+  if not retention and #groups() <= 1 then
+    for i = 1, n do
+      if args[i][5] and args[i][3] ~= "" and seen[args[i][5]] == 1 then
+        cand[#cand + 1] = i
+        jids[#jids + 1] = args[i][5]
+      end
     end
-    out[#out + 1] = st
+  end
+  local locs = {}
+  for i = 1, #jids, 4000 do
+    for _, loc in ipairs(rcall("HMGET", I, unpack(jids, i, math.min(i + 3999, #jids)))) do
+      locs[#locs + 1] = loc
+    end
+  end
+  local ok, group = {}, nil
+  for k, i in ipairs(cand) do
+    local g, _, teid, dtok, jid = unpack(args[i])
+    if locs[k] == teid and (group == nil or g == group) then
+      local p = rcall("XPENDING", S, g, teid, teid, 1)
+      local d = p[1] and p[1][4]
+      if not d then
+        -- its entry was deleted while pending and released by a reclaimer: the job is gone
+        rcall("HDEL", I, jid); rcall("ZREM", T, jid)
+        out[i] = 0
+      elseif tostring(d) ~= dtok then
+        out[i] = -1
+      else
+        group = g
+        ok[#ok + 1] = i
+      end
+    end
+  end
+  if #ok > 0 then
+    local eids, leases, gone = {}, {}, {}
+    for k, i in ipairs(ok) do
+      eids[k] = args[i][3]
+      leases[k] = group .. US .. args[i][3]
+      gone[k] = args[i][5]
+    end
+    chunked({"XACK", S, group}, eids)
+    chunked({"ZREM", L}, leases)
+    for k, i in ipairs(ok) do
+      if rcall("XDEL", S, eids[k]) == 1 then
+        out[i] = 1
+        acked = acked + 1
+      else
+        out[i] = 0
+        lost = lost + 1
+      end
+    end
+    chunked({"HDEL", I}, gone)
+    chunked({"ZREM", T}, gone)
+  end
+  for i = 1, n do
+    if out[i] == nil then
+      local g, consumer, teid, dtok, jid = unpack(args[i])
+      local st, eid = leased(jid, g, consumer, teid, dtok)
+      if st == 1 then
+        release(eid, jid, g, false)
+        acked = acked + 1
+      end
+      out[i] = st
+    end
   end
   if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
+  if lost > 0 then rcall("HINCRBY", C, "lost", lost) end
   return out
 end
 

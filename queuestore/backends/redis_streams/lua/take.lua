@@ -179,10 +179,15 @@ local function read(out)
     local reply = rcall("XREADGROUP", "GROUP", group, consumer, "COUNT", want, "STREAMS", S, ">")
     if not reply or not reply[1] or #reply[1][2] == 0 then return end
     for _, e in ipairs(reply[1][2]) do
-      local eid, m = e[1], tomap(e[2])
+      -- only the fields this needs (g, x, j) are read from the entry, without a map of it
+      local eid, f, m = e[1], e[2], {}
+      for k = 1, #f, 2 do
+        local name = f[k]
+        if name == "g" or name == "x" or name == "j" then m[name] = f[k + 1] end
+      end
       if m.g and m.g ~= group then
         rcall("XACK", S, group, eid); finish(eid, nil, group)  -- requeued for another group
-      elseif expired(m) then
+      elseif m.x and expired(m) then
         rcall("XACK", S, group, eid); finish(eid, m.j, group); rcall("HINCRBY", C, "expired", 1)
       else
         out[#out + 1] = {eid, 1, e[2]}
@@ -253,10 +258,15 @@ if #out == 0 then
   read(out)
 end
 local deadline = now + lease_ms
-local leased = {}
+local leased, zargs = {}, {}
 for _, e in ipairs(out) do
-  rcall("ZADD", L, deadline, group .. US .. e[1])
+  zargs[#zargs + 1] = deadline
+  zargs[#zargs + 1] = group .. US .. e[1]
   leased[#leased + 1] = {e[1], e[2]}
+end
+-- the lease records in one ZADD per 2000 (Lua's unpack limit is ~8000 values)
+for i = 1, #zargs, 4000 do
+  rcall("ZADD", L, unpack(zargs, i, math.min(i + 3999, #zargs)))
 end
 if #leased > 0 then record(cid, {t = deadline, e = leased}) end
 local nd, last = tail_state()
