@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -36,6 +36,7 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
+from queuestore._record import RecordOp, RecordReply
 from queuestore.errors import (
     BackendClosedError,
     ConfigurationError,
@@ -340,6 +341,24 @@ class MigrationSupport(abc.ABC):
         """Store jobs in the state each one carries (READY, DELAYED or DEAD), idempotently by id.
 
         Order is kept within a priority. True per job stored, False per id already present.
+        """
+
+    @abc.abstractmethod
+    async def migration_record(
+        self,
+        op: RecordOp,
+        *,
+        owner: str = "",
+        lease: float = 0.0,
+        retention: float = 0.0,
+        fields: Mapping[str, str] | None = None,
+    ) -> RecordReply:
+        """Read or change this queue's migration record in one atomic step (see
+        :mod:`queuestore._record`: ``read``, ``claim``, ``update``, ``release``).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+            BackendError: the store failed.
         """
 
 

@@ -74,6 +74,8 @@ async def test_killed_migration_resumes_exactly_once(
             assert plan.held_jobs > 0
             assert any("interrupted" in w for w in plan.warnings)
         source = manager.get_backend(queue)
+        # the killed run's owner lease (1 s) may still be live: this process sees that its
+        # owner is dead and takes over once the lease ran out
         status = await tool.execute_migration(
             queue, MigrationOptions(target_backend="dst", drain_first=False)
         )

@@ -10,7 +10,7 @@ the read operations to a :class:`MemoryReader` and the migration SPI to a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 
 import anyio
@@ -26,6 +26,7 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
+from queuestore._record import RecordOp, RecordReply
 from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import stored_copy
@@ -295,6 +296,23 @@ class MemoryBackend(QueueBackend, MigrationSupport):
     async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
         """Store jobs in the state each carries (:meth:`MemoryMigration.import_jobs`)."""
         return await self._migration.import_jobs(jobs)
+
+    async def migration_record(
+        self,
+        op: RecordOp,
+        *,
+        owner: str = "",
+        lease: float = 0.0,
+        retention: float = 0.0,
+        fields: Mapping[str, str] | None = None,
+    ) -> RecordReply:
+        """The queue's migration record (:meth:`MemoryMigration.record`).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+        """
+        self._check_open("migration_record")
+        return await self._migration.record(op, owner, lease, retention, fields or {})
 
     # -- maintenance ----------------------------------------------------------------------
     async def run_maintenance(self) -> None:

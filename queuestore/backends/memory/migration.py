@@ -10,12 +10,13 @@ state until restored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from queuestore._args import checked_job_ids
 from queuestore._job import Job, JobCodec, JobState
+from queuestore._record import RECORD_OPS, RecordOp, RecordReply, apply_record_op
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import HELD, copy_job, stored_copy
 from queuestore.errors import InvalidJobError
@@ -171,3 +172,27 @@ class MemoryMigration:
         self._client.sweep()
         now = self._client.now()
         return [self._q.add(copy, now, dead=copy.state == JobState.DEAD) for copy in copies]
+
+    async def record(
+        self, op: RecordOp, owner: str, lease: float, retention: float, fields: Mapping[str, str]
+    ) -> RecordReply:
+        """One operation on the queue's migration record, kept in the namespace (the
+        reference semantics: :func:`queuestore._record.apply_record_op`).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+        """
+        if op not in RECORD_OPS:
+            raise InvalidJobError("op", f"must be one of {', '.join(RECORD_OPS)}, got {op!r}")
+        records, now = self._client.ns.records, self._client.now()
+        record, expires = records.get(self._q.name, ({}, None))
+        if expires is not None and expires <= now:
+            record, expires = {}, None
+        reply = apply_record_op(record, op, owner=owner, lease=float(lease), fields=fields, now=now)
+        if reply.granted and op != "read":
+            expires = now + retention if op == "release" and retention > 0 else None
+        if record:
+            records[self._q.name] = (record, expires)
+        else:
+            records.pop(self._q.name, None)
+        return reply
