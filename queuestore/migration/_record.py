@@ -31,7 +31,7 @@ from queuestore.errors import MigrationError, MigrationInProgressError, QueueSto
 from queuestore.migration._home import HomeDescriptor, describe, owner_dead_here, owner_id
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 
-__all__ = ["SYNC_INTERVAL", "RecordKeeper", "read_status", "status_of"]
+__all__ = ["SYNC_INTERVAL", "RecordKeeper", "read_status", "rehome", "status_of"]
 
 log = logging.getLogger("queuestore.migration")
 #: seconds between two writes of the status (each renews the owner lease)
@@ -155,6 +155,25 @@ class RecordKeeper:
             return earlier
         return None
 
+    async def seal(self, status: MigrationStatus) -> None:
+        """From now on writes go to the target: record it as the queue's ``home``, which the
+        source's storing scripts answer with (and other processes follow).
+
+        Raises:
+            MigrationError: the lease was lost.
+            BackendError: the store failed.
+        """
+        await self.sync(status, home=self.target.encode())
+
+    async def unseal(self, status: MigrationStatus) -> None:
+        """Writes go to the source again (a rollback): drop the ``home``.
+
+        Raises:
+            MigrationError: the lease was lost.
+            BackendError: the store failed.
+        """
+        await self.sync(status, home="")
+
     async def sync(self, status: MigrationStatus, **extra: str) -> None:
         """Write ``status`` (and ``extra`` fields) and renew the lease.
 
@@ -233,6 +252,21 @@ class RecordKeeper:
                 await self.release(status)
             except QueueStoreError as exc:
                 log.warning("migration %s: releasing its record failed: %s", self.queue, exc)
+
+
+async def rehome(store: MigrationSupport, queue: str, home: HomeDescriptor | None, owner: str) -> None:
+    """Set (or, with None, drop) the ``home`` of ``queue`` in another store's record -- the
+    target of a migration that was a source once, or of a rollback -- when nobody owns it.
+
+    Raises:
+        MigrationInProgressError: a migration of that store's queue is running (named).
+        BackendError: the store failed.
+    """
+    fields = {"home": home.encode() if home is not None else ""}
+    reply = await store.migration_record("claim", owner=owner, lease=10.0, fields=fields)
+    if not reply.granted:
+        raise _in_progress(queue, reply)
+    await store.migration_record("release", owner=owner, fields={})
 
 
 def to_float(value: object) -> float:

@@ -18,12 +18,12 @@ import time
 import anyio
 
 from queuestore._manager import BackendManager
-from queuestore.abc import QueueBackend
+from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
 from queuestore.migration._copying import Copier
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import Ledger, StepHook, spi
-from queuestore.migration._record import RecordKeeper
+from queuestore.migration._record import RecordKeeper, rehome
 from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._status_feed import StatusFeed
@@ -215,6 +215,8 @@ class MigrationRun:
         )
         self.target = target
         try:
+            if self.keeper is not None and isinstance(target, MigrationSupport):
+                await rehome(target, self.queue, None, self.keeper.owner)  # it may have been a source
             await self._validate(ep.source, target)
         except BaseException:
             if ep.proxy is None:
@@ -235,10 +237,12 @@ class MigrationRun:
             self.feed.phase(_P.DRAINING)
             proxy.source_dequeue = False  # let the source's leases run out
             await self.manager.switch_backend(self.queue, proxy, ep.source_config)
+            await self._seal()
             await self._wait_source_idle(ep.source)
         else:
             proxy.source_dequeue = True
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
+        await self._seal()
         await self.copier.copy(ep.source, target, ep.migration_id, proxy)
         if self.options.verify_data:
             self.feed.phase(_P.VERIFYING)
@@ -264,6 +268,11 @@ class MigrationRun:
         if ep.home_note is not None:
             self.feed.note(ep.home_note)
         self.feed.phase(_P.COMPLETED)
+
+    async def _seal(self) -> None:
+        """Writes go to the target from now on, in every process (the source is sealed)."""
+        if self.keeper is not None:
+            await self.keeper.seal(self.feed.status)
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:

@@ -34,7 +34,7 @@ from queuestore.backends.memory.migration import MemoryMigration
 from queuestore.backends.memory.namespace import get_namespace
 from queuestore.backends.memory.options import MemoryOptions, memory_options
 from queuestore.backends.memory.read import CAPABILITIES, MemoryReader
-from queuestore.errors import InvalidJobError, JobNotFoundError, LeaseLostError
+from queuestore.errors import InvalidJobError, JobNotFoundError, LeaseLostError, QueueMovedError
 
 __all__ = ["MemoryBackend"]
 
@@ -88,6 +88,8 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         """
         await self._client.enter("enqueue")
         copies = [stored_copy(job, self.queue, self._codec) for job in jobs]
+        if (home := self._migration.home()) is not None:  # a migration moved the queue
+            return await (await self._moved(QueueMovedError(self.name, "enqueue", home))).enqueue_many(jobs)
         with self._metrics.timed():
             self._client.sweep()
             now, window = self._client.now(), self.options.idempotency_window
@@ -245,6 +247,8 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         with self._metrics.timed():
             self._client.sweep(reclaim=False)
             target = self._client.queue(target_queue)
+            if (home := self._migration.home(target_queue)) is not None:
+                raise QueueMovedError(self.name, "move", home)
             self._q.move(job_id, token, target, self._client.now())
 
     # -- reading: MemoryReader --------------------------------------------------------------

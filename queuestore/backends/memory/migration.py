@@ -19,7 +19,7 @@ from queuestore._job import Job, JobCodec, JobState
 from queuestore._record import RECORD_OPS, RecordOp, RecordReply, apply_record_op
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import HELD, copy_job, stored_copy
-from queuestore.errors import InvalidJobError
+from queuestore.errors import InvalidJobError, QueueMovedError
 
 __all__ = ["MemoryMigration"]
 
@@ -163,15 +163,25 @@ class MemoryMigration:
         Raises:
             InvalidJobError: a job is invalid, or carries the IN_FLIGHT state.
             BackendClosedError: the backend is closed.
+            QueueMovedError: a migration moved the queue (nothing stored).
         """
         await self._client.enter("import_jobs")
         copies: list[Job] = []
         for job in jobs:
             _holdable(job.state, "import")
             copies.append(stored_copy(msgspec.structs.replace(job, queue=""), self._q.name, self._codec))
+        if (home := self.home()) is not None:  # a migration moved the queue: nothing is stored
+            raise QueueMovedError(self._q.name, "import_jobs", home)
         self._client.sweep()
         now = self._client.now()
         return [self._q.add(copy, now, dead=copy.state == JobState.DEAD) for copy in copies]
+
+    def home(self, queue: str | None = None) -> str | None:
+        """The new home a migration recorded for ``queue`` (default: this queue), or None: a
+        storing call checks it in the same uninterrupted step that stores."""
+        records, now = self._client.ns.records, self._client.now()
+        record, expires = records.get(queue or self._q.name, ({}, None))
+        return None if expires is not None and expires <= now else record.get("home")
 
     async def record(
         self, op: RecordOp, owner: str, lease: float, retention: float, fields: Mapping[str, str]

@@ -57,6 +57,7 @@ from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_ar
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.backends.redis_streams.take import Share, Take, dequeue, give_back_share, share, take
+from queuestore.errors import QueueMovedError
 
 __all__ = ["RedisStreamsBackend"]
 
@@ -102,7 +103,10 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         """
         if self.options.coalesce:
             row = self._enqueue_row(job)  # this call's own validation error, if any
-            return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
+            try:
+                return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
+            except QueueMovedError as exc:  # a migration moved the queue: the call goes there
+                return await (await self._moved(exc)).enqueue(job)
         return (await self.enqueue_many([job]))[0]
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
@@ -115,7 +119,10 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
             self._check_enqueued(job)
         if not jobs:
             return []
-        return await self._enqueue_rows([job_args(self.codec, self.queue, job) for job in jobs])
+        try:
+            return await self._enqueue_rows([job_args(self.codec, self.queue, job) for job in jobs])
+        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
+            return await (await self._moved(exc)).enqueue_many(jobs)
 
     def _check_enqueued(self, job: Job) -> None:
         validate_job(job)

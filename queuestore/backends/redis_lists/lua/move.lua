@@ -6,6 +6,7 @@
 -- Returns: 1 moved, 0 unknown (or not movable), -1 lease lost, -3 id already in the target; a
 -- retried call (same call id) gets the reply of its first run. A job missing here but stored in
 -- the target is "moved" only when the target's copy came from this queue (else 0: not found).
+-- The error "QSMOVED <home>" (nothing moved) when a migration moved the target queue.
 local S, T = {}, {}
 for i = 1, BLOCK_LEN do S[i] = KEYS[i]; T[i] = KEYS[BLOCK_LEN + i] end
 local id, tok, source, cid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -14,6 +15,7 @@ if prior then
   if prior.err then return prior end
   return prior[1]
 end
+local home = moved_to(T) if home then return redis.error_reply("QSMOVED " .. home) end
 local now = now_s()
 local m = load(S, id)
 if m == nil then
