@@ -125,9 +125,12 @@ class RecordKeeper:
                 f"queue {self.queue!r} has an unfinished migration {other} "
                 f"({earlier.phase}) to another target: resume or roll it back first",
             )
-        reply = await self.source.migration_record(
-            "claim", owner=self.owner, lease=self.lease, fields=self._fields(status)
-        )
+        # the status is written once the caller carried the earlier counts on (see sync):
+        # a reader never sees the progress go back
+        fields = {"mid": self.migration_id, "target": self.target.encode()}
+        if other != self.migration_id:
+            fields.update(self._fields(status))
+        reply = await self.source.migration_record("claim", owner=self.owner, lease=self.lease, fields=fields)
         gone = reply.fields.get("owner", "")
         if not reply.granted and owner_dead_here(gone):
             left = float(reply.fields.get("deadline", "0") or 0) - reply.now
@@ -137,7 +140,7 @@ class RecordKeeper:
             )  # fmt: skip
             await anyio.sleep(min(max(left, 0.0), self.lease) + 0.05)
             reply = await self.source.migration_record(
-                "claim", owner=self.owner, lease=self.lease, fields=self._fields(status)
+                "claim", owner=self.owner, lease=self.lease, fields=fields
             )
         if not reply.granted:
             raise _in_progress(self.queue, reply)

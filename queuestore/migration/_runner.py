@@ -125,6 +125,13 @@ class MigrationRun:
         done = self.feed.status.migrated_jobs + self.feed.status.skipped_jobs
         if earlier is not None and earlier.migrated_jobs + earlier.skipped_jobs > done:
             self.feed.carry(earlier)
+        try:
+            await keeper.sync(self.feed.status)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await keeper.release(self.feed.status)
+            self.manager.end_migration(self.queue, self)
+            raise
         return self.feed.snapshot()
 
     def prepare(self) -> MigrationStatus:
