@@ -127,7 +127,17 @@ async def follow_home(
 
 
 async def _moved_back(proxy: RoutingBackend, err: QueueMovedError) -> QueueBackend:
-    """The home refused a write because a rollback sent the queue back: write to the source."""
+    """The home refused a write because a rollback sent the queue back: write to the source.
+
+    Raises:
+        QueueMovedError: ``err``, when the home moved on elsewhere (one hop is followed).
+    """
+    try:
+        back = _place(HomeDescriptor.decode(err.home)) == _place(describe(proxy.source_config))
+    except msgspec.DecodeError:
+        back = False
+    if not back:
+        raise err
     proxy.lease_from_target = True
     if not proxy.rolled_back:
         proxy.rolled_back = True

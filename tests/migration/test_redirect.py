@@ -170,3 +170,43 @@ async def test_a_consumer_only_process_follows_the_queue_and_drains_the_source_f
         ids = [j.id for j in got]
         assert sorted(ids) == sorted({j.id for j in old} | {new.id})
         assert await first.get_backend(queue).length() == 0
+
+
+async def test_a_rollback_lifts_the_seal_and_writers_go_back_to_the_source(
+    setup: tuple[str, StorageConfig],
+) -> None:
+    queue, cfg = setup
+    sealed, go = anyio.Event(), anyio.Event()
+
+    async def hook(step: str, batch: int) -> None:
+        if step == "held" and batch == 2:
+            sealed.set()
+            await go.wait()
+
+    first, other = await _manager(cfg, 0), await _manager(cfg, 0.05)
+    async with first, other, MigrationManager(first, step_hook=hook) as mm:
+        old = [Job(payload={"old": i}) for i in range(90)]
+        assert all(await first.get_backend(queue).enqueue_many(old))
+        opts = MigrationOptions(target_backend="dst", batch_size=30, drain_first=False)
+        await mm.start_migration(queue, opts)
+        with anyio.fail_after(20):
+            await sealed.wait()
+        during = Job(payload="during")
+        assert await other.get_backend(queue).enqueue(during)  # to the target
+        assert (await mm.cancel_migration(queue)).phase is MigrationPhase.CANCELLED
+        rolled = await mm.rollback_migration(queue)
+        assert rolled.phase is MigrationPhase.ROLLED_BACK
+        after = Job(payload="after")
+        assert await other.get_backend(queue).enqueue(after)  # the seal is lifted: the source
+        with anyio.fail_after(10):  # the follower routes back to the source alone
+            while other.get_backend(queue).name != "src":
+                await anyio.sleep(0.02)
+        source = await open_plain(first, "src", queue)
+        target = await open_plain(first, "dst", queue)
+        on_source = await stored_ids(source)
+        assert set(on_source) == {j.id for j in old} | {during.id, after.id}
+        assert max(on_source.values()) == 1
+        assert await stored_ids(target) == {}
+        stored = await mm.read_migration_status(queue)
+        assert stored.phase is MigrationPhase.ROLLED_BACK
+        assert stored.home is None
