@@ -105,8 +105,11 @@ class RecordKeeper:
         }
 
     async def claim(self, status: MigrationStatus) -> MigrationStatus | None:
-        """Take the owner lease and write ``status``; return the status an earlier run of this
-        migration left in the record (to carry its counts on), if any.
+        """Take the owner lease (waiting out the lease of an owner of this host that no longer
+        runs); return the status an earlier run of this migration left in the record, to carry
+        its counts on, if any. ``status`` is written only when the record was of another
+        migration or none; otherwise the caller writes it (:meth:`sync`) once it carried the
+        earlier counts on, so that a reader never sees the progress go back.
 
         Raises:
             MigrationInProgressError: another owner holds a live lease (named, with its migration id).
@@ -125,8 +128,6 @@ class RecordKeeper:
                 f"queue {self.queue!r} has an unfinished migration {other} "
                 f"({earlier.phase}) to another target: resume or roll it back first",
             )
-        # the status is written once the caller carried the earlier counts on (see sync):
-        # a reader never sees the progress go back
         fields = {"mid": self.migration_id, "target": self.target.encode()}
         if other != self.migration_id:
             fields.update(self._fields(status))

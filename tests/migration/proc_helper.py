@@ -9,10 +9,10 @@ queue QS_QUEUE; files it writes are named by the test. Roles:
   through ``manager.get_backend``; append the id of every job whose enqueue returned True to
   QS_OUT (one per line).
 * ``consume``: dequeue through ``manager.get_backend`` and ack (up to 20 jobs, then a pause
-  of QS_PAUSE seconds), appending each acked id to QS_OUT, until the file QS_STOP exists
-  and nothing came for 2 s.
+  of QS_PAUSE seconds; 100 and no pause once QS_STOP exists), appending each acked id to
+  QS_OUT, until the file QS_STOP exists and nothing came for 2 s.
 * ``poll``: read the status from the store every 0.1 s, appending one JSON line per read to
-  QS_OUT, until QS_STOP exists.
+  QS_OUT, until QS_STOP exists (and once more then).
 """
 
 from __future__ import annotations
@@ -95,15 +95,18 @@ async def consume() -> None:
         with _output() as out:
             while True:
                 backend = manager.get_backend(queue)
-                jobs = await backend.dequeue_many(DequeueOptions(count=20, timeout=0.2))
-                for job in jobs:
-                    await backend.ack(job)
-                    out.write(f"{job.id}\n")
+                stopping = _stopped()
+                jobs = await backend.dequeue_many(DequeueOptions(count=100 if stopping else 20, timeout=0.2))
+                if jobs:
+                    done = await backend.ack_many(jobs)
+                    assert all(done), [j.id for j, ok in zip(jobs, done, strict=True) if not ok]
+                out.writelines(f"{job.id}\n" for job in jobs)
                 out.flush()
-                await anyio.sleep(float(ENV.get("QS_PAUSE", "0")))
+                if not stopping:
+                    await anyio.sleep(float(ENV.get("QS_PAUSE", "0")))
                 if jobs:
                     idle_since = None
-                elif _stopped():
+                elif stopping:
                     idle_since = idle_since or time.monotonic()
                     if time.monotonic() - idle_since > 2.0:
                         return
@@ -114,7 +117,8 @@ async def poll() -> None:
     cfg = _config()
     async with await BackendManager.from_config(cfg) as manager, MigrationManager(manager) as mm:
         with _output() as out:
-            while not _stopped():
+            while True:
+                last = _stopped()  # one more read after the stop: the final status
                 try:
                     st = await mm.read_migration_status(queue)
                     row = {
@@ -129,6 +133,8 @@ async def poll() -> None:
                     out.flush()
                 except MigrationNotFoundError:
                     pass
+                if last:
+                    return
                 await anyio.sleep(0.1)
 
 

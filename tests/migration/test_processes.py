@@ -27,7 +27,8 @@ from .helpers import redis_backend, stored_ids, two_backend_config, unique, writ
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 HELPER = Path(__file__).with_name("proc_helper.py")
-JOBS = 20_000  # waiting on the source when the migration starts (the producer adds more)
+#: jobs on the source when the migration starts (the producer adds more); QS_LIVE_JOBS overrides
+JOBS = int(os.environ.get("QS_LIVE_JOBS", "50000"))
 PRODUCED = 4_000
 
 
@@ -46,7 +47,7 @@ def _lines(path: Path) -> list[str]:
 
 
 async def _fill(config_file: Path, queue: str) -> set[str]:
-    """20,000 jobs: ready with priorities, delayed (due in 3 s and in 10 min), dead, and
+    """JOBS jobs: ready with priorities, delayed (due in 3 s and in 10 min), dead, and
     leased by this process and never acked (their leases run out during the migration)."""
     cfg = load_config_from_file(config_file).apply_defaults()
     async with await BackendManager.from_config(cfg) as manager:
