@@ -53,7 +53,7 @@ READY_LISTS = tuple(f"ready:{p}" for p in range(PRIORITY_MIN, PRIORITY_MAX + 1))
 #: the key block every lists script gets as KEYS[1..], in this order
 KEY_SUFFIXES = (
     *("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "info", "wake", "idem"),
-    *("calls", "calltimes", "migration"),
+    *("calls", "calltimes", "gone", "migration"),
     *READY_LISTS,
 )
 WAKE = KEY_SUFFIXES.index("wake")
@@ -131,6 +131,7 @@ class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     mt: str | None = None  # move target
     mk: str | None = None  # move token (the target's receipt is keyed by it)
     ep: int | None = None  # moving out of ready: its list entry may still be in the list
+    rd: int | None = None  # moving as a redrive: arrives with retry_count 0
 
 
 class Record(msgspec.Struct, kw_only=True):

@@ -5,6 +5,7 @@
 -- KEYS: the target key block, then the inbox set (EXTRA).
 -- ARGV: id, body, record (as move_out returned it), source queue name, receipt window (s), sweep
 -- limit, move token.
+-- A job moved by a redrive (flag rd) arrives with retry_count 0.
 -- Returns 1 stored (now or before), -3 the id is already in the target (another job); the
 -- error "QSMOVED <home>" (nothing stored) when a migration moved the target queue.
 local K = KEYS
@@ -16,7 +17,8 @@ local home = moved_to(K) if home then return redis.error_reply("QSMOVED " .. hom
 if rcall("HEXISTS", K[META], id) == 1 then return -3 end
 local m = parse(raw)
 if m == nil then return redis.error_reply("move_in: the moved record does not parse") end
-m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt, m.ep, m.mk = nil, nil, nil, nil, nil, nil, nil, nil, nil
+if m.rd then m.rc = 0 end -- a redrive
+m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt, m.ep, m.mk, m.rd = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
 m.o = source
 if body ~= "" then rcall("HSET", K[JOBS], id, body) end
 place(K, id, m, "r", false)
