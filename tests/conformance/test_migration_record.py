@@ -9,7 +9,7 @@ import time
 import anyio
 import pytest
 
-from queuestore import InvalidJobError, QueueBackend
+from queuestore import InvalidJobError, Job, QueueBackend, QueueMovedError
 
 from .conftest import BackendMaker
 
@@ -101,3 +101,25 @@ async def test_an_unknown_record_operation_is_a_typed_error(backend: QueueBacken
     with pytest.raises(InvalidJobError) as err:
         await backend.migration_record("drop")  # type: ignore[arg-type]
     assert err.value.field == "op"
+
+
+async def test_a_sealed_queue_refuses_every_storing_call_and_stores_nothing(
+    backend: QueueBackend, make_backend: BackendMaker
+) -> None:
+    other = await make_backend(backend.queue)  # another client of the same queue and store
+    home = '{"type":"redis-streams","url":"redis://elsewhere:6379"}'
+    assert (await backend.migration_record("claim", owner="A", lease=30, fields={"home": home})).granted
+    jobs = [Job(payload=i) for i in range(3)]
+    with pytest.raises(QueueMovedError) as err:
+        await other.enqueue(jobs[0])
+    assert err.value.home == home
+    assert err.value.code == "QUEUE_MOVED"
+    with pytest.raises(QueueMovedError):
+        await other.enqueue_many(jobs)
+    with pytest.raises(QueueMovedError):
+        await other.import_jobs(jobs)
+    assert await other.get_jobs([j.id for j in jobs]) == [None, None, None]
+    assert await other.length() == 0
+
+    assert (await backend.migration_record("update", owner="A", lease=30, fields={"home": ""})).granted
+    assert await other.enqueue_many(jobs) == [True, True, True]  # the seal lifted: stored again

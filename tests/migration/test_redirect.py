@@ -210,3 +210,34 @@ async def test_a_rollback_lifts_the_seal_and_writers_go_back_to_the_source(
         stored = await mm.read_migration_status(queue)
         assert stored.phase is MigrationPhase.ROLLED_BACK
         assert stored.home is None
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis-lists"])
+async def test_a_move_or_redrive_into_a_sealed_queue_is_refused_and_the_job_stays(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    if kind == "memory":
+        queue = unique("mq")
+        cfg = memory_config(queue)
+    else:
+        make: ConfigMaker = request.getfixturevalue("redis_pair")
+        queue, cfg = make("redis-lists", "redis-lists")
+    manager = await _manager(cfg, 0)
+    async with manager:
+        here = manager.get_backend(queue)
+        sealed = await open_plain(manager, "src", unique("sealed"))
+        home = '{"type":"redis-streams"}'
+        assert (await sealed.migration_record("claim", owner="A", lease=30, fields={"home": home})).granted
+        ready, dead = Job(payload="r"), Job(payload="d", max_retries=0)
+        assert await here.enqueue_many([dead]) == [True]
+        got = await here.dequeue()
+        assert got is not None
+        await here.nack(got, requeue=False)
+        assert await here.enqueue(ready)
+        with pytest.raises(QueueMovedError):
+            await here.move(ready.id, sealed.queue)
+        with pytest.raises(QueueMovedError):
+            await here.redrive([dead.id], to_queue=sealed.queue)
+        states = [j.state if j else None for j in await here.get_jobs([ready.id, dead.id])]
+        assert states == ["ready", "dead"]
+        assert await sealed.get_jobs([ready.id, dead.id]) == [None, None]

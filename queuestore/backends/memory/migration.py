@@ -21,7 +21,7 @@ from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import HELD, copy_job, stored_copy
 from queuestore.errors import InvalidJobError, QueueMovedError
 
-__all__ = ["MemoryMigration"]
+__all__ = ["MemoryMigration", "queue_home"]
 
 _HOLDABLE = (JobState.READY, JobState.DELAYED, JobState.DEAD)
 
@@ -37,6 +37,12 @@ def _holdable(state: JobState, verb: str) -> JobState:
     if checked not in _HOLDABLE:
         raise InvalidJobError("state", f"can {verb} ready, delayed or dead jobs, not {state!s}")
     return checked
+
+
+def queue_home(client: QueueClient, queue: str) -> str | None:
+    """The new home a migration recorded for ``queue`` of ``client``'s namespace, or None."""
+    record, expires = client.ns.records.get(queue, ({}, None))
+    return None if expires is not None and expires <= client.now() else record.get("home")
 
 
 class MemoryMigration:
@@ -179,9 +185,7 @@ class MemoryMigration:
     def home(self, queue: str | None = None) -> str | None:
         """The new home a migration recorded for ``queue`` (default: this queue), or None: a
         storing call checks it in the same uninterrupted step that stores."""
-        records, now = self._client.ns.records, self._client.now()
-        record, expires = records.get(queue or self._q.name, ({}, None))
-        return None if expires is not None and expires <= now else record.get("home")
+        return queue_home(self._client, queue or self._q.name)
 
     async def record(
         self, op: RecordOp, owner: str, lease: float, retention: float, fields: Mapping[str, str]
