@@ -88,6 +88,7 @@ class BackendManager:
         *,
         health_timeout: float = 5.0,
         stats_timeout: float = 5.0,
+        home_check_interval: float = 1.0,
     ) -> BackendManager:
         """Validate ``config`` and create one backend per queue in ``config.queues``.
 
@@ -101,7 +102,13 @@ class BackendManager:
             BackendError: a backend could not connect (ConnectionFailedError...).
         """
         config.validate(registry)
-        manager = cls(registry, config=config, health_timeout=health_timeout, stats_timeout=stats_timeout)
+        manager = cls(
+            registry,
+            config=config,
+            health_timeout=health_timeout,
+            stats_timeout=stats_timeout,
+            home_check_interval=home_check_interval,
+        )
         try:
             for queue in config.queues:
                 await manager.add_backend(queue, config.backend_config_for_queue(queue))

@@ -31,11 +31,7 @@ def setup(request: pytest.FixtureRequest) -> tuple[str, StorageConfig]:
 
 
 async def _manager(cfg: StorageConfig, interval: float) -> BackendManager:
-    cfg.validate()
-    manager = BackendManager(config=cfg, home_check_interval=interval)
-    for queue in cfg.queues:
-        await manager.add_backend(queue, cfg.backend_config_for_queue(queue))
-    return manager
+    return await BackendManager.from_config(cfg, home_check_interval=interval)
 
 
 async def test_writers_in_another_manager_are_redirected_atomically(
