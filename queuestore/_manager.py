@@ -13,6 +13,7 @@ opportunistically); call ``aclose()`` when done.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from types import TracebackType
 from typing import Self
@@ -33,6 +34,7 @@ from queuestore.errors import (
     BackendError,
     BackendNotFoundError,
     ConfigurationError,
+    QueueMovedError,
     QueueNotFoundError,
 )
 
@@ -51,6 +53,9 @@ class BackendManager:
         config: the StorageConfig the routes come from, if any (``from_config`` sets it).
         health_timeout: per-backend time limit of :meth:`health_check`, seconds.
         stats_timeout: per-backend time limit of :meth:`stats`, seconds.
+        home_check_interval: while entered, how often (seconds) the manager asks the stores
+            of its queues whether a migration moved them (0: never; a storing call that is
+            told so still follows). See ``queuestore.migration._follow``.
     """
 
     def __init__(
@@ -60,7 +65,9 @@ class BackendManager:
         config: StorageConfig | None = None,
         health_timeout: float = 5.0,
         stats_timeout: float = 5.0,
+        home_check_interval: float = 1.0,
     ) -> None:
+        self.home_check_interval = home_check_interval
         self._registry = registry if registry is not None else default_registry()
         self._config = config
         self.health_timeout = health_timeout
@@ -69,6 +76,7 @@ class BackendManager:
         self._owned = OwnedBackends()
         self._migrations: dict[str, object] = {}
         self._stack: contextlib.AsyncExitStack | None = None
+        self._homes_scope = anyio.CancelScope()
         self._closing = False
         self._closed = False
 
@@ -80,6 +88,7 @@ class BackendManager:
         *,
         health_timeout: float = 5.0,
         stats_timeout: float = 5.0,
+        home_check_interval: float = 1.0,
     ) -> BackendManager:
         """Validate ``config`` and create one backend per queue in ``config.queues``.
 
@@ -93,7 +102,13 @@ class BackendManager:
             BackendError: a backend could not connect (ConnectionFailedError...).
         """
         config.validate(registry)
-        manager = cls(registry, config=config, health_timeout=health_timeout, stats_timeout=stats_timeout)
+        manager = cls(
+            registry,
+            config=config,
+            health_timeout=health_timeout,
+            stats_timeout=stats_timeout,
+            home_check_interval=home_check_interval,
+        )
         try:
             for queue in config.queues:
                 await manager.add_backend(queue, config.backend_config_for_queue(queue))
@@ -139,6 +154,7 @@ class BackendManager:
         _check_queue(queue)
         cfg = msgspec.structs.replace(config, queue=queue)
         backend = await self._create(cfg, "add_backend")
+        backend.follow_moved = functools.partial(self._follow_moved, queue)
         old = self._routes.get(queue)
         self._routes[queue] = (backend, cfg)
         log.info("queue %s -> backend %s (%s)", queue, cfg.name or cfg.type, cfg.type)
@@ -298,7 +314,10 @@ class BackendManager:
         if self._stack is not None:
             raise RuntimeError("BackendManager is already entered")
         stack = contextlib.AsyncExitStack()
-        self._owned.start_maintenance(await stack.enter_async_context(anyio.create_task_group()))
+        tg = await stack.enter_async_context(anyio.create_task_group())
+        self._owned.start_maintenance(tg)
+        if self.home_check_interval > 0:
+            tg.start_soon(self._watch_homes, name="queuestore homes")
         self._stack = stack
         return self
 
@@ -309,6 +328,7 @@ class BackendManager:
         stack, self._stack = self._stack, None
         try:
             self._owned.stop_maintenance()
+            self._homes_scope.cancel()
             if stack is not None:
                 await stack.aclose()
         finally:
@@ -331,6 +351,20 @@ class BackendManager:
         return f"<BackendManager queues={self.list_queues()!r} backends={len(self._owned)} {state}>"
 
     # -- internals --------------------------------------------------------------------
+    async def _watch_homes(self) -> None:
+        """Follow queues other processes migrate (see ``queuestore.migration._follow``)."""
+        from queuestore.migration._follow import watch_homes  # the layer above: imported late
+
+        with self._homes_scope:
+            await watch_homes(self, self.home_check_interval)
+
+    async def _follow_moved(self, queue: str, err: QueueMovedError) -> QueueBackend:
+        """Where ``queue``'s storing calls go after its store answered that it moved (see
+        ``queuestore.migration._follow``)."""
+        from queuestore.migration._follow import follow_home  # the layer above: imported late
+
+        return await follow_home(self, queue, err)
+
     def _check_open(self, operation: str) -> None:
         if self.closed:
             raise BackendClosedError("manager", operation, "manager is closed")

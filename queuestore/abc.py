@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -36,9 +36,11 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
+from queuestore._record import RecordOp, RecordReply
 from queuestore.errors import (
     BackendClosedError,
     ConfigurationError,
+    QueueMovedError,
     UnsupportedOperationError,
 )
 
@@ -70,6 +72,9 @@ class QueueBackend(abc.ABC):
         self._closed = False
         self._exit_stack: contextlib.AsyncExitStack | None = None
         self._maintenance: anyio.CancelScope | None = None
+        #: set by a BackendManager: ``await follow_moved(err)`` is where a storing call goes
+        #: when the store answers that a migration moved the queue (see :meth:`_moved`)
+        self.follow_moved: Callable[[QueueMovedError], Awaitable[QueueBackend]] | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     async def open(self) -> None:
@@ -346,6 +351,17 @@ class QueueBackend(abc.ABC):
         raise UnsupportedOperationError(self.name, "ack_many", "batch operations not supported")
 
     # -- misc -----------------------------------------------------------------------
+    async def _moved(self, err: QueueMovedError) -> QueueBackend:
+        """The backend a storing call goes to now that the store said the queue moved.
+
+        Raises:
+            QueueMovedError: ``err``, when no BackendManager follows moves for this backend.
+            BackendError, ConfigurationError: the new home cannot be reached or is unknown.
+        """
+        if self.follow_moved is None:
+            raise err
+        return await self.follow_moved(err)
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("open" if self._opened else "new")
         return f"<{type(self).__name__} name={self.name!r} queue={self.queue!r} {state}>"
@@ -394,6 +410,24 @@ class MigrationSupport(abc.ABC):
         """Store jobs in the state each one carries (READY, DELAYED or DEAD), idempotently by id.
 
         Order is kept within a priority. True per job stored, False per id already present.
+        """
+
+    @abc.abstractmethod
+    async def migration_record(
+        self,
+        op: RecordOp,
+        *,
+        owner: str = "",
+        lease: float = 0.0,
+        retention: float = 0.0,
+        fields: Mapping[str, str] | None = None,
+    ) -> RecordReply:
+        """Read or change this queue's migration record in one atomic step (see
+        :mod:`queuestore._record`: ``read``, ``claim``, ``update``, ``release``).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+            BackendError: the store failed.
         """
 
 

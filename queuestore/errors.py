@@ -15,6 +15,7 @@ Every error raised by queuestore derives from one root::
     │   ├── UnsupportedOperationError    OPERATION_NOT_SUPPORTED
     │   ├── AuthenticationFailedError    AUTHENTICATION_FAILED  (wrong or missing credentials)
     │   ├── PermissionDeniedError        PERMISSION_DENIED      (the ACL refuses a command or key)
+    │   ├── QueueMovedError              QUEUE_MOVED            (a migration moved the queue: home)
     │   └── TLSFailedError               TLS_FAILED             (certificate, CA/key file, handshake)
     ├── NotFoundError
     │   ├── BackendNotFoundError         BACKEND_NOT_FOUND
@@ -63,6 +64,7 @@ __all__ = [
     "OperationTimeoutError",
     "OutcomeUnknownError",
     "PermissionDeniedError",
+    "QueueMovedError",
     "QueueNotFoundError",
     "QueueStoreError",
     "SerializationError",
@@ -76,6 +78,7 @@ __all__ = [
 ERROR_CODES: Final[frozenset[str]] = frozenset(
     {
         "INTERNAL_ERROR",
+        "QUEUE_MOVED",
         "BACKEND_NOT_FOUND",
         "BACKEND_EXISTS",
         "BACKEND_UNAVAILABLE",
@@ -169,6 +172,26 @@ class BackendError(QueueStoreError):
         self.err = err
         detail = f": {err}" if err is not None and str(err) else ""
         super().__init__(f"backend {backend!r} {operation} failed{detail}")
+
+
+class QueueMovedError(BackendError):
+    """The store refused to store a job because a migration moved the queue to a new home.
+
+    Raised by a storing call (enqueue, enqueue_many, import_jobs, a move into the queue)
+    on a source store whose migration record says where writes go now; nothing was
+    stored. A backend routed by a ``BackendManager`` follows the move itself (the call
+    goes to the new home), so services see this only on backends they made directly.
+
+    Attributes:
+        home: the new home, as the record stores it (JSON, without secrets).
+    """
+
+    code = "QUEUE_MOVED"
+    retryable = True
+
+    def __init__(self, backend: str, operation: str, home: str) -> None:
+        self.home = home
+        super().__init__(backend, operation, f"the queue moved to {home}")
 
 
 class ConnectionFailedError(BackendError):

@@ -215,9 +215,9 @@ def migrate_run(queue: str, to: str, dry_run: bool, batch_size: int, no_verify: 
 )
 @target_options
 def migrate_status(queue: str, watch: bool, interval: float, **kw: Any) -> None:
-    """The migration of QUEUE that `migrate run` recorded on this machine."""
-    _, out = _target(kw)
-    _go(out, functools.partial(_migrate.status, out, queue, watch=interval if watch else None))
+    """The migration of QUEUE, as its record in the source's store says (any process)."""
+    target, out = _target(kw)
+    _go(out, functools.partial(_migrate.status, target, out, queue, watch=interval if watch else None))
 
 
 @migrate_group.command("cancel")
@@ -228,8 +228,8 @@ def migrate_status(queue: str, watch: bool, interval: float, **kw: Any) -> None:
 @target_options
 def migrate_cancel(queue: str, timeout: float, **kw: Any) -> None:
     """Cancel QUEUE's running `migrate run` (on this machine) and wait until it has stopped."""
-    _, out = _target(kw)
-    _go(out, functools.partial(_migrate.cancel, out, queue, wait_seconds=timeout))
+    target, out = _target(kw)
+    _go(out, functools.partial(_migrate.cancel, target, out, queue, wait_seconds=timeout))
 
 
 @cli.group("dlq")

@@ -2,7 +2,9 @@
 
 ``run`` drives a :class:`~queuestore.MigrationManager` in this process, shows its
 progress, and records every status change in a status file (``_statefile``) so that
-``status`` and ``cancel`` work from other processes on the same machine. Ctrl-C (SIGINT)
+``cancel`` works from other processes on the same machine; ``status`` reads the migration
+record in the source's store (written by whichever process runs the migration), and the
+status file only where the store keeps none. Ctrl-C (SIGINT)
 or SIGTERM cancels the run cleanly: the batch in hand is finished, every job is in the
 source or the target exactly once, and running the same ``migrate run`` again resumes.
 """
@@ -18,11 +20,12 @@ from typing import Any
 
 import anyio
 
+from queuestore.abc import MigrationSupport
 from queuestore.cli import _statefile
 from queuestore.cli._output import Out
 from queuestore.cli._progress import PlainProgress, Reporter, RichProgress, SilentProgress, describe
 from queuestore.cli._run import EXIT_INTERRUPTED
-from queuestore.cli._target import Target
+from queuestore.cli._target import Target, UsageError
 from queuestore.migration import (
     MigrationManager,
     MigrationOptions,
@@ -30,6 +33,8 @@ from queuestore.migration import (
     MigrationStatus,
     MigrationTool,
 )
+from queuestore.migration._home import owner_dead_here, owner_pid
+from queuestore.migration._record import read_status
 
 __all__ = ["cancel", "plan", "run", "status"]
 
@@ -163,7 +168,7 @@ def _print_final(out: Out, final: MigrationStatus, resume: str) -> None:
 
 
 def _view(record: _statefile.RunRecord) -> dict[str, Any]:
-    """What ``status`` reports: the recorded snapshot plus whether its process still runs."""
+    """What ``status`` reports from the status file: the snapshot plus whether its process runs."""
     st = record.status
     alive = _statefile.pid_alive(record.pid) and _is_queuestore(record.pid)
     if st.done:
@@ -172,37 +177,80 @@ def _view(record: _statefile.RunRecord) -> dict[str, Any]:
         state = "running"
     else:
         state = "interrupted"  # the process ended without recording a final phase (killed)
+    return _shape(st, state, record.resume_command, record.pid, "file")
+
+
+def _shape(st: MigrationStatus, state: str, resume: str, pid: int | None, source: str) -> dict[str, Any]:
     resumable = state in ("cancelled", "failed", "interrupted")
     return {
         "queue": st.queue,
         "state": state,
         "resumable": resumable,
-        "resume_command": record.resume_command if resumable else None,
-        "pid": record.pid if state == "running" else None,
+        "resume_command": resume if resumable else None,
+        "pid": pid if state == "running" else None,
+        "owner": st.owner,
+        "read_from": source,
         "status": st,
     }
 
 
-async def status(out: Out, queue: str, *, watch: float | None) -> int:
-    """Show the migration of ``queue`` that ``migrate run`` recorded on this machine.
+def _stored_view(st: MigrationStatus) -> dict[str, Any]:
+    """What ``status`` reports from the migration record in the store."""
+    owner = st.owner or ""
+    pid = owner_pid(owner) if owner else None
+    if st.done:
+        state = st.phase.value
+    elif owner and (st.owner_lease_left or 0) > 0 and not owner_dead_here(owner):
+        state = "running"
+    else:
+        state = "interrupted"  # its owner stopped renewing the record without a final phase
+    local = _statefile.load(st.queue)
+    resume = local.resume_command if local is not None else _resume_command(st.queue, st.target_backend)
+    return _shape(st, state, resume, pid, "store")
+
+
+async def _read_stored(target: Target, queue: str) -> MigrationStatus | None:
+    """The status in the migration record of ``queue``'s backend (None: no record, or the
+    backend cannot keep one, or no config was given: the status file is read instead)."""
+    try:
+        target.config_path()
+    except UsageError:
+        return None
+    async with target.open_each(queue) as (manager, failed):
+        if queue in failed:
+            raise failed[queue]
+        backend = manager.get_backend(queue)
+        return await read_status(backend) if isinstance(backend, MigrationSupport) else None
+
+
+async def status(target: Target, out: Out, queue: str, *, watch: float | None) -> int:
+    """Show the migration of ``queue``: as its record in the source's store holds it (any
+    process, any machine), else as ``migrate run`` recorded it on this machine.
 
     Returns 0, or 1 when nothing is recorded for ``queue``. With ``watch``, repeats
     every ``watch`` seconds until the migration is no longer running.
 
     Raises:
+        UsageError, ConfigurationError: no usable config.
+        BackendError: the store failed.
         OSError: the status file cannot be read.
         msgspec.DecodeError: the status file is not a status record.
     """
     while True:
-        record = _statefile.load(queue)
-        if record is None:
-            out.error(f"no migration of {queue!r} recorded in {_statefile.state_dir()}")
+        stored = await _read_stored(target, queue)
+        record = _statefile.load(queue) if stored is None else None
+        if stored is None and record is None:
+            out.error(f"no migration of {queue!r} in its store nor recorded in {_statefile.state_dir()}")
             return 1
-        view = _view(record)
+        view = _stored_view(stored) if stored is not None else _view(record)  # type: ignore[arg-type]
+        st: MigrationStatus = view["status"]
         if out.json:
             out.data(view)
         else:
-            out.line(f"{queue}: {view['state']} -- {describe(record.status)}")
+            owner = f" (owner {st.owner})" if st.owner and view["state"] == "running" else ""
+            out.line(f"{queue}: {view['state']}{owner} -- {describe(st)}")
+            if st.home:
+                out.line(f"new home: {st.home}")
             if view["resumable"]:
                 out.line(f"resumable: run {view['resume_command']}")
         if watch is None or view["state"] != "running":
@@ -210,7 +258,7 @@ async def status(out: Out, queue: str, *, watch: float | None) -> int:
         await anyio.sleep(watch)
 
 
-async def cancel(out: Out, queue: str, *, wait_seconds: float) -> int:
+async def cancel(target: Target, out: Out, queue: str, *, wait_seconds: float) -> int:
     """Ask the ``migrate run`` process of ``queue`` to cancel (SIGINT) and wait until it has stopped.
 
     Returns 0 once it recorded "cancelled" (or another final phase), 1 when no run is
@@ -230,7 +278,7 @@ async def cancel(out: Out, queue: str, *, wait_seconds: float) -> int:
         await anyio.sleep(0.1)
         latest = _statefile.load(queue)
         if latest is not None and _view(latest)["state"] != "running":
-            return await status(out, queue, watch=None)
+            return await status(target, out, queue, watch=None)
     out.error(f"the migration of {queue!r} did not stop within {wait_seconds:g}s (pid {record.pid})")
     return 124
 

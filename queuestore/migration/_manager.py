@@ -11,10 +11,13 @@ import anyio
 import anyio.abc
 
 from queuestore._manager import BackendManager
+from queuestore.abc import MigrationSupport
 from queuestore.errors import MigrationError, MigrationInProgressError, MigrationNotFoundError
 from queuestore.migration._models import MigrationOptions, MigrationStatus
 from queuestore.migration._protocol import StepHook
+from queuestore.migration._record import read_status
 from queuestore.migration._rollback import rollback
+from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._runner import MigrationRun
 from queuestore.migration._status_feed import StatusFeed
 
@@ -81,7 +84,8 @@ class MigrationManager:
         earlier = self._runs.get(queue)
         previous = earlier.feed.snapshot() if earlier is not None and earlier.feed.finished else None
         run = MigrationRun(self._manager, queue, options, hook=self._hook)
-        first = run.start(previous)
+        run.start(previous)
+        first = await run.claim()
         self._runs[queue] = run
         self._tg.start_soon(run.execute, name=f"migration {queue}")
         return first
@@ -109,6 +113,27 @@ class MigrationManager:
             MigrationNotFoundError: no migration of ``queue`` is known (MIGRATION_NOT_FOUND).
         """
         return self._run(queue).feed.snapshot()
+
+    async def read_migration_status(self, queue: str) -> MigrationStatus:
+        """The status of ``queue``'s migration as the migration record in the source's store
+        holds it, whichever process runs (or ran) it: written every 0.25 s by the run, with
+        the owning process (``owner``, None once it ended) and the queue's new home (``home``).
+
+        The record is looked up in the store of the backend serving ``queue`` here (behind
+        a routing proxy, its source); after this process switched the queue to the target,
+        this process's own snapshot is returned.
+
+        Raises:
+            MigrationNotFoundError: no record and no migration known here.
+            QueueNotFoundError: ``queue`` is not served by the BackendManager.
+            BackendError: the store failed.
+        """
+        backend = self._manager.get_backend(queue)
+        source = backend.source if isinstance(backend, RoutingBackend) else backend
+        status = await read_status(source) if isinstance(source, MigrationSupport) else None
+        if status is None:
+            return self.get_migration_status(queue)
+        return status
 
     def list_migrations(self) -> dict[str, MigrationStatus]:
         """Snapshots of every known migration, by queue."""

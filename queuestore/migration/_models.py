@@ -59,6 +59,12 @@ class MigrationOptions(msgspec.Struct, kw_only=True):
         on_corrupt: ``"fail"`` (default) fails the migration on an entry that does not
             decode; ``"dead_letter"`` sends identifiable corrupt jobs to the target's dead
             state instead. Never skipped silently.
+        owner_lease: how long the running process's claim on the queue's migration record
+            lasts without renewal (it renews it every few hundred ms): after a crash,
+            another process can take the migration over (resume) once it ran out.
+        record_retention: how long the record (with the queue's new home) stays in the
+            source's store after completion, so that processes started with the old
+            config are redirected (0 = keep it until removed).
     """
 
     source_backend: str = ""
@@ -69,6 +75,8 @@ class MigrationOptions(msgspec.Struct, kw_only=True):
     verify_data: bool = True
     dry_run: bool = False
     on_corrupt: Literal["fail", "dead_letter"] = "fail"
+    owner_lease: float | timedelta = 5.0
+    record_retention: float | timedelta = timedelta(days=7)
 
     def timeout_seconds(self) -> float:
         """The deadline in seconds.
@@ -96,6 +104,9 @@ class MigrationOptions(msgspec.Struct, kw_only=True):
                 "on_corrupt", f"must be 'fail' or 'dead_letter', got {self.on_corrupt!r}"
             )
         self.timeout_seconds()
+        if to_seconds(self.owner_lease, "owner_lease", allow_zero=False) < 0.5:
+            raise ConfigurationError("owner_lease", f"must be at least 0.5s, got {self.owner_lease!r}")
+        to_seconds(self.record_retention, "record_retention")
 
 
 class MigrationStatus(msgspec.Struct, kw_only=True):
@@ -103,7 +114,10 @@ class MigrationStatus(msgspec.Struct, kw_only=True):
 
     ``progress`` is 0..100 over the whole run; ``total_jobs`` is what is known to
     move (it grows when in-flight jobs come back to the source); ``eta_seconds`` is
-    from the measured copy rate. Times are epoch seconds.
+    from the measured copy rate. Times are epoch seconds. Read from the store (see
+    ``MigrationManager.read_migration_status``) it also names the process that owns the
+    run (``owner``, with the seconds left on its lease; None once released) and, once
+    writes go to the target, the queue's new home (``home``, without secrets).
     """
 
     migration_id: str
@@ -129,6 +143,9 @@ class MigrationStatus(msgspec.Struct, kw_only=True):
     verified: bool | None = None
     checksum: str | None = None
     messages: list[str] = msgspec.field(default_factory=list)
+    owner: str | None = None
+    owner_lease_left: float | None = None
+    home: str | None = None
 
     @property
     def done(self) -> bool:

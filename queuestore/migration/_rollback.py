@@ -25,10 +25,12 @@ import time
 import anyio
 
 from queuestore._manager import BackendManager
-from queuestore.abc import QueueBackend
+from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import BackendError, MigrationError
+from queuestore.migration._home import describe
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import MOVABLE, Ledger, finish_held, move_batch, spi
+from queuestore.migration._record import RecordKeeper, rehome
 from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 
@@ -58,7 +60,7 @@ async def rollback(manager: BackendManager, queue: str, options: MigrationOption
     """
     options.check()
     ep = resolve(manager, queue, options)
-    src, mid, rmid, batch = ep.source, ep.migration_id, f"{ep.migration_id}-rollback", options.batch_size
+    src, mid = ep.source, ep.migration_id
     status = MigrationStatus(
         migration_id=mid,
         queue=queue,
@@ -66,8 +68,28 @@ async def rollback(manager: BackendManager, queue: str, options: MigrationOption
         target_backend=ep.target_config.name or ep.target_config.type,
         phase=MigrationPhase.ROLLED_BACK,
     )
+    keeper = RecordKeeper(spi(src), queue, mid, options, ep.target_config)
+    await keeper.claim(status)  # one owner: no migration of the queue runs meanwhile
+    try:
+        await keeper.unseal(status)  # writes go to the source again, in every process
+        return await _rollback(manager, queue, options, ep, status, keeper)
+    finally:
+        await keeper.release_shielded(status, 10.0)
+
+
+async def _rollback(
+    manager: BackendManager,
+    queue: str,
+    options: MigrationOptions,
+    ep: Endpoints,
+    status: MigrationStatus,
+    keeper: RecordKeeper,
+) -> MigrationStatus:
+    src, mid, rmid, batch = ep.source, ep.migration_id, f"{ep.migration_id}-rollback", options.batch_size
     proxy, opened = ep.proxy, ep.proxy is None
     target = proxy.target if proxy is not None else await manager.open_backend(ep.target_config)
+    if isinstance(target, MigrationSupport):  # writes that reach the target go to the source
+        await rehome(target, queue, describe(ep.source_config), keeper.owner)
     lock = proxy.sweep_lock if proxy is not None else anyio.Lock()
     async with lock:  # no sweep meanwhile; released only once the queue's route is settled
         try:

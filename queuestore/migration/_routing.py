@@ -91,6 +91,8 @@ class RoutingBackend(QueueBackend):
         sweep_lock: held while jobs move back from the target (one mover at a time).
         lease_from_target: dequeue may lease from the target (a rollback turns it off while
             it decides whether anything is left there).
+        follower: made by a process that follows a queue another process migrates
+            (``queuestore.migration._follow``), not by a migration run.
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class RoutingBackend(QueueBackend):
         self.sweeper: Callable[[], Awaitable[object]] | None = None
         self.sweep_lock = anyio.Lock()
         self.lease_from_target = True
+        self.follower = False
         self._target_takes = 0
         self._takes_done = anyio.Event()
 

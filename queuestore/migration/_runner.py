@@ -13,14 +13,17 @@ The copying phase itself, with its counts, is ``queuestore.migration._copying``.
 
 from __future__ import annotations
 
+import time
+
 import anyio
 
 from queuestore._manager import BackendManager
-from queuestore.abc import QueueBackend
+from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
 from queuestore.migration._copying import Copier
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import Ledger, StepHook, spi
+from queuestore.migration._record import RecordKeeper, rehome
 from queuestore.migration._resolve import Endpoints, resolve
 from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._status_feed import StatusFeed
@@ -63,6 +66,7 @@ class MigrationRun:
         self.endpoints: Endpoints | None = None
         self.target: QueueBackend | None = None
         self.proxy: RoutingBackend | None = None
+        self.keeper: RecordKeeper | None = None
 
     # -- entry points ---------------------------------------------------------------------------
     def start(self, previous: MigrationStatus | None = None) -> MigrationStatus:
@@ -98,6 +102,38 @@ class MigrationRun:
             first = self.feed.snapshot()
         return first
 
+    async def claim(self) -> MigrationStatus:
+        """Claim the queue's migration record in the source's store (after :meth:`start`; not
+        for a dry run); return the snapshot, carried on from the record when an earlier run of
+        the same migration left counts there. Gives the BackendManager claim back on failure.
+
+        Raises:
+            MigrationInProgressError: another process or manager owns the migration (named).
+            MigrationError: the record is of another unfinished migration (phase validation).
+            BackendError: the store failed.
+        """
+        ep = self.endpoints
+        if ep is None or self.options.dry_run:
+            return self.feed.snapshot()
+        try:
+            keeper = RecordKeeper(spi(ep.source), self.queue, ep.migration_id, self.options, ep.target_config)
+            earlier = await keeper.claim(self.feed.snapshot())
+        except BaseException:
+            self.manager.end_migration(self.queue, self)
+            raise
+        self.keeper = keeper
+        done = self.feed.status.migrated_jobs + self.feed.status.skipped_jobs
+        if earlier is not None and earlier.migrated_jobs + earlier.skipped_jobs > done:
+            self.feed.carry(earlier)
+        try:
+            await keeper.sync(self.feed.status)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await keeper.release(self.feed.status)
+            self.manager.end_migration(self.queue, self)
+            raise
+        return self.feed.snapshot()
+
     def prepare(self) -> MigrationStatus:
         """Check the options and resolve source and target (no I/O); return the first snapshot.
 
@@ -125,7 +161,7 @@ class MigrationRun:
             with self.cancel_scope:
                 with anyio.CancelScope(deadline=anyio.current_time() + timeout) as deadline:
                     try:
-                        await self._run()
+                        await self._run_owned()
                     except MigrationError as exc:
                         self.feed.fail(exc)
                     except (QueueStoreError, OSError) as exc:
@@ -142,8 +178,24 @@ class MigrationRun:
                     self.proxy.source_dequeue = True  # every end state serves the queue
                 await self._cleanup()
             self.manager.end_migration(self.queue, self)
+            with anyio.CancelScope(shield=True):
+                self.feed.update(finished_at=time.time())
+                await self._release_record()
+                if self.feed.status.phase is _P.COMPLETED:
+                    await self._close_source()
             self.feed.finish()
         return self.feed.snapshot()
+
+    async def _run_owned(self) -> None:
+        """:meth:`_run`, with the record's owner lease renewed and the status written beside it."""
+        if self.keeper is None:
+            await self._run()
+        else:
+            await self.keeper.run_owned(self._run, self.feed.status)
+
+    async def _release_record(self) -> None:
+        if self.keeper is not None:
+            await self.keeper.release_shielded(self.feed.status, CLEANUP_LIMIT)
 
     async def _cleanup(self) -> None:
         ep, target = self.endpoints, self.target
@@ -170,6 +222,8 @@ class MigrationRun:
         )
         self.target = target
         try:
+            if self.keeper is not None and isinstance(target, MigrationSupport):
+                await rehome(target, self.queue, None, self.keeper.owner)  # it may have been a source
             await self._validate(ep.source, target)
         except BaseException:
             if ep.proxy is None:
@@ -190,10 +244,12 @@ class MigrationRun:
             self.feed.phase(_P.DRAINING)
             proxy.source_dequeue = False  # let the source's leases run out
             await self.manager.switch_backend(self.queue, proxy, ep.source_config)
+            await self._seal()
             await self._wait_source_idle(ep.source)
         else:
             proxy.source_dequeue = True
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
+        await self._seal()
         await self.copier.copy(ep.source, target, ep.migration_id, proxy)
         if self.options.verify_data:
             self.feed.phase(_P.VERIFYING)
@@ -219,6 +275,11 @@ class MigrationRun:
         if ep.home_note is not None:
             self.feed.note(ep.home_note)
         self.feed.phase(_P.COMPLETED)
+
+    async def _seal(self) -> None:
+        """Writes go to the target from now on, in every process (the source is sealed)."""
+        if self.keeper is not None:
+            await self.keeper.seal(self.feed.status)
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:
@@ -261,6 +322,12 @@ class MigrationRun:
     async def _switch(self, ep: Endpoints, target: QueueBackend, proxy: RoutingBackend) -> None:
         proxy.switched = True
         await self.manager.switch_backend(self.queue, target, ep.target_config)
+
+    async def _close_source(self) -> None:
+        """After completion: close the source when nothing is in flight on it any more."""
+        ep = self.endpoints
+        if ep is None or self.options.dry_run or ep.source.closed:
+            return
         try:
             if (await ep.source.stats()).in_flight == 0:
                 await self.manager.close_backend(ep.source)

@@ -138,6 +138,7 @@ class MigrationTool:
         """
         run = MigrationRun(self._manager, queue, options, hook=self._hook)
         run.start()
+        await run.claim()
         status = await run.execute()
         if raise_on_failure and status.phase is MigrationPhase.FAILED:
             raise MigrationError(str(status.failed_phase or "failed"), status.last_error or "failed")

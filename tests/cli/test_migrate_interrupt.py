@@ -135,3 +135,32 @@ def test_killed_run_shows_interrupted_and_resumes(config_file: Path, queue: str,
     assert cancel.returncode == 1  # nothing runs any more
     # jobs held by the killed run are finished by the resumed one: nothing lost, nothing doubled
     _resume_and_check(config_file, queue, ids, env)
+
+
+def test_status_reads_the_record_in_the_store_from_a_process_without_the_status_file(
+    config_file: Path, queue: str, tmp_path: Path
+) -> None:
+    fill(backend_config(config_file, "src", queue), JOBS)
+    env = child_env(tmp_path / "state")
+    elsewhere = child_env(tmp_path / "other-state")  # no status file there: only the store can tell
+    proc = _start_run(config_file, queue, env)
+    _wait_copying(queue, proc, at_least=50)
+    time.sleep(0.5)
+    args = ["migrate", "status", queue, "--json", "--config", str(config_file)]
+    first = json.loads(subprocess_cli(args, elsewhere).stdout)
+    assert first["read_from"] == "store"
+    assert (first["state"], first["pid"]) == ("running", proc.pid)
+    assert f":{proc.pid}:" in first["owner"]
+    assert first["status"]["phase"] == "copying"
+    time.sleep(0.5)
+    second = json.loads(subprocess_cli(args, elsewhere).stdout)
+    assert second["status"]["progress"] >= first["status"]["progress"]
+    assert second["status"]["migrated_jobs"] > first["status"]["migrated_jobs"]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    proc.communicate()
+    after = json.loads(subprocess_cli(args, elsewhere).stdout)
+    assert (after["state"], after["owner"], after["resumable"]) == ("cancelled", None, True)
+    assert after["status"]["migrated_jobs"] >= second["status"]["migrated_jobs"]
+    text = subprocess_cli(["migrate", "status", queue, "--config", str(config_file)], elsewhere)
+    assert "cancelled" in text.stdout

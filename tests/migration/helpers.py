@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from queuestore import BackendConfig, BackendManager, Job, JobState, QueueBackend, QueueConfig, StorageConfig
@@ -64,3 +66,16 @@ async def open_plain(manager: BackendManager, name: str, queue: str) -> QueueBac
     cfg = manager.config.get_backend_config(name)
     cfg.queue = queue
     return await manager.open_backend(cfg)
+
+
+def write_yaml(path: Path, config: StorageConfig) -> Path:
+    """``config`` (Redis-family backends with a url and options, queues) as a YAML file."""
+    lines = ["backends:"]
+    for name, b in config.backends.items():
+        lines += [f"  {name}:", f"    type: {b.type}", f"    url: {b.url}"]
+        if b.options:
+            lines.append(f"    options: {json.dumps(b.options)}")
+    lines.append("queues:")
+    lines += [f"  {q}: {{backend: {c.backend}}}" for q, c in config.queues.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

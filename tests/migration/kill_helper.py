@@ -43,7 +43,7 @@ async def main() -> None:
     queue, cfg = config()
     async with await BackendManager.from_config(cfg) as manager:
         await MigrationTool(manager, step_hook=hook).execute_migration(
-            queue, MigrationOptions(target_backend="dst", drain_first=False, batch_size=100)
+            queue, MigrationOptions(target_backend="dst", drain_first=False, batch_size=100, owner_lease=1.0)
         )
     print("finished without being killed")
 

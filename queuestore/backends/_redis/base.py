@@ -9,7 +9,7 @@ server, not the type name.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from importlib.resources.abc import Traversable
 from time import perf_counter
 from typing import Any, ClassVar, Self, TypeVar
@@ -20,6 +20,7 @@ from redis.exceptions import NoScriptError
 from queuestore._job import JobCodec
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendConfig, HealthLevel, HealthStatus
+from queuestore._record import RecordOp, RecordReply
 from queuestore.abc import QueueBackend
 from queuestore.backends._redis.coalesce import Coalescer, Flush
 from queuestore.backends._redis.connection import RedisConnection, acquire_connection
@@ -29,6 +30,7 @@ from queuestore.backends._redis.health import queue_health
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends._redis.probe import ServerInfo, probe_server
+from queuestore.backends._redis.record import run_record
 from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
 from queuestore.errors import (
     BackendClosedError,
@@ -273,6 +275,24 @@ class RedisBackendBase(QueueBackend):
             raise
         finally:
             metrics.observe(perf_counter() - start)
+
+    async def migration_record(
+        self,
+        op: RecordOp,
+        *,
+        owner: str = "",
+        lease: float = 0.0,
+        retention: float = 0.0,
+        fields: Mapping[str, str] | None = None,
+    ) -> RecordReply:
+        """This queue's migration record (see :mod:`queuestore.backends._redis.record`).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+            BackendError: the store failed.
+        """
+        self._check_open("migration_record")
+        return await run_record(self, op, owner=owner, lease=lease, retention=retention, fields=fields)
 
     # -- surfaces ---------------------------------------------------------------------
     def _base_capabilities(self, **flags: bool) -> BackendCapabilities:

@@ -29,11 +29,15 @@ from queuestore.errors import (
     ConnectionFailedError,
     OperationTimeoutError,
     PermissionDeniedError,
+    QueueMovedError,
     QueueStoreError,
     TLSFailedError,
 )
 
-__all__ = ["REDIS_FAILURES", "translate", "translating"]
+__all__ = ["MOVED_PREFIX", "REDIS_FAILURES", "translate", "translating"]
+
+#: the error reply of a storing script on a queue a migration moved: ``QSMOVED <home JSON>``
+MOVED_PREFIX = "QSMOVED "
 
 #: what the backend boundary translates into queuestore errors (queuestore's own pass through)
 REDIS_FAILURES = (rexc.RedisError, rexc.RedisClusterException, OSError, TimeoutError)
@@ -92,6 +96,7 @@ def translate(backend: str, operation: str, exc: BaseException) -> QueueStoreErr
     """Map one redis-py exception to the queuestore error for it (not raised).
 
     Returns:
+        QueueMovedError (a storing script found the queue moved: ``QSMOVED <home>``);
         AuthenticationFailedError, PermissionDeniedError, TLSFailedError or (a cluster
         client against a plain server) ConfigurationError (permanent);
         BackendUnavailableError, OperationTimeoutError or ConnectionFailedError
@@ -99,6 +104,8 @@ def translate(backend: str, operation: str, exc: BaseException) -> QueueStoreErr
     """
     if isinstance(exc, QueueStoreError):
         return exc
+    if isinstance(exc, rexc.ResponseError) and str(exc).startswith(MOVED_PREFIX):
+        return QueueMovedError(backend, operation, str(exc)[len(MOVED_PREFIX) :])
     if isinstance(exc, rexc.RedisClusterException):
         return _cluster_failure(backend, operation, exc)
     if isinstance(exc, rexc.BusyLoadingError | rexc.ClusterDownError | rexc.TryAgainError):

@@ -15,9 +15,10 @@ from queuestore._retention import dead_max_limit
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.index import Position
 from queuestore.backends.memory.layout import HELD
+from queuestore.backends.memory.migration import queue_home
 from queuestore.backends.memory.options import MemoryOptions
 from queuestore.backends.memory.store import QueueData
-from queuestore.errors import DuplicateJobError
+from queuestore.errors import DuplicateJobError, QueueMovedError
 
 __all__ = ["MemoryAdmin", "drop_dead", "purge_step", "redrive_step"]
 
@@ -92,6 +93,8 @@ class MemoryAdmin:
         while True:
             self._client.sweep(reclaim=False)
             target = None if target_name is None else self._client.queue(target_name)
+            if target_name is not None and (home := queue_home(self._client, target_name)) is not None:
+                raise QueueMovedError(self._q.name, "redrive", home)  # a migration moved the target
             if ids is None:
                 page, after = self._page(JobState.DEAD, after)
                 if not page:

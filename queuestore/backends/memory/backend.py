@@ -10,7 +10,7 @@ the read operations to a :class:`MemoryReader` and the migration SPI to a
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 
 import anyio
@@ -27,6 +27,7 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
+from queuestore._record import RecordOp, RecordReply
 from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.backends.memory.admin import MemoryAdmin
 from queuestore.backends.memory.client import QueueClient
@@ -35,7 +36,7 @@ from queuestore.backends.memory.migration import MemoryMigration
 from queuestore.backends.memory.namespace import get_namespace
 from queuestore.backends.memory.options import MemoryOptions, memory_options
 from queuestore.backends.memory.read import CAPABILITIES, MemoryReader
-from queuestore.errors import InvalidJobError, JobNotFoundError, LeaseLostError
+from queuestore.errors import InvalidJobError, JobNotFoundError, LeaseLostError, QueueMovedError
 
 __all__ = ["MemoryBackend"]
 
@@ -90,6 +91,8 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         """
         await self._client.enter("enqueue")
         copies = [stored_copy(job, self.queue, self._codec) for job in jobs]
+        if (home := self._migration.home()) is not None:  # a migration moved the queue
+            return await (await self._moved(QueueMovedError(self.name, "enqueue", home))).enqueue_many(jobs)
         with self._metrics.timed():
             self._client.sweep()
             now, window = self._client.now(), self.options.idempotency_window
@@ -249,6 +252,8 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         with self._metrics.timed():
             self._client.sweep(reclaim=False)
             target = self._client.queue(target_queue)
+            if (home := self._migration.home(target_queue)) is not None:
+                raise QueueMovedError(self.name, "move", home)
             self._q.move(job_id, token, target, self._client.now())
 
     # -- operator: MemoryAdmin --------------------------------------------------------------
@@ -342,6 +347,23 @@ class MemoryBackend(QueueBackend, MigrationSupport):
     async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
         """Store jobs in the state each carries (:meth:`MemoryMigration.import_jobs`)."""
         return await self._migration.import_jobs(jobs)
+
+    async def migration_record(
+        self,
+        op: RecordOp,
+        *,
+        owner: str = "",
+        lease: float = 0.0,
+        retention: float = 0.0,
+        fields: Mapping[str, str] | None = None,
+    ) -> RecordReply:
+        """The queue's migration record (:meth:`MemoryMigration.record`).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+        """
+        self._check_open("migration_record")
+        return await self._migration.record(op, owner, lease, retention, fields or {})
 
     # -- maintenance ----------------------------------------------------------------------
     async def run_maintenance(self) -> None:

@@ -10,17 +10,18 @@ state until restored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from queuestore._args import checked_job_ids
 from queuestore._job import Job, JobCodec, JobState
+from queuestore._record import RECORD_OPS, RecordOp, RecordReply, apply_record_op
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import HELD, copy_job, stored_copy
-from queuestore.errors import InvalidJobError
+from queuestore.errors import InvalidJobError, QueueMovedError
 
-__all__ = ["MemoryMigration"]
+__all__ = ["MemoryMigration", "queue_home"]
 
 _HOLDABLE = (JobState.READY, JobState.DELAYED, JobState.DEAD)
 
@@ -36,6 +37,12 @@ def _holdable(state: JobState, verb: str) -> JobState:
     if checked not in _HOLDABLE:
         raise InvalidJobError("state", f"can {verb} ready, delayed or dead jobs, not {state!s}")
     return checked
+
+
+def queue_home(client: QueueClient, queue: str) -> str | None:
+    """The new home a migration recorded for ``queue`` of ``client``'s namespace, or None."""
+    record, expires = client.ns.records.get(queue, ({}, None))
+    return None if expires is not None and expires <= client.now() else record.get("home")
 
 
 class MemoryMigration:
@@ -162,12 +169,44 @@ class MemoryMigration:
         Raises:
             InvalidJobError: a job is invalid, or carries the IN_FLIGHT state.
             BackendClosedError: the backend is closed.
+            QueueMovedError: a migration moved the queue (nothing stored).
         """
         await self._client.enter("import_jobs")
         copies: list[Job] = []
         for job in jobs:
             _holdable(job.state, "import")
             copies.append(stored_copy(msgspec.structs.replace(job, queue=""), self._q.name, self._codec))
+        if (home := self.home()) is not None:  # a migration moved the queue: nothing is stored
+            raise QueueMovedError(self._q.name, "import_jobs", home)
         self._client.sweep()
         now = self._client.now()
         return [self._q.add(copy, now, dead=copy.state == JobState.DEAD) for copy in copies]
+
+    def home(self, queue: str | None = None) -> str | None:
+        """The new home a migration recorded for ``queue`` (default: this queue), or None: a
+        storing call checks it in the same uninterrupted step that stores."""
+        return queue_home(self._client, queue or self._q.name)
+
+    async def record(
+        self, op: RecordOp, owner: str, lease: float, retention: float, fields: Mapping[str, str]
+    ) -> RecordReply:
+        """One operation on the queue's migration record, kept in the namespace (the
+        reference semantics: :func:`queuestore._record.apply_record_op`).
+
+        Raises:
+            InvalidJobError: an unknown ``op``.
+        """
+        if op not in RECORD_OPS:
+            raise InvalidJobError("op", f"must be one of {', '.join(RECORD_OPS)}, got {op!r}")
+        records, now = self._client.ns.records, self._client.now()
+        record, expires = records.get(self._q.name, ({}, None))
+        if expires is not None and expires <= now:
+            record, expires = {}, None
+        reply = apply_record_op(record, op, owner=owner, lease=float(lease), fields=fields, now=now)
+        if reply.granted and op != "read":
+            expires = now + retention if op == "release" and retention > 0 else None
+        if record:
+            records[self._q.name] = (record, expires)
+        else:
+            records.pop(self._q.name, None)
+        return reply

@@ -31,6 +31,8 @@ class Namespace:
     clock: Callable[[], float] = time.time
     queues: dict[str, QueueData] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=itertools.count)
+    #: migration records by queue: the record and when it expires (None = never)
+    records: dict[str, tuple[dict[str, str], float | None]] = field(default_factory=dict)
 
     def queue(self, name: str) -> QueueData:
         """The queue of that name (created empty on first use)."""

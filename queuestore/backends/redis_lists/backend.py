@@ -40,7 +40,7 @@ from queuestore.backends.redis_lists import admin, batches, leasing, migration, 
 from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
-from queuestore.errors import ConfigurationError
+from queuestore.errors import ConfigurationError, QueueMovedError
 
 __all__ = ["RedisListsBackend"]
 
@@ -121,13 +121,16 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             BackendError: the store failed (ConnectionFailedError, OperationTimeoutError...).
         """
         rows = batches.store_rows(self._ctx, [job], importing=False)  # this call's own validation error
-        if not self._lead("enqueue"):  # one in flight: go with the next batch
-            return bool(await self._coalesce("enqueue", self._enqueue_flush, rows[0]))
         try:
-            return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
-        finally:
-            if self.options.coalesce:
-                self._coalescer.end("enqueue")
+            if not self._lead("enqueue"):  # one in flight: go with the next batch
+                return bool(await self._coalesce("enqueue", self._enqueue_flush, rows[0]))
+            try:
+                return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
+            finally:
+                if self.options.coalesce:
+                    self._coalescer.end("enqueue")
+        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
+            return await (await self._moved(exc)).enqueue(job)
 
     async def _enqueue_flush(self, rows: list[list[Any]]) -> list[Any]:
         """Coalesced ``enqueue`` calls: their validated rows, stored as one batch."""
@@ -141,7 +144,10 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             InvalidJobError, BackendError.
         """
         rows = batches.store_rows(self._ctx, list(jobs), importing=False)
-        return await batches.store(self._ctx, "enqueue_many", rows, importing=False)
+        try:
+            return await batches.store(self._ctx, "enqueue_many", rows, importing=False)
+        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
+            return await (await self._moved(exc)).enqueue_many(jobs)
 
     # -- dequeue (see .leasing) ----------------------------------------------------------
     async def _take(self, op: str, count: int, options: DequeueOptions | None) -> list[Job]:

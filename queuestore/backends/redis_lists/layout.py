@@ -53,7 +53,7 @@ READY_LISTS = tuple(f"ready:{p}" for p in range(PRIORITY_MIN, PRIORITY_MAX + 1))
 #: the key block every lists script gets as KEYS[1..], in this order
 KEY_SUFFIXES = (
     *("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "info", "wake", "idem"),
-    *("calls", "calltimes", "gone"),
+    *("calls", "calltimes", "gone", "migration"),
     *READY_LISTS,
 )
 WAKE = KEY_SUFFIXES.index("wake")

@@ -32,7 +32,13 @@ from queuestore._logging import get_logger, log_sweep
 from queuestore._retention import dead_max_limit
 from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import check_code, key_block, parse_record
-from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
+from queuestore.errors import (
+    ConfigurationError,
+    DuplicateJobError,
+    InvalidJobError,
+    QueueMovedError,
+    QueueStoreError,
+)
 
 __all__ = ["drop_dead", "move", "move_dead", "reclaim", "recover_moves", "run_maintenance"]
 
@@ -113,7 +119,11 @@ async def _finish_move(
     keys = [*key_block(target), target.key("inbox")]
     window, batch = float(ctx.options.idempotency_window), ctx.options.reclaim_batch
     args = [job_id, body, meta, layout.queue, window, batch, move_token]
-    code = int(await ctx.script("move", "move_in", keys, args))
+    try:
+        code = int(await ctx.script("move", "move_in", keys, args))
+    except QueueMovedError:  # the target queue moved: the job goes back, the caller is told
+        await ctx.script("move", "move_done", [*ctx.block, layout.keys.key("moving")], [job_id, "abort"])
+        raise
     mode = "done" if code == 1 else "abort"
     await ctx.script("move", "move_done", [*ctx.block, layout.keys.key("moving")], [job_id, mode])
     check_code(code, job_id)

@@ -59,6 +59,7 @@ from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_ar
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.backends.redis_streams.take import Share, Take, dequeue, give_back_share, share, take
+from queuestore.errors import QueueMovedError
 
 __all__ = ["RedisStreamsBackend"]
 
@@ -103,13 +104,16 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
         row = self._enqueue_row(job)  # this call's own validation error, if any
-        if not self._lead("enqueue"):  # one in flight: go with the next batch
-            return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
         try:
-            return bool((await self._enqueue_rows([row]))[0])
-        finally:
-            if self.options.coalesce:
-                self._coalescer.end("enqueue")
+            if not self._lead("enqueue"):  # one in flight: go with the next batch
+                return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
+            try:
+                return bool((await self._enqueue_rows([row]))[0])
+            finally:
+                if self.options.coalesce:
+                    self._coalescer.end("enqueue")
+        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
+            return await (await self._moved(exc)).enqueue(job)
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
         """Enqueue several jobs in one script call.
@@ -121,7 +125,10 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
             self._check_enqueued(job)
         if not jobs:
             return []
-        return await self._enqueue_rows([job_args(self.codec, self.queue, job) for job in jobs])
+        try:
+            return await self._enqueue_rows([job_args(self.codec, self.queue, job) for job in jobs])
+        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
+            return await (await self._moved(exc)).enqueue_many(jobs)
 
     def _check_enqueued(self, job: Job) -> None:
         validate_job(job)

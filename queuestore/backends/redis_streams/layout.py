@@ -103,6 +103,7 @@ class StreamKeys:
         "meta",
         "parked",
         "q",
+        "record",
         "stream",
         "ttl",
     )
@@ -121,6 +122,8 @@ class StreamKeys:
         self.leases = q.key("leases")
         self.calls = q.key("calls")
         self.calls_at = q.key("calls:at")
+        #: the queue's migration record (see queuestore.backends._redis.record)
+        self.record = q.key("migration")
 
     def core(self) -> list[str]:
         """KEYS 1..11 of every script."""

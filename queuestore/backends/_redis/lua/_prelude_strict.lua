@@ -9,6 +9,7 @@ local __spec = {
   GET={1,1,1}, SET={1,1,1}, SETNX={1,1,1}, SETEX={1,1,1}, PSETEX={1,1,1}, GETDEL={1,1,1},
   DEL={1,-1,1}, UNLINK={1,-1,1}, EXISTS={1,-1,1}, MGET={1,-1,1}, MSET={1,-1,2},
   EXPIRE={1,1,1}, PEXPIRE={1,1,1}, PEXPIREAT={1,1,1}, TTL={1,1,1}, PTTL={1,1,1}, TYPE={1,1,1},
+  PERSIST={1,1,1},
   INCR={1,1,1}, INCRBY={1,1,1}, DECR={1,1,1}, DECRBY={1,1,1},
   HGET={1,1,1}, HSET={1,1,1}, HSETNX={1,1,1}, HDEL={1,1,1}, HMGET={1,1,1}, HMSET={1,1,1},
   HGETALL={1,1,1}, HEXISTS={1,1,1}, HLEN={1,1,1}, HINCRBY={1,1,1}, HKEYS={1,1,1}, HVALS={1,1,1},

@@ -293,3 +293,10 @@ local function record(K, cid, reply, now)
   rcall("ZADD", K[CALLTIMES], fmt(now), cid)
   return reply
 end
+
+-- the queue's new home when a migration sealed this store (the "home" field of the queue's
+-- migration record, K[MIGRATION]): a storing script then answers "QSMOVED <home>" instead of
+-- storing, and the library sends the call there
+local function moved_to(K)
+  return rcall("HGET", K[MIGRATION], "home")
+end

@@ -6,11 +6,13 @@
 -- idempotency key, priority, available_at ("" = none), expires_at ("" = none).
 -- "import" keeps a DEAD job dead (state "x" in its record); otherwise placed by available_at.
 -- Returns one integer per job: 1 stored, 0 already stored (id, or key within the window); a
--- retried call (same call id) gets the reply of its first run.
+-- retried call (same call id) gets the reply of its first run; the error "QSMOVED <home>"
+-- (nothing stored) when a migration moved the queue.
 local K = KEYS
 local mode, window, cid = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local prior = recalled(K, cid)
 if prior then return prior end
+local home = moved_to(K) if home then return redis.error_reply("QSMOVED " .. home) end
 local now = now_s()
 local out, ready = {}, 0
 

@@ -8,6 +8,7 @@
 -- retried call (same call id) gets the reply of its first run. A job missing here but stored in
 -- the target is "moved" only when the target's copy came from this queue (else 0: not found);
 -- a redrive never counts a job that is not dead here (0).
+-- The error "QSMOVED <home>" (nothing moved) when a migration moved the target queue.
 local S, T = {}, {}
 for i = 1, BLOCK_LEN do S[i] = KEYS[i]; T[i] = KEYS[BLOCK_LEN + i] end
 local id, tok, source, cid, redrive = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] == "x"
@@ -16,6 +17,7 @@ if prior then
   if prior.err then return prior end
   return prior[1]
 end
+local home = moved_to(T) if home then return redis.error_reply("QSMOVED " .. home) end
 local now = now_s()
 local m = load(S, id)
 if redrive and (m == nil or m.st ~= "x") then return record(S, cid, {0}, now)[1] end

@@ -6,12 +6,14 @@
 -- ARGV: id, body, record (as move_out returned it), source queue name, receipt window (s), sweep
 -- limit, move token.
 -- A job moved by a redrive (flag rd) arrives with retry_count 0.
--- Returns 1 stored (now or before), -3 the id is already in the target (another job).
+-- Returns 1 stored (now or before), -3 the id is already in the target (another job); the
+-- error "QSMOVED <home>" (nothing stored) when a migration moved the target queue.
 local K = KEYS
 local id, body, raw, source, window, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local receipt = id .. "\031" .. (ARGV[7] or "")
 local now = now_s()
 if rcall("ZSCORE", K[EXTRA], receipt) then return 1 end
+local home = moved_to(K) if home then return redis.error_reply("QSMOVED " .. home) end
 if rcall("HEXISTS", K[META], id) == 1 then return -3 end
 local m = parse(raw)
 if m == nil then return redis.error_reply("move_in: the moved record does not parse") end

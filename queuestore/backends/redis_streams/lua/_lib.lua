@@ -151,3 +151,10 @@ local function dead_letter(m, why, group)
   if m.j then rcall("HSET", I, m.j, "X" .. did) end
   rcall("HINCRBY", C, "dead", 1)
 end
+
+-- the queue's new home when a migration sealed this store (the "home" field of the queue's
+-- migration record, passed by a storing script in its KEYS): the script then answers
+-- "QSMOVED <home>" instead of storing, and the library sends the call there
+local function moved_to(record_key)
+  return rcall("HGET", record_key, "home")
+end

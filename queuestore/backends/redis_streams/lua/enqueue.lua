@@ -1,14 +1,16 @@
 -- streams/enqueue: store jobs as ready (stream entry), delayed or dead; idempotent by job id
 -- (and by idempotency key within its window). Also used by import_jobs and cross-slot moves.
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
---       9 leases (unused), 10 call records, 11 call record times, 12 idem
+--       9 leases (unused), 10 call records, 11 call record times, 12 idem, 13 migration record
 -- ARGV: 1 call id ("" = not recorded), 2 idem window ms, 3 n,
 --       then n x 9: id, body, r, m, a, x, due_ms, idem key, state
--- Returns one 1 (stored) or 0 (already there) per job (a retried call id: the recorded reply).
+-- Returns one 1 (stored) or 0 (already there) per job (a retried call id: the recorded reply);
+-- the error "QSMOVED <home>" (nothing stored) when a migration moved the queue.
 local K = KEYS[12]
 local cid, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local prior = recalled(cid)
 if prior then return prior end
+local home = moved_to(KEYS[13]) if home then return redis.error_reply("QSMOVED " .. home) end
 rcall("ZREMRANGEBYSCORE", K, "-inf", now)
 local out = {}
 for i = 0, n - 1 do
