@@ -15,6 +15,7 @@ local m = load(K, id)
 local now = now_s()
 local res = check_lease(m, tok)
 if res ~= 1 then return record(K, cid, {res, ""}, now) end
+local woken = catch_up(K, now, false)
 if requeue then
   retry(K, id, m, now, delay, err)
 else
@@ -22,5 +23,6 @@ else
   kill(K, id, m, err or "rejected", now)
 end
 rcall("ZREM", K[INFLIGHT], id)
-if m.st == "r" then wake(K, 1) end
+if m.st == "r" then woken = woken + 1 end
+wake(K, woken)
 return record(K, cid, {1, m.st}, now)
