@@ -13,6 +13,7 @@ local err = nil
 if ARGV[5] == "1" then err = ARGV[6] end
 local m = load(K, id)
 local now = now_s()
+if m == nil and not requeue and bury_held_garbage(K, id, tok, err, now) then return record(K, cid, {1, "x"}, now) end
 local res = check_lease(m, tok)
 if res ~= 1 then return record(K, cid, {res, ""}, now) end
 local woken = catch_up(K, now, false)
