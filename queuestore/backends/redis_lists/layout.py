@@ -131,6 +131,7 @@ class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     mt: str | None = None  # move target
     mk: str | None = None  # move token (the target's receipt is keyed by it)
     ep: int | None = None  # moving out of ready: its list entry may still be in the list
+    ds: int | None = None  # delayed: store order (ties of one due time are promoted in it)
 
 
 class Record(msgspec.Struct, kw_only=True):
