@@ -10,7 +10,7 @@ Logging is under ``queuestore.<area>`` with a NullHandler (see ``queuestore._log
 import queuestore._logging  # noqa: F401  (the package logger's NullHandler)
 from queuestore._config import QueueConfig, StorageConfig
 from queuestore._config_loader import load_config, load_config_from_file
-from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
+from queuestore._job import ALL, PRIORITY_MAX, PRIORITY_MIN, AllJobs, Job, JobCodec, JobState
 from queuestore._manager import BackendManager
 from queuestore._models import (
     BackendCapabilities,
@@ -66,8 +66,10 @@ from queuestore.migration import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "ALL",
     "PRIORITY_MAX",
     "PRIORITY_MIN",
+    "AllJobs",
     "AuthenticationFailedError",
     "BackendCapabilities",
     "BackendClosedError",

@@ -10,10 +10,15 @@ Where it runs, in order of preference:
 It always prints which backend it uses and why. Then it enqueues jobs with priorities, runs a
 few concurrent anyio workers that dequeue with a lease and ack, sends one poison job through
 its retries (nack) into the dead-letter state, and prints the backend's stats.
+
+On a server it did not start it leaves nothing behind: at the end (or on failure) it purges
+its dead job and deletes every key of its own ``demo-<random>`` queue, which the backend's key
+layout names (one hash tag, so one command even on a cluster).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -133,7 +138,7 @@ async def run_demo(jobs: int = 12, workers: int = 3, *, out: Printer = print) ->
         return await _run_on_local_server(plan, jobs, workers, out)
     stats = await _run_on(plan.backend_type, plan.url, jobs, workers, out)
     if plan.url:
-        out(f"note: queue {stats.queue!r} (its dead-lettered job) stays on {redact(plan.url)}")
+        out(f"removed queue {stats.queue!r} and its keys from {redact(plan.url)}")
     return stats
 
 
@@ -157,52 +162,89 @@ async def _run_on(backend_type: str, url: str, jobs: int, workers: int, out: Pri
     factory: qs.BackendFactory[Any] = qs.default_registry().factory(backend_type)
     config = qs.BackendConfig(type=backend_type, name="demo", url=url, queue=queue)
     async with await factory.create(config) as backend:
-        caps = backend.capabilities()
-        flags = [name for name in qs.BackendCapabilities.__struct_fields__ if getattr(caps, name)]
-        out(f"queue {queue!r} on {backend!r}")
-        out(f"capabilities: {', '.join(flags) or 'none'}")
+        try:
+            return await _demo_run(backend, queue, jobs, workers, out)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _clean_up(backend)
 
-        batch = [
-            qs.Job(type="email", payload={"n": i, "to": f"user{i}@example.com"}, priority=(i * 7) % 10)
-            for i in range(1, jobs + 1)
-        ]
-        poison = qs.Job(type="email", payload={"n": 0}, priority=9, max_retries=POISON_MAX_RETRIES)
-        if caps.batch_operations:
-            stored = await backend.enqueue_many([*batch, poison])
-        else:
-            stored = [await backend.enqueue(job) for job in [*batch, poison]]
-        if not all(stored):
-            raise DemoError(f"only {sum(stored)} of {len(stored)} jobs were stored")
-        again = await backend.enqueue(batch[0])
-        out(
-            f"enqueued {len(batch)} jobs (priorities 0..9) + 1 poison job "
-            f"(max_retries={POISON_MAX_RETRIES}); enqueueing job #1 again (same id) is a no-op: {not again}"
-        )
-        nxt = await backend.peek(0)
-        out(f"length {await backend.length()}; next to dequeue: priority {nxt.priority if nxt else '-'}")
 
-        tally = Tally()
-        done = anyio.Event()
-        verbose = jobs <= 30
-        out(f"processing with {workers} concurrent workers:")
-        started = time.perf_counter()
-        with anyio.fail_after(60):
-            async with anyio.create_task_group() as tg:
-                for w in range(1, workers + 1):
-                    tg.start_soon(_worker, f"worker-{w}", backend, poison.id, jobs, tally, done, out, verbose)
-        elapsed = time.perf_counter() - started
-        tries = tally.poison_attempts
-        out(f"processed {len(tally.acked)} jobs in {elapsed:.2f}s; the poison job was tried {tries}x")
+async def _clean_up(backend: qs.QueueBackend) -> None:
+    """Remove what the demo stored: its dead job (purge), then every key of its queue.
 
-        dead = [j async for j in backend.iter(qs.IterOptions(states=(qs.JobState.DEAD,), count=10))]
-        for job in dead:
-            out(f"dead-letter: job {job.id[:8]}... retry_count={job.retry_count} reason={job.dead_reason!r}")
+    Raises:
+        QueueStoreError: the store failed.
+    """
+    with contextlib.suppress(qs.UnsupportedOperationError):
+        await backend.purge(qs.JobState.DEAD, qs.ALL)
+    from queuestore.backends._redis.base import RedisBackendBase
 
-        stats = await backend.stats()
-        health = await backend.health()
-        _print_stats(stats, health, out)
-        _check(stats, tally, dead, poison.id, jobs)
-        return stats
+    keys = _queue_keys(backend)
+    if keys and isinstance(backend, RedisBackendBase):
+        await backend.conn.client.delete(*keys)
+
+
+def _queue_keys(backend: qs.QueueBackend) -> list[str]:
+    """Every key the backend keeps for its queue, as its key layout names them (none in process)."""
+    from queuestore.backends.redis_lists import RedisListsBackend
+    from queuestore.backends.redis_streams import RedisStreamsBackend
+
+    if isinstance(backend, RedisListsBackend):
+        return list(backend.block)
+    if isinstance(backend, RedisStreamsBackend):
+        return [*backend.skeys.core(), backend.skeys.idem]
+    return []
+
+
+async def _demo_run(
+    backend: qs.QueueBackend, queue: str, jobs: int, workers: int, out: Printer
+) -> qs.BackendStats:
+    caps = backend.capabilities()
+    flags = [name for name in qs.BackendCapabilities.__struct_fields__ if getattr(caps, name)]
+    out(f"queue {queue!r} on {backend!r}")
+    out(f"capabilities: {', '.join(flags) or 'none'}")
+
+    batch = [
+        qs.Job(type="email", payload={"n": i, "to": f"user{i}@example.com"}, priority=(i * 7) % 10)
+        for i in range(1, jobs + 1)
+    ]
+    poison = qs.Job(type="email", payload={"n": 0}, priority=9, max_retries=POISON_MAX_RETRIES)
+    if caps.batch_operations:
+        stored = await backend.enqueue_many([*batch, poison])
+    else:
+        stored = [await backend.enqueue(job) for job in [*batch, poison]]
+    if not all(stored):
+        raise DemoError(f"only {sum(stored)} of {len(stored)} jobs were stored")
+    again = await backend.enqueue(batch[0])
+    out(
+        f"enqueued {len(batch)} jobs (priorities 0..9) + 1 poison job "
+        f"(max_retries={POISON_MAX_RETRIES}); enqueueing job #1 again (same id) is a no-op: {not again}"
+    )
+    nxt = await backend.peek(0)
+    out(f"length {await backend.length()}; next to dequeue: priority {nxt.priority if nxt else '-'}")
+
+    tally = Tally()
+    done = anyio.Event()
+    verbose = jobs <= 30
+    out(f"processing with {workers} concurrent workers:")
+    started = time.perf_counter()
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            for w in range(1, workers + 1):
+                tg.start_soon(_worker, f"worker-{w}", backend, poison.id, jobs, tally, done, out, verbose)
+    elapsed = time.perf_counter() - started
+    tries = tally.poison_attempts
+    out(f"processed {len(tally.acked)} jobs in {elapsed:.2f}s; the poison job was tried {tries}x")
+
+    dead = [j async for j in backend.iter(qs.IterOptions(states=(qs.JobState.DEAD,), count=10))]
+    for job in dead:
+        out(f"dead-letter: job {job.id[:8]}... retry_count={job.retry_count} reason={job.dead_reason!r}")
+
+    stats = await backend.stats()
+    health = await backend.health()
+    _print_stats(stats, health, out)
+    _check(stats, tally, dead, poison.id, jobs)
+    return stats
 
 
 def _print_stats(stats: qs.BackendStats, health: qs.HealthStatus, out: Printer) -> None:

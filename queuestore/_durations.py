@@ -9,7 +9,7 @@ from typing import Any
 
 from queuestore.errors import ConfigurationError
 
-__all__ = ["MAX_SECONDS", "Seconds", "duration_dec_hook", "to_seconds"]
+__all__ = ["MAX_SECONDS", "OptionalSeconds", "Seconds", "duration_dec_hook", "to_seconds"]
 
 #: the longest duration accepted: 100 years (longer ones overflow the stores' millisecond clocks)
 MAX_SECONDS = 100 * 365.25 * 86400
@@ -20,6 +20,12 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 class Seconds(float):
     """A duration in seconds, as a typed config field (parses ``"30s"``)."""
+
+    __slots__ = ()
+
+
+class OptionalSeconds(float):
+    """A duration where 0, ``"none"`` or null means "off" (read as ``0.0``)."""
 
     __slots__ = ()
 
@@ -76,4 +82,7 @@ def duration_dec_hook(tp: type, obj: Any) -> Any:
     """A msgspec ``dec_hook`` that turns durations into :class:`Seconds`."""
     if tp is Seconds:
         return Seconds(to_seconds(obj))
+    if tp is OptionalSeconds:
+        off = obj is None or (isinstance(obj, str) and obj.strip().lower() == "none")
+        return OptionalSeconds(0.0 if off else to_seconds(obj))
     raise NotImplementedError(f"cannot decode {tp!r}")

@@ -25,8 +25,10 @@ from queuestore._durations import to_seconds
 from queuestore.errors import ConfigurationError, InvalidJobError, SerializationError
 
 __all__ = [
+    "ALL",
     "PRIORITY_MAX",
     "PRIORITY_MIN",
+    "AllJobs",
     "Job",
     "JobCodec",
     "JobState",
@@ -51,6 +53,31 @@ class JobState(enum.StrEnum):
     DELAYED = "delayed"
     IN_FLIGHT = "in_flight"
     DEAD = "dead"
+
+
+class AllJobs:
+    """The type of :data:`ALL`: "every job in the state", where an operator call takes ids.
+
+    There is one instance; ``AllJobs()`` returns it.
+    """
+
+    __slots__ = ()
+    _instance: AllJobs | None = None
+
+    def __new__(cls) -> AllJobs:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "queuestore.ALL"
+
+    def __reduce__(self) -> str:
+        return "ALL"
+
+
+#: every job in the state (``redrive(ALL)``, ``purge(JobState.DEAD, ALL)``)
+ALL = AllJobs()
 
 
 class Job(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -154,6 +154,7 @@ class BackendStats(msgspec.Struct, kw_only=True):
     total_nacked: int = 0
     total_dead_lettered: int = 0
     total_expired: int = 0
+    total_dead_dropped: int = 0
     total_errors: int = 0
     stream_length: int | None = None
     consumer_lag: int | None = None

@@ -26,7 +26,7 @@ import anyio
 import msgspec
 
 from queuestore._args import JobRef, parse_options
-from queuestore._job import Job, JobState
+from queuestore._job import AllJobs, Job, JobState
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
@@ -191,7 +191,7 @@ class QueueBackend(abc.ABC):
         job: JobRef,
         requeue: bool = True,
         *,
-        delay: float | timedelta = 0.0,
+        delay: float | timedelta | None = None,
         error: str | None = None,
     ) -> None:
         """Give a leased job back.
@@ -199,6 +199,8 @@ class QueueBackend(abc.ABC):
         With ``requeue`` the job is ready again (or delayed by ``delay``) with
         ``retry_count + 1``, unless that exceeds ``max_retries``: then, as with
         ``requeue=False``, it is dead-lettered with ``error`` as the reason.
+        Without an explicit ``delay`` the backend's ``retry_backoff`` option sets
+        it (none by default: the job is ready at once); an explicit one wins.
 
         Raises:
             JobNotFoundError: the job is not in flight.
@@ -229,6 +231,58 @@ class QueueBackend(abc.ABC):
             JobNotFoundError: the job is not stored here.
             LeaseLostError: the given Job's lease is no longer the current one.
             InvalidJobError: an empty target or the backend's own queue.
+            BackendError: the store failed.
+        """
+
+    # -- operator: dead letters, purge, delete --------------------------------------------
+    @abc.abstractmethod
+    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
+        """Send dead-lettered jobs back: ready again in this queue, or moved to ``to_queue``.
+
+        A redriven job keeps its history (``attempt``, ``last_error``, ``origin_queue``)
+        with ``retry_count`` reset to 0 and no dead-letter mark (``dead_reason``,
+        ``dead_at``), and goes to the back of its priority's ready order. ``ALL`` walks
+        the dead jobs in bounded pages, one atomic step per page. Ids that are not dead
+        here are skipped (not counted, not an error). With ``to_queue`` (another queue of
+        the same store) the job moves as :meth:`move` moves it, ready there; a job whose id
+        the target stores already stays dead here (not counted). ``to_queue`` naming this
+        queue is a redrive in place.
+
+        Returns:
+            How many jobs were redriven.
+
+        Raises:
+            InvalidJobError: ``job_ids`` is neither ``ALL`` nor a sequence of ids, or
+                ``to_queue`` is empty.
+            BackendError: the store failed.
+        """
+
+    @abc.abstractmethod
+    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
+        """Remove jobs in ``state`` (READY, DELAYED or DEAD): they are gone, not acked.
+
+        ``ALL`` walks the state in bounded pages, one atomic step per page. Ids not
+        in ``state`` here are skipped.
+
+        Returns:
+            How many jobs were removed.
+
+        Raises:
+            InvalidJobError: ``state`` is IN_FLIGHT or not a state (``field="state"``), or
+                ``job_ids`` is neither ``ALL`` nor a sequence of ids.
+            BackendError: the store failed.
+        """
+
+    @abc.abstractmethod
+    async def delete(self, job_id: str) -> bool:
+        """Remove one job, whatever its state. A leased job's holder then gets
+        :class:`~queuestore.LeaseLostError` from its ack, nack, extend_lease or move.
+
+        Returns:
+            True if the job was stored here (and is now gone).
+
+        Raises:
+            InvalidJobError: ``job_id`` is not a non-empty string.
             BackendError: the store failed.
         """
 

@@ -324,7 +324,8 @@ class DuplicateJobError(QueueStoreError):
 
 
 class LeaseLostError(QueueStoreError):
-    """The caller's lease on a job expired and the job was redelivered or moved.
+    """The caller's lease on a job expired and the job was redelivered or moved, or the
+    job was deleted while leased.
 
     The job itself is safe; this holder must stop working on it.
     """

@@ -39,7 +39,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from queuestore._args import JobRef, job_ref
-from queuestore._job import Job
+from queuestore._job import AllJobs, Job, JobState
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
@@ -217,13 +217,22 @@ class TracedBackend(QueueBackend):
         return await self._call("ack_many", "settle", lambda: self.inner.ack_many(jobs), attrs=count)
 
     async def nack(
-        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+        self,
+        job: JobRef,
+        requeue: bool = True,
+        *,
+        delay: float | timedelta | None = None,
+        error: str | None = None,
     ) -> None:
         """Traced :meth:`QueueBackend.nack` (``settle``)."""
         await self._call(
             "nack",
             "settle",
-            lambda: self.inner.nack(job, requeue, delay=delay, error=error),
+            lambda: (
+                self.inner.nack(job, requeue, error=error)
+                if delay is None
+                else self.inner.nack(job, requeue, delay=delay, error=error)
+            ),
             attrs=self._one(job),
         )
 
@@ -235,6 +244,21 @@ class TracedBackend(QueueBackend):
         """Traced :meth:`QueueBackend.extend_lease` (``settle``)."""
         return await self._call(
             "extend_lease", "settle", lambda: self.inner.extend_lease(job, seconds), attrs=self._one(job)
+        )
+
+    # -- operator ------------------------------------------------------------------------------
+    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
+        """Traced :meth:`QueueBackend.redrive` (``settle``)."""
+        return await self._call("redrive", "settle", lambda: self.inner.redrive(job_ids, to_queue=to_queue))
+
+    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
+        """Traced :meth:`QueueBackend.purge` (``settle``)."""
+        return await self._call("purge", "settle", lambda: self.inner.purge(state, job_ids))
+
+    async def delete(self, job_id: str) -> bool:
+        """Traced :meth:`QueueBackend.delete` (``settle``)."""
+        return await self._call(
+            "delete", "settle", lambda: self.inner.delete(job_id), attrs={"messaging.message.id": job_id}
         )
 
     # -- passed through -----------------------------------------------------------------------

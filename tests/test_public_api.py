@@ -54,6 +54,8 @@ PENDING: frozenset[str] = frozenset()
 ALSO_EXPORTED = frozenset(
     {
         "__version__",
+        "ALL",
+        "AllJobs",
         "PRIORITY_MAX",
         "PRIORITY_MIN",
         "BackendFactory",

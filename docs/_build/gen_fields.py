@@ -18,7 +18,7 @@ from typing import Any
 
 import msgspec
 
-from queuestore._durations import Seconds
+from queuestore._durations import OptionalSeconds, Seconds
 
 __all__ = ["FieldDoc", "field_docs", "render_default", "render_type"]
 
@@ -99,6 +99,8 @@ def render_type(tp: Any) -> str:
     """A short, readable name of a field type."""
     if tp is Seconds:
         return "duration"
+    if tp is OptionalSeconds:
+        return 'duration or "none"'
     origin = typing.get_origin(tp)
     if origin is typing.Literal:
         return " or ".join(repr(a).replace("'", '"') for a in typing.get_args(tp))
@@ -128,7 +130,9 @@ def render_default(value: Any) -> str:
         return "null (unset)"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, Seconds):
+    if isinstance(value, OptionalSeconds) and not value:
+        return '"none"'
+    if isinstance(value, Seconds | OptionalSeconds):
         return f"{float(value):g}s" + _readable(float(value))
     if isinstance(value, str):
         return f'"{value}"' if value else '"" (empty)'
@@ -142,7 +146,7 @@ def _unit(name: str, tp: Any) -> str:
     args = (
         set(typing.get_args(base)) if typing.get_origin(base) in (types.UnionType, typing.Union) else {base}
     )
-    if Seconds in args or timedelta in args:
+    if Seconds in args or OptionalSeconds in args or timedelta in args:
         return "seconds"
     if float in args and name.endswith(_EPOCH_SUFFIXES):
         return "epoch seconds"

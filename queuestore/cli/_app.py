@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from queuestore.cli import _inspect, _migrate, _tools
+from queuestore.cli import _dlq, _inspect, _migrate, _tools
 from queuestore.cli._output import Out
 from queuestore.cli._run import execute
 from queuestore.cli._target import CONFIG_ENV, Target, UsageError
@@ -230,6 +230,45 @@ def migrate_cancel(queue: str, timeout: float, **kw: Any) -> None:
     """Cancel QUEUE's running `migrate run` (on this machine) and wait until it has stopped."""
     _, out = _target(kw)
     _go(out, functools.partial(_migrate.cancel, out, queue, wait_seconds=timeout))
+
+
+@cli.group("dlq")
+def dlq_group() -> None:
+    """Dead letters: redrive them (back to ready), or purge jobs of a state."""
+
+
+_IDS = click.option("--id", "ids", multiple=True, metavar="ID", help="A job id (repeatable).")
+
+
+@dlq_group.command("redrive")
+@click.argument("queue")
+@_IDS
+@click.option("--all", "every", is_flag=True, help="Every dead job of QUEUE (walked in bounded pages).")
+@click.option("--to", "to", help="Redrive into this queue instead (it must be on the same backend).")
+@target_options
+def dlq_redrive(queue: str, ids: tuple[str, ...], every: bool, to: str | None, **kw: Any) -> None:
+    """Dead jobs of QUEUE back to ready (retry count 0, attempt history kept), at the back."""
+    target, out = _target(kw)
+    _go(out, lambda: _dlq.redrive(target, out, queue, _dlq.selection(ids, every), to))
+
+
+@dlq_group.command("purge")
+@click.argument("queue")
+@click.option(
+    "--state",
+    type=click.Choice(list(_dlq.PURGE_STATES)),
+    default="dead",
+    show_default=True,
+    help="Which jobs to remove.",
+)
+@_IDS
+@click.option("--all", "every", is_flag=True, help="Every job of QUEUE in that state.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@target_options
+def dlq_purge(queue: str, state: str, ids: tuple[str, ...], every: bool, yes: bool, **kw: Any) -> None:
+    """Remove jobs of QUEUE in one state for good; asks first unless --yes (declined: exit 1)."""
+    target, out = _target(kw)
+    _go(out, lambda: _dlq.purge(target, out, queue, state, _dlq.selection(ids, every), yes=yes))
 
 
 @cli.command("demo")

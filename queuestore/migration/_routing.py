@@ -43,7 +43,7 @@ from typing import TypeVar
 import anyio
 
 from queuestore._args import JobRef, dequeue_options, job_ref
-from queuestore._job import Job
+from queuestore._job import AllJobs, Job, JobState
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
@@ -263,14 +263,22 @@ class RoutingBackend(QueueBackend):
         return out
 
     async def nack(
-        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+        self,
+        job: JobRef,
+        requeue: bool = True,
+        *,
+        delay: float | timedelta | None = None,
+        error: str | None = None,
     ) -> None:
         """Nack on the backend holding the lease (a source job nacked back is swept over).
 
         Raises:
             JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
         """
-        await self._routed(job, lambda b: b.nack(job, requeue, delay=delay, error=error))
+        if delay is None:  # the backend's retry_backoff applies
+            await self._routed(job, lambda b: b.nack(job, requeue, error=error))
+        else:
+            await self._routed(job, lambda b: b.nack(job, requeue, delay=delay, error=error))
 
     async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
         """Extend the lease on the backend holding it.
@@ -287,6 +295,38 @@ class RoutingBackend(QueueBackend):
             JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
         """
         await self._routed(job, lambda b: b.move(job, target_queue))
+
+    # -- operator -------------------------------------------------------------------------------
+    @property
+    def _sides(self) -> list[QueueBackend]:
+        return [self.target] if self.switched else [self.source, self.target]
+
+    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
+        """Redrive on both sides (the target alone after switching); the sum of their counts.
+
+        Raises:
+            InvalidJobError, BackendError: from the backends.
+        """
+        self._check_open("redrive")
+        return sum([await b.redrive(job_ids, to_queue=to_queue) for b in self._sides])
+
+    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
+        """Purge on both sides (the target alone after switching); the sum of their counts.
+
+        Raises:
+            InvalidJobError, BackendError: from the backends.
+        """
+        self._check_open("purge")
+        return sum([await b.purge(state, job_ids) for b in self._sides])
+
+    async def delete(self, job_id: str) -> bool:
+        """Delete the job on both sides (the target alone after switching); True if either held it.
+
+        Raises:
+            InvalidJobError, BackendError: from the backends.
+        """
+        self._check_open("delete")
+        return any([await b.delete(job_id) for b in self._sides])
 
     # -- reading ----------------------------------------------------------------------------
     async def length(self) -> int:

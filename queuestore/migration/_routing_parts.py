@@ -124,13 +124,14 @@ def common_capabilities(a: BackendCapabilities, b: BackendCapabilities) -> Backe
 
 
 def summed_stats(name: str, queue: str, sides: Sequence[BackendStats]) -> BackendStats:
-    """The depths of ``sides`` summed, under ``name``."""
+    """The depths (and dropped dead jobs) of ``sides`` summed, under ``name``."""
     out = BackendStats(backend=name, queue=queue)
     for st in sides:
         out.queue_depth += st.queue_depth
         out.delayed += st.delayed
         out.in_flight += st.in_flight
         out.dead += st.dead
+        out.total_dead_dropped += st.total_dead_dropped
     return out
 
 

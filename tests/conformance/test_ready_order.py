@@ -134,3 +134,16 @@ async def test_a_delayed_job_that_came_due_goes_before_a_job_moved_in(make_backe
     await _until(due)
     await source.move(moving.id, target_queue)
     assert await _drain(target) == ["d", "m"]
+
+
+async def test_a_delayed_job_that_came_due_goes_before_a_redriven_job(make_backend: BackendMaker) -> None:
+    backend = await make_backend()
+    await backend.enqueue(_job("x", max_retries=0))
+    poisoned = await backend.dequeue()
+    assert poisoned is not None
+    await backend.nack(poisoned, requeue=False, error="poison")
+    due = time.time() + SHORT
+    await backend.enqueue(_job("d", available_at=due))
+    await _until(due)
+    assert await backend.redrive([poisoned.id]) == 1
+    assert await _drain(backend) == ["d", "x"]

@@ -26,7 +26,8 @@ class Layout:
     calls: dict[str, tuple[str, str | None]]
 
     def call(self, backend: QueueBackend, op: str) -> Match:
-        """A proxy match for the script call of ``op`` (enqueue, dequeue, ack, nack, move, extend)."""
+        """A proxy match for the script call of ``op`` (enqueue, dequeue, ack, nack, move, extend;
+        the operator calls redrive, redrive_to (to another queue), purge, delete)."""
         script, arg = self.calls[op]
         return script_call(backend.script_set.scripts[script].sha, arg)  # type: ignore[attr-defined]
 
@@ -61,6 +62,10 @@ class ListsLayoutHooks(Layout):
         "nack": ("nack", None),
         "move": ("move", None),
         "extend": ("extend", None),
+        "redrive": ("redrive", None),
+        "redrive_to": ("move", None),
+        "purge": ("purge", None),
+        "delete": ("delete", None),
     }
 
     @staticmethod
@@ -94,6 +99,10 @@ class StreamsLayoutHooks(Layout):
         "nack": ("settle", "nack"),
         "move": ("settle", "move"),
         "extend": ("settle", "extend"),
+        "redrive": ("dlq", "redrive"),
+        "redrive_to": ("dlq", "redrive"),
+        "purge": ("dlq", "purge"),
+        "delete": ("dlq", "delete"),
     }
 
     async def pending(self, direct: RedisStreamsBackend) -> list[str]:

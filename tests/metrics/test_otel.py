@@ -137,3 +137,30 @@ async def test_cancellation_is_not_an_error_and_closing_closes_the_backend(redis
     (span,) = tel.spans.get_finished_spans()
     assert span.status.status_code == StatusCode.UNSET
     assert "error.type" not in (span.attributes or {})
+
+
+async def test_operator_calls_are_traced_and_pass_their_results(redis_server: RedisServer) -> None:
+    tel = Telemetry()
+    async with tel.wrap(await make(redis_server)) as backend:
+        queue = backend.queue
+        jobs = [qs.Job(payload=i, max_retries=0) for i in range(3)]
+        assert all(await backend.enqueue_many(jobs))
+        for _ in jobs:
+            got = await backend.dequeue()
+            assert got is not None
+            await backend.nack(got, requeue=False)
+        assert await backend.redrive([jobs[0].id]) == 1
+        assert await backend.purge(qs.JobState.DEAD, qs.ALL) == 2
+        assert await backend.delete(jobs[0].id) is True
+        with pytest.raises(qs.InvalidJobError):
+            await backend.purge(qs.JobState.IN_FLIGHT, qs.ALL)
+    spans = [s for s in tel.spans.get_finished_spans() if s.name.split()[0] in ("redrive", "purge", "delete")]
+    assert [s.name for s in spans] == [
+        f"redrive {queue}",
+        f"purge {queue}",
+        f"delete {queue}",
+        f"purge {queue}",
+    ]
+    assert (spans[2].attributes or {})["messaging.message.id"] == jobs[0].id
+    assert spans[3].status.status_code == StatusCode.ERROR
+    assert (spans[3].attributes or {})["error.type"] == "INVALID_JOB"

@@ -11,7 +11,7 @@ import anyio
 import msgspec
 import pytest
 
-from queuestore import DequeueOptions, IterOptions, Job, JobState
+from queuestore import ALL, DequeueOptions, IterOptions, Job, JobState
 from queuestore.backends.redis_lists import RedisListsBackend
 from queuestore.backends.redis_lists.layout import Meta
 from tests.servers import RedisCluster, RedisServer
@@ -53,6 +53,18 @@ async def exercise(a: RedisListsBackend, target: str) -> None:
     await a.migration_hold("m2", JobState.READY, 1)
     assert await a.migration_restore("m2") == 1
     assert await a.import_jobs([Job(payload="imp")]) == [True]
+    got = await a.dequeue()  # a dead letter, redriven here
+    assert got is not None
+    await a.nack(got, requeue=False)
+    assert await a.redrive([got.id]) == 1
+    got = await a.dequeue()  # another, redriven to the target
+    assert got is not None
+    await a.nack(got, requeue=False)
+    assert await a.redrive(ALL, to_queue=target) == 1
+    assert await a.purge(JobState.DELAYED, ALL) == 1
+    assert await a.enqueue(Job(id="del", payload=0))
+    assert await a.delete("del") is True
+    assert await a.drop_dead() == 0
     await a.reclaim()
     await a.stats()
     await a.health()

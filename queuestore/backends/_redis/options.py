@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from queuestore._durations import Seconds
+from queuestore._backoff import BackoffOption, check_backoff
+from queuestore._durations import OptionalSeconds, Seconds
+from queuestore._retention import DEFAULT_DEAD_MAX, DEFAULT_DEAD_RETENTION, DeadMax, check_dead_max
 from queuestore.backends._redis.settings import RedisConnectionOptions
 from queuestore.errors import ConfigurationError
 
@@ -45,6 +47,12 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
             (if the server does not answer, those leases expire and the jobs are redelivered).
         health_timeout: longest wait for the health check's PING; no answer is ``unhealthy``.
         health_latency_threshold: a slower PING makes health ``degraded``.
+        dead_retention: dead jobs older than this are dropped by the maintenance loop
+            (``0`` or ``none``: kept).
+        dead_max: past this many dead jobs the oldest are dropped by the maintenance loop
+            (``0`` or ``none``: no limit).
+        retry_backoff: the delay of a job nacked with ``requeue`` and no ``delay``
+            (``{base, factor, max, jitter}``); ``none``: ready at once.
     """
 
     key_prefix: str = "queue:"
@@ -64,6 +72,9 @@ class RedisBackendOptions(RedisConnectionOptions, kw_only=True, forbid_unknown_f
     call_margin: Seconds = Seconds(1.0)
     health_timeout: Seconds = Seconds(1.0)
     health_latency_threshold: Seconds = Seconds(0.25)
+    dead_retention: OptionalSeconds = DEFAULT_DEAD_RETENTION
+    dead_max: DeadMax = DEFAULT_DEAD_MAX
+    retry_backoff: BackoffOption = None
     #: share one script call per event-loop tick between concurrent per-job ``dequeue()`` /
     #: ``ack()`` / ``enqueue()`` calls (each keeps its own job, lease, result and error)
     coalesce: bool = False
@@ -93,5 +104,7 @@ def check_backend_options(options: RedisBackendOptions) -> None:
             raise ConfigurationError(f"options.{name}", "must be > 0")
     if options.wait_timeout <= 0:
         raise ConfigurationError("options.wait_timeout", "must be > 0 (WAIT 0 would block forever)")
+    check_dead_max(options.dead_max)
+    check_backoff(options.retry_backoff)
     if "{" in options.key_prefix or "}" in options.key_prefix:
         raise ConfigurationError("options.key_prefix", "must not contain braces (the queue is the hash tag)")

@@ -33,7 +33,12 @@ class TLSConnection(aredis.SSLConnection):
             text = _tls_failure(exc)
             if text is None:
                 raise
-            if "CERTIFICATE" in text.upper():
+            if "CERTIFICATE_REQUIRED" in text.upper() or "CERTIFICATE REQUIRED" in text.upper():
+                hint = (
+                    "the server requires a client certificate: set tls_cert_file and tls_key_file "
+                    "to a certificate its CA signs"
+                )
+            elif "CERTIFICATE" in text.upper():
                 hint = (
                     "the server's certificate was not accepted: set tls_ca_file to the CA that signs it, "
                     "or tls_check_hostname: false / tls_verify: false if you must"

@@ -16,7 +16,8 @@ from datetime import timedelta
 import anyio
 
 from queuestore._args import JobRef, dequeue_options, job_ref, seconds_arg
-from queuestore._job import Job, JobCodec, JobState
+from queuestore._backoff import backoff_policy
+from queuestore._job import AllJobs, Job, JobCodec, JobState
 from queuestore._metrics import OperationMetrics
 from queuestore._models import (
     BackendCapabilities,
@@ -27,6 +28,7 @@ from queuestore._models import (
     IterOptions,
 )
 from queuestore.abc import MigrationSupport, QueueBackend
+from queuestore.backends.memory.admin import MemoryAdmin
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import stored_copy
 from queuestore.backends.memory.migration import MemoryMigration
@@ -58,6 +60,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         self._q = self._client.q
         self._reader = MemoryReader(self._client, self.name)
         self._migration = MemoryMigration(self._client, self._codec)
+        self._admin = MemoryAdmin(self._client, options)
 
     async def _close(self) -> None:
         self._client.wake_all()
@@ -179,7 +182,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         job: JobRef,
         requeue: bool = True,
         *,
-        delay: float | timedelta = 0.0,
+        delay: float | timedelta | None = None,
         error: str | None = None,
     ) -> None:
         """Give a leased job back: ready again (or delayed), or dead-lettered.
@@ -187,6 +190,7 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         With ``requeue`` the job gets ``retry_count + 1`` and ``last_error = error``
         unless that exceeds ``max_retries``; then (as with ``requeue=False``) it is
         dead-lettered with ``error`` (or "max retries exceeded" / "rejected") as reason.
+        Without ``delay`` the ``retry_backoff`` option's delay applies (none by default).
 
         Raises:
             JobNotFoundError: the job is not in flight.
@@ -196,10 +200,11 @@ class MemoryBackend(QueueBackend, MigrationSupport):
         """
         await self._client.enter("nack")
         job_id, token = job_ref(job)
-        secs = seconds_arg(delay, "delay")
+        secs = None if delay is None else seconds_arg(delay, "delay")
+        backoff = backoff_policy(self.options.retry_backoff)
         with self._metrics.timed():
             self._client.sweep(reclaim=False)
-            self._q.nack(job_id, token, requeue, secs, error, self._client.now())
+            self._q.nack(job_id, token, requeue, secs, error, self._client.now(), backoff)
         self._metrics.record("nack")
 
     async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
@@ -245,6 +250,48 @@ class MemoryBackend(QueueBackend, MigrationSupport):
             self._client.sweep(reclaim=False)
             target = self._client.queue(target_queue)
             self._q.move(job_id, token, target, self._client.now())
+
+    # -- operator: MemoryAdmin --------------------------------------------------------------
+    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
+        """Dead jobs back to ready here (or moved to ``to_queue``) with ``retry_count`` 0.
+
+        ``ALL`` goes a page at a time; ids not dead here are skipped, and so is a job
+        whose id ``to_queue`` already holds (it stays dead here).
+
+        Returns:
+            How many jobs were redriven.
+
+        Raises:
+            InvalidJobError: bad ``job_ids`` or ``to_queue``.
+            BackendClosedError: the backend is closed.
+        """
+        return await self._admin.redrive(job_ids, to_queue)
+
+    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
+        """Remove ready, delayed or dead jobs (``ALL``: a page at a time); not counted as acked.
+
+        Returns:
+            How many jobs were removed.
+
+        Raises:
+            InvalidJobError: ``state`` is IN_FLIGHT or not a state, or bad ``job_ids``.
+            BackendClosedError: the backend is closed.
+        """
+        return await self._admin.purge(state, job_ids)
+
+    async def delete(self, job_id: str) -> bool:
+        """Remove a job in any state; a leased job's holder then gets LeaseLostError.
+
+        A job held by a running migration is not this queue's to delete (False).
+
+        Returns:
+            True if the job was stored here.
+
+        Raises:
+            InvalidJobError: ``job_id`` is not a non-empty str.
+            BackendClosedError: the backend is closed.
+        """
+        return await self._admin.delete(job_id)
 
     # -- reading: MemoryReader --------------------------------------------------------------
     async def length(self) -> int:
@@ -298,9 +345,11 @@ class MemoryBackend(QueueBackend, MigrationSupport):
 
     # -- maintenance ----------------------------------------------------------------------
     async def run_maintenance(self) -> None:
-        """Reclaim expired leases, promote due delayed jobs and drop expired ones, every
-        ``reclaim_interval`` until cancelled or closed."""
+        """Reclaim expired leases, promote due delayed jobs, drop expired ones and dead ones
+        past ``dead_retention`` / ``dead_max``, every ``reclaim_interval`` until cancelled or
+        closed."""
         while not self._closed:
             await anyio.sleep(self.options.reclaim_interval)
             if not self._closed:
                 self._client.sweep()
+                self._admin.drop_dead()

@@ -7,8 +7,10 @@ from typing import Literal
 import msgspec
 
 from queuestore._args import check_queue_name, parse_options
-from queuestore._durations import Seconds
+from queuestore._backoff import BackoffOption, check_backoff
+from queuestore._durations import OptionalSeconds, Seconds
 from queuestore._models import BackendConfig
+from queuestore._retention import DEFAULT_DEAD_MAX, DEFAULT_DEAD_RETENTION, DeadMax, check_dead_max
 from queuestore.errors import ConfigurationError
 
 __all__ = ["MemoryOptions", "check_memory_config", "memory_options"]
@@ -27,6 +29,12 @@ class MemoryOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         idempotency_window: how long an ``idempotency_key`` dedups other ids.
         encoding: the wire format a payload must be encodable in.
         metrics_window: the window of the per-second rates in ``stats()``.
+        dead_retention: dead jobs older than this are dropped by the maintenance task
+            (``0`` or ``none``: kept).
+        dead_max: past this many dead jobs the oldest are dropped by the maintenance task
+            (``0`` or ``none``: no limit).
+        retry_backoff: the delay of a job nacked with ``requeue`` and no ``delay``
+            (``{base, factor, max, jitter}``); ``none``: ready at once.
     """
 
     namespace: str | None = None
@@ -35,6 +43,9 @@ class MemoryOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     idempotency_window: Seconds = Seconds(86400.0)
     encoding: Literal["msgpack", "json"] = "msgpack"
     metrics_window: Seconds = Seconds(60.0)
+    dead_retention: OptionalSeconds = DEFAULT_DEAD_RETENTION
+    dead_max: DeadMax = DEFAULT_DEAD_MAX
+    retry_backoff: BackoffOption = None
 
 
 def check_memory_config(config: BackendConfig, options: MemoryOptions) -> None:
@@ -47,6 +58,8 @@ def check_memory_config(config: BackendConfig, options: MemoryOptions) -> None:
     for name in _POSITIVE:
         if getattr(options, name) <= 0:
             raise ConfigurationError(f"options.{name}", "must be > 0")
+    check_dead_max(options.dead_max)
+    check_backoff(options.retry_backoff)
     if config.url and not config.url.startswith("memory://"):
         raise ConfigurationError("url", "the memory backend takes no URL (or 'memory://')")
     if config.cluster_mode:

@@ -169,6 +169,7 @@ class MemoryReader:
             total_nacked=q.totals["nacked"],
             total_dead_lettered=q.totals["dead_lettered"],
             total_expired=q.totals["expired"],
+            total_dead_dropped=q.totals["dead_dropped"],
             total_errors=m.totals["error"],
             oldest_pending_age_s=max(0.0, now - min(starts)) if starts else None,
             **m.activity(),

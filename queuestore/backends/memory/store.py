@@ -7,6 +7,7 @@ The store is not thread-safe: use a namespace from one event loop at a time.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import uuid
 from collections import deque
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from queuestore._backoff import RetryBackoff
 from queuestore._job import Job, JobState
 from queuestore.backends.memory.index import Index
 from queuestore.backends.memory.layout import HELD, LEASE_EXPIRED, WALK_ORDER, Record, clear_lease, copy_job
@@ -21,7 +23,7 @@ from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostErro
 
 __all__ = ["QueueData", "SweepResult"]
 
-_TOTALS = ("enqueued", "dequeued", "acked", "nacked", "dead_lettered", "expired")
+_TOTALS = ("enqueued", "dequeued", "acked", "nacked", "dead_lettered", "expired", "dead_dropped")
 
 
 @dataclass(slots=True)
@@ -50,6 +52,9 @@ class QueueData:
         self.held: dict[str, dict[str, Record]] = {}  # migration id -> held records, in hold order
         self.waiters: set[anyio.Event] = set()
         self.totals: dict[str, int] = dict.fromkeys(_TOTALS, 0)
+        # lease tokens of deleted leased jobs -> their deadline: the holder gets LeaseLostError
+        self.gone: dict[str, float] = {}
+        self._gone_order: list[tuple[float, str]] = []
 
     # -- placement ----------------------------------------------------------------------
     def place(self, rec: Record, state: JobState, rank: float, *, keep_seq: bool = False) -> None:
@@ -129,6 +134,8 @@ class QueueData:
             self.index[rec.where].remove(rec.rank, rec.seq, job_id)
             res.expired += 1
         self.totals["expired"] += res.expired
+        while self._gone_order and self._gone_order[0][0] <= now:
+            self.gone.pop(heapq.heappop(self._gone_order)[1], None)
         while self._idem_order and self._idem_order[0][0] <= now:
             until, key = self._idem_order.popleft()
             if self.idem.get(key) == until:
@@ -209,6 +216,8 @@ class QueueData:
             LeaseLostError: a token was given and it is not the current lease.
         """
         rec = self.jobs.get(job_id)
+        if rec is None and token is not None and token in self.gone:
+            raise LeaseLostError(job_id, f"job {job_id!r} was deleted while leased")
         if rec is None:
             raise JobNotFoundError.not_in_flight(job_id)
         if token is not None and (rec.where != JobState.IN_FLIGHT or rec.job.lease_token != token):
@@ -225,10 +234,23 @@ class QueueData:
         self.totals["acked"] += 1
 
     def nack(
-        self, job_id: str, token: str | None, requeue: bool, delay: float, error: str | None, now: float
+        self,
+        job_id: str,
+        token: str | None,
+        requeue: bool,
+        delay: float | None,
+        error: str | None,
+        now: float,
+        backoff: RetryBackoff | None = None,
     ) -> None:
-        """Give a lease back: retry (maybe delayed) or dead-letter. Raises as :meth:`leased`."""
+        """Give a lease back: retry (maybe delayed) or dead-letter. Raises as :meth:`leased`.
+
+        A ``delay`` of None is the ``backoff`` policy's delay for the job's retry count
+        (0 without a policy).
+        """
         rec = self.leased(job_id, token)
+        if delay is None:
+            delay = 0.0 if backoff is None else backoff.delay(rec.job.retry_count)
         self.unplace(rec)
         rec.where = HELD
         self.totals["nacked"] += 1
@@ -238,6 +260,16 @@ class QueueData:
             self._kill(rec, error or "rejected", now)
         elif self._retry(rec, now, delay, error) and rec.where == JobState.READY:
             self.notify()
+
+    def forget(self, rec: Record) -> None:
+        """Remove a stored job (out of its index, gone); a leased job's token is remembered
+        until its deadline, so that its holder is told its lease is lost."""
+        self.unplace(rec)
+        del self.jobs[rec.job.id]
+        token, deadline = rec.job.lease_token, rec.job.lease_deadline
+        if rec.where == JobState.IN_FLIGHT and token is not None and deadline is not None:
+            self.gone[token] = deadline
+            heapq.heappush(self._gone_order, (deadline, token))
 
     def extend(self, job_id: str, token: str | None, seconds: float, now: float) -> float:
         """Move a lease's deadline to ``now + seconds``; return it. Raises as :meth:`leased`."""
@@ -263,6 +295,8 @@ class QueueData:
         if job_id not in self.jobs and there is not None and there.job.origin_queue == self.name:
             return
         rec = self.jobs.get(job_id)
+        if rec is None and token is not None and token in self.gone:
+            raise LeaseLostError(job_id, f"job {job_id!r} was deleted while leased")
         if rec is None or rec.where == HELD:
             gone = f"job {job_id!r} is not in queue {self.name!r} \u2014 already acked?"
             raise JobNotFoundError(job_id, gone)

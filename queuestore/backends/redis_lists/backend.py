@@ -27,7 +27,8 @@ import anyio
 import anyio.lowlevel
 
 from queuestore._args import JobRef, checked_job_ids, dequeue_options, job_ref, seconds_arg, text
-from queuestore._job import Job, JobState
+from queuestore._backoff import backoff_policy
+from queuestore._job import AllJobs, Job, JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
 from queuestore.abc import MigrationSupport
@@ -35,7 +36,7 @@ from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
-from queuestore.backends.redis_lists import batches, leasing, migration, moves, read
+from queuestore.backends.redis_lists import admin, batches, leasing, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
@@ -60,6 +61,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         *("enqueue", "dequeue", "ack", "nack", "extend", "page", "ready_page", "peek", "stats", "lookup"),
         "check",
         *("move", "move_out", "move_in", "move_done", "hold", "release", "restore", "giveback"),
+        *("redrive", "purge", "delete", "drop_dead"),
     )
 
     def __init__(self, config: BackendConfig, options: RedisListsOptions) -> None:
@@ -223,17 +225,27 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         return out
 
     async def nack(
-        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+        self,
+        job: JobRef,
+        requeue: bool = True,
+        *,
+        delay: float | timedelta | None = None,
+        error: str | None = None,
     ) -> None:
         """Give a leased job back: ready (or delayed) with retry_count + 1, or dead-lettered
-        (``requeue=False``, or past max_retries) with ``error`` as the reason.
+        (``requeue=False``, or past max_retries) with ``error`` as the reason. Without
+        ``delay`` the ``retry_backoff`` option's delay applies (computed by the script from the
+        stored retry count; none by default).
 
         Raises:
             JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
         """
         job_id, token = job_ref(job)
-        secs = seconds_arg(delay, "delay")
+        secs: float | str = "" if delay is None else seconds_arg(delay, "delay")
         args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", call_id()]
+        backoff = backoff_policy(self.options.retry_backoff)
+        if delay is None and backoff is not None:
+            args += backoff.script_args()
         code, where = await self._ctx.mutate("nack", "nack", self.block, args)
         check_code(int(code), job_id)
         self.metrics.record("nack")
@@ -253,6 +265,50 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         code, deadline = await self._script("extend_lease", "extend", keys, [job_id, token or "", secs])
         check_code(int(code), job_id)
         return float(deadline)
+
+    # -- operator calls (see .admin) -------------------------------------------------------
+    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
+        """Dead jobs back to ready here, at the tail of their priority, with ``retry_count`` 0
+        (``ALL``: a page per script), or moved to ``to_queue`` (the move machinery; a job
+        whose id the target stores already stays dead here). Ids not dead here are skipped.
+
+        Returns:
+            How many jobs were redriven.
+
+        Raises:
+            InvalidJobError: bad ``job_ids`` or ``to_queue``.
+            OutcomeUnknownError: a script's reply was lost even to its retries.
+            BackendError: the store failed.
+        """
+        return await admin.redrive(self._ctx, job_ids, to_queue)
+
+    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
+        """Remove ready, delayed or dead jobs (``ALL``: a page per script); not counted as acked.
+
+        Returns:
+            How many jobs were removed.
+
+        Raises:
+            InvalidJobError: ``state`` is IN_FLIGHT or not a state, or bad ``job_ids``.
+            OutcomeUnknownError: a script's reply was lost even to its retries.
+            BackendError: the store failed.
+        """
+        return await admin.purge(self._ctx, state, job_ids)
+
+    async def delete(self, job_id: str) -> bool:
+        """Remove a job in any state; a leased job's holder then gets LeaseLostError (until
+        the lease's deadline). A job held by a migration or moving to another queue is not
+        deleted (False).
+
+        Returns:
+            True if the job was stored here and is now gone.
+
+        Raises:
+            InvalidJobError: ``job_id`` is not a non-empty str.
+            OutcomeUnknownError: the script's reply was lost even to its retries.
+            BackendError: the store failed.
+        """
+        return await admin.delete(self._ctx, job_id)
 
     # -- reads (see .read) ---------------------------------------------------------------
     async def length(self) -> int:
@@ -357,8 +413,19 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         return await moves.reclaim(self._ctx)
 
+    async def drop_dead(self) -> int:
+        """Dead-letter retention now: drop dead jobs past ``dead_retention`` or beyond
+        ``dead_max``, oldest first (bounded batches). Returns how many (also counted in
+        ``stats().total_dead_dropped``).
+
+        Raises:
+            BackendError: the store failed.
+        """
+        return await moves.drop_dead(self._ctx)
+
     async def run_maintenance(self) -> None:
-        """Every ``reclaim_interval``: :meth:`reclaim` and finish interrupted cross-slot moves."""
+        """Every ``reclaim_interval``: :meth:`reclaim`, :meth:`drop_dead` and finish interrupted
+        cross-slot moves."""
         await moves.run_maintenance(self._ctx)
 
     # -- migration SPI (see .migration) ----------------------------------------------------

@@ -53,7 +53,7 @@ READY_LISTS = tuple(f"ready:{p}" for p in range(PRIORITY_MIN, PRIORITY_MAX + 1))
 #: the key block every lists script gets as KEYS[1..], in this order
 KEY_SUFFIXES = (
     *("jobs", "meta", "ready", "delayed", "inflight", "dead", "ttl", "info", "wake", "idem"),
-    *("calls", "calltimes"),
+    *("calls", "calltimes", "gone"),
     *READY_LISTS,
 )
 WAKE = KEY_SUFFIXES.index("wake")
@@ -115,7 +115,9 @@ LUA_PREAMBLE = lua_key_constants()
 class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The cold part of a job record (msgpack; short names: it is stored per job).
     ``max_retries`` is always written; the others only when they differ from their default
-    (the scripts read a missing priority or retry count as 0)."""
+    (the scripts read a missing priority or retry count as 0). The scripts add ``ds`` to a
+    delayed job's record (its store order, for ties of one due time); it is not a field here,
+    so that a Meta keeps at most 15 fields and encodes with a one-byte map header."""
 
     mr: int  # max_retries
     p: int = 0  # priority
@@ -131,7 +133,7 @@ class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     mt: str | None = None  # move target
     mk: str | None = None  # move token (the target's receipt is keyed by it)
     ep: int | None = None  # moving out of ready: its list entry may still be in the list
-    ds: int | None = None  # delayed: store order (ties of one due time are promoted in it)
+    rd: int | None = None  # moving as a redrive: arrives with retry_count 0
 
 
 class Record(msgspec.Struct, kw_only=True):

@@ -11,8 +11,12 @@ any step leaves the job in ``moving``; :func:`recover_moves` (run by the
 maintenance loop) re-runs the steps, which is safe because each is a no-op the
 second time: no loss, no duplicate.
 
+A redrive to another queue (:func:`move_dead`) is the same move of a dead job only, which
+arrives with ``retry_count`` 0.
+
 The maintenance sweep (:func:`reclaim`) is the dequeue script with a count of 0, forced (a
-dequeue sweeps only when the queue's next due time has come).
+dequeue sweeps only when the queue's next due time has come); dead-letter retention
+(:func:`drop_dead`) runs after it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, text
 from queuestore._logging import get_logger, log_sweep
+from queuestore._retention import dead_max_limit
 from queuestore.backends.redis_lists.context import ListsContext, call_id
 from queuestore.backends.redis_lists.layout import check_code, key_block, parse_record
 from queuestore.errors import ConfigurationError, DuplicateJobError, InvalidJobError, QueueStoreError
 
-__all__ = ["move", "reclaim", "recover_moves", "run_maintenance"]
+__all__ = ["drop_dead", "move", "move_dead", "reclaim", "recover_moves", "run_maintenance"]
 
 _log = get_logger("backends.redis_lists")
 
@@ -67,6 +72,35 @@ async def move(ctx: ListsContext, job: JobRef, target_queue: str) -> None:
             return  # moved from here already: a retry is a no-op
     check_code(int(out[0]), job_id)
     await _finish_move(ctx, job_id, out[1], out[2], target_queue, text(out[4]))
+
+
+async def move_dead(ctx: ListsContext, job_id: str, target_queue: str) -> bool:
+    """Move a job to ``target_queue`` if it is dead here; it arrives ready with ``retry_count`` 0
+    (one script in one slot, else the cross-slot move). False when it is not dead here or the
+    target stores another job with its id (it stays dead here).
+
+    Raises:
+        InvalidJobError: a bad target queue name.
+        BackendError: the store failed.
+    """
+    layout = ctx.layout
+    try:
+        target = layout.keys.for_queue(target_queue)
+    except ConfigurationError as exc:
+        raise InvalidJobError("to_queue", exc.message) from None
+    target_block = key_block(target)
+    if not ctx.connection().cluster or key_slot(layout.keys.base.encode()) == key_slot(target.base.encode()):
+        args = [job_id, "", layout.queue, call_id(), "x"]
+        return int(await ctx.mutate("redrive", "move", ctx.block + target_block, args)) == 1
+    keys = [*ctx.block, layout.keys.key("moving")]
+    out = await ctx.script("redrive", "move_out", keys, [job_id, "", target_queue, call_id(), "x"])
+    if int(out[0]) != 1:
+        return False
+    try:
+        await _finish_move(ctx, job_id, out[1], out[2], target_queue, text(out[4]))
+    except DuplicateJobError:
+        return False
+    return True
 
 
 async def _finish_move(
@@ -139,12 +173,36 @@ async def reclaim(ctx: ListsContext) -> int:
     return total
 
 
+async def drop_dead(ctx: ListsContext) -> int:
+    """Dead-letter retention: drop dead jobs past ``dead_retention`` or beyond ``dead_max``,
+    oldest first, in bounded batches (repeated while a batch was full). Returns how many,
+    also counted as ``total_dead_dropped``.
+
+    Raises:
+        BackendError: the store failed.
+    """
+    opts = ctx.options
+    retention, limit, batch = float(opts.dead_retention), dead_max_limit(opts.dead_max), opts.reclaim_batch
+    if not retention and not limit:
+        return 0
+    total = 0
+    for _ in range(_MAX_SWEEPS):
+        n = int(await ctx.mutate("retention", "drop_dead", ctx.block, [retention, limit, batch, call_id()]))
+        ctx.metrics.record("dead_dropped", n)
+        total += n
+        if n < batch:
+            break
+    return total
+
+
 async def run_maintenance(ctx: ListsContext) -> None:
-    """Every ``reclaim_interval``: :func:`reclaim`, and on a cluster :func:`recover_moves`."""
+    """Every ``reclaim_interval``: :func:`reclaim`, :func:`drop_dead`, and on a cluster
+    :func:`recover_moves`."""
     while True:
         await anyio.sleep(float(ctx.options.reclaim_interval))
         try:
             await reclaim(ctx)
+            await drop_dead(ctx)
             if ctx.connection().cluster:
                 await recover_moves(ctx)
         except QueueStoreError:

@@ -76,6 +76,7 @@ async def stats(ctx: ListsContext) -> BackendStats:
         total_nacked=m.totals["nack"],
         total_dead_lettered=m.totals["dead"],
         total_expired=m.totals["expired"],
+        total_dead_dropped=m.totals.get("dead_dropped", 0),
         total_errors=m.totals["error"],
         connection_pool=ctx.connection().pool_stats(),
         **m.activity(),

@@ -26,8 +26,9 @@ back what it leased. See ``docs/reliability.md``.
 
 The backend holds a :class:`~.store.StreamsStore` (keys, group, consumer, runners) and
 delegates to the role modules: :mod:`.take` (dequeue), :mod:`.settle` (ack, nack, extend,
-move), :mod:`.read` and :mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup`
-(get_jobs) and :mod:`.migration` (migration SPI); the scripts are in ``lua/``.
+move), :mod:`.dlq` (redrive, purge, delete, dead-letter retention), :mod:`.read` and
+:mod:`.iterate` (length, peek, stats, health, iter), :mod:`.lookup` (get_jobs) and
+:mod:`.migration` (migration SPI); the scripts are in ``lua/``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import Any
 import anyio
 
 from queuestore._args import JobRef, check_job_queue, dequeue_options
-from queuestore._job import Job, JobState, validate_job
+from queuestore._job import AllJobs, Job, JobState, validate_job
 from queuestore._models import (
     BackendCapabilities,
     BackendConfig,
@@ -49,10 +50,11 @@ from queuestore._models import (
     HealthStatus,
     IterOptions,
 )
+from queuestore._retention import dead_max_limit
 from queuestore.abc import MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.scripts import lua_folder
-from queuestore.backends.redis_streams import iterate, lookup, migration, read, settle
+from queuestore.backends.redis_streams import dlq, iterate, lookup, migration, read, settle
 from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
@@ -65,7 +67,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
     """A queue on a Redis stream (see the module docstring)."""
 
     lua_folder = lua_folder(__name__.rpartition(".")[0])
-    script_names = ("enqueue", "take", "settle", "migrate", "lookup")
+    script_names = ("enqueue", "take", "settle", "migrate", "lookup", "dlq")
     options: RedisStreamsOptions
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
@@ -221,9 +223,15 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
         return [settle.settle_error(s, job_id) for (job_id, _), s in zip(refs, statuses, strict=True)]
 
     async def nack(
-        self, job: JobRef, requeue: bool = True, *, delay: float | timedelta = 0.0, error: str | None = None
+        self,
+        job: JobRef,
+        requeue: bool = True,
+        *,
+        delay: float | timedelta | None = None,
+        error: str | None = None,
     ) -> None:
-        """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
+        """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script;
+        without ``delay``, the ``retry_backoff`` option's delay (none: ready at once).
 
         Raises:
             JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
@@ -246,6 +254,37 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
             JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
         await settle.move(self.store, job, target_queue)
+
+    # -- operator: dead letters, purge, delete (see :mod:`.dlq`) ----------------------------------
+    async def redrive(self, job_ids: Sequence[str] | AllJobs, *, to_queue: str | None = None) -> int:
+        """Dead jobs back to ready at the tail of the stream (or into ``to_queue``), with
+        ``retry_count`` 0 and their history kept; with several groups, back to the group each
+        died in. ``ALL``: page by page, one script call each.
+
+        Raises:
+            InvalidJobError: bad ``job_ids`` or ``to_queue``.
+            OutcomeUnknownError, BackendError.
+        """
+        return await dlq.redrive(self.store, job_ids, to_queue)
+
+    async def purge(self, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
+        """Remove READY, DELAYED or DEAD jobs (their entries deleted); not counted as acked.
+
+        Raises:
+            InvalidJobError: ``state`` is IN_FLIGHT or not a state (``state``); bad ``job_ids``.
+            OutcomeUnknownError, BackendError.
+        """
+        return await dlq.purge(self.store, state, job_ids)
+
+    async def delete(self, job_id: str) -> bool:
+        """Remove one job in any state (a leased one: its holder then gets LeaseLostError);
+        a job held by a migration or mid cross-slot move is not removed (False).
+
+        Raises:
+            InvalidJobError: ``job_id`` is not a non-empty str.
+            OutcomeUnknownError, BackendError.
+        """
+        return await dlq.delete(self.store, job_id)
 
     # -- reads -----------------------------------------------------------------------------------
     async def length(self) -> int:
@@ -347,16 +386,23 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
 
     # -- maintenance -------------------------------------------------------------------------------
     async def sweep(self) -> int:
-        """Promote due delayed jobs, drop expired ones, trim retained entries; return the count
-        the script reports.
+        """Promote due delayed jobs, drop expired ones, trim retained entries, then drop dead
+        letters past ``dead_retention`` / ``dead_max`` (oldest first); return the entries trimmed
+        plus the dead letters dropped.
 
         Raises:
             BackendError.
         """
-        return await self.store.sweep()
+        trimmed = await self.store.sweep()
+        o = self.options
+        dropped = await dlq.prune_dead(
+            self.store, float(o.dead_retention), dead_max_limit(o.dead_max), o.reclaim_batch
+        )
+        return trimmed + dropped
 
     async def run_maintenance(self) -> None:
-        """Every ``reclaim_interval``: promote due delayed jobs, drop expired ones, trim retained."""
+        """Every ``reclaim_interval``: promote due delayed jobs, drop expired ones, trim retained,
+        drop dead letters past their retention or count."""
         while True:
             with contextlib.suppress(Exception):  # counted in metrics by _script; keep running
                 await self.sweep()

@@ -18,8 +18,10 @@ key                            type      holds
 ``P{q}:parked:meta``           hash      job id -> its counters (JSON; held / moving: also
                                          the state it came from, ``s``, and ``due``)
 ``P{q}:ttl``                   zset      waiting job ids by expiry (ms)
-``P{q}:dead``                  stream    dead letters (+ why, at, origin)
-``P{q}:counters``              hash      enqueued, acked, nacked, dead, expired, lost
+``P{q}:dead``                  stream    dead letters (+ why, at, origin; fan-out: g,
+                                         the group it died in)
+``P{q}:counters``              hash      enqueued, acked, nacked, dead, expired, lost,
+                                         purged, deleted, dead_dropped
 ``P{q}:idem``                  zset      idempotency key -> end of its window (ms)
 ``P{q}:calls``                 hash      call id -> the JSON reply of that mutating call
 ``P{q}:calls:at``              zset      call id -> when it ran (server ms); the last

@@ -40,7 +40,7 @@ from queuestore.backends.redis_streams.layout import (
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import SerializationError
 
-__all__ = ["LOOKUP_BATCH", "get_jobs", "origin_of"]
+__all__ = ["LOOKUP_BATCH", "get_jobs", "origin_of", "stored"]
 
 #: ids per script call
 LOOKUP_BATCH = 500
@@ -101,6 +101,17 @@ async def origin_of(store: StreamsStore, keys: StreamKeys, job_id: str) -> str |
     except DECODE_ERRORS:
         return None
     return None if job is None else job.origin_queue
+
+
+async def stored(store: StreamsStore, keys: StreamKeys, job_id: str) -> bool:
+    """Whether a job of this id is stored under ``keys`` (another queue's, e.g. a redrive target),
+    in any state.
+
+    Raises:
+        BackendError: the store failed.
+    """
+    reply = (await store.scripts("redrive", [ScriptCall("lookup", keys.core(), [store.group, job_id])]))[0]
+    return bool(reply[0])
 
 
 def _located(store: StreamsStore, job_id: str, reply: Sequence[Any]) -> Job | None:

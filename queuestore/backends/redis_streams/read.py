@@ -127,7 +127,8 @@ async def stats(store: StreamsStore) -> BackendStats:
         dead=int(dead) if isinstance(dead, int) else 0, total_enqueued=c.get("enqueued", 0),
         total_dequeued=m.totals.get("dequeue", 0), total_acked=c.get("acked", 0),
         total_nacked=c.get("nacked", 0), total_dead_lettered=c.get("dead", 0),
-        total_expired=c.get("expired", 0), total_errors=m.totals.get("error", 0),
+        total_expired=c.get("expired", 0), total_dead_dropped=c.get("dead_dropped", 0),
+        total_errors=m.totals.get("error", 0),
         stream_length=int(xlen) if isinstance(xlen, int) else 0, consumer_lag=ready,
         oldest_pending_age_s=age, connection_pool=store.conn.pool_stats(), **m.activity(),
     )  # fmt: skip

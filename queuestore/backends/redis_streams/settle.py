@@ -12,6 +12,7 @@ from typing import Any
 from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, seconds_arg
+from queuestore._backoff import backoff_policy
 from queuestore._job import JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore.backends._redis.keys import validate_queue_name
@@ -79,16 +80,25 @@ async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
 
 
 async def nack(
-    store: StreamsStore, job: JobRef, requeue: bool, delay: float | timedelta, error: str | None
+    store: StreamsStore, job: JobRef, requeue: bool, delay: float | timedelta | None, error: str | None
 ) -> None:
     """Retry (new entry, or delayed) or dead-letter, and release the old entry, in one script.
+
+    Without ``delay`` the ``retry_backoff`` option's policy sets it: the script computes it from
+    the job's stored retry count (no backoff: ready at once).
 
     Raises:
         JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
     """
-    secs = _bounded(seconds_arg(delay, "delay"), "delay")
+    backoff: list[float] = []
+    if delay is None:
+        policy = backoff_policy(store.options.retry_backoff)
+        delay_ms = 0 if policy is None else -1
+        backoff = [] if policy is None else policy.script_args()
+    else:
+        delay_ms = ms(_bounded(seconds_arg(delay, "delay"), "delay"))
     job_id, guard = _guard(store, job)
-    args = [*settle_args(store, "nack", job_id, guard), int(requeue), ms(secs), error or ""]
+    args = [*settle_args(store, "nack", job_id, guard), int(requeue), delay_ms, error or "", *backoff]
     res = await store.mutate("nack", "settle", store.keys.core(), args)
     _check(int(res[0]), job_id)
     store.metrics.record("nack")

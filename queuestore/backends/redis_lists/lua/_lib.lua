@@ -37,7 +37,7 @@ end
 local STATES = {r = true, d = true, i = true, x = true, m = true, h = true}
 local COLD_TYPES = {
   p = "number", mr = "number", rc = "number", q = "number", av = "number", x = "number",
-  da = "number", ep = "number", ds = "number",
+  da = "number", ep = "number", ds = "number", rd = "number",
   le = "string", dr = "string", o = "string", hf = "string", mt = "string", mk = "string",
 }
 local function well_typed(m)
@@ -225,9 +225,18 @@ local function wake(K, n)
   if rcall("RPUSH", K[WAKE], unpack(tokens)) > WAKE_MAX then rcall("LTRIM", K[WAKE], -WAKE_MAX, -1) end
 end
 
--- guard shared by nack / extend / move: 1 ok, 0 unknown, -1 lease lost, -2 not in flight
-local function check_lease(m, tok)
-  if m == nil then return 0 end
+-- a lease whose job was deleted while leased (the gone set: token -> its lease deadline)
+local function lease_deleted(K, tok)
+  return tok ~= "" and rcall("ZSCORE", K[GONE], tok) ~= false
+end
+
+-- guard shared by nack / extend / move: 1 ok, 0 unknown, -1 lease lost (or deleted while
+-- leased), -2 not in flight
+local function check_lease(K, m, tok)
+  if m == nil then
+    if lease_deleted(K, tok) then return -1 end
+    return 0
+  end
   if tok ~= "" and (m.st ~= "i" or m.t ~= tok) then return -1 end
   if m.st ~= "i" then return -2 end
   return 1

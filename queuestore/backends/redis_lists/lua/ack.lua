@@ -1,9 +1,9 @@
 -- Acknowledge leased jobs: they are gone. The record (the truth) first, then the body, then the
 -- in-flight entry (a prefix left by an error is an acked job; the sweep drops its in-flight entry).
--- KEYS: the key block up to the call records (no ready lists).
+-- KEYS: the key block up to the gone set (no ready lists).
 -- ARGV: call id ("" = none), then pairs of (id, lease token or "" for unguarded).
--- Returns per job: 1 acked, 0 unknown, -1 lease lost (stale token), -2 not in flight; a retried
--- call (same call id) gets the reply of its first run.
+-- Returns per job: 1 acked, 0 unknown, -1 lease lost (stale token, or the job was deleted while
+-- leased), -2 not in flight; a retried call (same call id) gets the reply of its first run.
 local K = KEYS
 local cid = ARGV[1]
 local prior = recalled(K, cid)
@@ -14,7 +14,9 @@ local raws = rcall("HMGET", K[META], unpack(ids))
 local out, gone, done = {}, {}, {}
 for j, id in ipairs(ids) do
   local tok, raw, res = ARGV[2 * j + 1], raws[j], 0
-  if raw and not done[id] then
+  if raw == false and lease_deleted(K, tok) then
+    res = -1
+  elseif raw and not done[id] then
     local st, t = string.match(raw, "^(%a)|%d*|([^|]*)|")
     if st == nil then
       res = 0

@@ -12,7 +12,7 @@ if kind(READY) == "zset" or kind(EXTRA) == "string" then
 end
 local want = {[JOBS] = "hash", [META] = "hash", [READY] = "list", [DELAYED] = "zset", [INFLIGHT] = "zset",
   [DEAD] = "zset", [TTL] = "zset", [INFO] = "hash", [WAKE] = "list", [IDEM] = "zset",
-  [CALLS] = "hash", [CALLTIMES] = "zset"}
+  [CALLS] = "hash", [CALLTIMES] = "zset", [GONE] = "zset"}
 for p = PRIO_MIN, PRIO_MAX do want[READY0 + p] = "list" end
 for i = 1, BLOCK_LEN do
   local t = kind(i)

@@ -14,7 +14,7 @@ if mode == "done" then
   rcall("HDEL", K[META], id)
 else
   local old = m.hf
-  m.hf, m.mt, m.mk = nil, nil, nil
+  m.hf, m.mt, m.mk, m.rd = nil, nil, nil, nil
   if old == "r" and m.ep then
     m.ep, m.st = nil, "r" -- its entry is still in the list: live again
     count(K, "stale", -1)

@@ -5,6 +5,7 @@
 -- KEYS: the target key block, then the inbox set (EXTRA).
 -- ARGV: id, body, record (as move_out returned it), source queue name, receipt window (s), sweep
 -- limit, move token.
+-- A job moved by a redrive (flag rd) arrives with retry_count 0.
 -- Returns 1 stored (now or before), -3 the id is already in the target (another job).
 local K = KEYS
 local id, body, raw, source, window, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
@@ -14,7 +15,8 @@ if rcall("ZSCORE", K[EXTRA], receipt) then return 1 end
 if rcall("HEXISTS", K[META], id) == 1 then return -3 end
 local m = parse(raw)
 if m == nil then return redis.error_reply("move_in: the moved record does not parse") end
-m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt, m.ep, m.mk = nil, nil, nil, nil, nil, nil, nil, nil, nil
+if m.rd then m.rc = 0 end -- a redrive
+m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt, m.ep, m.mk, m.rd = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
 m.o = source
 if body ~= "" then rcall("HSET", K[JOBS], id, body) end
 local woken = catch_up(K, now, true)

@@ -134,8 +134,11 @@ local function finish(eid, jid, mine)
   rcall("ZREM", T, jid)
 end
 
-local function dead_letter(m, why)
+-- a dead letter (+ why, when, origin); with several groups it names the group it died in
+-- (g), so a redrive hands it back to that group only
+local function dead_letter(m, why, group)
   m.why = why; m.at = now; m.o = m.o or queue
+  if group and #groups() > 1 then m.g = group end
   local did = rcall("XADD", D, "*", unpack(flat(m)))
   if m.j then rcall("HSET", I, m.j, "X" .. did) end
   rcall("HINCRBY", C, "dead", 1)

@@ -84,7 +84,7 @@ local function requeue(eid, g, d, m)
   m.e = "lease expired"; m.a = a + d
   if r + d > mx then
     m.r = r + d - 1
-    dead_letter(m, "lease expired")
+    dead_letter(m, "lease expired", g)
   else
     m.r = r + d
     if #groups() > 1 then m.g = g end

@@ -7,9 +7,11 @@
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
--- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms, error) -> {status, new state};
+-- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms (-1: from
+--      the backoff that follows), error, [backoff base s, factor, max s, jitter spread]) -> {status, new state};
 --      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
---      move -> {status}; moveout -> {status, fields}; moved -> {status};
+--      move -> {status}; moveout (11: "dead" = a redrive: dead letters only, why and at kept parked)
+--      -> {status, fields}; moved -> {status};
 --      giveback (6: the call id of a dequeue or "", 7: its group, then with "": entry id,
 --      deliveries pairs) -> {entries handed back}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
@@ -35,6 +37,8 @@ local function leased(jid, group, consumer, eid, dtok)
     if not loc or not string.match(loc, "^%d") then return 0 end
     eid = loc
   elseif op ~= "bury" and not rcall("HGET", I, jid) then
+    -- deleted while leased (dlq delete): its lease record stays until the deadline
+    if rcall("ZSCORE", L, group .. US .. eid) then return -1 end
     return 0
   end
   local p = rcall("XPENDING", S, group, eid, eid, 1)
@@ -89,11 +93,16 @@ if op == "nack" or op == "bury" or op == "extend" then
   local state
   if op == "bury" then
     m.b = ARGV[11]; m.r = r + d - 1; m.a = a + d
-    dead_letter(m, ARGV[12]); state = "dead"
+    dead_letter(m, ARGV[12], group); state = "dead"
   else
     local requeue, delay, err = ARGV[11] == "1", tonumber(ARGV[12]), ARGV[13]
     if err ~= "" then m.e = err end
     m.a = a + d
+    if delay < 0 then
+      -- retry backoff: min(max, base * factor ^ retry_count before this nack) * spread
+      local base, factor, most, spread = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
+      delay = math.floor(math.min(most, base * factor ^ (r + d - 1)) * spread * 1000)
+    end
     if requeue and r + d <= mx then
       catch_up(false)
       m.r = r + d
@@ -108,7 +117,7 @@ if op == "nack" or op == "bury" or op == "extend" then
       end
     else
       m.r = r + d - 1
-      dead_letter(m, err ~= "" and err or (requeue and "max retries exceeded" or "rejected"))
+      dead_letter(m, err ~= "" and err or (requeue and "max retries exceeded" or "rejected"), group)
       state = "dead"
     end
     rcall("HINCRBY", C, "nacked", 1)
@@ -119,9 +128,15 @@ end
 
 -- move / moveout: take the job out of whatever state it is in (leased: guarded as ack);
 -- returns status, fields, remover, and the state it is in (+ due ms when delayed)
+local only_dead = op == "moveout" and ARGV[11] == "dead"
 local function take_out()
   local loc = rcall("HGET", I, jid)
-  if not loc then return 0 end
+  if not loc then
+    -- deleted while leased (dlq delete): the holder's lease record stays until the deadline
+    if tok_eid ~= "" and rcall("ZSCORE", L, group .. US .. tok_eid) then return -1 end
+    return 0
+  end
+  if only_dead and string.sub(loc, 1, 1) ~= "X" and loc ~= "M" then return 0 end
   if tok_eid ~= "" or string.match(loc, "^%d") then
     local p = string.match(loc, "^%d") and rcall("XPENDING", S, group, loc, loc, 1) or {}
     if tok_eid ~= "" or #p > 0 then
@@ -137,7 +152,10 @@ local function take_out()
     local m = decode_object(rcall("HGET", PM, jid) or "{}") or {}  -- garbage meta: no counters
     m.b = rcall("HGET", PB, jid)
     if not m.b then rcall("HDEL", I, jid); return 0 end
-    if loc == "M" then return 1, m, function() unpark(jid) end, m.s or "ready", m.due end
+    if loc == "M" then
+      if only_dead and m.s ~= "dead" then return 0 end
+      return 1, m, function() unpark(jid) end, m.s or "ready", m.due
+    end
     return 1, m, function() unpark(jid) end, "delayed", rcall("ZSCORE", Z, jid)
   elseif string.sub(loc, 1, 1) == "X" then
     local did = string.sub(loc, 2)
@@ -198,11 +216,14 @@ elseif op == "moveout" then
   -- the parked meta keeps the state it left (s, and due when delayed) for lookups by id
   local st, m, remove, from, due = take_out()
   if st ~= 1 then return {st} end
+  local why, at = m.why, m.at  -- a redrive keeps them parked: it may have to put the job back
   m.o = queue; m.why = nil; m.at = nil; m.j = jid; m.g = nil
   if rcall("HGET", I, jid) ~= "M" then
     remove() -- first: for a delayed job it unparks, which must not erase the record below
     rcall("HSET", PB, jid, m.b)
-    rcall("HSET", PM, jid, cjson.encode({r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o, s = from, due = due}))
+    local keep = {r = tostring(m.r or "0"), m = m.m, a = tostring(m.a or "0"), x = m.x, e = m.e, o = m.o, s = from, due = due}
+    if only_dead then keep.why = why; keep.at = at end
+    rcall("HSET", PM, jid, cjson.encode(keep))
     rcall("ZREM", Z, jid); rcall("ZREM", T, jid)
     rcall("HSET", I, jid, "M")
   end
