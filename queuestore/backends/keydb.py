@@ -9,7 +9,9 @@ every other option is that layout's. Tuned defaults where the operator set nothi
 What KeyDB does differently is probed at connect, not assumed from this type name
 (see ``docs/servers.md``): no ``#!lua`` script header, XAUTOCLAIM's two-element reply
 (a nil in place of a deleted entry, whose id stays pending -- the streams scripts
-parse both shapes), no ``lag`` in XINFO GROUPS, no CLIENT NO-EVICT, no WAITAOF.
+parse both shapes), no ``lag`` in XINFO GROUPS, no CLIENT NO-EVICT, no WAITAOF, and
+blocking timeouts that hang the server once a blocked client returns early: a consumer's
+wait blocks with timeout 0 and the client bounds it (``backends/_redis/blocking.py``).
 KeyDB's active-replica mode (last writer wins per key) is unsafe for queues and is
 not supported.
 

@@ -12,6 +12,8 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncCluster
 from redis.exceptions import ResponseError
 
+from queuestore.backends._redis.connection import RedisClient
+from queuestore.backends._redis.probe import probe_server
 from queuestore.backends._redis.scripts import ScriptCall, ScriptHeader, ScriptSet, lua_folder
 from tests.servers import RedisCluster, RedisServer
 
@@ -20,6 +22,12 @@ LISTS = lua_folder("queuestore.backends.redis_lists")
 
 pytestmark = pytest.mark.anyio
 LUA = Path(__file__).resolve().parents[2] / "queuestore" / "backends" / "_redis" / "lua"
+
+
+async def header_of(client: RedisClient) -> ScriptHeader:
+    """The script header the connected server takes, as the backends probe it (``#!lua`` on
+    Redis / Valkey 7+, none on KeyDB...): these tests run on every server binary."""
+    return (await probe_server(client)).script_header
 
 
 def test_no_script_calls_redis_directly() -> None:
@@ -48,7 +56,8 @@ def test_headers_and_group_library() -> None:
 async def test_noscript_recovery_standalone_and_in_pipelines(redis_server: RedisServer) -> None:
     client = aredis.Redis.from_url(redis_server.url)
     try:
-        scripts = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7)
+        header = await header_of(client)
+        scripts = ScriptSet(SELFTEST, ["touch"], header)
         await scripts.load(client)
         await client.script_flush()
         assert int(await scripts.run(client, "touch", ["pl:a"], [])) >= 1
@@ -65,7 +74,8 @@ async def test_noscript_recovery_on_a_cluster(redis_cluster: RedisCluster) -> No
     client = AsyncCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in redis_cluster.nodes])
     try:
         await client.initialize()
-        scripts = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7)
+        header = await header_of(client)
+        scripts = ScriptSet(SELFTEST, ["touch"], header)
         await scripts.load(client)
         for node in redis_cluster.nodes:
             node.sync_client().script_flush()
@@ -81,12 +91,13 @@ async def test_noscript_recovery_on_a_cluster(redis_cluster: RedisCluster) -> No
 async def test_strict_keys_refuses_an_undeclared_key(redis_server: RedisServer) -> None:
     client = aredis.Redis.from_url(redis_server.url)
     try:
-        strict = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7, strict_keys=True)
+        header = await header_of(client)
+        strict = ScriptSet(SELFTEST, ["touch"], header, strict_keys=True)
         assert int(await strict.run(client, "touch", ["sk:a"], [])) == 1
         with pytest.raises(ResponseError, match="STRICTKEYS undeclared key sk:b"):
             await strict.run(client, "touch", ["sk:a"], ["sk:b"])
         assert await client.get("sk:b") is None  # refused before the undeclared write
-        lax = ScriptSet(SELFTEST, ["touch"], ScriptHeader.REDIS7)
+        lax = ScriptSet(SELFTEST, ["touch"], header)
         # 3: the refused run had already written KEYS[1] (scripts are not rolled back)
         assert int(await lax.run(client, "touch", ["sk:a"], ["sk:b"])) == 3
         assert await client.get("sk:b") == b"1"  # without the checker the undeclared write happens

@@ -77,6 +77,16 @@ class ServerInfo(msgspec.Struct, kw_only=True, frozen=True):
         return False
 
     @property
+    def blocking_timeouts_safe(self) -> bool:
+        """Whether a blocking command with a server-side timeout leaves the server sound.
+
+        False on KeyDB: a client that returns before its timeout (woken, or gone) stays in
+        KeyDB's table of blocked-client timeouts, and at that deadline the server locks the
+        freed client, which hangs it once the memory is reused (see ``docs/servers.md``).
+        """
+        return self.kind != "keydb"
+
+    @property
     def label(self) -> str:
         """e.g. ``"redis 7.0.15 (cluster)"``."""
         return f"{self.kind} {self.version}" + (" (cluster)" if self.cluster else "")

@@ -15,6 +15,7 @@ import anyio
 
 from queuestore._job import Job
 from queuestore._models import DequeueOptions
+from queuestore.backends._redis.blocking import wait_list
 from queuestore.backends._redis.errors import translating
 from queuestore.backends.redis_lists.batches import Leased, give_back, lease
 from queuestore.backends.redis_lists.context import ListsContext
@@ -78,7 +79,7 @@ class LeaseWaits:
         with anyio.CancelScope() as scope, translating(ctx.name, op):
             self._scopes.add(scope)
             try:
-                await ctx.connection().blocking_client.blpop([ctx.block[WAKE]], timeout=seconds)
+                await wait_list(ctx.connection(), ctx.block[WAKE], seconds)
             finally:
                 self._scopes.discard(scope)
 

@@ -23,6 +23,7 @@ import anyio
 from queuestore._job import Job, JobState
 from queuestore._logging import get_logger, log_buried
 from queuestore._models import DequeueOptions
+from queuestore.backends._redis.blocking import wait_stream
 from queuestore.backends._redis.errors import translating
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
@@ -222,6 +223,4 @@ async def wait_for_entries(store: StreamsStore, last_id: Any, wait: float) -> No
     """
     store.check_open("dequeue")
     with translating(store.name, "dequeue"):
-        await store.conn.blocking_client.execute_command(
-            "XREAD", "BLOCK", max(1, int(wait * 1000)), "STREAMS", store.keys.stream, last_id
-        )
+        await wait_stream(store.conn, store.keys.stream, last_id, wait)
