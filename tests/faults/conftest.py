@@ -1,5 +1,6 @@
 """Fixtures of the fault tests: a :class:`~.proxy.FaultProxy` in front of the session's real
-server, and redis-streams and redis-lists backends that talk through it (or straight to the
+server, the layout under test (redis-lists and redis-streams: ``layout``, with its hooks from
+:mod:`.layouts`), and backends of that layout that talk through the proxy (or straight to the
 server)."""
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from typing import Any
 import pytest
 
 from queuestore import BackendConfig
-from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory
-from queuestore.backends.redis_streams import RedisStreamsBackend, RedisStreamsFactory
 
+from .layouts import LAYOUTS, Layout
 from .proxy import FaultProxy
 
-StreamsMaker = Callable[..., Awaitable[RedisStreamsBackend]]
-ListsMaker = Callable[..., Awaitable[RedisListsBackend]]
+Maker = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
@@ -26,26 +25,34 @@ async def proxy(redis_server: Any) -> AsyncIterator[FaultProxy]:
         yield p
 
 
+@pytest.fixture(params=sorted(LAYOUTS))
+def layout(request: pytest.FixtureRequest) -> Layout:
+    """The layout under test (a test of one layout only: ``parametrize("layout", [...],
+    indirect=True)``)."""
+    return LAYOUTS[request.param]
+
+
 @pytest.fixture
-async def streams(redis_server: Any, proxy: FaultProxy) -> AsyncIterator[StreamsMaker]:
-    """``await streams(via_proxy=True, **options)``: a backend on one queue of its own per test;
-    through the proxy it has a short ``read_timeout`` so a swallowed reply is retried fast."""
-    made: list[RedisStreamsBackend] = []
+async def backends(redis_server: Any, proxy: FaultProxy, layout: Layout) -> AsyncIterator[Maker]:
+    """``await backends(via_proxy=True, queue="q", **options)``: a backend of the layout under
+    test on a key prefix of its own per test; through the proxy it has a short ``read_timeout``
+    so a swallowed reply is retried fast."""
+    made: list[Any] = []
     prefix = f"qs-flt-{uuid.uuid4().hex[:8]}:"
 
-    async def make(via_proxy: bool = True, queue: str = "q", **options: Any) -> RedisStreamsBackend:
+    async def make(via_proxy: bool = True, queue: str = "q", **options: Any) -> Any:
         opts: dict[str, Any] = {"key_prefix": prefix, "strict_keys": True}
         if via_proxy:
             opts["read_timeout"] = opts["write_timeout"] = 0.25
         opts.update(options)
         cfg = BackendConfig(
-            type="redis-streams",
+            type=layout.type,
             name="faults",
             url=proxy.url if via_proxy else redis_server.url,
             queue=queue,
             options=opts,
         )
-        backend = await RedisStreamsFactory().create(cfg)
+        backend = await layout.factory().create(cfg)
         made.append(backend)
         return backend
 
@@ -56,32 +63,6 @@ async def streams(redis_server: Any, proxy: FaultProxy) -> AsyncIterator[Streams
             await b.aclose()
 
 
-@pytest.fixture
-async def lists(redis_server: Any, proxy: FaultProxy) -> AsyncIterator[ListsMaker]:
-    """``await lists(via_proxy=True, **options)``: a redis-lists backend on one queue of its own
-    per test; through the proxy it has a short ``read_timeout`` so a swallowed reply is retried
-    fast."""
-    made: list[RedisListsBackend] = []
-    prefix = f"qs-flt-{uuid.uuid4().hex[:8]}:"
-
-    async def make(via_proxy: bool = True, queue: str = "q", **options: Any) -> RedisListsBackend:
-        opts: dict[str, Any] = {"key_prefix": prefix, "strict_keys": True}
-        if via_proxy:
-            opts["read_timeout"] = opts["write_timeout"] = 0.25
-        opts.update(options)
-        cfg = BackendConfig(
-            type="redis-lists",
-            name="faults",
-            url=proxy.url if via_proxy else redis_server.url,
-            queue=queue,
-            options=opts,
-        )
-        backend = await RedisListsFactory().create(cfg)
-        made.append(backend)
-        return backend
-
-    try:
-        yield make
-    finally:
-        for b in made:
-            await b.aclose()
+async def pair(backends: Maker, **options: Any) -> tuple[Any, Any]:
+    """A backend through the proxy and one straight to the server, on the same queue."""
+    return await backends(**options), await backends(via_proxy=False, **options)

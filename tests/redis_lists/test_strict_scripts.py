@@ -3,6 +3,7 @@ keys is dead-lettered with a reason instead of crashing a consumer or blocking t
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -105,6 +106,38 @@ async def test_garbage_is_dead_lettered_with_a_reason(lists: Maker, redis_server
     assert dead[no_body.id].dead_reason == "job body is missing"
     assert "metadata" in (dead[bad_meta.id].dead_reason or "")
     assert (await backend.stats()).dead == 3
+
+
+async def test_records_of_the_wrong_types_and_states_are_dead_lettered(
+    lists: Maker, redis_server: RedisServer
+) -> None:
+    """Wrong-typed cold fields, unknown state codes (ready, delayed, in flight, leased now) never
+    stop a script: each is dead-lettered wherever a script meets it, and the real job flows."""
+    backend = await lists()
+    r = redis_server.sync_client()
+    base = lists.base(backend.queue)
+    past = time.time() - 5
+    bad_types = msgspec.msgpack.encode({"mr": "x", "p": "high", "rc": [1], "x": "never", "le": 7})
+    good = Job(payload="good")
+    await backend.enqueue(good)
+    r.hset(f"{base}:jobs", mapping={"g-ready": b"\xc1", "g-delayed": b"\xc1", "g-leased": b"\xc1"})
+    r.hset(f"{base}:meta", "g-ready", b"r|0||||" + bad_types)
+    r.lpush(f"{base}:ready:0", "g-ready")
+    r.hset(f"{base}:meta", "g-delayed", b"d|0||||" + bad_types)
+    r.zadd(f"{base}:delayed", {"g-delayed": 0})
+    r.hset(f"{base}:meta", "g-leased", b"i|1|tok|%f|%f|" % (past, past) + bad_types)
+    r.zadd(f"{base}:inflight", {"g-leased": -past})
+    r.hset(f"{base}:meta", "g-state", b"q|0||||" + msgspec.msgpack.encode({"mr": 1}))
+    r.lpush(f"{base}:ready:0", "g-state")
+    r.hset(f"{base}:info", "due", 0)  # the next script sweeps
+    got = await backend.dequeue_many(DequeueOptions(count=10))
+    assert [j.id for j in got] == [good.id]
+    assert await backend.enqueue(Job(payload="after")) is True
+    dead = {j.id: j async for j in backend.iter(IterOptions(states=(JobState.DEAD,)))}
+    assert set(dead) == {"g-ready", "g-delayed", "g-leased", "g-state"}
+    assert all(r.hget(f"{base}:meta", gid).startswith(b"x|") for gid in dead)
+    assert r.zcard(f"{base}:delayed") == 0
+    assert r.zrange(f"{base}:inflight", 0, -1) == [good.id.encode()]
 
 
 async def test_a_blocked_consumer_wakes_for_a_delayed_job(lists: Maker) -> None:

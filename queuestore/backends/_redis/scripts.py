@@ -15,8 +15,8 @@ Then the prelude (``rcall = redis.call``) or, in strict-keys mode, a checker
 that fails on any key argument not in KEYS, then the backend's optional
 *preamble* (Lua generated from Python declarations, e.g. the key-block indexes,
 so the order of KEYS is declared once), then the group's optional shared
-library ``_lib.lua`` of that folder (helpers every script of the group uses; there
-is no ``require`` in server Lua). Scripts call redis only through ``rcall``; a
+library ``_lib.lua`` of that folder and its other ``_*.lua`` parts (helpers every script
+of the group uses; there is no ``require`` in server Lua). Scripts call redis only through ``rcall``; a
 test guards that.
 
 NOSCRIPT (restart, failover, SCRIPT FLUSH, a cluster node that never saw the
@@ -85,9 +85,13 @@ class ScriptCall:
 
 
 def _folder_library(folder: Traversable) -> str:
-    """The folder's optional ``_lib.lua`` (empty when it has none)."""
+    """The folder's optional ``_lib.lua``, then its other ``_*.lua`` files in name order (each a
+    part of the library built on ``_lib.lua``); empty when it has none."""
     lib = folder.joinpath("_lib.lua")
-    return lib.read_text(encoding="utf-8") if lib.is_file() else ""
+    parts = [lib] if lib.is_file() else []
+    more = [f for f in folder.iterdir() if f.name.startswith("_") and f.name.endswith(".lua")]
+    parts += sorted((f for f in more if f.name != "_lib.lua"), key=lambda f: f.name)
+    return "".join(f.read_text(encoding="utf-8") for f in parts)
 
 
 def _build(name: str, source: str, header: ScriptHeader, strict: bool, library: str = "") -> Script:

@@ -115,7 +115,9 @@ LUA_PREAMBLE = lua_key_constants()
 class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The cold part of a job record (msgpack; short names: it is stored per job).
     ``max_retries`` is always written; the others only when they differ from their default
-    (the scripts read a missing priority or retry count as 0)."""
+    (the scripts read a missing priority or retry count as 0). The scripts add ``ds`` to a
+    delayed job's record (its store order, for ties of one due time); it is not a field here,
+    so that a Meta keeps at most 15 fields and encodes with a one-byte map header."""
 
     mr: int  # max_retries
     p: int = 0  # priority

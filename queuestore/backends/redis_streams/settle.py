@@ -171,6 +171,7 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
     sk, tk = store.keys, store.target_keys(target_queue)
     if not store.conn.cluster or key_slot(tk.stream.encode()) == key_slot(sk.stream.encode()):
         keys = [*sk.core(), tk.stream, tk.idx, tk.ttl, tk.counters, tk.meta, tk.dead]
+        keys += [tk.delayed, tk.parked, tk.leases]
         res = await store.mutate(
             "move", "settle", keys, settle_args(store, "move", job_id, guard, target_queue)
         )

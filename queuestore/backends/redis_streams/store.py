@@ -238,6 +238,7 @@ class StreamsStore:
         args: list[Any] = [call_id(), window, len(rows)]
         for row in rows:
             args += row
+        args += [int(self.retain), keys.q.queue]
         res = await self.mutate(op, "enqueue", [*keys.core(), keys.idem, keys.record], args)
         return [bool(r) for r in res]
 

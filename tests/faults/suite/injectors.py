@@ -5,20 +5,23 @@ it injected. They act on the real server process (SIGSTOP, kill -9), on its conn
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 import anyio.to_thread
+import msgspec
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
+from queuestore.backends.redis_lists.layout import ListsLayout
 from queuestore.testing import RedisServer
 
 from ..proxy import Fault, FaultProxy
 
-__all__ = ["INJECTORS", "FaultContext", "Injector", "any_script"]
+__all__ = ["INJECTORS", "FaultContext", "Injector", "any_script", "lists_garbage_left"]
 
 
 @dataclass
@@ -29,8 +32,10 @@ class FaultContext:
     proxy: FaultProxy | None
     stop: anyio.Event
     rng: random.Random
-    #: the backend's keys (``StreamKeys`` of a redis-streams backend), for garbage
+    #: the backend's keys, for garbage: ``StreamKeys`` (redis-streams) or ``ListsLayout`` (redis-lists)
     keys: Any = None
+    #: the ids the lists garbage writer used (records, list entries, set members)
+    garbage_ids: list[str] = field(default_factory=list)
 
 
 Injector = Callable[[FaultContext], Awaitable[int]]
@@ -119,9 +124,107 @@ async def script_flush(ctx: FaultContext) -> int:
 
 
 async def garbage(ctx: FaultContext) -> int:
+    """Write garbage into the queue's own keys (the layout of ``ctx.keys``): a redis-streams
+    ``StreamKeys`` or a redis-lists ``ListsLayout``. None of it may come out as a job or stop
+    the real ones."""
+    if isinstance(ctx.keys, ListsLayout):
+        return await _lists_garbage(ctx, ctx.keys)
+    return await _streams_garbage(ctx)
+
+
+def _cold(**fields: Any) -> bytes:
+    """The msgpack cold part of a lists record, with whatever field types the caller gives."""
+    return msgspec.msgpack.encode(fields)
+
+
+async def _lists_garbage(ctx: FaultContext, layout: ListsLayout) -> int:
+    """Write garbage into a redis-lists queue's keys, one kind after another: ready, due
+    delayed and expired in-flight records whose cold fields have the wrong types; a ready record
+    with an undecodable body; records with an unknown state code; ready-list ids with no record;
+    junk strings in the plain-producer list; junk members (no record, or a record that is not
+    ours) in the in-flight and delayed sets."""
+    assert ctx.server is not None
+    key = layout.keys.key
+    meta, jobs, ready, plain = key("meta"), key("jobs"), layout.ready_key(0), key("ready")
+    delayed, inflight, info = key("delayed"), key("inflight"), key("info")
+    past = time.time() - 5.0
+    bad_types = _cold(mr="x", p="high", rc=[1], av="soon", x="never", le=7, o=3)
+    written = 0
+    async with _client(ctx.server) as raw:
+        while await _pause(ctx, 0.05, 0.15):
+            n = written
+            gid = f"garbage-{n % 9}-{n}"
+            try:
+                async with raw.pipeline(transaction=True) as pipe:
+                    kind = n % 9
+                    if kind == 0:  # ready, cold fields of the wrong types
+                        pipe.hset(jobs, gid, b"\xff\x00junk")
+                        pipe.hset(meta, gid, b"r|0||||" + bad_types)
+                        pipe.lpush(ready, gid)
+                    elif kind == 1:  # due delayed, cold fields of the wrong types
+                        pipe.hset(jobs, gid, b"\xc1")
+                        pipe.hset(meta, gid, b"d|0||||" + bad_types)
+                        pipe.zadd(delayed, {gid: 0})
+                    elif kind == 2:  # expired lease, cold fields of the wrong types
+                        pipe.hset(jobs, gid, b"\xc1")
+                        pipe.hset(meta, gid, b"i|1|tok|%f|%f|" % (past, past) + bad_types)
+                        pipe.zadd(inflight, {gid: -past})
+                    elif kind == 3:  # a well-formed record, an undecodable body
+                        pipe.hset(jobs, gid, b"\xff\x00junk")
+                        pipe.hset(meta, gid, b"r|0||||" + _cold(mr=0))
+                        pipe.lpush(ready, gid)
+                    elif kind == 4:  # unknown state codes, in a ready list and in the delayed set
+                        pipe.hset(jobs, gid, b"\xc1")
+                        pipe.hset(meta, gid, b"q|0||||" + _cold(mr=1))
+                        pipe.lpush(ready, gid)
+                        pipe.hset(meta, gid + "z", b"z|x|y|z|w|" + _cold(mr=1))
+                        pipe.zadd(delayed, {gid + "z": 0})
+                    elif kind == 5:  # ids in a ready list with no record
+                        pipe.lpush(layout.ready_key(n % 10), gid)
+                    elif kind == 6:  # junk in the plain-producer list (each malformed)
+                        pipe.lpush(plain, b"\xff not json", "[1, 2]", '{"payload": 1, "priority": "high"}')
+                    elif kind == 7:  # set members with no record
+                        pipe.zadd(inflight, {gid + "i": -past})
+                        pipe.zadd(delayed, {gid + "d": 0})
+                    else:  # set members whose record is not ours
+                        pipe.hset(meta, gid, b"\x00\x01 not a record")
+                        pipe.zadd(inflight if n % 2 else delayed, {gid: -past if n % 2 else 0})
+                    if kind in (1, 2, 4, 7, 8):  # the next storing call or dequeue sweeps now
+                        pipe.hset(info, "due", "soon" if n % 2 else 0)
+                    await pipe.execute()
+            except RedisError:
+                continue
+            ctx.garbage_ids += [gid, gid + "z", gid + "i", gid + "d"]
+            written += 1
+    return written
+
+
+async def lists_garbage_left(ctx: FaultContext, layout: ListsLayout) -> list[str]:
+    """After the run and a drain: the garbage the lists writer left anywhere but the dead set
+    (a record not dead, a ready-list entry, a delayed or in-flight member, a plain entry)."""
+    assert ctx.server is not None
+    key = layout.keys.key
+    left: list[str] = []
+    async with _client(ctx.server) as raw:
+        if n := await raw.llen(key("ready")):
+            left.append(f"{n} plain-producer entries not adopted")
+        listed: set[bytes] = set()
+        for p in range(10):
+            listed.update(await raw.lrange(layout.ready_key(p), 0, -1))
+        waiting = set(await raw.zrange(key("delayed"), 0, -1)) | set(await raw.zrange(key("inflight"), 0, -1))
+        for gid in ctx.garbage_ids:
+            record = await raw.hget(key("meta"), gid)
+            if record is not None and not record.startswith(b"x|"):
+                left.append(f"{gid}: record {record[:12]!r} is not dead")
+            if gid.encode() in listed or gid.encode() in waiting:
+                left.append(f"{gid}: still listed")
+    return left
+
+
+async def _streams_garbage(ctx: FaultContext) -> int:
     """Write garbage into the queue's own redis-streams keys: stream entries with an undecodable
     body, with no fields of ours, with non-numeric counters, and a due delayed job whose parked
-    body and counters are junk. None of it may come out as a job or stop the real ones."""
+    body and counters are junk."""
     assert ctx.server is not None
     k = ctx.keys
     written = 0

@@ -18,10 +18,11 @@ from typing import Any
 import anyio
 
 from queuestore import BackendConfig, DequeueOptions, Job, QueueBackend, QueueStoreError, default_registry
+from queuestore.backends.redis_lists.layout import ListsLayout
 from queuestore.testing import ServerFactory
 
 from ..proxy import FaultProxy
-from .injectors import INJECTORS, FaultContext, any_script
+from .injectors import INJECTORS, FaultContext, any_script, lists_garbage_left
 from .ledger import Accounting, Ledger, account
 from .load import LoadPlan, consume, produce
 
@@ -81,7 +82,7 @@ COVERAGE: dict[str, dict[str, str | None]] = {
         "kill9-aof": None,
         "script-flush": None,
         "cancel-storm": None,
-        "garbage": "not covered: the garbage writer knows the redis-streams key layout only",
+        "garbage": None,
         "two-processes": None,
         "two-task-groups": None,
     },
@@ -204,6 +205,11 @@ async def _drain(backend: QueueBackend) -> Counter[str]:
         await _retrying(backend.ack, got)
 
 
+def _keys_of(backend: QueueBackend) -> Any:
+    """What the garbage writer needs of a Redis backend: its keys (streams) or layout (lists)."""
+    return getattr(backend, "skeys", None) or getattr(backend, "layout", None)
+
+
 async def run_scenario(
     kind: str, scenario: Scenario, servers: ServerFactory, seed: int, plan: LoadPlan
 ) -> Run:
@@ -231,7 +237,7 @@ async def run_scenario(
         direct = await opened(direct_url)
         pair = (direct, direct) if kind == "memory" else (await opened(url), await opened(url))
         stop = anyio.Event()
-        ctx = FaultContext(server, proxy, stop, random.Random(rng.random()), getattr(direct, "skeys", None))
+        ctx = FaultContext(server, proxy, stop, random.Random(rng.random()), _keys_of(direct))
 
         async def inject() -> None:
             assert scenario.injector is not None
@@ -266,5 +272,7 @@ async def run_scenario(
         states = dict(zip(ids, jobs, strict=True))
         drained = await _drain(direct)
         run.accounting = account(run.ledger, states, drained)
+        if scenario.injector == "garbage" and isinstance(ctx.keys, ListsLayout):
+            run.accounting.wrong += await lists_garbage_left(ctx, ctx.keys)
     run.seconds = time.monotonic() - started
     return run

@@ -33,13 +33,29 @@ local function bulk(cmd, key, args)
   end
 end
 
+-- the state codes a record may carry, and the types of its cold fields (as layout.Meta)
+local STATES = {r = true, d = true, i = true, x = true, m = true, h = true}
+local COLD_TYPES = {
+  p = "number", mr = "number", rc = "number", q = "number", av = "number", x = "number",
+  da = "number", ep = "number", ds = "number", rd = "number",
+  le = "string", dr = "string", o = "string", hf = "string", mt = "string", mk = "string",
+}
+local function well_typed(m)
+  for k, v in pairs(m) do
+    local want = COLD_TYPES[k]
+    if want and type(v) ~= want then return false end
+  end
+  return true
+end
+
 -- a whole record as a table (cold fields plus st, a, t, sa, dl); nil when missing or not ours
+-- (an unknown state code, a cold part that does not decode or has a field of the wrong type)
 local function parse(raw)
   if not raw then return nil end
   local st, a, t, sa, dl, pos = string.match(raw, HEADER)
-  if not st then return nil end
+  if not st or not STATES[st] then return nil end
   local ok, m = pcall(cmsgpack.unpack, string.sub(raw, pos))
-  if not ok or type(m) ~= "table" then return nil end
+  if not ok or type(m) ~= "table" or not well_typed(m) then return nil end
   m.st, m.a, m.sa, m.dl = st, tonumber(a) or 0, tonumber(sa), tonumber(dl)
   if t ~= "" then m.t = t else m.t = nil end
   return m
@@ -128,6 +144,7 @@ local function place(K, id, m, st, at_head)
       rcall("LPUSH", K[READY0 + p], id)
     end
   elseif st == "d" then
+    m.ds = rcall("HINCRBY", K[INFO], "seq", 1)
     rcall("ZADD", K[DELAYED], fmt(m.av or 0), id)
     due_at(K, m.av or 0)
   elseif st == "i" then
@@ -188,6 +205,18 @@ local function bury_garbage(K, id, reason, now)
   rcall("ZREM", K[INFLIGHT], id)
 end
 
+-- a nack without requeue of a leased job whose record does not parse (a dequeue hands such a
+-- job back to be buried): dead-letter it as garbage when its header still says leased (under
+-- the token, when one is given; a bare id acts on the current lease); true if buried
+local function bury_held_garbage(K, id, tok, reason, now)
+  local raw = rcall("HGET", K[META], id)
+  if not raw or parse(raw) ~= nil then return false end
+  local held = string.match(raw, "^i|%d*|([^|]*)|")
+  if not held or (tok ~= "" and held ~= tok) then return false end
+  bury_garbage(K, id, reason or "corrupt or missing job metadata", now)
+  return true
+end
+
 local function wake(K, n)
   if n <= 0 then return end
   if n > WAKE_MAX then n = WAKE_MAX end
@@ -216,7 +245,7 @@ end
 -- a popped ready-list entry whose record does not say ready: drop it (and note that a job
 -- moving out of ready has lost its entry, so an aborted move pushes a new one)
 local function drop_stale(K, id, raw)
-  count(K, "stale", -1)
+  if (tonumber(rcall("HGET", K[INFO], "stale")) or 0) > 0 then count(K, "stale", -1) end
   if raw and string.sub(raw, 1, 2) == "m|" then
     local m = parse(raw)
     if m and m.ep then

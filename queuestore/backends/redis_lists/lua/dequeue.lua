@@ -38,56 +38,9 @@ local info = rcall("HMGET", K[INFO], unpack(fields))
 local due = tonumber(info[1])
 
 local function sweep()
-  -- 1. expired leases: ready again with retry_count + 1, or dead past max_retries
-  for _, id in ipairs(rcall("ZREVRANGEBYSCORE", K[INFLIGHT], "+inf", lease_score(now), "LIMIT", 0, limit)) do
-    local raw = rcall("HGET", K[META], id)
-    local m = parse(raw)
-    if m == nil and raw then
-      bury_garbage(K, id, "corrupt or missing job metadata", now)
-      buried = buried + 1
-    elseif m == nil or m.st ~= "i" then
-      rcall("ZREM", K[INFLIGHT], id) -- stale entry
-    else
-      local back = retry(K, id, m, now, 0, "lease expired")
-      rcall("ZREM", K[INFLIGHT], id)
-      if back then reclaimed = reclaimed + 1 else dead = dead + 1 end
-    end
-  end
-  -- 2. due delayed jobs: to the tail of their priority
-  for _, id in ipairs(rcall("ZRANGEBYSCORE", K[DELAYED], "-inf", fmt(now), "LIMIT", 0, limit)) do
-    local raw = rcall("HGET", K[META], id)
-    local m = parse(raw)
-    if m == nil and raw then
-      bury_garbage(K, id, "corrupt or missing job metadata", now)
-      buried = buried + 1
-    elseif m == nil or m.st ~= "d" then
-      rcall("ZREM", K[DELAYED], id)
-    else
-      place(K, id, m, "r", false)
-      rcall("ZREM", K[DELAYED], id)
-      promoted = promoted + 1
-    end
-  end
-  -- 3. waiting jobs past their TTL: dropped (counted)
-  for _, id in ipairs(rcall("ZRANGEBYSCORE", K[TTL], "-inf", fmt(now), "LIMIT", 0, limit)) do
-    local m = load(K, id)
-    if m ~= nil and (m.st == "r" or m.st == "d") then
-      unlist(K, id, m.st)
-      rcall("HDEL", K[JOBS], id)
-      rcall("HDEL", K[META], id)
-      expired = expired + 1
-    end
-    rcall("ZREM", K[TTL], id)
-  end
-  -- 4. the ready lists that hold entries are marked (repairs a lost or damaged info hash)
-  for p = PRIO_MIN, PRIO_MAX do
-    if rcall("LLEN", K[READY0 + p]) > 0 then mark(K, p) end
-  end
-  -- 5. idempotency keys past their window
-  local old_keys = rcall("ZRANGEBYSCORE", K[IDEM], "-inf", fmt(now), "LIMIT", 0, limit)
-  if #old_keys > 0 then rcall("ZREM", K[IDEM], unpack(old_keys)) end
-  due = next_due(K) or tonumber(NEVER)
-  rcall("HSET", K[INFO], "due", fmt(due))
+  local c = sweep_due(K, now, limit, true) -- reclaim, promote, expire, in ready order (_lib)
+  reclaimed, dead, promoted, expired, buried = c.reclaimed, c.dead, c.promoted, c.expired, c.buried
+  due = c.due
 end
 
 -- plain producers: JSON objects LPUSHed onto the `ready` list, adopted in arrival order

@@ -14,7 +14,7 @@ local prior = recalled(K, cid)
 if prior then return prior end
 local home = moved_to(K) if home then return redis.error_reply("QSMOVED " .. home) end
 local now = now_s()
-local out, ready = {}, 0
+local out, ready = {}, catch_up(K, now, true)
 
 for i = 4, #ARGV, 7 do
   local id, body, rec, key = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -35,7 +35,7 @@ for i = 4, #ARGV, 7 do
         if av and av > now then
           rcall("ZADD", K[DELAYED], fmt(av), id)
           due_at(K, av)
-          rec = "d" .. string.sub(rec, 2)
+          rec = delayed_record(K, rec)
         else
           mark(K, p)
           rcall("LPUSH", K[READY0 + p], id)

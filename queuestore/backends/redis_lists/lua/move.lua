@@ -40,8 +40,9 @@ m.o = source
 if redrive then m.rc = 0 end
 local body = rcall("HGET", S[JOBS], id)
 if body then rcall("HSET", T[JOBS], id, body) end
+local woken = catch_up(T, now, true)
 place(T, id, m, "r", false)
-wake(T, 1)
+wake(T, 1 + woken)
 unlist(S, id, old)
 rcall("ZREM", S[TTL], id)
 rcall("HDEL", S[JOBS], id)

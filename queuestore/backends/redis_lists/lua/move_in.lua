@@ -21,9 +21,10 @@ if m.rd then m.rc = 0 end -- a redrive
 m.t, m.dl, m.av, m.dr, m.da, m.hf, m.mt, m.ep, m.mk, m.rd = nil, nil, nil, nil, nil, nil, nil, nil, nil, nil
 m.o = source
 if body ~= "" then rcall("HSET", K[JOBS], id, body) end
+local woken = catch_up(K, now, true)
 place(K, id, m, "r", false)
 rcall("ZADD", K[EXTRA], fmt(now), receipt)
 local old = rcall("ZRANGEBYSCORE", K[EXTRA], "-inf", fmt(now - window), "LIMIT", 0, limit)
 if #old > 0 then rcall("ZREM", K[EXTRA], unpack(old)) end
-wake(K, 1)
+wake(K, 1 + woken)
 return 1

@@ -16,8 +16,10 @@ local err = nil
 if ARGV[5] == "1" then err = ARGV[6] end
 local m = load(K, id)
 local now = now_s()
+if m == nil and not requeue and bury_held_garbage(K, id, tok, err, now) then return record(K, cid, {1, "x"}, now) end
 local res = check_lease(K, m, tok)
 if res ~= 1 then return record(K, cid, {res, ""}, now) end
+local woken = catch_up(K, now, false)
 if requeue then
   if delay == nil then
     delay = 0
@@ -33,5 +35,6 @@ else
   kill(K, id, m, err or "rejected", now)
 end
 rcall("ZREM", K[INFLIGHT], id)
-if m.st == "r" then wake(K, 1) end
+if m.st == "r" then woken = woken + 1 end
+wake(K, woken)
 return record(K, cid, {1, m.st}, now)

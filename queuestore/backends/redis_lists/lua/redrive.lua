@@ -21,7 +21,7 @@ else
   for i = 1, #page, 2 do ids[#ids + 1] = page[i] end
   if #ids == size then nxt = page[#page] end
 end
-local n = 0
+local n, woken = 0, catch_up(K, now, false)
 for _, id in ipairs(ids) do
   local m = load(K, id)
   if m and m.st == "x" then
@@ -31,5 +31,5 @@ for _, id in ipairs(ids) do
     n = n + 1
   end
 end
-wake(K, n)
+wake(K, n + woken)
 return record(K, cid, {n, nxt}, now)

@@ -97,6 +97,7 @@ end
 
 -- a delayed job: body and counters parked beside the stream, due time (ms) in the delayed zset
 local function park(jid, body, meta, due)
+  meta.n = rcall("HINCRBY", C, "seq", 1) -- store order: ties of one due time are promoted in it
   rcall("HSET", PB, jid, body)
   rcall("HSET", PM, jid, cjson.encode(meta))
   rcall("ZADD", Z, due, jid)

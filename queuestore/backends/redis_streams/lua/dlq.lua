@@ -103,6 +103,7 @@ local function main()
 if op == "redrive" then
   local size, cursor, upto = tonumber(ARGV[4]), ARGV[5], ARGV[6]
   local n = 0
+  if #KEYS < 15 then catch_up(false) end -- in place: what came due goes first (ready order)
   if #ARGV >= 7 then
     for i = 7, #ARGV do
       local loc = rcall("HGET", I, ARGV[i])

@@ -3,7 +3,8 @@
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
 --       9 leases (unused), 10 call records, 11 call record times, 12 idem, 13 migration record
 -- ARGV: 1 call id ("" = not recorded), 2 idem window ms, 3 n,
---       then n x 9: id, body, r, m, a, x, due_ms, idem key, state
+--       then n x 9: id, body, r, m, a, x, due_ms, idem key, state; then retention (0/1), queue
+-- What is due (expired leases, due delayed jobs) is made ready first, so the jobs stored go after.
 -- Returns one 1 (stored) or 0 (already there) per job (a retried call id: the recorded reply);
 -- the error "QSMOVED <home>" (nothing stored) when a migration moved the queue.
 local K = KEYS[12]
@@ -11,6 +12,8 @@ local cid, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local prior = recalled(cid)
 if prior then return prior end
 local home = moved_to(KEYS[13]) if home then return redis.error_reply("QSMOVED " .. home) end
+retention, queue = ARGV[4 + n * 9] == "1", ARGV[5 + n * 9]
+catch_up(true)
 rcall("ZREMRANGEBYSCORE", K, "-inf", now)
 local out = {}
 for i = 0, n - 1 do

@@ -2,7 +2,8 @@
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
 --       9 leases, 10 call records, 11 call record times;
 --       move only: 12 target stream, 13 target idx, 14 target ttl, 15 target counters,
---       16 target parked meta, 17 target dead (read only: where a retried move's copy is)
+--       16 target parked meta, 17 target dead (read only: where a retried move's copy is),
+--       18 target delayed, 19 target parked bodies, 20 target leases
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
@@ -180,6 +181,7 @@ if op == "nack" or op == "bury" or op == "extend" then
       delay = math.floor(math.min(most, base * factor ^ (r + d - 1)) * spread * 1000)
     end
     if requeue and r + d <= mx then
+      catch_up(false)
       m.r = r + d
       local tag = (#groups() > 1) and group or nil  -- fan-out: the retry is this group's only
       if delay > 0 then
@@ -260,6 +262,17 @@ local function moved_here(TS, TI, TPM, TD)
   return type(fields) == "table" and fields.o == queue
 end
 
+-- run f(...) on the target queue: the library's key names, groups and queue name point at the
+-- target's while it runs (same-slot move: its keys are KEYS[12..20])
+local function on_target(f, ...)
+  local mine = {S, I, Z, PB, PM, T, D, C, L, queue}
+  S, I, Z, PB, PM, T, D, C, L = KEYS[12], KEYS[13], KEYS[18], KEYS[19], KEYS[16], KEYS[14], KEYS[17], KEYS[15], KEYS[20]
+  queue, gs_cache = target, nil
+  f(...)
+  S, I, Z, PB, PM, T, D, C, L, queue = unpack(mine)
+  gs_cache = nil
+end
+
 if op == "move" then
   local TS, TI, TT, TC = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
   local st, m, remove = take_out()
@@ -267,6 +280,7 @@ if op == "move" then
   if st ~= 1 then return {st} end
   m.j = jid; m.o = queue; m.why = nil; m.at = nil; m.g = nil
   if not rcall("HGET", TI, jid) then
+    on_target(catch_up, true)
     rcall("HSET", TI, jid, rcall("XADD", TS, "*", unpack(flat(m))))
     if num(m.x) > 0 then rcall("ZADD", TT, m.x, jid) end
     rcall("HINCRBY", TC, "enqueued", 1)

@@ -7,8 +7,8 @@
 -- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms};
 -- each entry {id, deliveries, fields}. Its record (call id -> {t = deadline, e = {{id, deliveries}...}})
 -- lets a retry of the same call return the same leased entries (re-read) without leasing more.
--- Order: promote due delayed jobs, drop waiting jobs past their TTL, requeue expired leases at the
--- tail (or dead-letter them past max_retries), then read new entries and record their leases
+-- Order: requeue expired leases at the tail (or dead-letter them past max_retries), promote due
+-- delayed jobs (the ready order of _lib), drop waiting jobs past their TTL, then read new entries and record their leases
 -- (leases zset: "group<US>entry id" -> deadline ms, on the server's clock). Pending entries without
 -- a lease record (orphans: read by something else, or a lost record) are found with XAUTOCLAIM ... JUSTID.
 local mode, group, consumer = ARGV[1], ARGV[2], ARGV[3]
@@ -43,52 +43,6 @@ end
 
 local gs = groups()
 
--- a job past its TTL (expiry ms in field x; 0 = none)
-local function expired(m)
-  local x = num(m.x)
-  return x > 0 and x <= now
-end
-
--- 1. due delayed jobs become stream entries (written before the parked copy is removed); a
--- parked meta that is not a JSON object of the expected field types is garbage: the job is
--- dead-lettered with its body and the reason, and the others keep flowing
-local META_NUMS = {"r", "m", "a", "x"}
-local function checked_meta(raw)
-  local m = decode_object(raw or "{}")
-  if not m then return nil, "unreadable parked meta" end
-  for _, k in ipairs(META_NUMS) do
-    if m[k] ~= nil and m[k] ~= "" and not tonumber(m[k]) then return nil, "parked meta field " .. k .. " is not a number" end
-  end
-  for _, k in ipairs({"e", "o", "g"}) do
-    if m[k] ~= nil and type(m[k]) ~= "string" then return nil, "parked meta field " .. k .. " is not a string" end
-  end
-  return m
-end
-local function promote()
-  local due = rcall("ZRANGEBYSCORE", Z, "-inf", now, "LIMIT", 0, batch)
-  for _, jid in ipairs(due) do
-    local body = rcall("HGET", PB, jid)
-    if body then
-      local raw = rcall("HGET", PM, jid)
-      local m, why = checked_meta(raw)
-      if not m then
-        dead_letter({j = jid, b = body, e = string.sub(tostring(raw), 1, 200)}, why)
-        rcall("ZREM", T, jid)
-      else
-        m.j = jid; m.b = body
-        if expired(m) then
-          rcall("HDEL", I, jid); rcall("ZREM", T, jid); rcall("HINCRBY", C, "expired", 1)
-        else
-          append(m)
-        end
-      end
-    elseif rcall("HGET", I, jid) == "D" then
-      rcall("HDEL", I, jid)
-    end
-    unpark(jid)
-  end
-end
-
 -- 2. waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
 local function expire()
   local gone = rcall("ZRANGEBYSCORE", T, "-inf", now, "LIMIT", 0, batch)
@@ -107,48 +61,6 @@ local function expire()
         rcall("XDEL", S, loc); rcall("HDEL", I, jid); rcall("HINCRBY", C, "expired", 1)
       end
     end
-  end
-end
-
--- 3. an expired lease: back to the tail (retry_count + 1, last_error "lease expired"), or past
--- max_retries to the dead letters; a waiting job past its TTL is dropped instead
-local function requeue(eid, g, d, m)
-  local r, mx, a = num(m.r), num(m.m), num(m.a)
-  rcall("XACK", S, g, eid)
-  if expired(m) then
-    finish(eid, m.j, g); rcall("HINCRBY", C, "expired", 1)
-    return
-  end
-  m.e = "lease expired"; m.a = a + d
-  if r + d > mx then
-    m.r = r + d - 1
-    dead_letter(m, "lease expired", g)
-  else
-    m.r = r + d
-    if #gs > 1 then m.g = g end
-    append(m)
-  end
-  finish(eid, nil, g)
-  if m.j and not rcall("HGET", I, m.j) then rcall("ZREM", T, m.j) end
-end
-
-local function reclaim_entry(eid, g)
-  local p = rcall("XPENDING", S, g, eid, eid, 1)
-  if #p == 0 then return end
-  local e = rcall("XRANGE", S, eid, eid)
-  if #e == 0 then
-    -- deleted while pending: released and counted, never retried
-    rcall("XACK", S, g, eid); rcall("HINCRBY", C, "lost", 1)
-    return
-  end
-  requeue(eid, g, tonumber(p[1][4]), tomap(e[1][2]))
-end
-
-local function reclaim_due()
-  for _, member in ipairs(rcall("ZRANGEBYSCORE", L, "-inf", now, "LIMIT", 0, claim_count)) do
-    rcall("ZREM", L, member)
-    local sep = string.find(member, US, 1, true)
-    reclaim_entry(string.sub(member, sep + 1), string.sub(member, 1, sep - 1))
   end
 end
 
@@ -244,9 +156,9 @@ if mode == "dequeue" then
   end
 end
 
-promote()
+reclaim_due(claim_count)
+promote(batch)
 expire()
-reclaim_due()
 if mode == "sweep" then
   reclaim_orphans()
   return {trim()}

@@ -1,7 +1,7 @@
-"""redis-lists under a server stalled (SIGSTOP) longer than ``read_timeout``: the backend
-re-sends each timed-out call (same call id), and the server, once resumed, runs every copy it
-received. The copies after the first return the first one's reply, so each call has one effect
-and reports it."""
+"""A server stalled (SIGSTOP) longer than ``read_timeout``, on both Redis layouts: the backend
+re-sends each timed-out call (same call id) on a new connection, and the server, once resumed,
+runs every copy it received. The copies after the first return the first one's reply, so each
+call has one effect and reports it."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ import anyio
 import pytest
 
 from queuestore import BackendConfig, DequeueOptions, Job, JobState
-from queuestore.backends.redis_lists import RedisListsBackend, RedisListsFactory
-from queuestore.backends.redis_lists.layout import KEY_SUFFIXES
+
+from .layouts import Layout
 
 pytestmark = pytest.mark.anyio
 
 
-async def backend_on(url: str) -> RedisListsBackend:
+async def backend_on(layout: Layout, url: str) -> Any:
     cfg = BackendConfig(
-        type="redis-lists",
+        type=layout.type,
         name="stall",
         url=url,
         queue="stalled",
         # call_margin longer than the stalls: these tests are about the retries inside one call
+        # (tests/redis_plumbing/test_stalls.py covers a dequeue ending at its deadline instead)
         options={
             "read_timeout": 0.5,
             "write_timeout": 0.5,
@@ -33,7 +34,7 @@ async def backend_on(url: str) -> RedisListsBackend:
             "call_margin": 10,
         },
     )
-    return await RedisListsFactory().create(cfg)
+    return await layout.factory().create(cfg)
 
 
 async def stall(server: Any, seconds: float) -> None:
@@ -44,9 +45,9 @@ async def stall(server: Any, seconds: float) -> None:
         server.resume()
 
 
-async def test_each_call_during_a_stall_has_one_effect(redis_server_factory: Any) -> None:
+async def test_each_call_during_a_stall_has_one_effect(layout: Layout, redis_server_factory: Any) -> None:
     server = redis_server_factory()
-    worker, producer = await backend_on(server.url), await backend_on(server.url)
+    worker, producer = await backend_on(layout, server.url), await backend_on(layout, server.url)
     try:
         await producer.enqueue_many([Job(id=f"s{i}", payload=i, max_retries=3) for i in range(4)])
         acked, nacked, dead = await worker.dequeue(), await worker.dequeue(), await worker.dequeue()
@@ -72,24 +73,29 @@ async def test_each_call_during_a_stall_has_one_effect(redis_server_factory: Any
         assert results["enqueue"] is True, "the job was stored by this call"
         taken = results["dequeue"]
         assert len(taken) == 1
-        inflight = producer.block[KEY_SUFFIXES.index("inflight")]
-        assert await producer.conn.client.zcard(inflight) == 1, "one dequeue call, one lease"
+        assert len(await layout.in_flight(producer)) == 1, "one dequeue call, one lease"
         jobs = await producer.get_jobs([acked.id, nacked.id, dead.id, "new"])
         states = {j.id: j for j in jobs if j}
         assert acked.id not in states
         assert states[dead.id].state == JobState.DEAD
+        assert await layout.dead(producer) == 1
         assert states[nacked.id].retry_count == 1, "one nack, one retry"
-        assert await producer.length() == 2, "s3 or new is leased, the other and the nacked one wait"
+        if (counters := await layout.counters(producer)) is not None:
+            assert counters["acked"] == 1
+            assert counters["nacked"] == 2
+            assert counters["enqueued"] == 5
+        else:
+            assert await producer.length() == 2, "s3 or new is leased, the other and the nacked one wait"
     finally:
         await worker.aclose()
         await producer.aclose()
 
 
 async def test_a_job_enqueued_during_a_stall_reaches_a_waiting_consumer_once(
-    redis_server_factory: Any,
+    layout: Layout, redis_server_factory: Any
 ) -> None:
     server = redis_server_factory()
-    worker, producer = await backend_on(server.url), await backend_on(server.url)
+    worker, producer = await backend_on(layout, server.url), await backend_on(layout, server.url)
     delivered: list[str] = []
     try:
 
@@ -112,8 +118,10 @@ async def test_a_job_enqueued_during_a_stall_reaches_a_waiting_consumer_once(
             await anyio.sleep(0.1)
             assert await producer.enqueue(Job(id="during", payload=1)) is True
         assert Counter(delivered) == {"during": 1}
-        assert await producer.length() == 0
+        assert await layout.stored(producer) == 0
         assert await producer.get_jobs(["during"]) == [None]
+        if (counters := await layout.counters(producer)) is not None:
+            assert counters["acked"] == 1
     finally:
         await worker.aclose()
         await producer.aclose()

@@ -1,8 +1,9 @@
-"""A cancelled redis-lists dequeue costs no job an attempt: what its lease script leased is
-handed back (shielded from the cancellation) to the head of its ready list, and a lease script
-that reaches the server after the hand-back leases nothing. The proxy holds the script's request
-or reply so the cancellation lands exactly where it must. Also: the caller's timeout bounds the
-whole call, and a bare timeout is refused with the fix named."""
+"""A cancelled dequeue costs no job an attempt, on both Redis layouts: what its lease script
+leased is handed back (shielded from the cancellation) -- redis-lists to the head of its ready
+list, redis-streams to the tail of the stream -- and a lease script that reaches the server
+after the hand-back leases nothing. The proxy holds the script's request or reply so the
+cancellation lands exactly where it must. Also: the caller's timeout bounds the whole call, and
+a bare timeout is refused with the fix named."""
 
 from __future__ import annotations
 
@@ -14,58 +15,65 @@ import pytest
 
 from queuestore import DequeueOptions, Job, JobState, OperationTimeoutError
 
-from .conftest import ListsMaker
-from .proxy import FaultProxy, script_call
-from .test_lists_outcomes import in_flight, key, pair
+from .conftest import Maker, pair
+from .layouts import Layout
+from .proxy import FaultProxy
 
 pytestmark = pytest.mark.anyio
 
+LISTS_ONLY = pytest.mark.parametrize("layout", ["redis-lists"], indirect=True)
+
 
 async def test_cancelled_after_the_server_leased_the_job_goes_back_unattempted(
-    lists: ListsMaker, proxy: FaultProxy
+    backends: Maker, layout: Layout, proxy: FaultProxy
 ) -> None:
-    b, direct = await pair(lists, visibility_timeout=0.5)
-    await direct.enqueue_many([Job(id="c1", payload=1, max_retries=0), Job(id="c2", payload=2)])
-    held = proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.6)
+    b, direct = await pair(backends, visibility_timeout=0.5)
+    jobs = [Job(id="c1", payload=1, max_retries=0)]
+    if layout.type == "redis-lists":  # a second job shows that c1 went back to the head
+        jobs.append(Job(id="c2", payload=2))
+    await direct.enqueue_many(jobs)
+    held = proxy.delay_reply(layout.call(b, "dequeue"), 0.6)
     with anyio.move_on_after(0.1) as scope:
         await b.dequeue()
     assert scope.cancelled_caught
     assert held.hits == 1
-    assert await in_flight(direct) == [], "nobody holds it"
-    assert (await direct.get_jobs(["c1"]))[0].state == JobState.READY  # type: ignore[union-attr]
+    assert await layout.in_flight(direct) == [], "nobody holds it"
+    assert (await direct.get_jobs(["c1"]))[0].state == JobState.READY
     await anyio.sleep(0.7)  # past the lease it would have had
     got = await direct.dequeue()
     assert got is not None
-    assert (got.id, got.attempt, got.retry_count) == ("c1", 1, 0), "back at the head, no attempt counted"
-    assert await direct.conn.client.zcard(key(direct, "dead")) == 0
+    assert (got.id, got.attempt, got.retry_count) == ("c1", 1, 0), "handed back, no attempt counted"
+    assert await layout.dead(direct) == 0
     await direct.ack(got)
 
 
+@LISTS_ONLY
 async def test_cancelled_dequeue_many_hands_back_every_job_in_order(
-    lists: ListsMaker, proxy: FaultProxy
+    backends: Maker, layout: Layout, proxy: FaultProxy
 ) -> None:
-    b, direct = await pair(lists, visibility_timeout=0.5)
+    b, direct = await pair(backends, visibility_timeout=0.5)
     await direct.enqueue_many([Job(id=f"m{i}", payload=i) for i in range(5)])
-    proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.6)
+    proxy.delay_reply(layout.call(b, "dequeue"), 0.6)
     with anyio.move_on_after(0.1):
         await b.dequeue_many(DequeueOptions(count=3))
-    assert await in_flight(direct) == []
+    assert await layout.in_flight(direct) == []
     got = await direct.dequeue_many(DequeueOptions(count=5))
     assert [(j.id, j.attempt) for j in got] == [(f"m{i}", 1) for i in range(5)]
 
 
 async def test_cancelled_before_the_lease_reached_the_server_leases_nothing(
-    lists: ListsMaker, proxy: FaultProxy
+    backends: Maker, layout: Layout, proxy: FaultProxy
 ) -> None:
-    b, direct = await pair(lists, visibility_timeout=0.5)
+    b, direct = await pair(backends, visibility_timeout=0.5)
     await direct.enqueue(Job(id="c2", payload=1, max_retries=0))
-    late = proxy.delay_request(script_call(b.script_set.scripts["dequeue"].sha), 0.4)
+    late = proxy.delay_request(layout.call(b, "dequeue"), 0.4)
     with anyio.move_on_after(0.1) as scope:
         await b.dequeue()
     assert scope.cancelled_caught
     await anyio.sleep(0.6)  # the held lease script has reached the server by now, after the hand-back
     assert late.hits == 1
-    assert await in_flight(direct) == [], "the late lease script leased nothing"
+    assert proxy.requests > 0
+    assert await layout.in_flight(direct) == [], "the late lease script leased nothing"
     got = await direct.dequeue()
     assert got is not None
     assert (got.id, got.attempt) == ("c2", 1)
@@ -73,13 +81,13 @@ async def test_cancelled_before_the_lease_reached_the_server_leases_nothing(
 
 
 async def test_randomly_cancelled_dequeues_lose_no_job_and_count_no_attempt(
-    lists: ListsMaker, proxy: FaultProxy
+    backends: Maker, layout: Layout, proxy: FaultProxy
 ) -> None:
-    b, direct = await pair(lists, visibility_timeout=0.4)
+    b, direct = await pair(backends, visibility_timeout=0.4)
     n = 40
     await direct.enqueue_many([Job(id=f"j{i}", payload=i, max_retries=0) for i in range(n)])
     # every lease script's reply comes 15 ms late, so a 0-30 ms deadline lands before or after it
-    proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.015, times=10_000)
+    proxy.delay_reply(layout.call(b, "dequeue"), 0.015, times=10_000)
     rng = random.Random(7)
     delivered: list[str] = []
     cancelled = 0
@@ -101,27 +109,27 @@ async def test_randomly_cancelled_dequeues_lose_no_job_and_count_no_attempt(
     counts = Counter(delivered)
     assert sorted(counts) == sorted(f"j{i}" for i in range(n)), "a job was lost"
     assert set(counts.values()) == {1}, "a job was delivered twice"
-    assert await direct.conn.client.zcard(key(direct, "dead")) == 0, "nothing was dead-lettered"
+    assert await layout.dead(direct) == 0, "nothing was dead-lettered"
 
 
-async def test_the_timeout_bounds_the_whole_call(lists: ListsMaker, proxy: FaultProxy) -> None:
+async def test_the_timeout_bounds_the_whole_call(backends: Maker, layout: Layout, proxy: FaultProxy) -> None:
     # the lease script's reply is swallowed and the read timeout is long: the call deadline
     # (timeout + half the call_margin) cuts it, and the other half hands back what it leased
-    b, direct = await pair(lists, read_timeout=30.0, call_margin=1.0)
+    b, direct = await pair(backends, read_timeout=30.0, call_margin=1.0)
     await direct.enqueue(Job(id="t1", payload=1))
-    held = proxy.drop_reply(script_call(b.script_set.scripts["dequeue"].sha))
+    held = proxy.drop_reply(layout.call(b, "dequeue"))
     with pytest.raises(OperationTimeoutError, match=r"no answer within 0\.6s"):
         await b.dequeue(DequeueOptions(timeout=0.1))
     assert held.hits == 1
-    assert await in_flight(direct) == [], "what the cut call leased was handed back"
+    assert await layout.in_flight(direct) == [], "what the cut call leased was handed back"
     got = await direct.dequeue()
     assert got is not None
     assert (got.id, got.attempt) == ("t1", 1)
 
 
 @pytest.mark.parametrize("op", ["dequeue", "dequeue_many"])
-async def test_a_bare_timeout_is_refused_with_the_fix_named(lists: ListsMaker, op: str) -> None:
-    b = await lists(via_proxy=False)
+async def test_a_bare_timeout_is_refused_with_the_fix_named(backends: Maker, op: str) -> None:
+    b = await backends(via_proxy=False)
     await b.enqueue(Job(id="b1", payload=1))
     with pytest.raises(TypeError, match=rf"{op}\(DequeueOptions\(timeout=1.0\)\)"):
         await getattr(b, op)(1.0)
@@ -129,11 +137,11 @@ async def test_a_bare_timeout_is_refused_with_the_fix_named(lists: ListsMaker, o
 
 
 async def test_a_cancelled_coalesced_dequeue_hands_back_its_share(
-    lists: ListsMaker, proxy: FaultProxy
+    backends: Maker, layout: Layout, proxy: FaultProxy
 ) -> None:
-    b, direct = await pair(lists, visibility_timeout=0.5, coalesce=True)
+    b, direct = await pair(backends, visibility_timeout=0.5, coalesce=True)
     await direct.enqueue_many([Job(id=f"k{i}", payload=i, max_retries=0) for i in range(2)])
-    held = proxy.delay_reply(script_call(b.script_set.scripts["dequeue"].sha), 0.4)
+    held = proxy.delay_reply(layout.call(b, "dequeue"), 0.4)
     kept: list[Job | None] = []
 
     async def patient() -> None:
@@ -147,7 +155,7 @@ async def test_a_cancelled_coalesced_dequeue_hands_back_its_share(
     assert held.hits == 1, "both calls shared one lease script"
     assert len(kept) == 1
     assert kept[0] is not None
-    assert len(await in_flight(direct)) == 1, "only the patient caller holds a job"
+    assert len(await layout.in_flight(direct)) == 1, "only the patient caller holds a job"
     other = "k1" if kept[0].id == "k0" else "k0"
     got = await direct.dequeue()
     assert got is not None
@@ -157,9 +165,9 @@ async def test_a_cancelled_coalesced_dequeue_hands_back_its_share(
 
 
 async def test_a_coalesced_dequeue_cancelled_after_its_share_came_hands_it_back(
-    lists: ListsMaker, proxy: FaultProxy
+    backends: Maker, layout: Layout
 ) -> None:
-    b, direct = await pair(lists, visibility_timeout=0.5, coalesce=True)
+    b, direct = await pair(backends, visibility_timeout=0.5, coalesce=True)
     await direct.enqueue(Job(id="s1", payload=1, max_retries=0))
     with anyio.CancelScope() as scope:
 
@@ -171,7 +179,7 @@ async def test_a_coalesced_dequeue_cancelled_after_its_share_came_hands_it_back(
             tg.start_soon(cancel_soon)
             await b.dequeue()
     await anyio.sleep(0.3)  # the shared call (not cancelled with its caller) has finished by now
-    assert await in_flight(direct) == []
+    assert await layout.in_flight(direct) == []
     got = await direct.dequeue()
     assert got is not None
     assert (got.id, got.attempt) == ("s1", 1)
