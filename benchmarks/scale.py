@@ -34,6 +34,7 @@ __all__ = ["SCALE_OPS", "ScaleResult", "queue_keys", "raw_memory", "scale"]
 SCALE_OPS = ("dequeue_ack", "peek_last", "iter_page", "iter_page_reverse")
 LOAD_BATCH = 1000
 PAGE = 100
+BUDGET = 3.0  # seconds of samples per operation and size at most (3 samples at least)
 
 
 @dataclass
@@ -41,7 +42,8 @@ class ScaleResult:
     sizes: list[int]
     #: op -> median µs per operation at each size
     us_per_op: dict[str, list[float]] = field(default_factory=dict)
-    samples: list[int] = field(default_factory=list)
+    #: op -> samples taken at each size
+    samples: dict[str, list[int]] = field(default_factory=dict)
     load_jobs_per_s: list[float] = field(default_factory=list)
 
     def ratio(self, op: str) -> float:
@@ -120,31 +122,36 @@ async def _page(backend: QueueBackend, page: int, reverse: bool) -> int:
     return got
 
 
-async def _time_ops(backend: QueueBackend, k: int, page: int) -> dict[str, float]:
-    """Median µs per operation of each of :data:`SCALE_OPS`, ``k`` of each (the reads first, on
-    the full queue; then ``k`` dequeue + ack)."""
+def _more(xs: list[float], k: int) -> bool:
+    """Another sample? Up to ``k``, but at least 3 and no more once an op took :data:`BUDGET` s."""
+    return len(xs) < k and (len(xs) < 3 or sum(xs) < BUDGET)
+
+
+async def _time_ops(backend: QueueBackend, k: int, page: int) -> dict[str, list[float]]:
+    """Seconds per operation of each of :data:`SCALE_OPS`, up to ``k`` of each (the reads
+    first, on the full queue; then the dequeue + ack)."""
     pc = time.perf_counter
     times: dict[str, list[float]] = {op: [] for op in SCALE_OPS}
     last = await backend.length() - 1
-    for _ in range(k):
+    while _more(times["peek_last"], k):
         t0 = pc()
         if await backend.peek(last) is None:
             raise RuntimeError(f"peek({last}) returned None on a queue of {last + 1}")
         times["peek_last"].append(pc() - t0)
     for op, reverse in (("iter_page", False), ("iter_page_reverse", True)):
-        for _ in range(k):
+        while _more(times[op], k):
             t0 = pc()
             if await _page(backend, page, reverse) != page:
                 raise RuntimeError(f"a page of iter(reverse={reverse}) held fewer than {page} jobs")
             times[op].append(pc() - t0)
-    for _ in range(k):
+    while _more(times["dequeue_ack"], k):
         t0 = pc()
         job = await backend.dequeue()
         if job is None:
             raise RuntimeError("dequeue returned None on a loaded queue")
         await backend.ack(job)
         times["dequeue_ack"].append(pc() - t0)
-    return {op: statistics.median(xs) * 1e6 for op, xs in times.items()}
+    return times
 
 
 async def scale(bench: Bench, btype: str, sizes: list[int], ctr: Counter, samples: int = 500) -> ScaleResult:
@@ -154,7 +161,7 @@ async def scale(bench: Bench, btype: str, sizes: list[int], ctr: Counter, sample
         k = max(1, min(samples, size // 2))
         async with open_backend(bench, btype, "scale") as backend:
             res.load_jobs_per_s.append(await _load(backend, size, ctr))
-            for op, us in (await _time_ops(backend, k, min(PAGE, size))).items():
-                res.us_per_op[op].append(us)
-        res.samples.append(k)
+            for op, xs in (await _time_ops(backend, k, min(PAGE, size))).items():
+                res.us_per_op[op].append(statistics.median(xs) * 1e6)
+                res.samples.setdefault(op, []).append(len(xs))
     return res

@@ -97,7 +97,7 @@ def test_scale_times_every_operation_at_every_size(redis_server: Any) -> None:
 
     res = asyncio.run(go())
     assert res.sizes == [40, 200]
-    assert res.samples == [5, 5]
+    assert res.samples == {op: [5, 5] for op in SCALE_OPS}
     assert set(res.us_per_op) == set(SCALE_OPS)
     assert all(len(xs) == 2 and min(xs) > 0 for xs in res.us_per_op.values())
     assert len(res.load_jobs_per_s) == 2
