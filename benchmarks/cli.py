@@ -308,8 +308,10 @@ async def _run_backend(
                 async with progress.task(label, sum(sizes)) as ctr:
                     sres = await scale(bench, t, sizes, ctr)
                 out.append(report.scale_entry(t, sres))
-                ratios = ", ".join(f"{op} x{sres.ratio(op):.2f}" for op in sres.us_per_op)
+                ratios = ", ".join(f"{op} x{report.ratio_text(sres.ratio(op))}" for op in sres.us_per_op)
                 progress.log(f"{label:<32} {ratios}")
+                for err in sres.errors:
+                    progress.log(f"{label:<32} no figure for {err}")
                 continue
             if s == "linear":
                 async with progress.task(label, sum(args.linear_sizes)) as ctr:

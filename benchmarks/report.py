@@ -25,6 +25,7 @@ __all__ = [
     "linear_entry",
     "markdown",
     "memory_entry",
+    "ratio_text",
     "scale_entry",
     "throughput_entry",
     "write_json",
@@ -181,7 +182,8 @@ def scale_entry(backend: str, res: ScaleResult) -> dict[str, Any]:
         "us_per_op": {op: [_r(x) for x in xs] for op, xs in res.us_per_op.items()},
         "ratio": {op: _r(x, 2) for op, x in ratios.items()},
         "target": SCALE_TARGET,
-        "pass": all(x <= SCALE_TARGET for x in ratios.values()),
+        "pass": all(x is not None and x <= SCALE_TARGET for x in ratios.values()),
+        "errors": res.errors,
     }
 
 
@@ -211,6 +213,10 @@ def write_json(path: Path, entries: list[dict[str, Any]]) -> None:
 
 def _n(x: float | None, fmt: str = ",.0f") -> str:
     return "—" if x is None else format(x, fmt)
+
+
+def ratio_text(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def _verdict(p: bool | None) -> str:
@@ -322,12 +328,14 @@ def markdown(entries: list[dict[str, Any]]) -> str:
             [
                 [e["backend"], " / ".join(f"{s:,}" for s in e["sizes"]),
                  " / ".join(_n(r) for r in e["load_jobs_per_s"]),
-                 *[" / ".join(_n(x, ".0f") for x in e["us_per_op"][op]) + f" (x{e['ratio'][op]:.2f})"
+                 *[" / ".join(_n(x, ".0f") for x in e["us_per_op"][op]) + f" (x{_n(e['ratio'][op], '.2f')})"
                    for op in SCALE_OPS],
                  f"≤ x{e['target']:g}", _verdict(e["pass"])]
                 for e in by("scale")
             ],
         )  # fmt: skip
+        lines.append("")
+        lines += [f"- {e['backend']}: no figure for {x}" for e in by("scale") for x in e.get("errors", [])]
         lines.append("")
     if by("linear"):
         lines += ["### Linear cost: end to end at growing N", ""]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +28,12 @@ from benchmarks.scenarios import Bench, batched, open_backend
 from benchmarks.workload import PAYLOAD, Counter, make_jobs
 from queuestore import IterOptions
 from queuestore.abc import QueueBackend
+from queuestore.errors import QueueStoreError
 
 __all__ = ["SCALE_OPS", "ScaleResult", "queue_keys", "raw_memory", "scale"]
 
 #: the operations timed at every size
-SCALE_OPS = ("dequeue_ack", "peek_last", "iter_page", "iter_page_reverse")
+SCALE_OPS = ("peek_last", "iter_page", "iter_page_reverse", "dequeue_ack")
 LOAD_BATCH = 1000
 PAGE = 100
 BUDGET = 3.0  # seconds of samples per operation and size at most (3 samples at least)
@@ -40,16 +42,17 @@ BUDGET = 3.0  # seconds of samples per operation and size at most (3 samples at 
 @dataclass
 class ScaleResult:
     sizes: list[int]
-    #: op -> median µs per operation at each size
-    us_per_op: dict[str, list[float]] = field(default_factory=dict)
+    #: op -> median µs per operation at each size (None: the op raised there, see ``errors``)
+    us_per_op: dict[str, list[float | None]] = field(default_factory=dict)
     #: op -> samples taken at each size
     samples: dict[str, list[int]] = field(default_factory=dict)
     load_jobs_per_s: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
-    def ratio(self, op: str) -> float:
-        """Cost at the largest size over cost at the smallest."""
-        xs = self.us_per_op[op]
-        return xs[-1] / xs[0] if xs[0] > 0 else 0.0
+    def ratio(self, op: str) -> float | None:
+        """Cost at the largest size over cost at the smallest (None if either has no figure)."""
+        first, last = self.us_per_op[op][0], self.us_per_op[op][-1]
+        return last / first if first and last is not None else None
 
 
 async def raw_memory(bench: Bench, n: int) -> float:
@@ -127,41 +130,60 @@ def _more(xs: list[float], k: int) -> bool:
     return len(xs) < k and (len(xs) < 3 or sum(xs) < BUDGET)
 
 
-async def _time_ops(backend: QueueBackend, k: int, page: int) -> dict[str, list[float]]:
+async def _time_ops(backend: QueueBackend, k: int, page: int) -> dict[str, list[float] | str]:
     """Seconds per operation of each of :data:`SCALE_OPS`, up to ``k`` of each (the reads
-    first, on the full queue; then the dequeue + ack)."""
-    pc = time.perf_counter
-    times: dict[str, list[float]] = {op: [] for op in SCALE_OPS}
+    first, on the full queue; then the dequeue + ack), or the error that stopped the op."""
     last = await backend.length() - 1
-    while _more(times["peek_last"], k):
-        t0 = pc()
+
+    async def peek_last() -> None:
         if await backend.peek(last) is None:
             raise RuntimeError(f"peek({last}) returned None on a queue of {last + 1}")
-        times["peek_last"].append(pc() - t0)
-    for op, reverse in (("iter_page", False), ("iter_page_reverse", True)):
-        while _more(times[op], k):
-            t0 = pc()
-            if await _page(backend, page, reverse) != page:
-                raise RuntimeError(f"a page of iter(reverse={reverse}) held fewer than {page} jobs")
-            times[op].append(pc() - t0)
-    while _more(times["dequeue_ack"], k):
-        t0 = pc()
+
+    async def iter_page(reverse: bool) -> None:
+        if await _page(backend, page, reverse) != page:
+            raise RuntimeError(f"a page of iter(reverse={reverse}) held fewer than {page} jobs")
+
+    async def dequeue_ack() -> None:
         job = await backend.dequeue()
         if job is None:
             raise RuntimeError("dequeue returned None on a loaded queue")
         await backend.ack(job)
-        times["dequeue_ack"].append(pc() - t0)
-    return times
+
+    ops: dict[str, Callable[[], Awaitable[None]]] = {
+        "peek_last": peek_last,
+        "iter_page": lambda: iter_page(False),
+        "iter_page_reverse": lambda: iter_page(True),
+        "dequeue_ack": dequeue_ack,
+    }
+    pc = time.perf_counter
+    out: dict[str, list[float] | str] = {}
+    for op in SCALE_OPS:
+        xs: list[float] = []
+        try:
+            while _more(xs, k):
+                t0 = pc()
+                await ops[op]()
+                xs.append(pc() - t0)
+            out[op] = xs
+        except QueueStoreError as exc:  # e.g. a call past the backend's socket timeout
+            out[op] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 async def scale(bench: Bench, btype: str, sizes: list[int], ctr: Counter, samples: int = 500) -> ScaleResult:
-    """At each size, on a fresh queue: load it, time ``samples`` of each operation, drain it."""
+    """At each size, on a fresh queue: load it, time ``samples`` of each operation, drain it.
+    An operation that raises a backend error at a size gets no figure there (``errors``)."""
     res = ScaleResult(sizes=list(sizes), us_per_op={op: [] for op in SCALE_OPS})
     for size in sizes:
         k = max(1, min(samples, size // 2))
         async with open_backend(bench, btype, "scale") as backend:
             res.load_jobs_per_s.append(await _load(backend, size, ctr))
             for op, xs in (await _time_ops(backend, k, min(PAGE, size))).items():
+                if isinstance(xs, str):
+                    res.errors.append(f"{op} at {size:,}: {xs}")
+                    res.us_per_op[op].append(None)
+                    res.samples.setdefault(op, []).append(0)
+                    continue
                 res.us_per_op[op].append(statistics.median(xs) * 1e6)
                 res.samples.setdefault(op, []).append(len(xs))
     return res

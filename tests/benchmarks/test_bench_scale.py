@@ -148,3 +148,14 @@ def test_scale_defaults_and_memory_entry_shape() -> None:
     assert e["ratio_to_raw"] == 2.0
     assert e["raw_pass"] is False
     assert report.memory_entry("redis-lists", res, 500.0, [])["raw_pass"] is True
+
+
+def test_an_operation_without_a_figure_fails_the_scale_check() -> None:
+    res = ScaleResult([10, 1000], {op: [10.0, 12.0] for op in SCALE_OPS})
+    res.us_per_op["peek_last"] = [10.0, None]
+    res.errors.append("peek_last at 1,000: OperationTimeoutError: ...")
+    assert res.ratio("peek_last") is None
+    entry = report.scale_entry("b", res)
+    assert entry["pass"] is False
+    assert entry["ratio"]["dequeue_ack"] == 1.2
+    assert "no figure for peek_last at 1,000" in report.markdown([entry])
