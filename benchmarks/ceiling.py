@@ -15,6 +15,7 @@ evalsha_enqueue_1          EVALSHA (LPUSH) awaited one by one                   
 evalsha_enqueue_32         the same from 32 tasks                                enqueue_32
 lpush_pipeline_100         pipelines of 100 LPUSH                                enqueue_many (lists)
 xadd_pipeline_100          pipelines of 100 XADD                                 enqueue_many (streams)
+evalsha_pipeline_100       pipelines of 100 EVALSHA (LPUSH): one script per job  enqueue_many (both)
 evalsha_dequeue_ack_1      EVALSHA move+lease, then EVALSHA ack, one by one      dequeue_ack_1
 evalsha_dequeue_ack_32     the same from 32 tasks                                dequeue_ack_32
 evalsha_batch_100          EVALSHA move+lease of 100, then EVALSHA ack of 100    dequeue_many (lists)
@@ -169,6 +170,13 @@ async def _xadd_pipeline(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Coun
     return await _pipelined(raw, n, batch, ctr, server, lambda pipe, e: pipe.xadd(k.stream, {b"j": e}))
 
 
+async def _evalsha_pipeline(
+    raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any
+) -> Measure:
+    sha = raw.sha["enq"]
+    return await _pipelined(raw, n, batch, ctr, server, lambda pipe, e: pipe.evalsha(sha, 1, k.ready, e))
+
+
 async def _dequeue_ack(raw: RawClient, k: _Keys, n: int, tasks: int, ctr: Counter, server: Any) -> Measure:
     r, deq, ack = raw.client, raw.sha["deq"], raw.sha["ack"]
     await _prefill_list(r, k.ready, raw_jobs(n))
@@ -308,6 +316,11 @@ CEILINGS: dict[str, tuple[str, Callable[..., Any], str]] = {
     "evalsha_enqueue_32": ("EVALSHA LPUSH from {c} tasks", _enqueue, "tasks"),
     "lpush_pipeline_100": ("pipelined LPUSH by {b}", _lpush_pipeline, "batch"),
     "xadd_pipeline_100": ("pipelined XADD by {b}", _xadd_pipeline, "batch"),
+    "evalsha_pipeline_100": (
+        "pipelined EVALSHA (LPUSH) by {b}: one script per job",
+        _evalsha_pipeline,
+        "batch",
+    ),
     "evalsha_dequeue_ack_1": ("EVALSHA move+lease, EVALSHA ack, one by one", _dequeue_ack, "one"),
     "evalsha_dequeue_ack_32": ("EVALSHA move+lease + EVALSHA ack from {c} tasks", _dequeue_ack, "tasks"),
     "evalsha_batch_100": ("EVALSHA move+lease of {b}, EVALSHA ack of {b}", _batch, "batch"),

@@ -26,6 +26,7 @@ from benchmarks import report
 from benchmarks.ceiling import CEILINGS, RawClient, combine, run_ceiling
 from benchmarks.cost import linear, memory
 from benchmarks.progress import PlainProgress, RichProgress, make_progress
+from benchmarks.scale import queue_keys, raw_memory, scale
 from benchmarks.scenarios import SCENARIOS, Bench, backend_family, open_backend
 from benchmarks.server import bench_server
 from benchmarks.throughput import run_throughput
@@ -39,6 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 BATCHED = frozenset({"enqueue_many", "dequeue_many"})
 DIALECTS = frozenset({"keydb", "dragonfly"})
 IN_PROCESS_MEMORY_JOBS = 10_000
+IN_PROCESS_SCALE_JOBS = 100_000
 
 Progress = PlainProgress | RichProgress
 
@@ -97,6 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="N of the linear-cost check (jobs/5, jobs, 4 x jobs: 10000,50000,200000 by default)",
     )
     p.add_argument(
+        "--scale-sizes",
+        type=lambda s: [int(x) for x in _csv(s)],
+        default=None,
+        help="queue depths of the per-operation cost check (jobs/5, 20 x jobs: 10000,1000000 by default; "
+        f"the in-process memory backend at most {IN_PROCESS_SCALE_JOBS})",
+    )
+    p.add_argument(
         "--full-dialects",
         action="store_true",
         help="keydb/dragonfly on a server of another kind run the same scripts as their base "
@@ -113,6 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--jobs, --concurrency and --batch must be >= 1")
     args.memory_jobs = args.memory_jobs or min(100_000, 2 * args.jobs)
     args.linear_sizes = args.linear_sizes or [max(1, args.jobs // 5), args.jobs, 4 * args.jobs]
+    args.scale_sizes = args.scale_sizes or [max(1, args.jobs // 5), 20 * args.jobs]
     return args
 
 
@@ -148,6 +158,9 @@ def _needed_ceilings(families: set[str], scenarios: list[str]) -> list[str]:
             for part in (c or "").split("+"):
                 if part and part not in names:
                     names.append(part)
+    for s, (c, _target) in report.SCRIPT_CEILING_OF.items():
+        if s in scenarios and families & {"lists", "streams"} and c not in names:
+            names.append(c)
     if "lists" in families and "dequeue_ack_32" in scenarios:
         names.append("coalesced_dequeue_ack_32")  # informational: the stretch's headroom
     return [n for n in CEILINGS if n in names]
@@ -252,6 +265,7 @@ async def _run_backend(
     bench: Bench, args: argparse.Namespace, t: str, fam: str, ceilings: dict[str, float], progress: Progress
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    raw_per_job = bench.raw_memory
     server_kind = (getattr(args, "server_label", None) or "").split(" ", 1)[0].lower()
     dialect = t in DIALECTS and server_kind != t and not args.full_dialects
     n = max(min(args.jobs, 1000), args.jobs // 4) if dialect else args.jobs
@@ -259,7 +273,7 @@ async def _run_backend(
         progress.log(f"{t}: a dialect on this {server_kind or 'unknown'} server: {n} jobs per scenario")
     for s in args.scenarios:
         label = f"{t} {s}"
-        if dialect and s in ("memory", "linear"):
+        if dialect and s in ("memory", "linear", "scale"):
             why = (
                 f"{t} is a dialect on this {server_kind or 'unknown'} server: same scripts and layout as "
                 "the base backend, measured there (--full-dialects to run it anyway)"
@@ -271,13 +285,33 @@ async def _run_backend(
             if s == "memory":
                 # tracemalloc is exact but slow: the in-process backend needs fewer jobs
                 mj = min(args.memory_jobs, IN_PROCESS_MEMORY_JOBS) if fam == "memory" else args.memory_jobs
+                keys: list[dict[str, Any]] | None = None
                 async with open_backend(bench, t, s) as b, progress.task(label, 2 * mj) as ctr:
                     mres = await memory(bench, b, mj, ctr, in_process=fam == "memory")
-                out.append(report.memory_entry(t, mres))
+                    if fam != "memory" and bench.server is not None:
+                        keys = await queue_keys(bench, b.queue)
+                raw = None
+                if keys is not None:  # the raw hash + list of the same payloads, once per size
+                    if mj not in raw_per_job:
+                        raw_per_job[mj] = await raw_memory(bench, mj)
+                    raw = raw_per_job[mj]
+                out.append(report.memory_entry(t, mres, raw, keys))
                 progress.log(
                     f"{label:<32} {mres.bytes_per_queued_job:>8.1f} B/queued job "
                     f"{mres.bytes_per_acked_job:>8.2f} B/acked job"
                 )
+                continue
+            if s == "scale":
+                sizes = args.scale_sizes
+                if fam == "memory":
+                    sizes = sorted({min(x, IN_PROCESS_SCALE_JOBS) for x in sizes})
+                async with progress.task(label, sum(sizes)) as ctr:
+                    sres = await scale(bench, t, sizes, ctr)
+                out.append(report.scale_entry(t, sres))
+                ratios = ", ".join(f"{op} x{report.ratio_text(sres.ratio(op))}" for op in sres.us_per_op)
+                progress.log(f"{label:<32} {ratios}")
+                for err in sres.errors:
+                    progress.log(f"{label:<32} no figure for {err}")
                 continue
             if s == "linear":
                 async with progress.task(label, sum(args.linear_sizes)) as ctr:
@@ -307,6 +341,11 @@ async def _run_backend(
         if crate is None:
             cname = None
         out.append(report.throughput_entry(t, s, m, cname, crate, report.TARGETS.get(s) if crate else None))
+        script_c = report.SCRIPT_CEILING_OF.get(s)
+        if script_c and fam != "memory" and ceilings.get(script_c[0]):
+            c2, t2 = script_c
+            out.append(report.throughput_entry(t, f"{s} (vs {c2})", m, c2, ceilings[c2], t2))
+            progress.log(f"{label:<32} {m.jobs_per_s / ceilings[c2]:.2f} of {c2}")
         if s == "dequeue_ack_32" and crate:
             out.append(report.throughput_entry(t, f"{s} (stretch)", m, cname, crate, report.STRETCH_TARGET))
         if s in report.LATENCY_OPS:
@@ -338,6 +377,7 @@ def _meta(args: argparse.Namespace, load_before: Any, elapsed: float) -> dict[st
         "jobs": args.jobs,
         "memory_jobs": args.memory_jobs,
         "linear_sizes": args.linear_sizes,
+        "scale_sizes": args.scale_sizes,
         "concurrency": args.concurrency,
         "batch": args.batch,
         "pool": args.pool,

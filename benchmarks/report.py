@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from benchmarks.scale import SCALE_OPS, ScaleResult
 from benchmarks.scenarios import LinearResult, MemoryResult
 from benchmarks.workload import Measure, percentile
 
@@ -24,6 +25,8 @@ __all__ = [
     "linear_entry",
     "markdown",
     "memory_entry",
+    "ratio_text",
+    "scale_entry",
     "throughput_entry",
     "write_json",
 ]
@@ -48,6 +51,9 @@ CEILING_OF: dict[tuple[str, str], str] = {
     ("streams", "end_to_end"): "xadd_pipeline_100+xreadgroup_100_xack",
 }
 
+#: scenario -> (second ceiling, target): the same figure beside one script per job, pipelined
+SCRIPT_CEILING_OF: dict[str, tuple[str, float]] = {"enqueue_many": ("evalsha_pipeline_100", 1.2)}
+
 #: scenario -> minimum ratio to its ceiling; absent = no target, reported only
 TARGETS: dict[str, float] = {
     "enqueue_1": 0.80,
@@ -58,6 +64,8 @@ TARGETS: dict[str, float] = {
 #: the stretch: 32 consumers with plain dequeue()/ack() at >= 1.5x the raw 32-task ceiling
 STRETCH_TARGET = 1.5
 MEMORY_TARGET = 1.0  # bytes per acked job
+RAW_MEMORY_TARGET = 1.5  # bytes per queued job over a raw hash + list of the same payloads
+SCALE_TARGET = 2.0  # µs per op at the largest size over the smallest
 LINEAR_TARGET = 0.15  # spread of jobs/s across sizes
 
 #: latency ops recorded per scenario (dequeue_ack = from calling dequeue to ack returning)
@@ -132,7 +140,14 @@ def latency_entries(backend: str, scenario: str, m: Measure) -> list[dict[str, A
     ]
 
 
-def memory_entry(backend: str, res: MemoryResult) -> dict[str, Any]:
+def memory_entry(
+    backend: str,
+    res: MemoryResult,
+    raw_per_job: float | None = None,
+    keys: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``raw_per_job``: bytes per job of the raw hash + list; ``keys``: the queue's keys after the drain."""
+    raw_ratio = res.bytes_per_queued_job / raw_per_job if raw_per_job else None
     return {
         "kind": "memory",
         "backend": backend,
@@ -147,6 +162,28 @@ def memory_entry(backend: str, res: MemoryResult) -> dict[str, Any]:
         "bytes_queued": res.queued,
         "bytes_after_drain": res.acked,
         "retained_first_cycle_per_job": _r(res.retained_first_cycle, 2),
+        "raw_bytes_per_queued_job": _r(raw_per_job),
+        "ratio_to_raw": _r(raw_ratio, 3),
+        "raw_target": RAW_MEMORY_TARGET,
+        "raw_pass": None if raw_ratio is None else raw_ratio <= RAW_MEMORY_TARGET,
+        "keys_after_drain": keys,
+    }
+
+
+def scale_entry(backend: str, res: ScaleResult) -> dict[str, Any]:
+    ratios = {op: res.ratio(op) for op in SCALE_OPS}
+    return {
+        "kind": "scale",
+        "backend": backend,
+        "scenario": "scale",
+        "sizes": res.sizes,
+        "samples": res.samples,
+        "load_jobs_per_s": [_r(x) for x in res.load_jobs_per_s],
+        "us_per_op": {op: [_r(x) for x in xs] for op, xs in res.us_per_op.items()},
+        "ratio": {op: _r(x, 2) for op, x in ratios.items()},
+        "target": SCALE_TARGET,
+        "pass": all(x is not None and x <= SCALE_TARGET for x in ratios.values()),
+        "errors": res.errors,
     }
 
 
@@ -176,6 +213,10 @@ def write_json(path: Path, entries: list[dict[str, Any]]) -> None:
 
 def _n(x: float | None, fmt: str = ",.0f") -> str:
     return "—" if x is None else format(x, fmt)
+
+
+def ratio_text(x: float | None) -> str:
+    return "—" if x is None else f"{x:.2f}"
 
 
 def _verdict(p: bool | None) -> str:
@@ -265,6 +306,36 @@ def markdown(entries: list[dict[str, Any]]) -> str:
                 for e in by("memory")
             ],
         )  # fmt: skip
+        lines.append("")
+    if by("memory") and any(e.get("keys_after_drain") is not None for e in by("memory")):
+        lines += ["### Memory against a raw hash + list, and what a drained queue keeps", ""]
+        lines += _table(
+            ["backend", "bytes/queued job", "raw bytes/job", "ratio", "target", "result",
+             "keys after drain (type length bytes)"],
+            [
+                [e["backend"], _n(e["bytes_per_queued_job"], ".1f"), _n(e["raw_bytes_per_queued_job"], ".1f"),
+                 _n(e["ratio_to_raw"], ".2f"), f"≤ {e['raw_target']:g}", _verdict(e["raw_pass"]),
+                 "; ".join(f"{k['key'].split('}')[-1] or k['key']} {k['type']} {k['length']} {k['bytes']}"
+                           for k in e.get("keys_after_drain") or [])]
+                for e in by("memory") if e.get("keys_after_drain") is not None
+            ],
+        )  # fmt: skip
+        lines.append("")
+    if by("scale"):
+        lines += ["### Cost per operation at growing queue depth (median µs per op)", ""]
+        lines += _table(
+            ["backend", "N", "load jobs/s", *SCALE_OPS, "target", "result"],
+            [
+                [e["backend"], " / ".join(f"{s:,}" for s in e["sizes"]),
+                 " / ".join(_n(r) for r in e["load_jobs_per_s"]),
+                 *[" / ".join(_n(x, ".0f") for x in e["us_per_op"][op]) + f" (x{_n(e['ratio'][op], '.2f')})"
+                   for op in SCALE_OPS],
+                 f"≤ x{e['target']:g}", _verdict(e["pass"])]
+                for e in by("scale")
+            ],
+        )  # fmt: skip
+        lines.append("")
+        lines += [f"- {e['backend']}: no figure for {x}" for e in by("scale") for x in e.get("errors", [])]
         lines.append("")
     if by("linear"):
         lines += ["### Linear cost: end to end at growing N", ""]

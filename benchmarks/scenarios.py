@@ -42,7 +42,7 @@ THROUGHPUT_SCENARIOS = (
     "end_to_end",
 )
 #: every scenario, in run order
-SCENARIOS = (*THROUGHPUT_SCENARIOS, "memory", "linear")
+SCENARIOS = (*THROUGHPUT_SCENARIOS, "memory", "linear", "scale")
 
 
 @dataclass
@@ -59,6 +59,8 @@ class Bench:
     #: every key of the run starts with it (per run, so --url cleanup deletes only this run's keys)
     #: failures of the untimed drain after a scenario (reported, never masking the figure)
     cleanup_errors: list[str] = field(default_factory=list)
+    #: bytes per job of a raw hash + list of the same payloads, by job count (measured once per run)
+    raw_memory: dict[int, float] = field(default_factory=dict)
     key_prefix: str = field(default_factory=lambda: f"qsbench-{uuid.uuid4().hex[:8]}:")
 
 

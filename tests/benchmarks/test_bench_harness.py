@@ -29,7 +29,10 @@ THROUGHPUT_KEYS = {
     "target",
     "pass",
 }
-SMALL = ["--jobs", "200", "--no-progress", "--linear-sizes", "100,200", "--memory-jobs", "400"]
+SMALL = [
+    "--jobs", "200", "--no-progress", "--linear-sizes", "100,200", "--memory-jobs", "400",
+    "--scale-sizes", "100,400",
+]  # fmt: skip
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -125,7 +128,7 @@ def test_redis_backend_against_the_ceiling(
         assert isinstance(row["pass"], bool)
     assert rows["dequeue_ack_32 (stretch)"]["target"] == report.STRETCH_TARGET
     if backend == "keydb":  # a dialect on a Redis server: the same scripts as redis-lists
-        assert {e["scenario"] for e in _kind(entries, "skip", backend)} == {"memory", "linear"}
+        assert {e["scenario"] for e in _kind(entries, "skip", backend)} == {"memory", "linear", "scale"}
     else:
         (mem,) = _kind(entries, "memory", backend)
         assert mem["source"].startswith("redis INFO used_memory")
