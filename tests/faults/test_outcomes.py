@@ -28,8 +28,6 @@ pytestmark = pytest.mark.anyio
 
 KINDS = ["drop", "reset"]
 LISTS_ONLY = pytest.mark.parametrize("layout", ["redis-lists"], indirect=True)
-#: redis-lists sends extend_lease without a call id (a lost reply is an OperationTimeoutError)
-STREAMS_ONLY = pytest.mark.parametrize("layout", ["redis-streams"], indirect=True)
 
 
 def arm(proxy: FaultProxy, layout: Layout, backend: Any, kind: str, op: str) -> Fault:
@@ -161,7 +159,6 @@ async def test_move(backends: Maker, layout: Layout, proxy: FaultProxy, kind: st
     assert await layout.stored(target) == 1
 
 
-@STREAMS_ONLY
 @pytest.mark.parametrize("kind", KINDS)
 async def test_extend_lease(backends: Maker, layout: Layout, proxy: FaultProxy, kind: str) -> None:
     b, direct = await pair(backends)
@@ -172,6 +169,25 @@ async def test_extend_lease(backends: Maker, layout: Layout, proxy: FaultProxy, 
     deadline = await b.extend_lease(got, 120)
     assert fault.hits == 1
     assert await layout.lease_deadline(direct, got) == deadline, "the deadline returned is the one stored"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_extend_lease_with_no_retries_left_is_an_unknown_outcome(
+    backends: Maker, layout: Layout, proxy: FaultProxy, kind: str
+) -> None:
+    b, direct = await pair(backends, max_retries=0)
+    await b.enqueue(Job(id="x2", payload=1))
+    got = await b.dequeue()
+    assert got is not None
+    before = await layout.lease_deadline(direct, got)
+    assert before is not None
+    arm(proxy, layout, b, kind, "extend")
+    with pytest.raises(OutcomeUnknownError) as info:
+        await b.extend_lease(got, 120)
+    assert error_code(info.value) == "OUTCOME_UNKNOWN"
+    after = await layout.lease_deadline(direct, got)
+    assert after is not None
+    assert after > before + 60, "it did take effect: only the reply was lost"
 
 
 async def test_a_job_missing_here_but_in_the_target_from_elsewhere_is_not_found(backends: Maker) -> None:

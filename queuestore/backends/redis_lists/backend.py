@@ -276,13 +276,18 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
     async def extend_lease(self, job: JobRef, seconds: float | timedelta) -> float:
         """Push a lease's deadline to ``seconds`` from now (server time); return it.
 
+        The call carries a call id: a re-sent call (its reply was lost) returns the deadline its
+        first run stored, and moves it no further.
+
         Raises:
-            JobNotFoundError, LeaseLostError, InvalidJobError, BackendError.
+            JobNotFoundError, LeaseLostError, InvalidJobError: as their names say.
+            OutcomeUnknownError: the script's reply was lost even to its retries.
+            BackendError: the store failed.
         """
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
-        keys = self.layout.state_block
-        code, deadline = await self._script("extend_lease", "extend", keys, [job_id, token or "", secs])
+        args = [job_id, token or "", secs, call_id()]
+        code, deadline = await self._ctx.mutate("extend_lease", "extend", self.layout.state_block, args)
         check_code(int(code), job_id)
         return float(deadline)
 

@@ -20,7 +20,7 @@ from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
-from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
+from queuestore.errors import InvalidJobError, OutcomeUnknownError, QueueStoreError, SerializationError
 
 __all__ = ["Leased", "ack_codes", "give_back", "lease", "store", "store_rows"]
 
@@ -158,12 +158,13 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     """Lease up to ``count`` jobs, ``per_script`` per sweep + lease script, until the queue
     runs dry. Never waits.
 
-    Cancelled while a lease script may have run (or while its jobs are decoded), it hands back
-    what every one of its lease scripts leased (see :func:`give_back`) before re-raising.
+    Cancelled while a lease script may have run (or while its jobs are decoded), or left
+    without a lease script's reply even after the retries, it hands back what every one of its
+    lease scripts leased (see :func:`give_back`) before re-raising: no caller saw those jobs.
 
     Raises:
         OutcomeUnknownError: a lease script's reply was lost even to the retries (its leases,
-            if any, expire).
+            if any, were handed back; if the hand-back failed too, they expire).
         BackendError: the store failed.
     """
     jobs: list[Job] = []
@@ -175,7 +176,7 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
         calls.append(_TOKENS.call_prefix())
         try:
             got = await _lease_once(ctx, op, want, visibility, calls[-1])
-        except anyio.get_cancelled_exc_class():
+        except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):
             await give_back(ctx, calls)
             raise
         jobs += got.jobs
@@ -188,10 +189,11 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
 
 async def give_back(ctx: ListsContext, calls: Sequence[str] = (), jobs: Sequence[Job] = ()) -> None:
     """Hand back what the lease calls ``calls`` (their call ids) leased, and the leased
-    ``jobs``: to the head of the ready lists, the attempt not counted; shielded from the
-    caller's cancellation but given half the ``call_margin`` at most (a stalled server must not
-    hold a cancelled call). A failure or no answer is logged (the leases then expire and the
-    jobs are redelivered)."""
+    ``jobs``, that no caller got (its dequeue was cancelled or lost the reply): to the head of
+    the ready lists, the attempt not counted; shielded from the caller's cancellation but given
+    half the ``call_margin`` at most (a stalled server must not hold a cancelled call). A
+    failure or no answer is logged (the leases then expire and the jobs are redelivered, the
+    attempt counted)."""
     limit = float(ctx.options.call_margin) / 2.0
     argsets: list[list[Any]] = [[cid] for cid in calls]
     if jobs:
@@ -201,11 +203,13 @@ async def give_back(ctx: ListsContext, calls: Sequence[str] = (), jobs: Sequence
             for args in argsets:
                 await ctx.mutate("dequeue", "giveback", ctx.block, args)
     except QueueStoreError as exc:
-        _log.warning("redis-lists %s: a cancelled dequeue could not hand back its jobs: %s", ctx.name, exc)
+        _log.warning(
+            "redis-lists %s: a dequeue that returned no jobs could not hand them back: %s", ctx.name, exc
+        )
         return
     if scope.cancelled_caught:
         _log.warning(
-            "redis-lists %s: a cancelled dequeue got no answer handing back its jobs within %gs "
+            "redis-lists %s: a dequeue that returned no jobs got no answer handing them back within %gs "
             "(half the call_margin): their leases expire and they are redelivered",
             ctx.name,
             limit,

@@ -35,7 +35,7 @@ from queuestore.backends.redis_streams.layout import (
 )
 from queuestore.backends.redis_streams.settle import give_back, settle_args
 from queuestore.backends.redis_streams.store import StreamsStore, log
-from queuestore.errors import InvalidJobError, QueueStoreError, SerializationError
+from queuestore.errors import InvalidJobError, OutcomeUnknownError, QueueStoreError, SerializationError
 
 __all__ = ["Share", "SharedTake", "Take", "dequeue", "give_back_share", "share", "take", "wait_for_entries"]
 
@@ -108,11 +108,13 @@ async def dequeue(
 async def take(store: StreamsStore, group: str, consumer: str, count: int, lease: float) -> Take:
     """Lease up to ``count`` entries to ``consumer`` of ``group`` for ``lease`` seconds.
 
-    Cancelled while the script may have run (or while its entries are decoded), it hands back
-    what the script leased before re-raising the cancellation.
+    Cancelled while the script may have run (or while its entries are decoded), or left
+    without the script's reply even after the retries, it hands back what the script leased
+    before re-raising: no caller saw those jobs.
 
     Raises:
-        OutcomeUnknownError: the reply was lost even to the retries (the leases, if any, expire).
+        OutcomeUnknownError: the reply was lost even to the retries (the leases, if any, were
+            handed back; if the hand-back failed too, they expire).
         BackendError: the store failed.
     """
     cid = call_id()
@@ -121,26 +123,29 @@ async def take(store: StreamsStore, group: str, consumer: str, count: int, lease
         reply = await store.run_in_group("dequeue", "take", store.keys.core(), args, group)
         entries, next_due, last_id, deadline_ms, server_now = reply
         jobs = await _materialize(store, entries, group, consumer, int(deadline_ms), int(server_now))
-    except anyio.get_cancelled_exc_class():
+    except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):
         await _give_back(store, cid, group)
         raise
     return Take(jobs, bool(entries), next_due, last_id, int(server_now))
 
 
 async def _give_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
-    """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``), shielded from the
-    caller's cancellation but given half the ``call_margin`` at most (a stalled server must not
-    hold a cancelled call); a failure or no answer is logged (the leases then expire)."""
+    """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``) that no caller got
+    (its dequeue was cancelled or lost the reply), shielded from the caller's cancellation but
+    given half the ``call_margin`` at most (a stalled server must not hold a cancelled call); a
+    failure or no answer is logged (the leases then expire, the attempt counted)."""
     limit = float(store.options.call_margin) / 2.0
     try:
         with anyio.move_on_after(limit, shield=True) as scope:
             await give_back(store, cid, group, [j.lease_token for j in jobs if j.lease_token])
     except QueueStoreError as exc:
-        log.warning("redis-streams %s: a cancelled dequeue could not hand back its jobs: %s", store.name, exc)
+        log.warning(
+            "redis-streams %s: a dequeue that returned no jobs could not hand them back: %s", store.name, exc
+        )
         return
     if scope.cancelled_caught:
         log.warning(
-            "redis-streams %s: a cancelled dequeue got no answer handing back its jobs within %gs "
+            "redis-streams %s: a dequeue that returned no jobs got no answer handing them back within %gs "
             "(half the call_margin): their leases expire and they are redelivered",
             store.name,
             limit,
