@@ -117,24 +117,25 @@ if op == "acks" then
     end
   end
   -- the candidates of the first group whose index points at the token's entry; their pending
-  -- entries read with one XPENDING over their id range, at most one entry per candidate. The
-  -- range's ends are found by a cheap order (length, then bytes: the id order for ids of equal
-  -- millisecond width); an entry the range misses, or that others of the range crowd out, is
-  -- read on its own, so the order only decides how many are.
-  local ok, group, match, lo, hi = {}, nil, {}, nil, nil
+  -- entries read with one XPENDING over their id range, at most one entry per candidate (one
+  -- that others of the range crowd out is read on its own)
+  local ok, group, match, lo, hi, lo_ms, lo_seq, hi_ms, hi_seq = {}, nil, {}, nil, nil, nil, nil, nil, nil
   for k, i in ipairs(cand) do
     local g, teid = args[i][1], args[i][3]
     if locs[k] == teid and (group == nil or g == group) then
       group = g
       match[#match + 1] = i
-      local w = #teid
-      if lo == nil or w < #lo or (w == #lo and teid < lo) then lo = teid end
-      if hi == nil or w > #hi or (w == #hi and teid > hi) then hi = teid end
+      local ms, seq = idparts(teid)
+      if ms and lo and (ms < lo_ms or (ms == lo_ms and seq < lo_seq)) then
+        lo, lo_ms, lo_seq = teid, ms, seq
+      elseif ms and not lo then
+        lo, lo_ms, lo_seq, hi, hi_ms, hi_seq = teid, ms, seq, teid, ms, seq
+      end
+      if ms and hi and (ms > hi_ms or (ms == hi_ms and seq > hi_seq)) then hi, hi_ms, hi_seq = teid, ms, seq end
     end
   end
-  local pend, lo_ms, lo_seq, hi_ms, hi_seq = {}, nil, nil, nil, nil
-  if lo then lo_ms, lo_seq = idparts(lo); hi_ms, hi_seq = idparts(hi) end
-  if lo_ms and hi_ms and (lo_ms < hi_ms or (lo_ms == hi_ms and lo_seq <= hi_seq)) then
+  local pend = {}
+  if lo then
     for _, p in ipairs(rcall("XPENDING", S, group, lo, hi, #match)) do pend[p[1]] = p[4] end
   end
   for _, i in ipairs(match) do
