@@ -3,6 +3,7 @@ tells each job's outcome when other leases crowd its id range."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from queuestore import DequeueOptions, Job
@@ -27,6 +28,24 @@ async def test_ack_many_reads_the_pending_entries_once_per_call(redis_server_fac
         assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 1
         assert (await b.stats()).in_flight == 0
         assert await b.length() == 10
+
+
+async def test_one_xpending_also_for_entries_of_several_milliseconds(
+    redis_server_factory: ServerFactory,
+) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        # entry ids "<ms>-0".."<ms>-14", then "<ms'>-0".."<ms'>-4": the highest id is not the
+        # longest, and the id order is not the string order
+        for n in (15, 5):
+            assert await b.enqueue_many([Job(payload=i) for i in range(n)]) == [True] * n
+            await anyio.sleep(0.01)
+        jobs = await b.dequeue_many(DequeueOptions(count=20))
+        r = server.sync_client()
+        r.config_resetstat()
+        assert await b.ack_many(jobs) == [True] * 20
+        assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 1
 
 
 async def test_ack_many_in_a_range_crowded_by_other_leases(redis_server_factory: ServerFactory) -> None:
