@@ -59,6 +59,22 @@ local function leased(jid, group, consumer, eid, dtok)
   return 1, eid, d, tomap(e[1][2]), p[1][2]
 end
 
+-- whether no entry from id lo on can have been removed: nothing at or after it was ever
+-- deleted (XDEL raises the stream's max-deleted-entry-id) and the stream still starts at or
+-- before it (trimming removes a prefix). False when the server does not report both (KeyDB).
+local function intact(lo)
+  if not lo then return false end
+  local info = tomap(rcall("XINFO", "STREAM", S))
+  local md, first = info["max-deleted-entry-id"], info["first-entry"]
+  if type(md) ~= "string" or type(first) ~= "table" or type(first[1]) ~= "string" then return false end
+  local a = {idparts(md)}
+  local b = {idparts(first[1])}
+  local c = {idparts(lo)}
+  if not (a[1] and b[1] and c[1]) then return false end
+  local function before(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
+  return before(a, c) and not before(c, b)
+end
+
 -- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
 -- lease token, then the job id, which may itself hold anything: a token field never holds US)
 local function main()
@@ -81,9 +97,10 @@ if op == "acks" then
   local out, acked, lost = {}, 0, 0
   -- the lean path, for a guarded ack of a job named once in the call whose index points at the
   -- token's entry, with one group and entries deleted on ack: the entry is not read, and the
-  -- writes go in one command per kind for the call; XDEL per entry says whether it was still
-  -- there (0: deleted while pending behind our back: counted lost, reported not found, as
-  -- leased() does). Any other ack takes the full path, after them (they share no entry).
+  -- writes go in one command per kind for the call. When the stream cannot have lost any of
+  -- the entries (intact), one XDEL deletes them all; otherwise XDEL per entry says whether it
+  -- was still there (0: deleted while pending behind our back: counted lost, reported not
+  -- found, as leased() does). Any other ack takes the full path, after them (they share no entry).
   local cand, jids = {}, {}
   if not retention and #groups() <= 1 then
     for i = 1, n do
@@ -99,22 +116,43 @@ if op == "acks" then
       locs[#locs + 1] = loc
     end
   end
-  local ok, group = {}, nil
+  -- the candidates of the first group whose index points at the token's entry; their pending
+  -- entries read with one XPENDING over their id range, at most one entry per candidate (one
+  -- that others of the range crowd out is read on its own)
+  local ok, group, match, lo, hi, lo_ms, lo_seq, hi_ms, hi_seq = {}, nil, {}, nil, nil, nil, nil, nil, nil
   for k, i in ipairs(cand) do
-    local g, _, teid, dtok, jid = unpack(args[i])
+    local g, teid = args[i][1], args[i][3]
     if locs[k] == teid and (group == nil or g == group) then
-      local p = rcall("XPENDING", S, g, teid, teid, 1)
-      local d = p[1] and p[1][4]
-      if not d then
-        -- its entry was deleted while pending and released by a reclaimer: the job is gone
-        rcall("HDEL", I, jid); rcall("ZREM", T, jid)
-        out[i] = 0
-      elseif tostring(d) ~= dtok then
-        out[i] = -1
-      else
-        group = g
-        ok[#ok + 1] = i
+      group = g
+      match[#match + 1] = i
+      local ms, seq = idparts(teid)
+      if ms and lo and (ms < lo_ms or (ms == lo_ms and seq < lo_seq)) then
+        lo, lo_ms, lo_seq = teid, ms, seq
+      elseif ms and not lo then
+        lo, lo_ms, lo_seq, hi, hi_ms, hi_seq = teid, ms, seq, teid, ms, seq
       end
+      if ms and hi and (ms > hi_ms or (ms == hi_ms and seq > hi_seq)) then hi, hi_ms, hi_seq = teid, ms, seq end
+    end
+  end
+  local pend = {}
+  if lo then
+    for _, p in ipairs(rcall("XPENDING", S, group, lo, hi, #match)) do pend[p[1]] = p[4] end
+  end
+  for _, i in ipairs(match) do
+    local _, _, teid, dtok, jid = unpack(args[i])
+    local d = pend[teid]
+    if d == nil then
+      local p = rcall("XPENDING", S, group, teid, teid, 1)
+      d = p[1] and p[1][4]
+    end
+    if not d then
+      -- its entry was deleted while pending and released by a reclaimer: the job is gone
+      rcall("HDEL", I, jid); rcall("ZREM", T, jid)
+      out[i] = 0
+    elseif tostring(d) ~= dtok then
+      out[i] = -1
+    else
+      ok[#ok + 1] = i
     end
   end
   if #ok > 0 then
@@ -126,13 +164,20 @@ if op == "acks" then
     end
     chunked({"XACK", S, group}, eids)
     chunked({"ZREM", L}, leases)
-    for k, i in ipairs(ok) do
-      if rcall("XDEL", S, eids[k]) == 1 then
-        out[i] = 1
-        acked = acked + 1
-      else
-        out[i] = 0
-        lost = lost + 1
+    if intact(lo_ms and lo) then
+      -- every entry is still there: one XDEL for the call
+      chunked({"XDEL", S}, eids)
+      for _, i in ipairs(ok) do out[i] = 1 end
+      acked = acked + #ok
+    else
+      for k, i in ipairs(ok) do
+        if rcall("XDEL", S, eids[k]) == 1 then
+          out[i] = 1
+          acked = acked + 1
+        else
+          out[i] = 0
+          lost = lost + 1
+        end
       end
     end
     chunked({"HDEL", I}, gone)

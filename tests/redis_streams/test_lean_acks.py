@@ -1,0 +1,116 @@
+"""The batch ack of the streams backend reads its pending entries with one command, and still
+tells each job's outcome when other leases crowd its id range."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from queuestore import DequeueOptions, Job
+from queuestore.backends.redis_streams import RedisStreamsFactory
+from queuestore.testing import ServerFactory
+
+from .conftest import config, unique
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_ack_many_reads_the_pending_entries_once_per_call(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(payload=i) for i in range(60)]) == [True] * 60
+        jobs = await b.dequeue_many(DequeueOptions(count=50))
+        assert len(jobs) == 50
+        r = server.sync_client()
+        r.config_resetstat()
+        assert await b.ack_many(jobs) == [True] * 50
+        assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 1
+        assert (await b.stats()).in_flight == 0
+        assert await b.length() == 10
+
+
+async def test_one_xpending_also_for_entries_of_several_milliseconds(
+    redis_server_factory: ServerFactory,
+) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        # entry ids "<ms>-0".."<ms>-14", then "<ms'>-0".."<ms'>-4": the highest id is not the
+        # longest, and the id order is not the string order
+        for n in (15, 5):
+            assert await b.enqueue_many([Job(payload=i) for i in range(n)]) == [True] * n
+            await anyio.sleep(0.01)
+        jobs = await b.dequeue_many(DequeueOptions(count=20))
+        r = server.sync_client()
+        r.config_resetstat()
+        assert await b.ack_many(jobs) == [True] * 20
+        assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 1
+
+
+async def test_ack_many_in_a_range_crowded_by_other_leases(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(20)]) == [True] * 20
+        mine: list[Job] = []
+        theirs: list[Job] = []
+        # leases alternate between two consumers: each one's entries interleave in the pending list
+        for i in range(16):
+            got = await b.dequeue_many(DequeueOptions(count=1, consumer_id="a" if i % 2 == 0 else "b"))
+            (mine if i % 2 == 0 else theirs).extend(got)
+        assert len(mine) == len(theirs) == 8
+        stale = mine[3]
+        await b.nack(stale, requeue=True)  # a new entry: the old lease token is stale
+        again = await b.dequeue_many(DequeueOptions(count=10, consumer_id="a"))
+        assert stale.id in {j.id for j in again}
+        batch = [*mine, Job(id="never-stored")]
+        outcome = await b.ack_many(batch)
+        assert outcome == [True, True, True, False, True, True, True, True, False]
+        # the other consumer's leases are untouched and its acks land
+        assert await b.ack_many(theirs) == [True] * 8
+        assert await b.ack_many(again) == [True] * len(again)
+        assert await b.length() == 0
+        assert (await b.stats()).in_flight == 0
+
+
+async def test_ack_many_deletes_the_entries_with_one_command(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(payload=i) for i in range(60)]) == [True] * 60
+        r = server.sync_client()
+        for _ in range(2):  # the second batch: entries deleted before it, all of lower ids
+            jobs = await b.dequeue_many(DequeueOptions(count=30))
+            r.config_resetstat()
+            assert await b.ack_many(jobs) == [True] * 30
+            assert r.info("commandstats")["cmdstat_xdel"]["calls"] == 1
+        assert r.xlen(b.skeys.stream) == 0
+        assert (await b.stats()).total_acked == 60
+
+
+@pytest.mark.parametrize("how", ["xdel", "xtrim"])
+async def test_ack_many_reports_entries_removed_behind_its_back(
+    redis_server_factory: ServerFactory, how: str
+) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(10)]) == [True] * 10
+        first = await b.dequeue_many(DequeueOptions(count=5))
+        later = await b.dequeue_many(DequeueOptions(count=5))
+        r = server.sync_client()
+        stream = b.skeys.stream
+        entries = [e[0] for e in r.xrange(stream)]
+        if how == "xdel":
+            r.xdel(stream, entries[7])  # one entry of the later batch, behind the backend's back
+            expected = [True, True, False, True, True]
+        else:
+            r.xtrim(stream, minid=entries[2], approximate=False)  # the first two entries of the first batch
+            expected = [False, False, True, True, True]
+        batch = later if how == "xdel" else first
+        assert await b.ack_many(batch) == expected
+        assert (await b.stats()).in_flight == 5
+        rest = first if how == "xdel" else later
+        assert await b.ack_many(rest) == [True] * 5
+        assert (await b.stats()).in_flight == 0
