@@ -7,6 +7,7 @@ queue that another process moved. ``_manager.py`` keeps routing, monitoring and 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import msgspec
@@ -25,6 +26,9 @@ from queuestore.errors import (
     ConfigurationError,
     QueueMovedError,
 )
+
+if TYPE_CHECKING:
+    from queuestore._manager import BackendManager
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",
@@ -53,14 +57,13 @@ class MigrationSide:
     _claims: MigrationClaims
     _homes_scope: anyio.CancelScope
 
-    def _check_open(self, operation: str) -> None:
-        raise NotImplementedError  # pragma: no cover - the manager's
+    if TYPE_CHECKING:  # the manager's own
 
-    async def _create(self, config: BackendConfig, operation: str) -> QueueBackend:
-        raise NotImplementedError  # pragma: no cover - the manager's
+        def _check_open(self, operation: str) -> None: ...
 
-    async def _release(self, backend: QueueBackend) -> None:
-        raise NotImplementedError  # pragma: no cover - the manager's
+        async def _create(self, config: BackendConfig, operation: str) -> QueueBackend: ...
+
+        async def _release(self, backend: QueueBackend) -> None: ...
 
     def begin_migration(self, queue: str, migration: object) -> object | None:
         """Record ``migration`` as the one migration running on ``queue``.
@@ -148,14 +151,14 @@ class MigrationSide:
         from queuestore.migration._follow import watch_homes  # the layer above: imported late
 
         with self._homes_scope:
-            await watch_homes(self, self.home_check_interval)  # type: ignore[arg-type]
+            await watch_homes(cast("BackendManager", self), self.home_check_interval)
 
     async def _follow_moved(self, queue: str, err: QueueMovedError) -> QueueBackend:
         """Where ``queue``'s storing calls go after its store answered that it moved (see
         ``queuestore.migration._follow``)."""
         from queuestore.migration._follow import follow_home  # the layer above: imported late
 
-        return await follow_home(self, queue, err)  # type: ignore[arg-type]
+        return await follow_home(cast("BackendManager", self), queue, err)
 
 
 class MigrationClaims:
