@@ -111,7 +111,6 @@ async def follow_home(
             migration_id=reply.fields.get("mid", ""),
         )  # fmt: skip
         proxy.follower = True
-        proxy.recheck = functools.partial(_recheck, proxy)
         # consumers here drain the source, and lease from the home once the migration completed
         # (the migrating process verifies what it moved: nothing of it is consumed elsewhere first)
         proxy.lease_from_target = reply.fields.get("phase") == MigrationPhase.COMPLETED
@@ -165,7 +164,6 @@ async def _settle(manager: BackendManager, queue: str, proxy: RoutingBackend) ->
         if (await proxy.target.stats()).in_flight == 0 and await proxy.target.length() == 0:
             await manager.switch_backend(queue, source, proxy.source_config)
         return
-    _resealed(proxy, fields)
     if fields.get("phase") != MigrationPhase.COMPLETED:
         return
     proxy.lease_from_target = True
@@ -174,23 +172,6 @@ async def _settle(manager: BackendManager, queue: str, proxy: RoutingBackend) ->
         proxy.switched = True
         await manager.switch_backend(queue, proxy.target, proxy.target_config)
         log.warning("queue %s: now served by its new home %s alone", queue, proxy.target.name)
-
-
-def _resealed(proxy: RoutingBackend, fields: dict[str, str]) -> None:
-    """A follower proxy turned round by a rollback whose source is sealed again (a new run of
-    the migration): new work to the home again, and consumers drain the source until the
-    run completes."""
-    if proxy.rolled_back and fields.get("home"):
-        proxy.rolled_back = False
-        proxy.lease_from_target = fields.get("phase") == MigrationPhase.COMPLETED
-        log.warning("queue %s: migrating to %s again; following", proxy.queue, proxy.target.name)
-
-
-async def _recheck(proxy: RoutingBackend) -> None:
-    """Before a rolled-back follower leases: whether a new run sealed the source since."""
-    source = proxy.source
-    if isinstance(source, MigrationSupport) and not source.closed:
-        _resealed(proxy, (await source.migration_record("read")).fields)
 
 
 async def watch_homes(manager: BackendManager, interval: float) -> None:

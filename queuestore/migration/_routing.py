@@ -93,8 +93,6 @@ class RoutingBackend(QueueBackend):
             it decides whether anything is left there).
         follower: made by a process that follows a queue another process migrates
             (``queuestore.migration._follow``), not by a migration run.
-        recheck: a follower's ``await recheck()`` before a dequeue while ``rolled_back``: it
-            turns the proxy round again when a new run sealed the source meanwhile.
     """
 
     def __init__(
@@ -120,7 +118,6 @@ class RoutingBackend(QueueBackend):
         self.sweep_lock = anyio.Lock()
         self.lease_from_target = True
         self.follower = False
-        self.recheck: Callable[[], Awaitable[object]] | None = None
         self._target_takes = 0
         self._takes_done = anyio.Event()
 
@@ -202,8 +199,6 @@ class RoutingBackend(QueueBackend):
     async def _take(self, options: DequeueOptions | None, count: int) -> list[Job]:
         self._check_open("dequeue")
         opts = dequeue_options(options)
-        if self.rolled_back and self.recheck is not None:
-            await self.recheck()
         if self.switched:
             quick, wait = None, self.target
         elif not self.lease_from_target:

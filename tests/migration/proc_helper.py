@@ -3,11 +3,8 @@
 Each role builds its own BackendManager from the YAML file in QS_CONFIG and works on the
 queue QS_QUEUE; files it writes are named by the test. Roles:
 
-* ``migrate``: migrate the queue to QS_TARGET (default ``dst``; QS_BATCH jobs per batch,
-  QS_PAUSE seconds after each batch); with QS_CANCEL_AT, cancel the run once it moved that many
-  jobs; print one JSON line ``{"phase": ...}`` or ``{"error": <code>, "message": ...}``.
-* ``rollback``: roll back the queue's incomplete migration to QS_TARGET (run in a process that
-  did not run it); print one JSON line as ``migrate`` does.
+* ``migrate``: migrate the queue to ``dst`` (QS_BATCH jobs per batch, QS_PAUSE seconds after
+  each batch); print one JSON line ``{"phase": ...}`` or ``{"error": <code>, "message": ...}``.
 * ``produce``: enqueue QS_COUNT jobs (batches and single calls, some delayed, priorities 0-9)
   through ``manager.get_backend``; append the id of every job whose enqueue returned True to
   QS_OUT (one per line).
@@ -50,56 +47,25 @@ def _config() -> StorageConfig:
     return load_config_from_file(ENV["QS_CONFIG"]).apply_defaults()
 
 
-def _options() -> MigrationOptions:
-    return MigrationOptions(
-        target_backend=ENV.get("QS_TARGET", "dst"),
-        batch_size=int(ENV.get("QS_BATCH", "100")),
-        owner_lease=1.0,
-    )
-
-
 async def migrate() -> None:
     queue, pause = ENV["QS_QUEUE"], float(ENV.get("QS_PAUSE", "0"))
-    cancel_at = int(ENV.get("QS_CANCEL_AT", "0"))
 
     async def hook(step: str, batch: int) -> None:
         if step == "released" and pause:
             await anyio.sleep(pause)
 
+    opts = MigrationOptions(target_backend="dst", batch_size=int(ENV.get("QS_BATCH", "100")), owner_lease=1.0)
     async with (
         await BackendManager.from_config(_config()) as manager,
         MigrationManager(manager, step_hook=hook) as mm,
     ):
         try:
-            await mm.start_migration(queue, _options())
-            if cancel_at:
-                while not (st := mm.get_migration_status(queue)).done:
-                    if st.migrated_jobs >= cancel_at:
-                        await mm.cancel_migration(queue)
-                        break
-                    await anyio.sleep(0.01)
+            await mm.start_migration(queue, opts)
             final = await mm.wait(queue)
         except QueueStoreError as exc:
             print(json.dumps({"error": error_code(exc), "message": str(exc)}), flush=True)
             return
-        out = {
-            "phase": str(final.phase),
-            "migrated": final.migrated_jobs,
-            "error": final.last_error,
-            "mid": final.migration_id,
-        }
-        print(json.dumps(out), flush=True)
-
-
-async def rollback() -> None:
-    queue = ENV["QS_QUEUE"]
-    async with await BackendManager.from_config(_config()) as manager, MigrationManager(manager) as mm:
-        try:
-            final = await mm.rollback_migration(queue, _options())
-        except QueueStoreError as exc:
-            print(json.dumps({"error": error_code(exc), "message": str(exc)}), flush=True)
-            return
-        out = {"phase": str(final.phase), "messages": final.messages, "mid": final.migration_id}
+        out = {"phase": str(final.phase), "migrated": final.migrated_jobs, "error": final.last_error}
         print(json.dumps(out), flush=True)
 
 
@@ -173,5 +139,4 @@ async def poll() -> None:
 
 
 if __name__ == "__main__":
-    roles = {"migrate": migrate, "rollback": rollback, "produce": produce, "consume": consume, "poll": poll}
-    anyio.run(roles[sys.argv[1]])
+    anyio.run({"migrate": migrate, "produce": produce, "consume": consume, "poll": poll}[sys.argv[1]])

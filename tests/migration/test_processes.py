@@ -1,10 +1,8 @@
 """Live migration across OS processes, each with its own BackendManager from the same YAML:
-one producing, one consuming, one polling the status from the store, and the migrators of
-lists -> streams: one killed -9 at a random point of the copy, another that takes over,
-resumes and is cancelled at a random point, a third that rolls it back, a fourth that
-migrates again to the end. Checked job by job at the end: nothing lost, nothing duplicated,
-nothing stranded on the source; and the progress of each run, read from the store by the
-poller, never went back."""
+one producing, one consuming, one migrating lists -> streams (killed -9 at a random point of
+the copy and resumed by another process), one polling the status from the store. Checked job
+by job at the end: nothing lost, nothing duplicated, nothing stranded on the source; and the
+status the poller read from the store never went back."""
 
 from __future__ import annotations
 
@@ -72,7 +70,7 @@ async def _fill(config_file: Path, queue: str) -> set[str]:
 
 
 @pytest.mark.timeout(300)
-async def test_killed_cancelled_and_rolled_back_migrations_lose_and_duplicate_nothing(
+async def test_three_processes_and_a_killed_migration_lose_and_duplicate_nothing(
     redis_server: object, tmp_path: Path
 ) -> None:
     url: str = redis_server.url  # type: ignore[attr-defined]
@@ -108,23 +106,10 @@ async def test_killed_cancelled_and_rolled_back_migrations_lose_and_duplicate_no
     first.communicate(timeout=30)
     assert first.returncode == -9
 
-    def run(role: str, **extra: str) -> dict[str, object]:
-        proc = _spawn(role, env, **extra)
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, (role, extra, out, err[-3000:])
-        lines = out.strip().splitlines()
-        assert lines, (role, extra, err[-3000:])
-        reply: dict[str, object] = json.loads(lines[-1])
-        return reply
-
-    # another process takes over, resumes, and is cancelled at a random point of the copy
-    cancel_at = kill_at + random.randint(1_000, 8_000)
-    cancelled = run("migrate", QS_BATCH="200", QS_PAUSE="0.02", QS_CANCEL_AT=str(cancel_at))
-    assert cancelled["phase"] == "cancelled", cancelled
-    rolled = run("rollback")  # a third one rolls it back: every job back on the source
-    assert rolled["phase"] == "rolled_back", rolled
-    result = run("migrate", QS_BATCH="500")  # a fourth migrates again, to the end
-    assert result["phase"] == "completed", result
+    second = _spawn("migrate", env, QS_BATCH="500")  # another process takes over and resumes
+    out, err = second.communicate(timeout=180)
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["phase"] == "completed", (result, err[-3000:])
 
     assert producer.wait(timeout=120) == 0, producer.communicate()
     stop.touch()
@@ -144,29 +129,20 @@ async def test_killed_cancelled_and_rolled_back_migrations_lose_and_duplicate_no
     stranded = set(on_source)
     report = (
         f"{len(expected)} jobs ({len(before)} before, {len(expected) - len(before)} produced), "
-        f"{sum(acks.values())} acked, {len(on_target)} at rest on the target, killed at {kill_at}, "
-        f"cancelled at {cancel_at}, rolled back, migrated again, {elapsed:.1f}s"
+        f"{sum(acks.values())} acked, {len(on_target)} at rest on the target, "
+        f"killed at {kill_at}, {elapsed:.1f}s"
     )
     print(report)
     assert (len(lost), len(duplicated), len(stranded), len(unexpected)) == (0, 0, 0, 0), report
     assert len(on_target) == 400 + 500  # the far-delayed and the dead ones wait on the target
 
     rows = [json.loads(line) for line in polled.read_text(encoding="utf-8").splitlines()]
-    there = [r for r in rows if r["mid"] == result["mid"]]
-    # the runs of the migration there: killed, resumed and cancelled (one run of counts), the
-    # rollback, the run to the end; each one's progress, read from the store, never goes back
-    runs: list[list[dict[str, object]]] = [[]]
-    for row in there:
-        if (row["phase"] == "rolled_back") != (runs[-1] and runs[-1][-1]["phase"] == "rolled_back"):
-            runs.append([])
-        runs[-1].append(row)
-    runs = [r for r in runs if r]
-    assert [r[-1]["phase"] for r in runs] == ["cancelled", "rolled_back", "completed"], runs
-    assert len({r["owner"] for r in runs[0] if r["owner"]}) == 2  # the killed owner, the resumer
-    for one in runs:
-        progress = [r["progress"] for r in one]
-        assert len(progress) > 3, one
-        assert progress == sorted(progress), progress
+    mine = [r for r in rows if r["mid"] == result.get("mid", rows[-1]["mid"])]
+    progress = [r["progress"] for r in mine]
+    assert len(progress) > 10
+    assert progress == sorted(progress), progress
+    assert mine[-1]["phase"] == "completed"
+    assert len({r["owner"] for r in mine if r["owner"]}) == 2  # the killed owner, then the resumer
 
 
 def _with_queue(cfg: BackendConfig, queue: str) -> BackendConfig:
