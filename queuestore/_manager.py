@@ -22,8 +22,13 @@ import anyio
 import msgspec
 
 from queuestore._config import StorageConfig
-from queuestore._config_defaults import config_on_server
-from queuestore._config_rules import REDIS_FAMILY
+from queuestore._manager_migration import (
+    DEFAULT_KEY_PREFIX,
+    MigrationClaims,
+    MigrationSide,
+    check_queue,
+    derived_key_prefix,
+)
 from queuestore._models import BackendConfig, BackendStats, HealthStatus
 from queuestore._monitor import health_all, stats_all
 from queuestore._owned import OwnedBackends
@@ -32,20 +37,15 @@ from queuestore.abc import QueueBackend
 from queuestore.errors import (
     BackendClosedError,
     BackendError,
-    BackendNotFoundError,
-    ConfigurationError,
-    QueueMovedError,
     QueueNotFoundError,
 )
 
-__all__ = ["BackendManager"]
+__all__ = ["DEFAULT_KEY_PREFIX", "BackendManager", "derived_key_prefix"]
 
 log = logging.getLogger("queuestore.manager")
-#: the ``key_prefix`` of a Redis-family backend that names none
-DEFAULT_KEY_PREFIX = "queue:"
 
 
-class BackendManager:
+class BackendManager(MigrationSide):
     """Routes queues to backends.
 
     Args:
@@ -74,7 +74,7 @@ class BackendManager:
         self.stats_timeout = stats_timeout
         self._routes: dict[str, tuple[QueueBackend, BackendConfig]] = {}
         self._owned = OwnedBackends()
-        self._migrations: dict[str, object] = {}
+        self._claims = MigrationClaims()
         self._stack: contextlib.AsyncExitStack | None = None
         self._homes_scope = anyio.CancelScope()
         self._closing = False
@@ -151,7 +151,7 @@ class BackendManager:
             BackendError: the backend could not connect.
         """
         self._check_open("add_backend")
-        _check_queue(queue)
+        check_queue(queue)
         cfg = msgspec.structs.replace(config, queue=queue)
         backend = await self._create(cfg, "add_backend")
         backend.follow_moved = functools.partial(self._follow_moved, queue)
@@ -192,99 +192,6 @@ class BackendManager:
     def list_queues(self) -> list[str]:
         """The routed queues, sorted."""
         return sorted(self._routes)
-
-    # -- for migrations ---------------------------------------------------------------
-    def begin_migration(self, queue: str, migration: object) -> object | None:
-        """Record ``migration`` as the one migration running on ``queue``.
-
-        One migration per queue per manager, whoever starts it (a ``MigrationManager``
-        or a ``MigrationTool``).
-
-        Returns:
-            None when recorded; otherwise the migration recorded already (nothing changes).
-        """
-        current = self._migrations.setdefault(queue, migration)
-        return None if current is migration else current
-
-    def end_migration(self, queue: str, migration: object) -> None:
-        """Forget ``migration`` as the one running on ``queue`` (if it still is)."""
-        if self._migrations.get(queue) is migration:
-            del self._migrations[queue]
-
-    async def open_backend(self, config: BackendConfig) -> QueueBackend:
-        """Create a backend the manager owns (closed with it) but routes no queue to.
-
-        Raises:
-            BackendNotFoundError, ConfigurationError, BackendClosedError, BackendError: as add_backend.
-        """
-        self._check_open("open_backend")
-        return await self._create(config, "open_backend")
-
-    async def switch_backend(
-        self, queue: str, backend: QueueBackend, config: BackendConfig
-    ) -> QueueBackend | None:
-        """Route ``queue`` to an existing backend; return the previous one, *not* closed.
-
-        The manager takes ownership of ``backend``; the previous backend stays
-        owned (closed with the manager, or earlier with :meth:`close_backend`).
-
-        Raises:
-            ConfigurationError: ``backend`` serves another queue (field ``queue``).
-            BackendClosedError: ``backend`` or the manager is closed.
-        """
-        self._check_open("switch_backend")
-        _check_queue(queue)
-        if backend.closed:
-            raise BackendClosedError(backend.name, "switch_backend", "backend is closed")
-        if backend.queue != queue:
-            raise ConfigurationError(
-                "queue", f"backend {backend.name!r} serves queue {backend.queue!r}, not {queue!r}"
-            )
-        self._owned.adopt(backend)
-        old = self._routes.get(queue)
-        self._routes[queue] = (backend, msgspec.structs.replace(config, queue=queue))
-        log.info("queue %s switched to backend %s (%s)", queue, backend.name, config.type)
-        return None if old is None or old[0] is backend else old[0]
-
-    async def close_backend(self, backend: QueueBackend) -> None:
-        """Close an owned backend that no queue is routed to (e.g. after a switch).
-
-        Raises:
-            BackendError: a queue is still routed to it (operation ``close_backend``).
-        """
-        routed = [q for q, (b, _) in self._routes.items() if b is backend]
-        if routed:
-            raise BackendError(backend.name, "close_backend", f"queue {routed[0]!r} is still routed to it")
-        await self._release(backend)
-
-    def resolve_backend_config(self, name_or_type: str, *, like: BackendConfig, queue: str) -> BackendConfig:
-        """The config a migration target names: a backend name, or a type on ``like``'s server.
-
-        A name is looked up in the loaded config, then among the routed backends.
-        A backend type means that type on the same server as ``like`` (url,
-        database, cluster settings and credentials), with the type's defaults
-        from ``config.defaults`` (when a config is loaded) and no other options
-        but its own key namespace: a type that takes ``key_prefix`` gets
-        ``<like's key_prefix><type>:`` (``queue:redis-streams:`` from the default
-        ``queue:``), so its keys can never be the source's keys -- two layouts
-        never share a key.
-
-        Raises:
-            BackendNotFoundError: neither a known backend name nor a registered type.
-        """
-        if self._config is not None and name_or_type in self._config.backends:
-            return msgspec.structs.replace(self._config.get_backend_config(name_or_type), queue=queue)
-        for _, cfg in self._routes.values():
-            if cfg.name == name_or_type:
-                return msgspec.structs.replace(cfg, queue=queue, options=dict(cfg.options))
-        if name_or_type not in self._registry:
-            raise BackendNotFoundError(f"no backend or backend type named {name_or_type!r}")
-        defaults = self._config.defaults if self._config is not None else None
-        cfg = config_on_server(self._registry, name_or_type, like=like, queue=queue, defaults=defaults)
-        accepted = self._registry.option_names(name_or_type)
-        if cfg.type in REDIS_FAMILY and (accepted is None or "key_prefix" in accepted):
-            cfg.options["key_prefix"] = derived_key_prefix(like, name_or_type)
-        return cfg
 
     # -- monitoring -------------------------------------------------------------------
     async def health_check(self, *, time_limit: float | None = None) -> dict[str, HealthStatus]:
@@ -351,20 +258,6 @@ class BackendManager:
         return f"<BackendManager queues={self.list_queues()!r} backends={len(self._owned)} {state}>"
 
     # -- internals --------------------------------------------------------------------
-    async def _watch_homes(self) -> None:
-        """Follow queues other processes migrate (see ``queuestore.migration._follow``)."""
-        from queuestore.migration._follow import watch_homes  # the layer above: imported late
-
-        with self._homes_scope:
-            await watch_homes(self, self.home_check_interval)
-
-    async def _follow_moved(self, queue: str, err: QueueMovedError) -> QueueBackend:
-        """Where ``queue``'s storing calls go after its store answered that it moved (see
-        ``queuestore.migration._follow``)."""
-        from queuestore.migration._follow import follow_home  # the layer above: imported late
-
-        return await follow_home(self, queue, err)
-
     def _check_open(self, operation: str) -> None:
         if self.closed:
             raise BackendClosedError("manager", operation, "manager is closed")
@@ -388,19 +281,3 @@ class BackendManager:
         if any(b is backend for b, _ in self._routes.values()):
             return
         await self._owned.close(backend)
-
-
-def derived_key_prefix(like: BackendConfig, backend_type: str) -> str:
-    """The ``key_prefix`` of a ``backend_type`` store made on ``like``'s server: ``like``'s
-    own prefix (``queue:`` when it has none) followed by ``<backend_type>:``.
-
-    Every key of a Redis backend with prefix ``P`` starts with ``P{``; every key under
-    the derived prefix starts with ``P<type>:``, so the two never meet.
-    """
-    base = like.options.get("key_prefix") if like.type in REDIS_FAMILY else None
-    return f"{base if isinstance(base, str) else DEFAULT_KEY_PREFIX}{backend_type}:"
-
-
-def _check_queue(queue: str) -> None:
-    if not isinstance(queue, str) or not queue:
-        raise ConfigurationError("queue", f"must be a non-empty string, got {queue!r}")

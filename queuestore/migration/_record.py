@@ -151,12 +151,8 @@ class RecordKeeper:
                 "migration %s of %s: took over from %s, whose owner lease had run out",
                 self.migration_id, self.queue, holder,
             )  # fmt: skip
-        if (
-            earlier is not None
-            and other == self.migration_id
-            and earlier.phase is not MigrationPhase.COMPLETED
-        ):
-            return earlier
+        if earlier is not None and other == self.migration_id and earlier.phase not in _SETTLED:
+            return earlier  # a run after a completion or a rollback starts its counts afresh
         return None
 
     async def seal(self, status: MigrationStatus) -> None:

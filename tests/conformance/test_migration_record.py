@@ -123,3 +123,41 @@ async def test_a_sealed_queue_refuses_every_storing_call_and_stores_nothing(
 
     assert (await backend.migration_record("update", owner="A", lease=30, fields={"home": ""})).granted
     assert await other.enqueue_many(jobs) == [True, True, True]  # the seal lifted: stored again
+
+
+async def test_a_move_or_redrive_into_a_sealed_queue_is_refused_and_the_job_stays(
+    backend: QueueBackend, make_backend: BackendMaker
+) -> None:
+    # on a standalone server the two queues share the store (one script); on a cluster they
+    # are on different slots (the multi-step move): both refuse and keep the job where it was
+    sealed_queue = make_backend.other_queue("sealed")
+    sealed = await make_backend(sealed_queue)
+    home = '{"type":"redis-lists"}'
+    claim = await sealed.migration_record("claim", owner="A", lease=30, fields={"home": home})
+    assert claim.granted
+    ready, dead = Job(payload="r"), Job(payload="d", max_retries=0)
+    assert await backend.enqueue_many([dead]) == [True]
+    got = await backend.dequeue()
+    assert got is not None
+    assert got.id == dead.id
+    await backend.nack(got, requeue=False)
+    assert await backend.enqueue(ready)
+    with pytest.raises(QueueMovedError) as err:
+        await backend.move(ready.id, sealed_queue)
+    assert err.value.home == home
+    with pytest.raises(QueueMovedError):
+        await backend.redrive([dead.id], to_queue=sealed_queue)
+    states = [j.state if j else None for j in await backend.get_jobs([ready.id, dead.id])]
+    assert states == ["ready", "dead"]
+    nxt = await backend.peek(0)  # ready to be served, not parked half-way
+    assert nxt is not None
+    assert nxt.id == ready.id
+    assert await backend.length() == 1
+    assert await sealed.get_jobs([ready.id, dead.id]) == [None, None]
+    # the seal lifted: the same calls store in the queue
+    assert (await sealed.migration_record("release", owner="A", fields={"home": ""})).granted
+    await backend.move(ready.id, sealed_queue)
+    assert await backend.redrive([dead.id], to_queue=sealed_queue) == 1
+    states = [j.state if j else None for j in await sealed.get_jobs([ready.id, dead.id])]
+    assert states == ["ready", "ready"]
+    assert await backend.get_jobs([ready.id, dead.id]) == [None, None]

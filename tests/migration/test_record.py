@@ -143,3 +143,40 @@ async def test_another_os_process_is_refused_while_the_owner_runs(
         assert f":{os.getpid()}:" in out["message"]  # the owner: this process
         go.set()
         assert (await mm.wait(queue)).phase is MigrationPhase.COMPLETED
+
+
+async def test_a_run_after_a_rollback_starts_its_counts_afresh(setup: tuple[str, StorageConfig]) -> None:
+    queue, cfg = setup
+    reached = anyio.Event()
+
+    async def hook(step: str, batch: int) -> None:
+        if step == "released" and batch == 3:
+            reached.set()
+            await anyio.sleep_forever()
+
+    opts = MigrationOptions(target_backend="dst", batch_size=40, drain_first=False)
+    first = await manager_for(cfg)
+    async with first, MigrationManager(first, step_hook=hook) as mm1:
+        jobs = [Job(payload=i) for i in range(400)]
+        await first.get_backend(queue).enqueue_many(jobs)
+        await mm1.start_migration(queue, opts)
+        with anyio.fail_after(20):
+            await reached.wait()
+        await mm1.cancel_migration(queue)
+    second = await manager_for(cfg)  # another manager rolls it back
+    async with second, MigrationManager(second) as mm2:
+        rolled = await mm2.rollback_migration(queue, opts)
+        assert rolled.phase is MigrationPhase.ROLLED_BACK
+        assert rolled.progress == 100.0
+    third = await manager_for(cfg)  # and a third migrates again: a new run, not a resume
+    async with third, MigrationManager(third) as mm3:
+        first_snap = await mm3.start_migration(queue, opts)
+        assert first_snap.migrated_jobs == 0
+        assert first_snap.progress < 100.0
+        assert not any("resuming from" in m for m in first_snap.messages)
+        final = await mm3.wait(queue)
+        assert final.phase is MigrationPhase.COMPLETED, final.last_error
+        assert final.migrated_jobs + final.skipped_jobs == final.total_jobs == 400
+        at_rest = await stored_ids(third.get_backend(queue))
+        assert set(at_rest) == {j.id for j in jobs}
+        assert max(at_rest.values()) == 1

@@ -193,7 +193,24 @@ class RedisBackendBase(QueueBackend):
             metrics.observe(perf_counter() - start)
 
     async def _scripts(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
-        """Run scripts pipelined, ``pipeline_size`` per round trip; errors per entry are raised."""
+        """Run scripts pipelined, ``pipeline_size`` per round trip; errors per entry are raised.
+
+        Raises:
+            BackendError: the store failed, or an entry's script answered an error (the first).
+        """
+        for r in (out := await self._script_replies(op, calls)):
+            if isinstance(r, BaseException):
+                raise r
+        return out
+
+    async def _script_replies(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run scripts pipelined, ``pipeline_size`` per round trip: one reply per call, an
+        entry's error in its place as a translated :class:`~queuestore.errors.QueueStoreError`
+        (the calls before and after it ran: what each did stands).
+
+        Raises:
+            BackendError: the store failed (no reply for the round trip).
+        """
         self._check_open(op)
         out: list[Any] = []
         size = self.options.pipeline_size
@@ -203,10 +220,12 @@ class RedisBackendBase(QueueBackend):
                     out.extend(await self._run_durable(op, calls[i : i + size]))
                 else:
                     out.extend(await self.script_set.run_many(self.conn.client, calls[i : i + size]))
-        for r in out:
+        for i, r in enumerate(out):
             if isinstance(r, BaseException):
                 self.metrics.record("error")
-                raise translate(self.name, op, r) from r
+                err = translate(self.name, op, r)
+                err.__cause__ = r
+                out[i] = err
         return out
 
     async def _run_durable(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:

@@ -77,6 +77,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             metrics=self.metrics,
             script=self._script,
             scripts=self._scripts,
+            replies=self._script_replies,
             command=self._call,
             connection=lambda: self.conn,
         )
@@ -133,21 +134,36 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             return await (await self._moved(exc)).enqueue(job)
 
     async def _enqueue_flush(self, rows: list[list[Any]]) -> list[Any]:
-        """Coalesced ``enqueue`` calls: their validated rows, stored as one batch."""
-        return await batches.store(self._ctx, "enqueue", rows, importing=False)
+        """Coalesced ``enqueue`` calls: their validated rows, stored as one batch (a row that a
+        seal refused gets its QueueMovedError: that caller's job goes to the new home)."""
+        return list(await batches.store_each(self._ctx, "enqueue", rows, importing=False))
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
         """Enqueue jobs: ``batch_size`` per script, the scripts pipelined (one round trip
         for up to ``batch_size * pipeline_size`` jobs).
 
+        A call whose scripts straddle a migration's seal: the rows stored before it report
+        True or False as stored here; only the refused rows go to the queue's new home, and
+        their results are what it answered.
+
         Raises:
             InvalidJobError, BackendError.
+            QueueMovedError: the queue moved and no BackendManager follows it for this
+                backend (the rows stored before the seal stay stored here).
         """
         rows = batches.store_rows(self._ctx, list(jobs), importing=False)
-        try:
-            return await batches.store(self._ctx, "enqueue_many", rows, importing=False)
-        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
-            return await (await self._moved(exc)).enqueue_many(jobs)
+        out = await batches.store_each(self._ctx, "enqueue_many", rows, importing=False)
+        refused: list[int] = []
+        moved: QueueMovedError | None = None
+        for i, r in enumerate(out):
+            if isinstance(r, QueueMovedError):
+                refused.append(i)
+                moved = r
+        if moved is not None:  # sealed mid-call: the refused rows go to the new home
+            there = await (await self._moved(moved)).enqueue_many([jobs[i] for i in refused])
+            for i, stored in zip(refused, there, strict=True):
+                out[i] = stored
+        return [r is True for r in out]
 
     # -- dequeue (see .leasing) ----------------------------------------------------------
     async def _take(self, op: str, count: int, options: DequeueOptions | None) -> list[Job]:

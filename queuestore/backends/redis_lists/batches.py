@@ -20,9 +20,15 @@ from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
-from queuestore.errors import InvalidJobError, OutcomeUnknownError, QueueStoreError, SerializationError
+from queuestore.errors import (
+    InvalidJobError,
+    OutcomeUnknownError,
+    QueueMovedError,
+    QueueStoreError,
+    SerializationError,
+)
 
-__all__ = ["Leased", "ack_codes", "give_back", "lease", "store", "store_rows"]
+__all__ = ["Leased", "ack_codes", "give_back", "lease", "store", "store_each", "store_rows"]
 
 _log = get_logger("backends.redis_lists")
 
@@ -92,7 +98,29 @@ def store_rows(ctx: ListsContext, jobs: Sequence[Job], importing: bool) -> list[
 
 async def store(ctx: ListsContext, op: str, rows: Sequence[StoreRow], importing: bool) -> list[bool]:
     """Store validated rows (:func:`store_rows`): True per job stored, False per id or
-    idempotency key already stored.
+    idempotency key already stored (see :func:`store_each`).
+
+    Raises:
+        QueueMovedError: a migration sealed the queue before a script stored its rows (the
+            rows of the scripts that ran before it are stored: use :func:`store_each` to
+            know which).
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
+        BackendError: the store failed.
+    """
+    out = await store_each(ctx, op, rows, importing)
+    for r in out:
+        if isinstance(r, QueueMovedError):
+            raise r
+    return [bool(r) for r in out]
+
+
+async def store_each(
+    ctx: ListsContext, op: str, rows: Sequence[StoreRow], importing: bool
+) -> list[bool | QueueMovedError]:
+    """Store validated rows (:func:`store_rows`), ``batch_size`` per script: True per job
+    stored, False per id or idempotency key already stored, and the QueueMovedError of a
+    script that found the queue sealed by a migration for each of its rows (nothing of them
+    stored; the scripts before it stored theirs).
 
     Each script call carries a call id: a retry of a call whose reply was lost reports what
     the first run stored (True), not "already stored".
@@ -108,9 +136,14 @@ async def store(ctx: ListsContext, op: str, rows: Sequence[StoreRow], importing:
         [mode, window, call_id(), *(a for row in part for a in row)]
         for part in chunks(rows, ctx.options.batch_size)
     ]
-    replies = await ctx.mutate_batches(op, "enqueue", ctx.block, batches)
-    out = [bool(int(r)) for reply in replies for r in reply]
-    ctx.metrics.record("enqueue", sum(out))
+    replies = await ctx.mutate_batch_replies(op, "enqueue", ctx.block, batches)
+    out: list[bool | QueueMovedError] = []
+    for reply, part in zip(replies, chunks(rows, ctx.options.batch_size), strict=True):
+        if isinstance(reply, QueueMovedError):  # this script stored none of its rows
+            out.extend([reply] * len(part))
+        else:
+            out.extend(bool(int(r)) for r in reply)
+    ctx.metrics.record("enqueue", sum(r is True for r in out))
     return out
 
 

@@ -16,7 +16,7 @@ from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_lists.layout import ListsLayout
 from queuestore.backends.redis_lists.options import RedisListsOptions
-from queuestore.errors import BackendError, OutcomeUnknownError
+from queuestore.errors import BackendError, OutcomeUnknownError, QueueMovedError
 
 __all__ = ["ListsContext", "call_id", "chunks", "outcome_unknown"]
 
@@ -69,6 +69,7 @@ class ListsContext:
         metrics: the backend's operation metrics.
         script: runs one script (the backend's error translation and metrics).
         scripts: runs scripts pipelined, ``pipeline_size`` per round trip.
+        replies: as ``scripts``, with an entry's error in its place instead of raised.
         command: runs one plain command.
         connection: the open connection (raises BackendClosedError when closed).
     """
@@ -79,6 +80,7 @@ class ListsContext:
     metrics: OperationMetrics
     script: ScriptRunner
     scripts: PipelineRunner
+    replies: PipelineRunner
     command: CommandRunner
     connection: Callable[[], RedisConnection]
 
@@ -129,6 +131,32 @@ class ListsContext:
         if len(batches) == 1:
             return [await self.script(op, name, keys, batches[0])]
         return await self.scripts(op, [ScriptCall(name, keys, args) for args in batches])
+
+    async def mutate_batch_replies(
+        self, op: str, name: str, keys: Sequence[str], batches: Sequence[Sequence[Any]]
+    ) -> list[Any]:
+        """:meth:`mutate_batches`, except that an argument list whose script found the queue
+        sealed by a migration has its :class:`~queuestore.errors.QueueMovedError` in its place
+        (nothing stored by that script), the other lists' replies kept.
+
+        Raises:
+            OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
+            BackendError: the store failed (any other entry's error is raised).
+        """
+
+        async def run() -> list[Any]:
+            if len(batches) == 1:
+                try:
+                    return [await self.script(op, name, keys, batches[0])]
+                except QueueMovedError as exc:
+                    return [exc]
+            out = await self.replies(op, [ScriptCall(name, keys, args) for args in batches])
+            for r in out:
+                if isinstance(r, BaseException) and not isinstance(r, QueueMovedError):
+                    raise r
+            return out
+
+        return await self._retried(run)
 
     async def mutate_batches(
         self, op: str, name: str, keys: Sequence[str], batches: Sequence[Sequence[Any]]

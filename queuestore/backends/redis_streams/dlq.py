@@ -71,8 +71,9 @@ async def redrive(store: StreamsStore, job_ids: Sequence[str] | AllJobs, to_queu
             raise InvalidJobError("to_queue", exc.message) from None
         tk = store.target_keys(to_queue)
         if store.conn.cluster and key_slot(tk.stream.encode()) != key_slot(store.keys.stream.encode()):
+            await lookup.refuse_if_sealed(store, tk, "redrive")
             return await _redrive_across(store, ids, to_queue)
-        keys = [*keys, tk.stream, tk.idx, tk.ttl, tk.counters]
+        keys = [*keys, tk.stream, tk.idx, tk.ttl, tk.counters, tk.record]
     if ids is None:
         n = await _pages(store, "redrive", [], keys)
     else:

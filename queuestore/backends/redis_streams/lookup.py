@@ -38,9 +38,9 @@ from queuestore.backends.redis_streams.layout import (
     parked_fields,
 )
 from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.errors import SerializationError
+from queuestore.errors import QueueMovedError, SerializationError
 
-__all__ = ["LOOKUP_BATCH", "get_jobs", "origin_of", "stored"]
+__all__ = ["LOOKUP_BATCH", "get_jobs", "origin_of", "refuse_if_sealed", "stored"]
 
 #: ids per script call
 LOOKUP_BATCH = 500
@@ -112,6 +112,19 @@ async def stored(store: StreamsStore, keys: StreamKeys, job_id: str) -> bool:
     """
     reply = (await store.scripts("redrive", [ScriptCall("lookup", keys.core(), [store.group, job_id])]))[0]
     return bool(reply[0])
+
+
+async def refuse_if_sealed(store: StreamsStore, keys: StreamKeys, op: str) -> None:
+    """Before a cross-slot move or redrive takes a job out: refuse when a migration sealed the
+    target queue (its migration record names a new home), so the job stays where it is.
+
+    Raises:
+        QueueMovedError: the target queue moved (``home`` names where).
+        BackendError: the store failed.
+    """
+    home = await store.call(op, "HGET", keys.record, "home")
+    if home:
+        raise QueueMovedError(store.name, op, text(home))
 
 
 def _located(store: StreamsStore, job_id: str, reply: Sequence[Any]) -> Job | None:

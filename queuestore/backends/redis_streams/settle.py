@@ -171,12 +171,13 @@ async def move(store: StreamsStore, job: JobRef, target_queue: str) -> None:
     sk, tk = store.keys, store.target_keys(target_queue)
     if not store.conn.cluster or key_slot(tk.stream.encode()) == key_slot(sk.stream.encode()):
         keys = [*sk.core(), tk.stream, tk.idx, tk.ttl, tk.counters, tk.meta, tk.dead]
-        keys += [tk.delayed, tk.parked, tk.leases]
+        keys += [tk.delayed, tk.parked, tk.leases, tk.record]
         res = await store.mutate(
             "move", "settle", keys, settle_args(store, "move", job_id, guard, target_queue)
         )
         _check(int(res[0]), job_id)
         return
+    await lookup.refuse_if_sealed(store, tk, "move")
     res = await store.mutate("move", "settle", sk.core(), settle_args(store, "moveout", job_id, guard))
     unguarded = guard[1:] == ["", "", ""]
     if int(res[0]) == 0 and unguarded and await lookup.origin_of(store, tk, job_id) == store.queue:

@@ -3,7 +3,7 @@
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
 --       9 leases, 10 call records, 11 call record times;
 --       redrive to another queue of the same slot only: 12 target stream, 13 target idx,
---       14 target ttl, 15 target counters
+--       14 target ttl, 15 target counters, 16 target migration record
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 queue, then per op:
 --   redrive: 4 page size, 5 cursor, 6 upto, 7.. job ids (none: a page of every dead letter)
 --            -> {n redriven, next cursor | "", upto}
@@ -17,6 +17,8 @@
 -- A page (no job ids) walks at most `page size` entries: from after `cursor` ("" = the start)
 -- up to `upto`, the last entry when the first page ran ("" = take it now), so a walk of
 -- "every job" ends even while jobs keep coming; the reply's cursor is "" when the walk is done.
+-- A redrive to another queue that a migration sealed: the error "QSMOVED <home>" (nothing
+-- redriven by this call, not recorded).
 -- Every reply but prune's is recorded under the call id: a retried call gets it without acting
 -- again (prune acts on what is stored, so running it twice drops nothing more). Times are the
 -- server's (TIME).
@@ -101,6 +103,9 @@ end
 
 local function main()
 if op == "redrive" then
+  if #KEYS >= 16 then
+    local home = moved_to(KEYS[16]) if home then return redis.error_reply("QSMOVED " .. home) end
+  end
   local size, cursor, upto = tonumber(ARGV[4]), ARGV[5], ARGV[6]
   local n = 0
   if #KEYS < 15 then catch_up(false) end -- in place: what came due goes first (ready order)

@@ -3,7 +3,7 @@
 --       9 leases, 10 call records, 11 call record times;
 --       move only: 12 target stream, 13 target idx, 14 target ttl, 15 target counters,
 --       16 target parked meta, 17 target dead (read only: where a retried move's copy is),
---       18 target delayed, 19 target parked bodies, 20 target leases
+--       18 target delayed, 19 target parked bodies, 20 target leases, 21 target migration record
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
@@ -15,6 +15,7 @@
 --      giveback (6: the call id of a dequeue or "", 7: its group, then with "": entry id,
 --      deliveries pairs) -> {entries handed back}
 -- status: 1 ok, 0 not found / not in flight, -1 lease lost.
+-- move: the error "QSMOVED <home>" (nothing moved, not recorded) when a migration sealed the target.
 -- Every reply is recorded under the call id: a retried call gets it without acting again.
 -- Times (lease deadlines, due times, dead-letter times) are the server's (TIME).
 local op, cid, target = ARGV[1], ARGV[2], ARGV[5]
@@ -319,6 +320,7 @@ local function on_target(f, ...)
 end
 
 if op == "move" then
+  local home = moved_to(KEYS[21]) if home then return redis.error_reply("QSMOVED " .. home) end
   local TS, TI, TT, TC = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
   local st, m, remove = take_out()
   if st == 0 and tok_eid == "" and moved_here(TS, TI, KEYS[16], KEYS[17]) then return {1} end  -- a retried move
