@@ -10,6 +10,7 @@ no script walks an unbounded set. A redrive to another queue moves each dead job
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from queuestore._admin_args import PAGE, delete_id, purge_state, redrive_target, selected_ids
 from queuestore._args import text
@@ -60,8 +61,10 @@ async def _redrive_to(ctx: ListsContext, ids: list[str] | None, target: str) -> 
         return total
     dead_key, cursor = ctx.block[SET_OF[JobState.DEAD]], "-inf"
     for _ in range(_MAX_PAGES):
-        page = await ctx.command(
-            "redrive", "ZRANGEBYSCORE", dead_key, cursor, "+inf", "WITHSCORES", "LIMIT", 0, PAGE
+        page = _scored(
+            await ctx.command(
+                "redrive", "ZRANGEBYSCORE", dead_key, cursor, "+inf", "WITHSCORES", "LIMIT", 0, PAGE
+            )
         )
         for job_id, _score in page:
             total += await move_dead(ctx, text(job_id), target)
@@ -69,6 +72,15 @@ async def _redrive_to(ctx: ListsContext, ids: list[str] | None, target: str) -> 
             break
         cursor = f"({page[-1][1]!r}"
     return total
+
+
+def _scored(reply: Any) -> list[tuple[Any, float]]:
+    """A ``WITHSCORES`` reply as (member, score) pairs: redis-py 5 returns the flat list of a raw
+    command, later releases pairs."""
+    items = list(reply)
+    if items and isinstance(items[0], list | tuple):
+        return [(member, float(score)) for member, score in items]
+    return [(items[i], float(items[i + 1])) for i in range(0, len(items), 2)]
 
 
 async def purge(ctx: ListsContext, state: JobState, job_ids: Sequence[str] | AllJobs) -> int:
