@@ -277,20 +277,5 @@ end
 
 local reply = main()
 if type(reply) == "table" and reply.err then return reply end
-if op == "undo" then
-  -- a cross-slot redrive whose target already stored the id: the job parked under "M" by
-  -- settle's moveout goes back to the dead letters (its reason and time kept)
-  local jid = ARGV[4]
-  if rcall("HGET", I, jid) ~= "M" then return {0} end
-  local m = decode_object(rcall("HGET", PM, jid))
-  local body = rcall("HGET", PB, jid)
-  if not m or not body or m.s ~= "dead" then return {0} end
-  m.j = jid; m.b = body; m.s = nil; m.due = nil
-  local did = rcall("XADD", D, "*", unpack(flat(m)))
-  rcall("HSET", I, jid, "X" .. did)
-  rcall("HDEL", PB, jid); rcall("HDEL", PM, jid)
-  return {1}
-end
-
 if op == "prune" then return reply end
 return record(cid, reply)
