@@ -93,7 +93,7 @@ async def test_tls_and_unix_pick_their_connection_classes() -> None:
         tls_pool = tls.client.connection_pool
         assert issubclass(tls_pool.connection_class, aredis.SSLConnection)
         assert tls_pool.connection_kwargs["ssl_cert_reqs"] == "none"
-        assert unix.client.connection_pool.connection_class is aredis.UnixDomainSocketConnection
+        assert issubclass(unix.client.connection_pool.connection_class, aredis.UnixDomainSocketConnection)
     finally:
         await tls.release()
         await unix.release()

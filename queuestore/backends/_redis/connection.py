@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
 from queuestore._url import ServerURL, parse_server_url, split_host_port
+from queuestore.backends._redis.packing import PackedConnection, PackedUnixConnection
 from queuestore.backends._redis.pool import BoundedConnectionPool
 from queuestore.backends._redis.settings import (
     RedisConnectionOptions,
@@ -112,13 +113,13 @@ def _build_client(
         pool = BoundedConnectionPool(
             max_connections=options.max_connections,
             timeout=float(options.pool_timeout),
-            connection_class=aredis.UnixDomainSocketConnection,
+            connection_class=PackedUnixConnection,
             path=parsed.path,
             db=db,
             **conn_kw,
         )
     else:
-        conn_class: type[aredis.Connection] = aredis.Connection
+        conn_class: type[aredis.Connection] = PackedConnection
         if kw.pop("ssl", False):
             conn_class = TLSConnection
         else:

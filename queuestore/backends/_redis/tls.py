@@ -9,10 +9,12 @@ import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from queuestore.backends._redis.packing import PackingMixin
+
 __all__ = ["TLSConnection"]
 
 
-class TLSConnection(aredis.SSLConnection):
+class TLSConnection(PackingMixin, aredis.SSLConnection):
     """redis-py's TLS connection, whose connect failure says when the port may be plain-text.
 
     A TLS client on a plain-text port sends its handshake and the server waits for a

@@ -1,0 +1,81 @@
+"""A cheaper RESP packing of the commands the backends send, byte for byte what redis-py sends.
+
+redis-py's ``pack_command`` runs its encoder and a growing ``bytes.join`` per argument: for a
+script call carrying a queue's key block (two dozen keys) it was the largest part of the
+client's instructions per lone call. :class:`PackingMixin` packs the common case (a command
+name without spaces; ``str``, ``bytes``, ``int`` and ``float`` arguments; no value over the
+buffer cutoff) as one buffer, each ``str`` argument packed once per process and reused (the
+key names repeat on every call); anything else goes to redis-py's own packing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aredis
+
+__all__ = ["PackedConnection", "PackedUnixConnection", "PackingMixin", "pack_fast"]
+
+#: the packed form of recent ``str`` arguments (cleared when full: call ids never repeat)
+_PACKED: dict[str, bytes] = {}
+_PACKED_MAX = 4096
+#: values longer than this go to redis-py's packing, which sends them as separate chunks
+_CUTOFF = 6000
+
+
+def pack_fast(args: tuple[Any, ...]) -> bytes | None:
+    """The RESP array of ``args`` (UTF-8 strings), or None when redis-py must pack it (a
+    command name with spaces, another argument type, a value over the cutoff)."""
+    first = args[0]
+    if type(first) is not str or " " in first:
+        return None
+    cache = _PACKED
+    parts = [b"*%d\r\n" % len(args)]
+    append = parts.append
+    for a in args:
+        t = type(a)
+        if t is str:
+            p = cache.get(a)
+            if p is None:
+                b = a.encode()
+                if len(b) > _CUTOFF:
+                    return None
+                p = b"$%d\r\n%b\r\n" % (len(b), b)
+                if len(cache) >= _PACKED_MAX:
+                    cache.clear()
+                cache[a] = p
+            append(p)
+        elif t is bytes:
+            if len(a) > _CUTOFF:
+                return None
+            append(b"$%d\r\n%b\r\n" % (len(a), a))
+        elif t is int or t is float:
+            b = repr(a).encode()
+            append(b"$%d\r\n%b\r\n" % (len(b), b))
+        else:  # bool (refused by redis-py), bytearray, memoryview, subclasses
+            return None
+    return b"".join(parts)
+
+
+class PackingMixin:
+    """Put before a redis-py asyncio connection class: its ``pack_command`` packs with
+    :func:`pack_fast` when it can (UTF-8 strict encoding, as the backends configure)."""
+
+    def pack_command(self, *args: Any) -> list[Any]:
+        """The command's RESP bytes (redis-py's own packing when :func:`pack_fast` declines).
+
+        Raises:
+            redis.exceptions.DataError: an argument redis-py cannot encode.
+        """
+        packed = pack_fast(args)
+        if packed is None:
+            return super().pack_command(*args)  # type: ignore[misc,no-any-return]
+        return [packed]
+
+
+class PackedConnection(PackingMixin, aredis.Connection):
+    """redis-py's TCP connection with :class:`PackingMixin`."""
+
+
+class PackedUnixConnection(PackingMixin, aredis.UnixDomainSocketConnection):
+    """redis-py's Unix-socket connection with :class:`PackingMixin`."""
