@@ -4,8 +4,9 @@ redis-py's ``pack_command`` runs its encoder and a growing ``bytes.join`` per ar
 script call carrying a queue's key block (two dozen keys) it was the largest part of the
 client's instructions per lone call. :class:`PackingMixin` packs the common case (a command
 name without spaces; ``str``, ``bytes``, ``int`` and ``float`` arguments; no value over the
-buffer cutoff) as one buffer, each ``str`` argument packed once per process and reused (the
-key names repeat on every call); anything else goes to redis-py's own packing.
+buffer cutoff) as one buffer, each short ``str`` argument packed once per process and reused
+(the key names repeat on every call; at most 4,096 of up to 128 bytes are kept); anything else
+goes to redis-py's own packing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import redis.asyncio as aredis
 
 __all__ = ["PackedConnection", "PackedUnixConnection", "PackingMixin", "pack_fast"]
 
-#: the packed form of recent ``str`` arguments (cleared when full: call ids never repeat)
+#: the packed form of recent short ``str`` arguments (cleared when full: call ids never repeat)
 _PACKED: dict[str, bytes] = {}
 _PACKED_MAX = 4096
+#: only ``str`` arguments up to this many bytes are kept (key names, ids; not payloads)
+_KEEP = 128
 #: values longer than this go to redis-py's packing, which sends them as separate chunks
 _CUTOFF = 6000
 
@@ -41,9 +44,10 @@ def pack_fast(args: tuple[Any, ...]) -> bytes | None:
                 if len(b) > _CUTOFF:
                     return None
                 p = b"$%d\r\n%b\r\n" % (len(b), b)
-                if len(cache) >= _PACKED_MAX:
-                    cache.clear()
-                cache[a] = p
+                if len(b) <= _KEEP:
+                    if len(cache) >= _PACKED_MAX:
+                        cache.clear()
+                    cache[a] = p
             append(p)
         elif t is bytes:
             if len(a) > _CUTOFF:
