@@ -47,6 +47,18 @@ async def test_peek_offsets_follow_dequeue_order_without_leasing(backend: QueueB
     assert (await backend.stats()).in_flight == 0
 
 
+async def test_peek_reaches_every_offset_from_either_end_after_dequeues(backend: QueueBackend) -> None:
+    jobs = await fill(backend, 9)
+    await backend.enqueue(Job(payload="later").delayed(60))
+    leased = [await backend.dequeue() for _ in range(3)]
+    assert [j.id for j in leased if j is not None] == [j.id for j in jobs[:3]]
+    rest = [j.id for j in jobs[3:]]
+    assert [(await backend.peek(i)).id for i in range(len(rest))] == rest  # type: ignore[union-attr]
+    assert await backend.peek(len(rest)) is None
+    await backend.ack(leased[0])  # type: ignore[arg-type]
+    assert (await backend.peek(len(rest) - 1)).id == rest[-1]  # type: ignore[union-attr]
+
+
 async def test_iter_pages_through_more_than_one_page(backend: QueueBackend) -> None:
     jobs = await fill(backend, 23)
     assert await walk(backend, count=5) == [j.id for j in jobs]

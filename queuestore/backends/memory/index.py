@@ -21,7 +21,7 @@ the chunk list itself (amortized ``O(1)`` per chunk):
 * insert and remove anywhere (a priority job, an ack out of order, ``move``,
   a migration's hold) cost ``O(log n + load)``;
 * a page after a cursor costs ``O(log n + count)``; ``at(offset)`` walks
-  ``offset / load`` chunks.
+  ``min(offset, n - offset) / load`` chunks.
 
 ``work`` counts the entry slots that edits moved or copied (a proxy for the
 memmoves behind ``list.insert``/``del``); tests use it to check the shape of the
@@ -168,9 +168,18 @@ class Index:
         return self._chunks[self._lo][0] if self._len else None
 
     def at(self, offset: int) -> Entry | None:
-        """The entry at ``offset`` from the start, or None."""
+        """The entry at ``offset`` from the start, or None; the chunks are walked from the
+        nearer end, so either end is found in ``O(1)``."""
         if not 0 <= offset < self._len:
             return None
+        if offset >= self._len // 2:
+            back = self._len - 1 - offset  # the place counted from the last entry
+            for i in range(len(self._chunks) - 1, self._lo - 1, -1):
+                chunk = self._chunks[i]
+                if back < len(chunk):
+                    return chunk[len(chunk) - 1 - back]
+                back -= len(chunk)
+            return None  # pragma: no cover - offset < len
         for chunk in itertools.islice(self._chunks, self._lo, None):
             if offset < len(chunk):
                 return chunk[offset]

@@ -84,6 +84,12 @@ async def length(store: StreamsStore) -> int:
 async def peek(store: StreamsStore, offset: int) -> Job | None:
     """The ready entry at ``offset`` after the group's last-delivered id.
 
+    The entries are read from the nearer end: from the head (XRANGE, ``offset + 1`` entries),
+    or, when the ready count is exact (see :func:`group_view`) and ``offset`` lies in its back
+    half, from the tail (XREVRANGE, ``ready - offset`` entries), so a peek at either end of a
+    deep queue reads one entry. Like the read from the head, it is not one atomic step: calls
+    running meanwhile may shift the answer by the entries they add or take.
+
     Raises:
         InvalidJobError: ``offset`` is not an int >= 0.
         BackendError: the store failed.
@@ -91,12 +97,22 @@ async def peek(store: StreamsStore, offset: int) -> Job | None:
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidJobError("offset", f"must be an int >= 0, got {offset!r}")
     await store.sweep()
-    last, _, _ = await group_view(store, store.group)
-    page = await store.call("peek", "XRANGE", store.keys.stream, id_after(last), "+", "COUNT", offset + 1)
+    last, ready, _ = await group_view(store, store.group)
+    stream, first = store.keys.stream, id_after(last)
+    if ready is not None and offset >= ready:
+        return None
+    if ready is not None and offset >= ready // 2:
+        back = ready - offset  # the entry's place counted from the tail, 1-based
+        page = await store.call("peek", "XREVRANGE", stream, "+", first, "COUNT", back)
+        if len(page) < back:  # consumed meanwhile: the queue is shorter than the count said
+            return None
+        eid, fields = page[back - 1]
+        return store.decoded(fields, JobState.READY, f"entry {text(eid)} of {stream}")
+    page = await store.call("peek", "XRANGE", stream, first, "+", "COUNT", offset + 1)
     if len(page) <= offset:
         return None
     eid, fields = page[offset]
-    return store.decoded(fields, JobState.READY, f"entry {text(eid)} of {store.keys.stream}")
+    return store.decoded(fields, JobState.READY, f"entry {text(eid)} of {stream}")
 
 
 async def stats(store: StreamsStore) -> BackendStats:
