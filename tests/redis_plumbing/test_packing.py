@@ -8,7 +8,9 @@ import pytest
 import redis.asyncio as aredis
 from redis.exceptions import DataError
 
-from queuestore.backends._redis.packing import PackedConnection, pack_fast
+from queuestore import BackendConfig, DequeueOptions, Job, default_registry
+from queuestore.backends._redis.packing import PackedConnection, PackingMixin, pack_fast
+from tests.servers import RedisCluster
 
 CASES: list[tuple[Any, ...]] = [
     ("PING",),
@@ -46,3 +48,26 @@ def test_bool_refused_as_redis_py_does() -> None:
     assert pack_fast(("SET", "k", True)) is None
     with pytest.raises(DataError):
         PackedConnection().pack_command("SET", "k", True)
+
+
+@pytest.mark.anyio
+@pytest.mark.cluster
+async def test_cluster_connections_pack_too(redis_cluster: RedisCluster) -> None:
+    addrs = [f"{n.host}:{n.port}" for n in redis_cluster.nodes]
+    config = BackendConfig(
+        type="redis-lists", name="packing", queue="packed", cluster_mode=True, cluster_addrs=addrs,
+        options={"key_prefix": "qs-packing:"},
+    )  # fmt: skip
+    backend = await default_registry().factory("redis-lists").create(config)
+    try:
+        jobs = [Job(payload={"n": i, "text": "caf\u00e9"}) for i in range(5)]
+        assert await backend.enqueue_many(jobs) == [True] * 5
+        got = await backend.dequeue_many(DequeueOptions(count=5))
+        assert [j.payload for j in got] == [j.payload for j in jobs]
+        assert await backend.ack_many(got) == [True] * 5
+        client = backend.conn.client  # type: ignore[attr-defined]
+        nodes = client.get_nodes()
+        assert len(nodes) == len(addrs)
+        assert all(issubclass(n.connection_class, PackingMixin) for n in nodes)
+    finally:
+        await backend.aclose()

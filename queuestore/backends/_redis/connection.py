@@ -101,10 +101,11 @@ def _build_client(
             addrs = [(parsed.host, parsed.port)]
         nodes = [ClusterNode(h, p) for h, p in addrs]
         kw.pop("retry_on_error")
-        client: RedisClient = RedisCluster(
+        cluster = RedisCluster(
             startup_nodes=nodes, max_connections=options.max_connections, require_full_coverage=True, **kw
         )
-        return client, 0
+        _pack_cluster_connections(cluster)
+        return cluster, 0
     assert parsed is not None
     db = config.database if config.database is not None else (parsed.db or 0)
     if parsed.scheme == "unix":
@@ -134,6 +135,22 @@ def _build_client(
             **kw,
         )
     return aredis.Redis(connection_pool=pool), db
+
+
+def _pack_cluster_connections(cluster: RedisCluster) -> None:
+    """Give a new cluster client's connections our packing (TLS ones our TLS class too).
+
+    The cluster client picks its connection class itself; it builds every node it learns of
+    from the dict :meth:`RedisCluster.get_connection_kwargs` returns, and its startup nodes
+    were built before this: both are given the class here, before the first command.
+    """
+    kwargs = cluster.get_connection_kwargs()
+    chosen = kwargs.get("connection_class")
+    tls = isinstance(chosen, type) and issubclass(chosen, aredis.SSLConnection)
+    packed: type[aredis.Connection] = TLSConnection if tls else PackedConnection
+    kwargs["connection_class"] = packed
+    for node in cluster.nodes_manager.startup_nodes.values():
+        node.connection_class = packed
 
 
 async def _close_client(client: RedisClient) -> None:
