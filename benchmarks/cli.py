@@ -22,7 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchmarks import report
+from benchmarks import baseline, report
 from benchmarks.ceiling import CEILINGS, RawClient, combine, run_ceiling
 from benchmarks.cost import linear, memory
 from benchmarks.progress import PlainProgress, RichProgress, make_progress
@@ -114,6 +114,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     p.add_argument("--no-progress", action="store_true", help="no live display (CI, tests, pipes)")
     p.add_argument("--server-bin", default=None, help="server binary for the throwaway server")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="a saved run's JSON (another run's --out): its throughput is printed beside this run's",
+    )
     args = p.parse_args(argv)
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
@@ -401,6 +407,11 @@ def _sigterm(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        before = baseline.load_run(args.baseline) if args.baseline is not None else None
+    except (OSError, ValueError) as exc:
+        print(f"benchmarks: --baseline: {exc}", file=sys.stderr)
+        return 2
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm)  # so the finally below stops the server
     progress = make_progress(not args.no_progress)
@@ -426,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             server.cleanup()
     entries = [_meta(args, load_before, time.perf_counter() - started), *skips, *entries]
     print(report.markdown(entries))
+    if before is not None and args.baseline is not None:
+        print(baseline.compare_markdown(entries, before, args.baseline.name))
     report.write_json(args.out, entries)
     print(f"wrote {args.out}", file=sys.stderr)
     return 1 if any(e.get("kind") == "error" for e in entries) else 0

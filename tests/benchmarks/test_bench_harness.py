@@ -210,3 +210,28 @@ def test_markdown_marks_pass_and_short() -> None:
     md = report.markdown(entries)
     assert "| b | enqueue_1 | 10 | 90 | c | 100 | 0.90 | ≥ 0.80 | **pass** |" in md
     assert "| b | dequeue_many | 10 | 50 | c | 100 | 0.50 | ≥ 0.60 | **short** |" in md
+
+
+def test_a_saved_run_is_printed_beside_this_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    small = ["--jobs", "60", "--no-progress", "--backends", "memory", "--scenarios", "enqueue_1,enqueue_many"]
+    assert main([*small, "--out", str(first)]) == 0
+    capsys.readouterr()
+    assert main([*small, "--out", str(second), "--baseline", str(first)]) == 0
+    out = capsys.readouterr().out
+    assert "### Against the saved run first.json" in out
+    saved = {e["scenario"]: e for e in _load(first) if e.get("kind") == "throughput"}
+    now = {e["scenario"]: e for e in _load(second) if e.get("kind") == "throughput"}
+    assert set(saved) == set(now) == {"enqueue_1", "enqueue_many"}
+    for scenario, e in now.items():
+        b = saved[scenario]
+        cell = f"{b['client_cpu_us_per_job']:.1f} → {e['client_cpu_us_per_job']:.1f}"
+        assert f"| memory | {scenario} |" in out
+        assert cell in out
+
+
+def test_a_baseline_that_is_not_a_run_fails_before_running(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "meta"}', encoding="utf-8")
+    assert main(["--no-progress", "--backends", "memory", "--baseline", str(bad)]) == 2
+    assert main(["--no-progress", "--backends", "memory", "--baseline", str(tmp_path / "absent.json")]) == 2
