@@ -21,6 +21,7 @@ from queuestore._manager import BackendManager
 from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
 from queuestore.migration._copying import Copier
+from queuestore.migration._lease_guard import SEAL_GRACE
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import Ledger, StepHook, spi
 from queuestore.migration._record import RecordKeeper, rehome
@@ -67,6 +68,7 @@ class MigrationRun:
         self.target: QueueBackend | None = None
         self.proxy: RoutingBackend | None = None
         self.keeper: RecordKeeper | None = None
+        self._sealed_at: float | None = None
 
     # -- entry points ---------------------------------------------------------------------------
     def start(self, previous: MigrationStatus | None = None) -> MigrationStatus:
@@ -250,6 +252,7 @@ class MigrationRun:
             proxy.source_dequeue = True
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
         await self._seal()
+        await self._grace()
         await self.copier.copy(ep.source, target, ep.migration_id, proxy)
         if self.options.verify_data:
             self.feed.phase(_P.VERIFYING)
@@ -280,6 +283,14 @@ class MigrationRun:
         """Writes go to the target from now on, in every process (the source is sealed)."""
         if self.keeper is not None:
             await self.keeper.seal(self.feed.status)
+            if self._sealed_at is None:
+                self._sealed_at = anyio.current_time()
+
+    async def _grace(self) -> None:
+        """Move nothing until SEAL_GRACE seconds after the seal: a follower that read the
+        record just before it leases from the target only within that time."""
+        if self._sealed_at is not None:
+            await anyio.sleep(max(0.0, self._sealed_at + SEAL_GRACE - anyio.current_time()))
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:
