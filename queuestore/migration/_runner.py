@@ -68,7 +68,6 @@ class MigrationRun:
         self.target: QueueBackend | None = None
         self.proxy: RoutingBackend | None = None
         self.keeper: RecordKeeper | None = None
-        self._sealed_at: float | None = None
 
     # -- entry points ---------------------------------------------------------------------------
     def start(self, previous: MigrationStatus | None = None) -> MigrationStatus:
@@ -252,7 +251,6 @@ class MigrationRun:
             proxy.source_dequeue = True
         await self.manager.switch_backend(self.queue, proxy, ep.source_config)
         await self._seal()
-        await self._grace()
         await self.copier.copy(ep.source, target, ep.migration_id, proxy)
         if self.options.verify_data:
             self.feed.phase(_P.VERIFYING)
@@ -283,14 +281,9 @@ class MigrationRun:
         """Writes go to the target from now on, in every process (the source is sealed)."""
         if self.keeper is not None:
             await self.keeper.seal(self.feed.status)
-            if self._sealed_at is None:
-                self._sealed_at = anyio.current_time()
-
-    async def _grace(self) -> None:
-        """Move nothing until SEAL_GRACE seconds after the seal: a follower that read the
-        record just before it leases from the target only within that time."""
-        if self._sealed_at is not None:
-            await anyio.sleep(max(0.0, self._sealed_at + SEAL_GRACE - anyio.current_time()))
+            if not self.copier.not_before:  # a follower that read the record just before
+                # leases from the target within SEAL_GRACE: nothing moves there before that
+                self.copier.not_before = anyio.current_time() + SEAL_GRACE
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:
