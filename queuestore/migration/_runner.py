@@ -238,8 +238,8 @@ class MigrationRun:
         )  # fmt: skip
         await proxy.open()
         async with proxy.sweep_lock:  # a new run takes over a rolled-back proxy, after its sweep
-            proxy.switched = proxy.rolled_back = False
-            proxy.sweeper = None
+            proxy.switched = proxy.rolled_back = proxy.follower = False
+            proxy.sweeper = proxy.guard = None  # a follower's proxy: this run leases as a run does
             proxy.lease_from_target = True
         if self.options.drain_first:
             self.feed.phase(_P.DRAINING)

@@ -237,7 +237,7 @@ async def test_there_cancelled_and_resumed_back_rolled_back_and_back_again_lose_
                 assert progress == sorted(progress), (mid, source, progress)
             if source == ("src" if mid == there else "dst"):  # the store of the run's source
                 assert [r[-1]["phase"] for r in runs] == ends, (mid, [r[-1] for r in runs])
-                assert len(runs[0]) > 10
+                assert len(runs[0]) >= 3  # read while it ran (a cancel may come within a second)
                 assert "cancelled" in {r["phase"] for r in runs[0]}
 
 
