@@ -1,6 +1,7 @@
 """A follower across several runs of a queue's migration: it decides from the records which
 side it may lease from, so it never consumes what a run moved before that run verified it --
-a new run after a rollback it followed, and a run back right after a completed one."""
+a new run after a rollback it followed, and a run back right after a completed one; and a
+lease that outlived the grace after a new run's seal is given back."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from collections import Counter
 import anyio
 import pytest
 
-from queuestore import BackendManager, DequeueOptions, Job, StorageConfig
+from queuestore import BackendManager, DequeueOptions, Job, JobState, StorageConfig
 from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase
+from queuestore.migration._lease_guard import SEAL_GRACE
 from queuestore.migration._routing import RoutingBackend
 
 from .conftest import ConfigMaker
@@ -149,3 +151,43 @@ async def test_a_run_back_right_after_completion_verifies_while_a_follower_route
         everything = {j.id for j in jobs + written}
         assert set(at_rest) | set(consumed) == everything
         assert max((at_rest + Counter(consumed)).values()) == 1
+
+
+async def test_a_lease_older_than_the_grace_taken_from_a_new_runs_target_is_given_back(
+    setup: tuple[str, StorageConfig],
+) -> None:
+    queue, cfg = setup
+    pause = Pause(batch=2)
+    first = await BackendManager.from_config(cfg, home_check_interval=0)
+    follower = await BackendManager.from_config(cfg, home_check_interval=0)  # follows when told
+    opts = MigrationOptions(target_backend="dst", batch_size=50, drain_first=False)
+    async with first, follower, MigrationManager(first, step_hook=pause) as mm:
+        jobs = [Job(payload={"i": i}) for i in range(400)]
+        assert all(await first.get_backend(queue).enqueue_many(jobs))
+        await mm.start_migration(queue, opts)
+        await pause.wait(1)
+        written = Job(payload="followed")
+        assert await follower.get_backend(queue).enqueue(written) is True
+        routed = follower.get_backend(queue)
+        assert isinstance(routed, RoutingBackend)
+        assert routed.guard is not None
+        await mm.cancel_migration(queue)
+        await mm.rollback_migration(queue)
+        assert await routed.guard.allowed(routed.target)  # nothing runs into the target now
+        await anyio.sleep(SEAL_GRACE)  # that read is older than the grace from here on
+
+        await mm.start_migration(queue, opts)
+        await pause.wait(2)
+        on_target = await open_plain(first, "dst", queue)
+        leased = await on_target.dequeue_many(DequeueOptions(count=5))
+        assert len(leased) == 5  # jobs the new run moved
+        assert await routed.guard.keep(routed.target, leased) == []  # a fresh read: given back
+        back = await on_target.get_jobs([j.id for j in leased])
+        assert all(j is not None and j.state is JobState.READY for j in back)
+        pause.go(2)
+        final = await mm.wait(queue)
+        assert final.phase == MigrationPhase.COMPLETED, (final.last_error, final.messages)
+        assert final.verified
+        at_rest = await stored_ids(on_target)
+        assert set(at_rest) == {j.id for j in [*jobs, written]}
+        assert max(at_rest.values()) == 1
