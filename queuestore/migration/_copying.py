@@ -40,6 +40,8 @@ class Copier:
     ) -> None:
         self.feed, self.ledger, self.options, self.hook = feed, ledger, options, hook
         self.batch = 0
+        #: ``anyio.current_time()`` before which nothing moves (the runner's grace after sealing)
+        self.not_before = 0.0
 
     def _counts(self) -> tuple[int, int, int]:
         return self.ledger.written, self.ledger.skipped, self.ledger.corrupt
@@ -84,6 +86,7 @@ class Copier:
             + held + st.queue_depth + st.delayed + st.dead
         )  # fmt: skip
         self.feed.start_copying()
+        await anyio.sleep(max(0.0, self.not_before - anyio.current_time()))
         resumed = await self.finish_held(source, target, mid)
         if resumed:
             self.feed.note(f"resumed: finished {resumed} jobs held by an earlier run")

@@ -11,12 +11,16 @@ every storing script of the source answers "moved to <home>" instead of storing.
 * :func:`watch_homes` (run by an entered manager) reads the records of its queues every
   ``home_check_interval`` seconds, so a process that only consumes follows as well, and
   a process started with a config that still names the source follows at once;
-* while the migration runs, a follower's consumers lease from the source only (they
-  drain it); they lease from the home too once the record says it completed -- so
-  nothing the migrating process moved is consumed elsewhere before it verified it;
-* when the record says the migration completed and the source holds nothing any more,
-  the queue is routed to the home alone; when the seal is lifted (a rollback), back to
-  the source (through the proxy turned round while jobs are in flight on the home).
+* a follower remembers the migration id it follows; which side its consumers lease from
+  is read from the records of both sides (``queuestore.migration._lease_guard``): never
+  from the target of a run -- that one, a new run after a rollback, or a run back the
+  other way -- before that run completed, so nothing a migrating process moved is
+  consumed elsewhere before it verified it;
+* new work goes where the stores say (a refused write names the home); the record of
+  the migration it follows saying ``rolled_back`` -- not a seal lifted or pointing back --
+  sends it to the source; when the run it follows completed and the source holds nothing
+  any more, the queue is routed to the home alone; after a rollback, or a run back that
+  completed, to the source alone once the target holds nothing.
 
 Following is logged on the ``queuestore.migration`` logger at WARNING: the process's
 config is stale and should name the new home.
@@ -35,7 +39,8 @@ from queuestore._manager import BackendManager
 from queuestore._models import BackendConfig
 from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import ConfigurationError, QueueMovedError, QueueStoreError
-from queuestore.migration._home import HomeDescriptor, describe
+from queuestore.migration._home import HomeDescriptor, describe, same_place
+from queuestore.migration._lease_guard import LeaseGuard, runs_into
 from queuestore.migration._models import MigrationPhase
 from queuestore.migration._routing import RoutingBackend
 
@@ -47,10 +52,6 @@ _LOCKS: weakref.WeakKeyDictionary[BackendManager, dict[str, anyio.Lock]] = weakr
 
 def _lock(manager: BackendManager, queue: str) -> anyio.Lock:
     return _LOCKS.setdefault(manager, {}).setdefault(queue, anyio.Lock())
-
-
-def _place(d: HomeDescriptor) -> tuple[object, ...]:
-    return (d.type, d.url, d.database, d.cluster_mode, tuple(d.cluster_addrs), d.key_prefix, d.namespace)
 
 
 def home_config(
@@ -65,7 +66,7 @@ def home_config(
     """
     if manager.config is not None:
         for cfg in manager.config.backends.values():
-            if _place(describe(cfg)) == _place(home):
+            if same_place(describe(cfg), home):
                 return msgspec.structs.replace(cfg, queue=queue, options=dict(cfg.options))
     here = describe(source)
     same = (here.url, here.database, here.cluster_mode, here.cluster_addrs)
@@ -85,16 +86,18 @@ async def follow_home(
     manager: BackendManager, queue: str, err: QueueMovedError | None = None
 ) -> QueueBackend:
     """Route ``queue`` through a RoutingBackend over its current backend and its new home;
-    return what serves the queue now (also when another task followed first).
+    return what serves the queue now (also when another task followed first). For a queue
+    already followed, ``err`` (one side refused a write) turns its writes to the other side.
 
     Raises:
         ConfigurationError: the home is unknown to this config (see :func:`home_config`).
         BackendError: the home cannot be reached, or the record cannot be read.
+        QueueMovedError: ``err``, when the home it names is neither side of a followed queue.
     """
     async with _lock(manager, queue):
         current, cfg = manager.get_backend(queue), manager.get_backend_config(queue)
         if isinstance(current, RoutingBackend):
-            return current
+            return _redirect(current, err) if current.follower and err is not None else current
         if not isinstance(current, MigrationSupport):
             if err is not None:
                 raise err
@@ -111,9 +114,9 @@ async def follow_home(
             migration_id=reply.fields.get("mid", ""),
         )  # fmt: skip
         proxy.follower = True
-        # consumers here drain the source, and lease from the home once the migration completed
-        # (the migrating process verifies what it moved: nothing of it is consumed elsewhere first)
-        proxy.lease_from_target = reply.fields.get("phase") == MigrationPhase.COMPLETED
+        # which side it leases from is read from the records (never from a run's target
+        # before that run completed: the migrating process verifies what it moved)
+        proxy.guard = LeaseGuard(proxy)
         target.follow_moved = functools.partial(_moved_back, proxy)
         await proxy.open()
         await manager.switch_backend(queue, proxy, cfg)
@@ -126,52 +129,90 @@ async def follow_home(
         return proxy
 
 
+def _redirect(proxy: RoutingBackend, err: QueueMovedError) -> QueueBackend:
+    """The side a refused write of a follower goes to: the one ``err`` names as the home.
+    Later writes go there first too (``rolled_back`` means: new work to the source).
+
+    Raises:
+        QueueMovedError: ``err``, when it names neither side (one hop is followed).
+    """
+    try:
+        home = HomeDescriptor.decode(err.home)
+    except msgspec.DecodeError:
+        raise err from None
+    if same_place(home, describe(proxy.source_config)):
+        proxy.rolled_back = True
+        return proxy.source
+    if same_place(home, describe(proxy.target_config)):
+        proxy.rolled_back = False
+        return proxy.target
+    raise err
+
+
 async def _moved_back(proxy: RoutingBackend, err: QueueMovedError) -> QueueBackend:
-    """The home refused a write because a rollback sent the queue back: write to the source.
+    """The home refused a write (a rollback, or a run back): write where it says.
 
     Raises:
         QueueMovedError: ``err``, when the home moved on elsewhere (one hop is followed).
     """
-    try:
-        back = _place(HomeDescriptor.decode(err.home)) == _place(describe(proxy.source_config))
-    except msgspec.DecodeError:
-        back = False
-    if not back:
-        raise err
-    proxy.lease_from_target = True
-    if not proxy.rolled_back:
-        proxy.rolled_back = True
-        log.warning(
-            "queue %s: the move to %s was undone; back to %s", proxy.queue, proxy.target.name, err.home
-        )
-    return proxy.source
+    return _redirect(proxy, err)
+
+
+async def _records(proxy: RoutingBackend) -> tuple[dict[str, str], dict[str, str]]:
+    """The migration records in the source's and in the target's store."""
+    sides: list[dict[str, str]] = []
+    for b in (proxy.source, proxy.target):
+        if isinstance(b, MigrationSupport) and not b.closed:
+            sides.append(dict((await b.migration_record("read")).fields))
+        else:
+            sides.append({})
+    return sides[0], sides[1]
+
+
+async def _empty(b: QueueBackend) -> bool:
+    st = await b.stats()
+    return st.in_flight == 0 and st.queue_depth == 0 and st.delayed == 0 and st.dead == 0
 
 
 async def _settle(manager: BackendManager, queue: str, proxy: RoutingBackend) -> None:
-    """For a follower proxy: route to the home alone once the migration completed and the
-    source is empty; back to the source once the seal is lifted (a rollback)."""
-    source = proxy.source
-    if proxy.switched or proxy.closed or source.closed or not isinstance(source, MigrationSupport):
+    """For a follower proxy over X (source) and Y (target), from the two records: where new
+    work goes, and when one side alone serves the queue (see docs/migration.md)."""
+    if proxy.switched or proxy.closed or proxy.source.closed or proxy.target.closed:
         return
-    fields = (await source.migration_record("read")).fields
-    if not fields.get("home"):
-        proxy.lease_from_target = True
+    fx, fy = await _records(proxy)
+    x, y = describe(proxy.source_config), describe(proxy.target_config)
+    mine = fx.get("mid") == proxy.migration_id
+    if (mine and fx.get("phase") == MigrationPhase.ROLLED_BACK) or _done_into(fy, x):
+        # the run it follows was rolled back, or a run back Y -> X completed: X is home
         if not proxy.rolled_back:
-            proxy.rolled_back = True  # new work to the source; the home's leases finish there
-            log.warning(
-                "queue %s: the move to %s was undone; back to %s", queue, proxy.target.name, source.name
-            )
-        if (await proxy.target.stats()).in_flight == 0 and await proxy.target.length() == 0:
-            await manager.switch_backend(queue, source, proxy.source_config)
+            proxy.rolled_back = True
+            log.warning("queue %s: served by %s again", queue, proxy.source.name)
+        if await _empty(proxy.target):
+            await manager.switch_backend(queue, proxy.source, proxy.source_config)
         return
-    if fields.get("phase") != MigrationPhase.COMPLETED:
+    if runs_into(fx, y):  # a run X -> Y (again, after a rollback): new work to Y
+        if proxy.rolled_back:
+            proxy.rolled_back = False
+            log.warning("queue %s: migrating to %s again; following", queue, proxy.target.name)
         return
-    proxy.lease_from_target = True
-    st = await source.stats()
-    if st.in_flight == 0 and st.queue_depth == 0 and st.delayed == 0 and st.dead == 0:
+    if runs_into(fy, x):  # a run back Y -> X: new work to X; the guard drains Y
+        proxy.rolled_back = True
+        return
+    if _done_into(fx, y) and await _empty(proxy.source):
         proxy.switched = True
         await manager.switch_backend(queue, proxy.target, proxy.target_config)
         log.warning("queue %s: now served by its new home %s alone", queue, proxy.target.name)
+
+
+def _done_into(fields: dict[str, str], side: HomeDescriptor) -> bool:
+    """Whether ``fields`` is the record of a completed run whose home is ``side``."""
+    raw = fields.get("home")
+    if fields.get("phase") != MigrationPhase.COMPLETED or not raw:
+        return False
+    try:
+        return same_place(HomeDescriptor.decode(raw), side)
+    except msgspec.DecodeError:
+        return False
 
 
 async def watch_homes(manager: BackendManager, interval: float) -> None:

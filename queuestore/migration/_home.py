@@ -22,7 +22,7 @@ from queuestore._models import BackendConfig
 from queuestore._url import parse_server_url
 from queuestore.errors import ConfigurationError
 
-__all__ = ["HomeDescriptor", "describe", "owner_dead_here", "owner_id", "owner_pid"]
+__all__ = ["HomeDescriptor", "describe", "owner_dead_here", "owner_id", "owner_pid", "same_place"]
 
 _ENC = msgspec.json.Encoder(order="deterministic")
 
@@ -94,6 +94,16 @@ def describe(cfg: BackendConfig) -> HomeDescriptor:
         namespace=ns if isinstance(ns, str) else (cfg.name if cfg.type == "memory" else ""),
         options_digest=digest,
     )
+
+
+def same_place(a: HomeDescriptor, b: HomeDescriptor) -> bool:
+    """Whether two descriptors name the same store (type, server, database, cluster, key
+    prefix or namespace; the name and the options digest aside)."""
+
+    def place(d: HomeDescriptor) -> tuple[object, ...]:
+        return (d.type, d.url, d.database, d.cluster_mode, tuple(d.cluster_addrs), d.key_prefix, d.namespace)
+
+    return place(a) == place(b)
 
 
 def owner_id() -> str:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -68,6 +68,9 @@ from queuestore.migration._routing_parts import (
     worse_health,
 )
 
+if TYPE_CHECKING:
+    from queuestore.migration._lease_guard import LeaseGuard
+
 __all__ = ["SWEEP_INTERVAL", "RoutingBackend"]
 
 log = logging.getLogger("queuestore.migration")
@@ -93,6 +96,8 @@ class RoutingBackend(QueueBackend):
             it decides whether anything is left there).
         follower: made by a process that follows a queue another process migrates
             (``queuestore.migration._follow``), not by a migration run.
+        guard: a follower's leasing (``queuestore.migration._lease_guard``): which sides it
+            may lease from, read from the migration records; it replaces the rules above.
     """
 
     def __init__(
@@ -118,6 +123,7 @@ class RoutingBackend(QueueBackend):
         self.sweep_lock = anyio.Lock()
         self.lease_from_target = True
         self.follower = False
+        self.guard: LeaseGuard | None = None
         self._target_takes = 0
         self._takes_done = anyio.Event()
 
@@ -201,6 +207,8 @@ class RoutingBackend(QueueBackend):
         opts = dequeue_options(options)
         if self.switched:
             quick, wait = None, self.target
+        elif self.guard is not None:
+            return await self.guard.take(opts, count)
         elif not self.lease_from_target:
             quick, wait = None, self.source
         elif self.rolled_back:

@@ -21,6 +21,7 @@ from queuestore._manager import BackendManager
 from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import BackendError, MigrationError, MigrationInProgressError, QueueStoreError
 from queuestore.migration._copying import Copier
+from queuestore.migration._lease_guard import SEAL_GRACE
 from queuestore.migration._models import MigrationOptions, MigrationPhase, MigrationStatus
 from queuestore.migration._protocol import Ledger, StepHook, spi
 from queuestore.migration._record import RecordKeeper, rehome
@@ -237,8 +238,8 @@ class MigrationRun:
         )  # fmt: skip
         await proxy.open()
         async with proxy.sweep_lock:  # a new run takes over a rolled-back proxy, after its sweep
-            proxy.switched = proxy.rolled_back = False
-            proxy.sweeper = None
+            proxy.switched = proxy.rolled_back = proxy.follower = False
+            proxy.sweeper = proxy.guard = None  # a follower's proxy: this run leases as a run does
             proxy.lease_from_target = True
         if self.options.drain_first:
             self.feed.phase(_P.DRAINING)
@@ -280,6 +281,9 @@ class MigrationRun:
         """Writes go to the target from now on, in every process (the source is sealed)."""
         if self.keeper is not None:
             await self.keeper.seal(self.feed.status)
+            if not self.copier.not_before:  # a follower that read the record just before
+                # leases from the target within SEAL_GRACE: nothing moves there before that
+                self.copier.not_before = anyio.current_time() + SEAL_GRACE
 
     async def _step(self, name: str) -> None:
         if self.hook is not None:

@@ -104,7 +104,8 @@ async def _run_live(manager: BackendManager, queue: str, drain_first: bool) -> N
         final = await mm.wait(queue)
         assert final.phase is MigrationPhase.COMPLETED, final.last_error
         assert final.verified is True
-        assert final.migrated_jobs > 5000
+        # the consumers here drain the source during the grace after the seal (SEAL_GRACE), too
+        assert final.migrated_jobs > 1000
         assert final.moved_by_state["ready"] > 0
         assert final.moved_by_state.get("dead") == N_DEAD
         with anyio.fail_after(60):

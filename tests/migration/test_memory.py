@@ -23,6 +23,7 @@ from queuestore.migration import (
     MigrationPhase,
     MigrationTool,
 )
+from queuestore.migration._lease_guard import SEAL_GRACE
 from queuestore.migration._routing import RoutingBackend
 
 from .helpers import manager_for, memory_config, open_plain, stored_ids, stored_jobs
@@ -153,7 +154,7 @@ async def test_cancel_then_resume_and_rollback() -> None:
     async with manager, MigrationManager(manager, step_hook=slow) as mm:
         opts = MigrationOptions(target_backend="dst", drain_first=False, batch_size=2)
         await mm.start_migration(Q, opts)
-        await anyio.sleep(0.2)
+        await anyio.sleep(SEAL_GRACE + 0.2)  # nothing moves during the grace after the seal
         st = await mm.cancel_migration(Q)
         assert st.phase is MigrationPhase.CANCELLED
         proxy = manager.get_backend(Q)
