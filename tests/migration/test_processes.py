@@ -150,7 +150,7 @@ async def test_three_processes_and_a_killed_migration_lose_and_duplicate_nothing
 
 
 #: jobs on the source when the first leg of the there-and-back test starts; QS_LEGS_JOBS overrides
-LEGS_JOBS = int(os.environ.get("QS_LEGS_JOBS", "15000"))
+LEGS_JOBS = int(os.environ.get("QS_LEGS_JOBS", "50000"))
 
 
 @pytest.mark.timeout(300)
