@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from queuestore import BackendConfig, DequeueOptions, Job, QueueBackend, default_registry
+from queuestore.backends._redis.calls import FORGET_MAX, CallLog
 from queuestore.backends.redis_lists.layout import KEY_SUFFIXES
-
-pytestmark = pytest.mark.anyio
 
 N, ROUND, BATCH = 1200, 300, 100
 
@@ -70,6 +69,7 @@ async def sweep(b: Any) -> None:
     await (b.sweep() if hasattr(b, "store") else b.reclaim())
 
 
+@pytest.mark.anyio
 async def test_a_batch_drain_leaves_the_last_calls_records_then_none(backend: QueueBackend) -> None:
     jobs = [Job(payload=i) for i in range(N)]
     assert await backend.enqueue_many(jobs) == [True] * N
@@ -87,6 +87,7 @@ async def test_a_batch_drain_leaves_the_last_calls_records_then_none(backend: Qu
     assert await backend.length() == 0
 
 
+@pytest.mark.anyio
 async def test_lone_dequeue_and_ack_leave_a_handful(backend: QueueBackend) -> None:
     assert await backend.enqueue_many([Job(payload=i) for i in range(150)]) == [True] * 150
     for _ in range(150):
@@ -97,3 +98,42 @@ async def test_lone_dequeue_and_ack_leave_a_handful(backend: QueueBackend) -> No
     assert await records(backend) <= 2
     await sweep(backend)
     assert await records(backend) == 0
+
+
+def test_a_call_is_listed_only_after_its_reply_came_back() -> None:
+    log = CallLog()
+    first = log.arg("a")
+    assert first == "a"
+    lost = log.arg("b")
+    log.settle([lost], ok=False)  # no reply: its record stays for the retries
+    assert log.arg("c") == "c"
+    log.settle(["c"], ok=True)  # after "a": arguments are told apart by their text
+    assert log.pending == 1
+    log.settle([first], ok=True)
+    nxt = log.arg("d")
+    assert nxt == "d|c,a"
+    # a retry re-sends the same argument; only a call that got its reply drops what it listed
+    log.settle([nxt], ok=False)
+    assert log.arg("e") == "e|c,a"
+
+
+def test_a_held_call_is_listed_once_released_and_a_list_is_bounded() -> None:
+    log = CallLog()
+    held = log.arg("lease", held=True)
+    log.settle([held], ok=True)
+    assert log.pending == 0  # a hand-back may still read its record
+    log.received("lease")
+    concurrent = [log.arg(f"c{i}") for i in range(FORGET_MAX + 5)]  # each lists "lease"
+    for arg in concurrent:
+        log.settle([arg], ok=True)
+    assert log.pending == FORGET_MAX + 5
+    arg = log.arg("x")
+    assert arg.startswith("x|")
+    assert len(arg.split("|")[1].split(",")) == FORGET_MAX
+    log.settle([arg], ok=True)
+    assert log.pending == 6  # 69 received, 64 of them forgotten, then "x" itself
+    flush = log.flush_arg()
+    assert flush.startswith("|")
+    log.settle([flush], ok=True)
+    assert log.pending == 0
+    assert log.flush_arg() == ""

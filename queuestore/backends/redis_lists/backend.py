@@ -278,15 +278,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs: float | str = "" if delay is None else seconds_arg(delay, "delay")
-        args = [
-            job_id,
-            token or "",
-            int(bool(requeue)),
-            secs,
-            int(error is not None),
-            error or "",
-            self._ctx.call_id(),
-        ]
+        cid = self._ctx.call_id()
+        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", cid]
         backoff = backoff_policy(self.options.retry_backoff)
         if delay is None and backoff is not None:
             args += backoff.script_args()
