@@ -273,7 +273,8 @@ class StreamsStore:
         """
         keys = target or self.keys
         window = ms(float(self.options.idempotency_window)) if window_ms is None else window_ms
-        args: list[Any] = [self.call_id(), window, len(rows)]
+        # another queue's records are not this instance's to list: a plain call id there
+        args: list[Any] = [call_id() if target else self.call_id(), window, len(rows)]
         for row in rows:
             args += row
         args += [int(self.retain), keys.q.queue]
