@@ -15,7 +15,7 @@ from typing import Any
 from queuestore._admin_args import PAGE, delete_id, purge_state, redrive_target, selected_ids
 from queuestore._args import text
 from queuestore._job import AllJobs, JobState
-from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
+from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import SET_OF, STATE_CODE
 from queuestore.backends.redis_lists.moves import move_dead
 
@@ -39,12 +39,12 @@ async def redrive(ctx: ListsContext, job_ids: Sequence[str] | AllJobs, to_queue:
     total = 0
     if ids is not None:
         for chunk in chunks(ids, PAGE):
-            n, _ = await ctx.mutate("redrive", "redrive", ctx.block, [call_id(), "", PAGE, *chunk])
+            n, _ = await ctx.mutate("redrive", "redrive", ctx.block, [ctx.call_id(), "", PAGE, *chunk])
             total += int(n)
         return total
     cursor = "-inf"
     for _ in range(_MAX_PAGES):
-        n, nxt = await ctx.mutate("redrive", "redrive", ctx.block, [call_id(), cursor, PAGE])
+        n, nxt = await ctx.mutate("redrive", "redrive", ctx.block, [ctx.call_id(), cursor, PAGE])
         total += int(n)
         cursor = text(nxt)
         if not cursor:
@@ -95,11 +95,11 @@ async def purge(ctx: ListsContext, state: JobState, job_ids: Sequence[str] | All
     total = 0
     if ids is not None:
         for chunk in chunks(ids, PAGE):
-            n, _ = await ctx.mutate("purge", "purge", ctx.block, [call_id(), code, "ids", PAGE, *chunk])
+            n, _ = await ctx.mutate("purge", "purge", ctx.block, [ctx.call_id(), code, "ids", PAGE, *chunk])
             total += int(n)
         return total
     for _ in range(_MAX_PAGES):
-        n, more = await ctx.mutate("purge", "purge", ctx.block, [call_id(), code, "page", PAGE])
+        n, more = await ctx.mutate("purge", "purge", ctx.block, [ctx.call_id(), code, "page", PAGE])
         total += int(n)
         if not int(more):
             break
@@ -115,4 +115,4 @@ async def delete(ctx: ListsContext, job_id: str) -> bool:
         BackendError: the store failed.
     """
     checked = delete_id(job_id)
-    return int(await ctx.mutate("delete", "delete", ctx.block, [checked, call_id()])) == 1
+    return int(await ctx.mutate("delete", "delete", ctx.block, [checked, ctx.call_id()])) == 1

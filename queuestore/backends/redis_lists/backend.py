@@ -37,7 +37,7 @@ from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import admin, batches, leasing, migration, moves, read
-from queuestore.backends.redis_lists.context import ListsContext, call_id
+from queuestore.backends.redis_lists.context import ListsContext
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import ConfigurationError, QueueMovedError
@@ -278,7 +278,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs: float | str = "" if delay is None else seconds_arg(delay, "delay")
-        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", call_id()]
+        cid = self._ctx.call_id()
+        args = [job_id, token or "", int(bool(requeue)), secs, int(error is not None), error or "", cid]
         backoff = backoff_policy(self.options.retry_backoff)
         if delay is None and backoff is not None:
             args += backoff.script_args()
@@ -302,7 +303,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
         """
         job_id, token = job_ref(job)
         secs = seconds_arg(seconds, "seconds", allow_zero=False)
-        args = [job_id, token or "", secs, call_id()]
+        args = [job_id, token or "", secs, self._ctx.call_id()]
         code, deadline = await self._ctx.mutate("extend_lease", "extend", self.layout.state_block, args)
         check_code(int(code), job_id)
         return float(deadline)

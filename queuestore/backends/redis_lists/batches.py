@@ -18,7 +18,7 @@ import msgspec
 from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
-from queuestore.backends.redis_lists.context import ListsContext, call_id, chunks
+from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
 from queuestore.errors import (
     InvalidJobError,
@@ -133,7 +133,7 @@ async def store_each(
         return []
     mode, window = "import" if importing else "enqueue", float(ctx.options.idempotency_window)
     batches = [
-        [mode, window, call_id(), *(a for row in part for a in row)]
+        [mode, window, ctx.call_id(), *(a for row in part for a in row)]
         for part in chunks(rows, ctx.options.batch_size)
     ]
     replies = await ctx.mutate_batch_replies(op, "enqueue", ctx.block, batches)
@@ -160,14 +160,14 @@ async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float,
     """One non-blocking sweep + lease script for up to ``count`` jobs (its token prefix is its
     call id: a retry returns what the first run leased, no more)."""
     opts = ctx.options
-    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, prefix, 0]
+    args = [count, visibility, opts.reclaim_batch, opts.bury_limit, ctx.call_id(prefix, held=True), 0]
     reply = await ctx.mutate(op, "dequeue", ctx.block, args)
     _, dead, _, expired, buried = (int(x) for x in reply[:5])
     next_due = float(reply[5]) if reply[5] else None
     jobs: list[Job] = []
     for job, bad in ctx.layout.read_triples(reply, 7):
         if bad is not None:  # garbage never reaches a consumer: dead-letter it with the reason
-            bury = [job.id, job.lease_token or "", 0, 0, 1, bad, call_id()]
+            bury = [job.id, job.lease_token or "", 0, 0, 1, bad, ctx.call_id()]
             await ctx.mutate(op, "nack", ctx.block, bury)
             buried += 1
             continue
@@ -204,6 +204,7 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     next_due: float | None = None
     buried = 0
     calls: list[str] = []
+    recorded: list[int] = []  # per call: what it leased (a call that leased nothing has no record)
     for start in range(0, count, per_script):
         want = min(per_script, count - start)
         calls.append(_TOKENS.call_prefix())
@@ -213,10 +214,14 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
             await give_back(ctx, calls)
             raise
         jobs += got.jobs
+        recorded.append(len(got.jobs) + got.buried)
         next_due = got.next_due
         buried += got.buried
         if len(got.jobs) < want and not got.buried:
             break  # the queue ran dry
+    for cid, n in zip(calls, recorded, strict=True):  # no hand-back reads their records any more
+        if n:
+            ctx.calls.received(cid)
     return Leased(jobs, next_due, buried)
 
 
@@ -264,6 +269,6 @@ async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]])
     if not args:
         return []
     keys = ctx.layout.state_block
-    batches = [[call_id(), *part] for part in chunks(args, 2 * ctx.options.batch_size)]
+    batches = [[ctx.call_id(), *part] for part in chunks(args, 2 * ctx.options.batch_size)]
     replies = await ctx.mutate_batches(op, "ack", keys, batches)
     return [int(c) for reply in replies for c in reply]

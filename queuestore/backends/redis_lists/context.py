@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from redis import exceptions as rexc
 
 from queuestore._metrics import OperationMetrics
+from queuestore.backends._redis.calls import CallLog
 from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_lists.layout import ListsLayout
@@ -72,6 +73,8 @@ class ListsContext:
         replies: as ``scripts``, with an entry's error in its place instead of raised.
         command: runs one plain command.
         connection: the open connection (raises BackendClosedError when closed).
+        calls: the ids of this instance's calls whose replies came back, for the next call to
+            have their records forgotten (see :mod:`~queuestore.backends._redis.calls`).
     """
 
     name: str
@@ -83,6 +86,12 @@ class ListsContext:
     replies: PipelineRunner
     command: CommandRunner
     connection: Callable[[], RedisConnection]
+    calls: CallLog = field(default_factory=CallLog)
+
+    def call_id(self, cid: str = "", *, held: bool = False) -> str:
+        """The call id argument of a new mutating call (a new id, or ``cid``), listing the
+        received calls whose records the script forgets (see :meth:`CallLog.arg`)."""
+        return self.calls.arg(cid or call_id(), held=held)
 
     @property
     def block(self) -> list[str]:
@@ -99,7 +108,13 @@ class ListsContext:
             OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
             BackendError: the store failed.
         """
-        return await self._retried(lambda: self.script(op, name, keys, args))
+        ok = False
+        try:
+            out = await self._retried(lambda: self.script(op, name, keys, args))
+            ok = True
+            return out
+        finally:
+            self.calls.settle(args, ok)
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, re-run while it timed out (``max_retries`` times at most); a lost reply
@@ -156,7 +171,13 @@ class ListsContext:
                     raise r
             return out
 
-        return await self._retried(run)
+        out: list[Any] = []
+        try:
+            out = await self._retried(run)
+            return out
+        finally:
+            for i, args in enumerate(batches):
+                self.calls.settle(args, i < len(out) and not isinstance(out[i], BaseException))
 
     async def mutate_batches(
         self, op: str, name: str, keys: Sequence[str], batches: Sequence[Sequence[Any]]
@@ -170,4 +191,11 @@ class ListsContext:
             OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
             BackendError: the store failed (any entry's error is raised).
         """
-        return await self._retried(lambda: self.run_batches(op, name, keys, batches))
+        ok = False
+        try:
+            out = await self._retried(lambda: self.run_batches(op, name, keys, batches))
+            ok = True
+            return out
+        finally:
+            for args in batches:
+                self.calls.settle(args, ok)

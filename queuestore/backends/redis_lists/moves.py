@@ -164,7 +164,14 @@ async def reclaim(ctx: ListsContext) -> int:
     total = 0
     batch = ctx.options.reclaim_batch
     for _ in range(_MAX_SWEEPS):
-        reply = await ctx.script("reclaim", "dequeue", ctx.block, [0, 1, batch, 0, "", 1])
+        # the sweep records nothing; it carries the received calls whose records to forget
+        args = [0, 1, batch, 0, ctx.calls.flush_arg(), 1]
+        ok = False
+        try:
+            reply = await ctx.script("reclaim", "dequeue", ctx.block, args)
+            ok = True
+        finally:
+            ctx.calls.settle(args, ok)
         reclaimed, dead, promoted, expired, buried = (int(x) for x in reply[:5])
         total += reclaimed
         ctx.metrics.record("dead", dead + buried)
@@ -197,7 +204,9 @@ async def drop_dead(ctx: ListsContext) -> int:
         return 0
     total = 0
     for _ in range(_MAX_SWEEPS):
-        n = int(await ctx.mutate("retention", "drop_dead", ctx.block, [retention, limit, batch, call_id()]))
+        n = int(
+            await ctx.mutate("retention", "drop_dead", ctx.block, [retention, limit, batch, ctx.call_id()])
+        )
         ctx.metrics.record("dead_dropped", n)
         total += n
         if n < batch:

@@ -68,7 +68,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
     """A queue on a Redis stream (see the module docstring)."""
 
     lua_folder = lua_folder(__name__.rpartition(".")[0])
-    script_names = ("enqueue", "take", "settle", "migrate", "lookup", "dlq")
+    script_names = ("enqueue", "take", "settle", "migrate", "lookup", "dlq", "forget")
     options: RedisStreamsOptions
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:

@@ -26,7 +26,6 @@ from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends.redis_streams import lookup
 from queuestore.backends.redis_streams.layout import (
     DECODE_ERRORS,
-    call_id,
     entry_job,
     fields_map,
     job_args,
@@ -43,7 +42,9 @@ async def _pages(store: StreamsStore, op: str, args: list[Any], keys: list[str])
     """Run an ``ALL`` walk of the dlq script: page after page until its cursor is done."""
     total, cursor, upto = 0, "", ""
     while True:
-        res = await store.mutate(op, "dlq", keys, [op, call_id(), store.queue, *args, PAGE, cursor, upto])
+        res = await store.mutate(
+            op, "dlq", keys, [op, store.call_id(), store.queue, *args, PAGE, cursor, upto]
+        )
         total += int(res[0])
         cursor, upto = text(res[1]), text(res[2])
         if not cursor:
@@ -79,7 +80,7 @@ async def redrive(store: StreamsStore, job_ids: Sequence[str] | AllJobs, to_queu
     else:
         n = 0
         for i in range(0, len(ids), PAGE):
-            args = ["redrive", call_id(), store.queue, PAGE, "", "", *ids[i : i + PAGE]]
+            args = ["redrive", store.call_id(), store.queue, PAGE, "", "", *ids[i : i + PAGE]]
             n += int((await store.mutate("redrive", "dlq", keys, args))[0])
     store.metrics.record("redrive", n)
     return n
@@ -126,7 +127,9 @@ async def _move_dead(store: StreamsStore, job_id: str, to_queue: str) -> int:
     target = store.target_keys(to_queue)
     if not (await store.enqueue_rows("redrive", [row], target, window_ms=0))[0]:
         # the target stores this id already: the job stays dead here
-        await store.mutate("redrive", "dlq", store.keys.core(), ["undo", call_id(), store.queue, job_id])
+        await store.mutate(
+            "redrive", "dlq", store.keys.core(), ["undo", store.call_id(), store.queue, job_id]
+        )
         return 0
     await store.mutate("redrive", "settle", store.keys.core(), settle_args(store, "moved", job_id, guard))
     return 1
@@ -162,7 +165,7 @@ async def purge(store: StreamsStore, state: JobState, job_ids: Sequence[str] | A
     else:
         n = 0
         for i in range(0, len(ids), PAGE):
-            args = ["purge", call_id(), store.queue, name, PAGE, "", "", *ids[i : i + PAGE]]
+            args = ["purge", store.call_id(), store.queue, name, PAGE, "", "", *ids[i : i + PAGE]]
             n += int((await store.mutate("purge", "dlq", keys, args))[0])
     store.metrics.record("purge", n)
     return n
@@ -180,7 +183,7 @@ async def delete(store: StreamsStore, job_id: str) -> bool:
         InvalidJobError: ``job_id`` is not a non-empty str (``job_id``).
         OutcomeUnknownError, BackendError.
     """
-    args = ["delete", call_id(), store.queue, delete_id(job_id)]
+    args = ["delete", store.call_id(), store.queue, delete_id(job_id)]
     res = await store.mutate("delete", "dlq", store.keys.core(), args)
     return int(res[0]) == 1
 

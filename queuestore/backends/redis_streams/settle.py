@@ -20,7 +20,6 @@ from queuestore.backends.redis_streams import lookup
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
     LeaseToken,
-    call_id,
     entry_job,
     fields_map,
     job_args,
@@ -59,7 +58,7 @@ def _guard(store: StreamsStore, job: JobRef) -> tuple[str, list[str]]:
 
 def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], target: str = "") -> list[Any]:
     """The arguments of a one-job ``settle`` op (before the op's own), with a fresh call id."""
-    return [op, call_id(), int(store.retain), store.queue, target, job_id, *guard]
+    return [op, store.call_id(), int(store.retain), store.queue, target, job_id, *guard]
 
 
 async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
@@ -73,7 +72,7 @@ async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
         OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
-    args: list[Any] = ["acks", call_id(), int(store.retain), store.queue, "", *packed]
+    args: list[Any] = ["acks", store.call_id(), int(store.retain), store.queue, "", *packed]
     statuses = [int(r) for r in await store.mutate("ack", "settle", store.keys.core(), args)]
     store.metrics.record("ack", statuses.count(1))
     return statuses

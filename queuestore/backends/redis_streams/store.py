@@ -15,6 +15,7 @@ from redis.exceptions import ResponseError
 
 from queuestore._job import Job, JobState
 from queuestore.backends._redis.base import RedisBackendBase
+from queuestore.backends._redis.calls import CallLog
 from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.keys import QueueKeys
@@ -87,6 +88,14 @@ class StreamsStore:
         self.call = backend._call
         self.check_open = backend._check_open
         self._groups: set[str] = set()
+        #: the ids of this instance's calls whose replies came back, for the next call to have
+        #: their records forgotten (see :mod:`~queuestore.backends._redis.calls`)
+        self.calls = CallLog()
+
+    def call_id(self, cid: str = "", *, held: bool = False) -> str:
+        """The call id argument of a new mutating call (a new id, or ``cid``), listing the
+        received calls whose records the script forgets (see :meth:`CallLog.arg`)."""
+        return self.calls.arg(cid or call_id(), held=held)
 
     @property
     def conn(self) -> RedisConnection:
@@ -173,6 +182,15 @@ class StreamsStore:
             OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
             BackendError: the store failed.
         """
+        ok = False
+        try:
+            out = await self._mutate(op, name, keys, args)
+            ok = True
+            return out
+        finally:
+            self.calls.settle(args, ok)
+
+    async def _mutate(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any:
         retries = self.options.max_retries
         for attempt in range(retries + 1):
             try:
@@ -194,10 +212,12 @@ class StreamsStore:
         self, mode: str, group: str, consumer: str, count: int, lease: float, cid: str = ""
     ) -> list[Any]:
         """The arguments of the ``take`` script (``dequeue``, ``sweep`` or ``parse`` mode);
-        ``cid`` is a dequeue's call id."""
+        ``cid`` is a dequeue's call id (its record is forgotten once :meth:`CallLog.received`
+        says so: a hand-back of the dequeue reads it)."""
         o = self.options
         return [
-            mode, group, consumer, count, cid, ms(self.claim_min_idle), o.claim_count,
+            mode, group, consumer, count, cid and self.call_id(cid, held=True),
+            ms(self.claim_min_idle), o.claim_count,
             o.reclaim_batch, int(self.retain), ms(lease), self.queue, o.max_length,
         ]  # fmt: skip
 
@@ -209,7 +229,25 @@ class StreamsStore:
         """
         args = self.take_args("sweep", self.group, self.consumer, 1, self.claim_min_idle)
         res = await self.script("sweep", "take", self.keys.core(), args)
+        await self.forget_received()
         return int(res[0])
+
+    async def forget_received(self) -> None:
+        """Have the records of the calls whose replies came back forgotten now (the next
+        mutating call would list them; an idle queue gets this from the maintenance sweep).
+
+        Raises:
+            BackendError: the store failed.
+        """
+        arg = self.calls.flush_arg()
+        if not arg:
+            return
+        ok = False
+        try:
+            await self.script("sweep", "forget", self.keys.core(), [arg])
+            ok = True
+        finally:
+            self.calls.settle([arg], ok)
 
     async def enqueue_rows(
         self,
@@ -235,7 +273,8 @@ class StreamsStore:
         """
         keys = target or self.keys
         window = ms(float(self.options.idempotency_window)) if window_ms is None else window_ms
-        args: list[Any] = [call_id(), window, len(rows)]
+        # another queue's records are not this instance's to list: a plain call id there
+        args: list[Any] = [call_id() if target else self.call_id(), window, len(rows)]
         for row in rows:
             args += row
         args += [int(self.retain), keys.q.queue]

@@ -126,6 +126,7 @@ async def take(store: StreamsStore, group: str, consumer: str, count: int, lease
     except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):
         await _give_back(store, cid, group)
         raise
+    store.calls.received(cid if entries else "")  # its record: no hand-back reads it any more
     return Take(jobs, bool(entries), next_due, last_id, int(server_now))
 
 

@@ -279,12 +279,36 @@ local function from_head(key, i, n)
 end
 
 -- call records: a mutating call carries a call id; its reply is recorded in K[CALLS] (call id ->
--- JSON reply; K[CALLTIMES]: call id -> server time) for the last CALL_MAX calls of at most
--- CALL_WINDOW seconds ago, and a retry with the same id gets the recorded reply without acting
--- again. A record that does not decode is an unknown outcome (QSUNKNOWN), never a guess.
+-- JSON reply; K[CALLTIMES]: call id -> server time) and a retry with the same id gets the
+-- recorded reply without acting again. A record that does not decode is an unknown outcome
+-- (QSUNKNOWN), never a guess. The call id argument is "<id>" or "<id>|<id1>,<id2>,...": the
+-- listed ids are the client's earlier calls whose replies it received (no retry of them can
+-- come any more), and their records are deleted (forgotten on receipt). Records a client never
+-- lists (it died, or a reply was lost) are pruned: the last CALL_MAX calls of at most
+-- CALL_WINDOW seconds ago are kept.
 local CALL_WINDOW, CALL_MAX, CALL_PRUNE = 60, 100000, 64
-local function recalled(K, cid)
-  if cid == nil or cid == "" then return nil end
+local function forget_calls(K, ids)
+  if #ids > 0 then
+    rcall("HDEL", K[CALLS], unpack(ids))
+    rcall("ZREM", K[CALLTIMES], unpack(ids))
+  end
+end
+-- the call id of a call id argument, and the listed ids (a string, or nil)
+local function call_arg(arg)
+  local bar = string.find(arg, "|", 1, true)
+  if not bar then return arg, nil end
+  return string.sub(arg, 1, bar - 1), string.sub(arg, bar + 1)
+end
+-- the recorded reply of call arg (nil: not recorded); deletes the records arg lists
+local function recalled(K, arg)
+  if arg == nil or arg == "" then return nil end
+  local cid, listed = call_arg(arg)
+  if listed then
+    local ids = {}
+    for id in string.gmatch(listed, "[^,]+") do ids[#ids + 1] = id end
+    forget_calls(K, ids)
+  end
+  if cid == "" then return nil end
   local rec = rcall("HGET", K[CALLS], cid)
   if not rec then return nil end
   local ok, v = pcall(cjson.decode, rec)
@@ -293,13 +317,6 @@ local function recalled(K, cid)
   end
   return v
 end
-local function forget_calls(K, ids)
-  if #ids > 0 then
-    rcall("HDEL", K[CALLS], unpack(ids))
-    rcall("ZREM", K[CALLTIMES], unpack(ids))
-  end
-end
--- record reply (a Lua table of strings and numbers) as the outcome of call cid; returns reply
 -- old records are pruned on about one call in 8 (picked by the last two bytes of its id: call
 -- ids are random hex, or a lease token prefix ending with a counter's hex digit and "."), up to
 -- CALL_PRUNE at a time: eight times the rate at which calls add records, at two commands less
@@ -308,8 +325,11 @@ local function prune_turn(cid)
   local n = #cid
   return (string.byte(cid, n) + string.byte(cid, n > 1 and n - 1 or n)) % 8 == 0
 end
-local function record(K, cid, reply, now)
-  if cid == nil or cid == "" then return reply end
+-- record reply (a Lua table of strings and numbers) as the outcome of call arg; returns reply
+local function record(K, arg, reply, now)
+  if arg == nil or arg == "" then return reply end
+  local cid = call_arg(arg)
+  if cid == "" then return reply end
   if prune_turn(cid) then
     local oldest = rcall("ZRANGE", K[CALLTIMES], 0, 0, "WITHSCORES")
     if oldest[2] and tonumber(oldest[2]) < now - CALL_WINDOW then

@@ -5,14 +5,14 @@
 -- KEYS: the standard key block.
 -- ARGV: count, visibility (s), sweep limit, bury limit, lease token prefix (the n-th job leased
 -- by this call gets the token prefix .. n; the prefix is unique per call and is the call id:
--- "" for a sweep only), force sweep (1/0).
+-- "" for a sweep only; it may list calls whose records to forget, see call_arg), force sweep (1/0).
 -- Returns {reclaimed, dead, promoted, expired, buried, seconds until next due or "",
 -- lease deadline, id, body, record, ...}. A retried call (same prefix) returns the jobs its first
 -- run leased that are still leased under its tokens, and leases nothing more.
 local K = KEYS
 local want, vis, limit, bury_limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local prefix, force = ARGV[5], ARGV[6] == "1"
-local prior = recalled(K, prefix)
+local prefix, force = call_arg(ARGV[5]), ARGV[6] == "1"
+local prior = recalled(K, ARGV[5])
 if prior then
   if prior.err then return prior end
   local out = {0, 0, 0, 0, 0, "", prior.dl or "0"}

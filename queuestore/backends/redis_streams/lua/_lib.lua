@@ -14,12 +14,36 @@ end
 -- read by dead_letter / finish; a script sets retention and queue from its ARGV
 local now, retention, queue = server_ms(), nil, nil
 
--- call records: a mutating call carries a call id; its reply is recorded (bounded: the last
--- CALL_MAX calls of at most CALL_WINDOW_MS ago) and a retry with the same id gets the recorded
--- reply without acting again. An unreadable record is an unknown outcome, never a guess.
+-- call records: a mutating call carries a call id; its reply is recorded and a retry with the
+-- same id gets the recorded reply without acting again. An unreadable record is an unknown
+-- outcome, never a guess. The call id argument is "<id>" or "<id>|<id1>,<id2>,...": the listed
+-- ids are the client's earlier calls whose replies it received (no retry of them can come any
+-- more), and their records are deleted (forgotten on receipt). Records a client never lists
+-- (it died, or a reply was lost) are pruned: the last CALL_MAX calls of at most CALL_WINDOW_MS
+-- ago are kept.
 local CALL_WINDOW_MS, CALL_MAX, CALL_PRUNE = 60000, 100000, 64
-local function recalled(id)
-  if id == nil or id == "" then return nil end
+local function forget_calls(ids)
+  if #ids > 0 then
+    rcall("HDEL", CR, unpack(ids))
+    rcall("ZREM", CT, unpack(ids))
+  end
+end
+-- the call id of a call id argument, and the listed ids (a string, or nil)
+local function call_arg(arg)
+  local bar = string.find(arg, "|", 1, true)
+  if not bar then return arg, nil end
+  return string.sub(arg, 1, bar - 1), string.sub(arg, bar + 1)
+end
+-- the recorded reply of call arg (nil: not recorded); deletes the records arg lists
+local function recalled(arg)
+  if arg == nil or arg == "" then return nil end
+  local id, listed = call_arg(arg)
+  if listed then
+    local ids = {}
+    for k in string.gmatch(listed, "[^,]+") do ids[#ids + 1] = k end
+    forget_calls(ids)
+  end
+  if id == "" then return nil end
   local rec = rcall("HGET", CR, id)
   if not rec then return nil end
   local ok, v = pcall(cjson.decode, rec)
@@ -28,9 +52,6 @@ local function recalled(id)
   end
   return v
 end
-local function forget_calls(ids)
-  for _, k in ipairs(ids) do rcall("HDEL", CR, k); rcall("ZREM", CT, k) end
-end
 -- old records are pruned on about one call in 8 (picked by the last two bytes of its id: call
 -- ids are random hex, or end with a counter's hex digit and "."), up to CALL_PRUNE at a time:
 -- eight times the rate at which calls add records, at two commands less for the other calls
@@ -38,8 +59,10 @@ local function prune_turn(id)
   local n = #id
   return (string.byte(id, n) + string.byte(id, n > 1 and n - 1 or n)) % 8 == 0
 end
-local function record(id, reply)
-  if id == nil or id == "" then return reply end
+local function record(arg, reply)
+  if arg == nil or arg == "" then return reply end
+  local id = call_arg(arg)
+  if id == "" then return reply end
   if prune_turn(id) then
     forget_calls(rcall("ZRANGEBYSCORE", CT, "-inf", now - CALL_WINDOW_MS, "LIMIT", 0, CALL_PRUNE))
     local over = rcall("ZCARD", CT) - CALL_MAX
