@@ -5,7 +5,8 @@
 --       "" = not recorded), 6 claim_min_idle_ms, 7 claim_count, 8 batch, 9 retention (0/1),
 --       10 lease_ms, 11 queue, 12 max_length (retention trimming; 0 = keep all)
 -- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms};
--- each entry {id, deliveries, fields}. Its record (call id -> {t = deadline, e = {{id, deliveries}...}})
+-- each entry {id, deliveries, fields}; next_due_ms and last_id are false when it returns entries
+-- (a caller waits only after a take that found nothing). Its record (call id -> {t = deadline, e = {{id, deliveries}...}})
 -- lets a retry of the same call return the same leased entries (re-read) without leasing more.
 -- Order: requeue expired leases at the tail (or dead-letter them past max_retries), promote due
 -- delayed jobs (the ready order of _lib), drop waiting jobs past their TTL, then read new entries and record their leases
@@ -41,11 +42,10 @@ if mode == "parse" then
   return {cursor, ids, deleted, holes}
 end
 
-local gs = groups()
-
 -- 2. waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
 local function expire()
   local gone = rcall("ZRANGEBYSCORE", T, "-inf", now, "LIMIT", 0, batch)
+  local gs = #gone > 0 and groups() or {}
   for _, jid in ipairs(gone) do
     local loc = rcall("HGET", I, jid)
     rcall("ZREM", T, jid)
@@ -65,7 +65,7 @@ local function expire()
 end
 
 local function reclaim_orphans()
-  for _, g in ipairs(gs) do
+  for _, g in ipairs(groups()) do
     local reply = rcall("XAUTOCLAIM", S, g.name, "qs:reclaimer", cmi, "0-0", "COUNT", claim_count, "JUSTID")
     local _, live, deleted, holes = parse_autoclaim(reply)
     if #deleted > 0 then rcall("HINCRBY", C, "lost", #deleted) end
@@ -91,11 +91,16 @@ local function read(out)
     local reply = rcall("XREADGROUP", "GROUP", group, consumer, "COUNT", want, "STREAMS", S, ">")
     if not reply or not reply[1] or #reply[1][2] == 0 then return end
     for _, e in ipairs(reply[1][2]) do
-      -- only the fields this needs (g, x, j) are read from the entry, without a map of it
+      -- only the fields this needs (g, x, j) are read from the entry, without a map of it; an
+      -- entry as enqueue writes it (j b r m a x) is read at those places, any other is scanned
       local eid, f, m = e[1], e[2], {}
-      for k = 1, #f, 2 do
-        local name = f[k]
-        if name == "g" or name == "x" or name == "j" then m[name] = f[k + 1] end
+      if #f == 12 and f[1] == "j" and f[11] == "x" then
+        m.j, m.x = f[2], f[12]
+      else
+        for k = 1, #f, 2 do
+          local name = f[k]
+          if name == "g" or name == "x" or name == "j" then m[name] = f[k + 1] end
+        end
       end
       if m.g and m.g ~= group then
         rcall("XACK", S, group, eid); finish(eid, nil, group)  -- requeued for another group
@@ -117,7 +122,7 @@ local function trim()
   if #head == 0 then return 0 end
   local ms, seq = idparts(head[#head][1])
   local minid = ms .. "-" .. (seq + 1)
-  for _, g in ipairs(gs) do
+  for _, g in ipairs(groups()) do
     local gms, gseq = idparts(g["last-delivered-id"])
     local after = gms .. "-" .. (gseq + 1)
     if idcmp(after, minid) < 0 then minid = after end
@@ -170,16 +175,21 @@ if #out == 0 then
   read(out)
 end
 local deadline = now + lease_ms
-local leased, zargs = {}, {}
-for _, e in ipairs(out) do
-  zargs[#zargs + 1] = deadline
-  zargs[#zargs + 1] = group .. US .. e[1]
-  leased[#leased + 1] = {e[1], e[2]}
+if #out == 0 then
+  local nd, last = tail_state()
+  return {out, nd, last, deadline, now}
 end
--- the lease records in one ZADD per 2000 (Lua's unpack limit is ~8000 values)
+-- the lease records in one ZADD per 2000 (Lua's unpack limit is ~8000 values), newest entry
+-- first: they share one deadline, so each member goes before the ones already added, and a
+-- small zset (a listpack) is not walked to its end for every member
+local leased, zargs, dl = {}, {}, string.format("%d", deadline)
+for k = #out, 1, -1 do
+  zargs[#zargs + 1] = dl
+  zargs[#zargs + 1] = group .. US .. out[k][1]
+end
+for k, e in ipairs(out) do leased[k] = {e[1], e[2]} end
 for i = 1, #zargs, 4000 do
   rcall("ZADD", L, unpack(zargs, i, math.min(i + 3999, #zargs)))
 end
-if #leased > 0 then record(cid, {t = deadline, e = leased}) end
-local nd, last = tail_state()
-return {out, nd, last, deadline, now}
+record(cid, {t = deadline, e = leased})
+return {out, false, false, deadline, now}
