@@ -7,7 +7,8 @@
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
--- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms (-1: from
+-- ops: acks (packed: one argument per job) -> {statuses: one character per job, "1" ok, "0" not
+--      found / not in flight, "L" lease lost}; nack (requeue 0/1, delay_ms (-1: from
 --      the backoff that follows), error, [backoff base s, factor, max s, jitter spread]) -> {status, new state};
 --      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
 --      move -> {status}; moveout (11: "dead" = a redrive: dead letters only, why and at kept parked)
@@ -103,6 +104,7 @@ local function same_count(d, dtok)
   return tostring(d) == dtok
 end
 
+local ACK_CHAR = {[1] = "1", [0] = "0", [-1] = "L"}
 if op == "acks" then
   -- each argument split into parallel lists: group, consumer, entry id, deliveries, job id
   local n, G, CS, E, DT, J, seen = #ARGV - 5, {}, {}, {}, {}, {}, {}
@@ -217,7 +219,11 @@ if op == "acks" then
   end
   if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
   if lost > 0 then rcall("HINCRBY", C, "lost", lost) end
-  return out
+  -- the statuses as one string, a character per job: no number is formatted for the reply
+  -- or its call record
+  local chars = {}
+  for i = 1, n do chars[i] = ACK_CHAR[out[i]] end
+  return {table.concat(chars)}
 end
 
 local jid, group, consumer, tok_eid, dtok = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
