@@ -391,7 +391,12 @@ elseif op == "giveback" then
   local leased = {}
   if take_id ~= "" then
     local rec = decode_object(rcall("HGET", CR, take_id))
-    leased = rec and type(rec.e) == "table" and rec.e or {}
+    if rec and type(rec.ids) == "string" then
+      -- entries delivered once, named in one string (see take.lua)
+      for id in string.gmatch(rec.ids, "[^,]+") do leased[#leased + 1] = {id, 1} end
+    else
+      leased = rec and type(rec.e) == "table" and rec.e or {}
+    end
   else
     for i = 8, #ARGV, 2 do leased[#leased + 1] = {ARGV[i], ARGV[i + 1]} end
   end

@@ -6,8 +6,10 @@
 --       10 lease_ms, 11 queue, 12 max_length (retention trimming; 0 = keep all)
 -- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms};
 -- each entry {id, deliveries, fields}; next_due_ms and last_id are false when it returns entries
--- (a caller waits only after a take that found nothing). Its record (call id -> {t = deadline, e = {{id, deliveries}...}})
--- lets a retry of the same call return the same leased entries (re-read) without leasing more.
+-- (a caller waits only after a take that found nothing). Its record (call id -> {t = deadline,
+-- ids = "id,id,..."}: entries delivered once, as every take leases them; a record of the older
+-- form e = {{id, deliveries}...} is read too) lets a retry of the same call return the same
+-- leased entries (re-read) without leasing more.
 -- Order: requeue expired leases at the tail (or dead-letter them past max_retries), promote due
 -- delayed jobs (the ready order of _lib), drop waiting jobs past their TTL, then read new entries and record their leases
 -- (leases zset: "group<US>entry id" -> deadline ms, on the server's clock). Pending entries without
@@ -132,10 +134,20 @@ local function trim()
   return rcall("XTRIM", S, "MINID", minid)
 end
 
+-- the {entry id, deliveries} pairs a take's record names
+local function leased_in(rec)
+  if type(rec.ids) == "string" then
+    local out = {}
+    for id in string.gmatch(rec.ids, "[^,]+") do out[#out + 1] = {id, 1} end
+    return out
+  end
+  return type(rec.e) == "table" and rec.e or {}
+end
+
 -- a retried dequeue (same call id): the entries the first run leased, re-read; nothing more
 local function replay(rec)
   local out = {}
-  for _, le in ipairs(type(rec.e) == "table" and rec.e or {}) do
+  for _, le in ipairs(leased_in(rec)) do
     local eid, d = le[1], le[2]
     local p = rcall("XPENDING", S, group, eid, eid, 1)
     if p[1] and p[1][2] == consumer and tonumber(p[1][4]) == tonumber(d) then
@@ -187,9 +199,10 @@ for k = #out, 1, -1 do
   zargs[#zargs + 1] = dl
   zargs[#zargs + 1] = group .. US .. out[k][1]
 end
-for k, e in ipairs(out) do leased[k] = {e[1], e[2]} end
+for k, e in ipairs(out) do leased[k] = e[1] end
 for i = 1, #zargs, 4000 do
   rcall("ZADD", L, unpack(zargs, i, math.min(i + 3999, #zargs)))
 end
-record(cid, {t = deadline, e = leased})
+-- the record names the entries in one string (each was delivered once: read() leases new ones)
+record(cid, {t = deadline, ids = table.concat(leased, ",")})
 return {out, false, false, deadline, now}
