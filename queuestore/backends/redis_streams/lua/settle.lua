@@ -64,6 +64,7 @@ end
 -- whether no entry from id lo on can have been removed: nothing at or after it was ever
 -- deleted (XDEL raises the stream's max-deleted-entry-id) and the stream still starts at or
 -- before it (trimming removes a prefix). False when the server does not report both (KeyDB).
+-- Also returns the stream's XINFO STREAM map.
 local function intact(lo)
   if not lo then return false end
   local info = tomap(rcall("XINFO", "STREAM", S))
@@ -74,7 +75,20 @@ local function intact(lo)
   local c = {idparts(lo)}
   if not (a[1] and b[1] and c[1]) then return false end
   local function before(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
-  return before(a, c) and not before(c, b)
+  return before(a, c) and not before(c, b), info
+end
+
+-- whether, once the batch (entries up to hi, just XACKed by group g) is deleted, no entry up to
+-- hi is left: every entry the group was delivered was pending before the XACK (the entries up
+-- to its last-delivered id, length - lag, counted exactly when the server reports lag, equal
+-- its pending count: none was acked and kept), and none up to hi is pending now. Then one XTRIM
+-- MINID past hi deletes exactly the batch. g is the group's XINFO GROUPS map, read before the XACK.
+local function only_batch_up_to(info, g, group, hi)
+  if not (g and g.name == group) then return false end
+  local lag, pending, len = tonumber(g.lag), tonumber(g.pending), tonumber(info.length)
+  if not (lag and pending and len) or len - lag ~= pending then return false end
+  local summary = rcall("XPENDING", S, group)
+  return tonumber(summary[1]) == 0 or (type(summary[2]) == "string" and idcmp(hi, summary[2]) < 0)
 end
 
 -- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
@@ -185,9 +199,16 @@ if op == "acks" then
       leases[k] = group .. US .. teid
       gone[k] = J[i]
     end
+    local whole, info = intact(lo)
     chunked("XACK", S, eids, group)
     chunked("ZREM", L, leases)
-    if intact(lo) then
+    if whole and only_batch_up_to(info, groups()[1], group, hi) then
+      -- the batch is the stream's head: one XTRIM frees it node by node
+      local ms, seq = idparts(hi)
+      rcall("XTRIM", S, "MINID", string.format("%d-%d", ms, seq + 1))
+      for _, i in ipairs(ok) do out[i] = 1 end
+      acked = acked + #ok
+    elseif whole then
       -- every entry is still there: one XDEL for the call
       chunked("XDEL", S, eids)
       for _, i in ipairs(ok) do out[i] = 1 end
