@@ -33,6 +33,10 @@ __all__ = ["acks", "extend_lease", "give_back", "move", "nack", "settle_args", "
 _log = get_logger("backends.redis_streams")
 
 
+#: the ``acks`` reply's status characters (as bytes values): ok, not in flight, lease lost
+_ACK_STATUS = {ord("1"): 1, ord("0"): 0, ord("L"): -1}
+
+
 def settle_error(status: int, job_id: str) -> LeaseLostError | JobNotFoundError | None:
     """The error a settle status stands for (1 ok: None, -1 lease lost, else not in flight)."""
     if status == 1:
@@ -63,7 +67,7 @@ def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], tar
 
 async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
     """Ack jobs given as :func:`~.layout.ack_arg` arguments in one script call (XACK + XDEL and
-    bookkeeping per job).
+    bookkeeping per job; the statuses come back as one string, a character per job).
 
     Returns:
         A settle status per job (see :func:`settle_error`).
@@ -73,7 +77,8 @@ async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
         BackendError: the store failed.
     """
     args: list[Any] = ["acks", store.call_id(), int(store.retain), store.queue, "", *packed]
-    statuses = [int(r) for r in await store.mutate("ack", "settle", store.keys.core(), args)]
+    reply = await store.mutate("ack", "settle", store.keys.core(), args)
+    statuses = [_ACK_STATUS[c] for c in reply[0]]
     store.metrics.record("ack", statuses.count(1))
     return statuses
 

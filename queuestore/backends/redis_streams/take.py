@@ -183,18 +183,32 @@ async def give_back_share(store: StreamsStore, group: str, shares: Sequence[Shar
         await _give_back(store, "", group, lost)
 
 
+class _Names(dict[bytes, str]):
+    """Entry field names, each decoded once per process (a few dozen kept at most: garbage
+    entries may carry any names)."""
+
+    def __missing__(self, key: bytes) -> str:
+        name = key.decode()
+        if len(self) < 64:
+            self[key] = name
+        return name
+
+
+_NAMES = _Names()
+
+
 async def _materialize(
     store: StreamsStore, entries: Any, group: str, consumer: str, deadline_ms: int, now_ms: int
 ) -> list[Job]:
     now, deadline = now_ms / 1000.0, deadline_ms / 1000.0
     head = f"{group}{SEP}{consumer}{SEP}"  # LeaseToken(group, consumer, eid, n).encode()
-    codec, queue, in_flight = store.codec, store.queue, JobState.IN_FLIGHT
+    codec, queue, in_flight, name = store.codec, store.queue, JobState.IN_FLIGHT, _NAMES.__getitem__
     jobs: list[Job] = []
     for eid_raw, deliveries_raw, raw in entries:
         eid, deliveries = eid_raw.decode(), int(deliveries_raw)
-        if type(raw) is list and all(type(v) is bytes for v in raw):  # a script reply: flat bytes
-            fields = dict(zip([k.decode() for k in raw[::2]], raw[1::2], strict=True))
-        else:
+        try:  # a script reply: flat bytes
+            fields = dict(zip(map(name, raw[::2]), raw[1::2], strict=True))
+        except (AttributeError, TypeError, ValueError):
             fields = fields_map(raw)
         try:
             job = entry_job(codec, queue, fields, in_flight, deliveries)

@@ -7,7 +7,8 @@
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
 --       and the op's own arguments.
--- ops: acks (packed: one argument per job) -> {status...}; nack (requeue 0/1, delay_ms (-1: from
+-- ops: acks (packed: one argument per job) -> {statuses: one character per job, "1" ok, "0" not
+--      found / not in flight, "L" lease lost}; nack (requeue 0/1, delay_ms (-1: from
 --      the backoff that follows), error, [backoff base s, factor, max s, jitter spread]) -> {status, new state};
 --      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
 --      move -> {status}; moveout (11: "dead" = a redrive: dead letters only, why and at kept parked)
@@ -63,6 +64,7 @@ end
 -- whether no entry from id lo on can have been removed: nothing at or after it was ever
 -- deleted (XDEL raises the stream's max-deleted-entry-id) and the stream still starts at or
 -- before it (trimming removes a prefix). False when the server does not report both (KeyDB).
+-- Also returns the stream's XINFO STREAM map.
 local function intact(lo)
   if not lo then return false end
   local info = tomap(rcall("XINFO", "STREAM", S))
@@ -73,27 +75,57 @@ local function intact(lo)
   local c = {idparts(lo)}
   if not (a[1] and b[1] and c[1]) then return false end
   local function before(x, y) return x[1] < y[1] or (x[1] == y[1] and x[2] < y[2]) end
-  return before(a, c) and not before(c, b)
+  return before(a, c) and not before(c, b), info
+end
+
+-- whether, once the batch (entries up to hi, just XACKed by group g) is deleted, no entry up to
+-- hi is left: every entry the group was delivered was pending before the XACK (the entries up
+-- to its last-delivered id, length - lag, counted exactly when the server reports lag, equal
+-- its pending count: none was acked and kept), and none up to hi is pending now. Then one XTRIM
+-- MINID past hi deletes exactly the batch. g is the group's XINFO GROUPS map, read before the XACK.
+local function only_batch_up_to(info, g, group, hi)
+  if not (g and g.name == group) then return false end
+  local lag, pending, len = tonumber(g.lag), tonumber(g.pending), tonumber(info.length)
+  if not (lag and pending and len) or len - lag ~= pending then return false end
+  local summary = rcall("XPENDING", S, group)
+  return tonumber(summary[1]) == 0 or (type(summary[2]) == "string" and idcmp(hi, summary[2]) < 0)
 end
 
 -- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
 -- lease token, then the job id, which may itself hold anything: a token field never holds US)
 local function main()
--- cmd key-args... list..., 4000 list items per command (Lua's unpack limit is ~8000 values)
-local function chunked(head, list)
+-- cmd key list..., 4000 list items per command (Lua's unpack limit is ~8000 values)
+local function chunked(cmd, key, list, extra)
   for i = 1, #list, 4000 do
-    local a = {unpack(head)}
-    for j = i, math.min(i + 3999, #list) do a[#a + 1] = list[j] end
-    rcall(unpack(a))
+    if extra then
+      rcall(cmd, key, extra, unpack(list, i, math.min(i + 3999, #list)))
+    else
+      rcall(cmd, key, unpack(list, i, math.min(i + 3999, #list)))
+    end
   end
 end
 
+-- whether entry id a is below b: ids of the same shape (as one stream's ids of one time mostly
+-- are) compare as strings, others as numbers
+local function id_below(a, b)
+  if #a == #b and string.find(a, "-", 1, true) == string.find(b, "-", 1, true) then return a < b end
+  return idcmp(a, b) < 0
+end
+
+-- a delivery count against a token's ("1" for nearly every token: compared without formatting)
+local function same_count(d, dtok)
+  if dtok == "1" then return d == 1 end
+  return tostring(d) == dtok
+end
+
+local ACK_CHAR = {[1] = "1", [0] = "0", [-1] = "L"}
 if op == "acks" then
-  local n, args, seen = #ARGV - 5, {}, {}
+  -- each argument split into parallel lists: group, consumer, entry id, deliveries, job id
+  local n, G, CS, E, DT, J, seen = #ARGV - 5, {}, {}, {}, {}, {}, {}
   for i = 1, n do
-    local a = {string.match(ARGV[i + 5], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")}
-    args[i] = a
-    if a[5] then seen[a[5]] = (seen[a[5]] or 0) + 1 end
+    local g, c, e, d, j = string.match(ARGV[i + 5], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")
+    G[i], CS[i], E[i], DT[i], J[i] = g, c, e, d, j
+    if j then seen[j] = (seen[j] or 0) + 1 end
   end
   local out, acked, lost = {}, 0, 0
   -- the lean path, for a guarded ack of a job named once in the call whose index points at the
@@ -105,9 +137,10 @@ if op == "acks" then
   local cand, jids = {}, {}
   if not retention and #groups() <= 1 then
     for i = 1, n do
-      if args[i][5] and args[i][3] ~= "" and seen[args[i][5]] == 1 then
+      local j = J[i]
+      if j and E[i] ~= "" and seen[j] == 1 then
         cand[#cand + 1] = i
-        jids[#jids + 1] = args[i][5]
+        jids[#jids + 1] = j
       end
     end
   end
@@ -120,19 +153,21 @@ if op == "acks" then
   -- the candidates of the first group whose index points at the token's entry; their pending
   -- entries read with one XPENDING over their id range, at most one entry per candidate (one
   -- that others of the range crowd out is read on its own)
-  local ok, group, match, lo, hi, lo_ms, lo_seq, hi_ms, hi_seq = {}, nil, {}, nil, nil, nil, nil, nil, nil
+  local ok, group, match, lo, hi = {}, nil, {}, nil, nil
   for k, i in ipairs(cand) do
-    local g, teid = args[i][1], args[i][3]
-    if locs[k] == teid and (group == nil or g == group) then
-      group = g
+    local teid = E[i]
+    if locs[k] == teid and (group == nil or G[i] == group) then
+      group = G[i]
       match[#match + 1] = i
-      local ms, seq = idparts(teid)
-      if ms and lo and (ms < lo_ms or (ms == lo_ms and seq < lo_seq)) then
-        lo, lo_ms, lo_seq = teid, ms, seq
-      elseif ms and not lo then
-        lo, lo_ms, lo_seq, hi, hi_ms, hi_seq = teid, ms, seq, teid, ms, seq
+      if not string.find(teid, "^%d+%-%d+$") then
+        -- not an entry id: read on its own below
+      elseif not lo then
+        lo, hi = teid, teid
+      elseif id_below(teid, lo) then
+        lo = teid
+      elseif id_below(hi, teid) then
+        hi = teid
       end
-      if ms and hi and (ms > hi_ms or (ms == hi_ms and seq > hi_seq)) then hi, hi_ms, hi_seq = teid, ms, seq end
     end
   end
   local pend = {}
@@ -140,7 +175,7 @@ if op == "acks" then
     for _, p in ipairs(rcall("XPENDING", S, group, lo, hi, #match)) do pend[p[1]] = p[4] end
   end
   for _, i in ipairs(match) do
-    local _, _, teid, dtok, jid = unpack(args[i])
+    local teid = E[i]
     local d = pend[teid]
     if d == nil then
       local p = rcall("XPENDING", S, group, teid, teid, 1)
@@ -148,9 +183,9 @@ if op == "acks" then
     end
     if not d then
       -- its entry was deleted while pending and released by a reclaimer: the job is gone
-      rcall("HDEL", I, jid); rcall("ZREM", T, jid)
+      rcall("HDEL", I, J[i]); rcall("ZREM", T, J[i])
       out[i] = 0
-    elseif tostring(d) ~= dtok then
+    elseif not same_count(d, DT[i]) then
       out[i] = -1
     else
       ok[#ok + 1] = i
@@ -159,15 +194,23 @@ if op == "acks" then
   if #ok > 0 then
     local eids, leases, gone = {}, {}, {}
     for k, i in ipairs(ok) do
-      eids[k] = args[i][3]
-      leases[k] = group .. US .. args[i][3]
-      gone[k] = args[i][5]
+      local teid = E[i]
+      eids[k] = teid
+      leases[k] = group .. US .. teid
+      gone[k] = J[i]
     end
-    chunked({"XACK", S, group}, eids)
-    chunked({"ZREM", L}, leases)
-    if intact(lo_ms and lo) then
+    local whole, info = intact(lo)
+    chunked("XACK", S, eids, group)
+    chunked("ZREM", L, leases)
+    if whole and only_batch_up_to(info, groups()[1], group, hi) then
+      -- the batch is the stream's head: one XTRIM frees it node by node
+      local ms, seq = idparts(hi)
+      rcall("XTRIM", S, "MINID", string.format("%d-%d", ms, seq + 1))
+      for _, i in ipairs(ok) do out[i] = 1 end
+      acked = acked + #ok
+    elseif whole then
       -- every entry is still there: one XDEL for the call
-      chunked({"XDEL", S}, eids)
+      chunked("XDEL", S, eids)
       for _, i in ipairs(ok) do out[i] = 1 end
       acked = acked + #ok
     else
@@ -181,13 +224,13 @@ if op == "acks" then
         end
       end
     end
-    chunked({"HDEL", I}, gone)
-    chunked({"ZREM", T}, gone)
+    chunked("HDEL", I, gone)
+    chunked("ZREM", T, gone)
   end
   for i = 1, n do
     if out[i] == nil then
-      local g, consumer, teid, dtok, jid = unpack(args[i])
-      local st, eid = leased(jid, g, consumer, teid, dtok)
+      local g, jid = G[i], J[i]
+      local st, eid = leased(jid, g, CS[i], E[i], DT[i])
       if st == 1 then
         release(eid, jid, g, false)
         acked = acked + 1
@@ -197,7 +240,11 @@ if op == "acks" then
   end
   if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
   if lost > 0 then rcall("HINCRBY", C, "lost", lost) end
-  return out
+  -- the statuses as one string, a character per job: no number is formatted for the reply
+  -- or its call record
+  local chars = {}
+  for i = 1, n do chars[i] = ACK_CHAR[out[i]] end
+  return {table.concat(chars)}
 end
 
 local jid, group, consumer, tok_eid, dtok = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -365,7 +412,12 @@ elseif op == "giveback" then
   local leased = {}
   if take_id ~= "" then
     local rec = decode_object(rcall("HGET", CR, take_id))
-    leased = rec and type(rec.e) == "table" and rec.e or {}
+    if rec and type(rec.ids) == "string" then
+      -- entries delivered once, named in one string (see take.lua)
+      for id in string.gmatch(rec.ids, "[^,]+") do leased[#leased + 1] = {id, 1} end
+    else
+      leased = rec and type(rec.e) == "table" and rec.e or {}
+    end
   else
     for i = 8, #ARGV, 2 do leased[#leased + 1] = {ARGV[i], ARGV[i + 1]} end
   end

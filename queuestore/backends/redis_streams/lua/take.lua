@@ -5,8 +5,11 @@
 --       "" = not recorded), 6 claim_min_idle_ms, 7 claim_count, 8 batch, 9 retention (0/1),
 --       10 lease_ms, 11 queue, 12 max_length (retention trimming; 0 = keep all)
 -- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms};
--- each entry {id, deliveries, fields}. Its record (call id -> {t = deadline, e = {{id, deliveries}...}})
--- lets a retry of the same call return the same leased entries (re-read) without leasing more.
+-- each entry {id, deliveries, fields}; next_due_ms and last_id are false when it returns entries
+-- (a caller waits only after a take that found nothing). Its record (call id -> {t = deadline,
+-- ids = "id,id,..."}: entries delivered once, as every take leases them; a record of the older
+-- form e = {{id, deliveries}...} is read too) lets a retry of the same call return the same
+-- leased entries (re-read) without leasing more.
 -- Order: requeue expired leases at the tail (or dead-letter them past max_retries), promote due
 -- delayed jobs (the ready order of _lib), drop waiting jobs past their TTL, then read new entries and record their leases
 -- (leases zset: "group<US>entry id" -> deadline ms, on the server's clock). Pending entries without
@@ -41,11 +44,10 @@ if mode == "parse" then
   return {cursor, ids, deleted, holes}
 end
 
-local gs = groups()
-
 -- 2. waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
 local function expire()
   local gone = rcall("ZRANGEBYSCORE", T, "-inf", now, "LIMIT", 0, batch)
+  local gs = #gone > 0 and groups() or {}
   for _, jid in ipairs(gone) do
     local loc = rcall("HGET", I, jid)
     rcall("ZREM", T, jid)
@@ -65,7 +67,7 @@ local function expire()
 end
 
 local function reclaim_orphans()
-  for _, g in ipairs(gs) do
+  for _, g in ipairs(groups()) do
     local reply = rcall("XAUTOCLAIM", S, g.name, "qs:reclaimer", cmi, "0-0", "COUNT", claim_count, "JUSTID")
     local _, live, deleted, holes = parse_autoclaim(reply)
     if #deleted > 0 then rcall("HINCRBY", C, "lost", #deleted) end
@@ -91,11 +93,16 @@ local function read(out)
     local reply = rcall("XREADGROUP", "GROUP", group, consumer, "COUNT", want, "STREAMS", S, ">")
     if not reply or not reply[1] or #reply[1][2] == 0 then return end
     for _, e in ipairs(reply[1][2]) do
-      -- only the fields this needs (g, x, j) are read from the entry, without a map of it
+      -- only the fields this needs (g, x, j) are read from the entry, without a map of it; an
+      -- entry as enqueue writes it (j b r m a x) is read at those places, any other is scanned
       local eid, f, m = e[1], e[2], {}
-      for k = 1, #f, 2 do
-        local name = f[k]
-        if name == "g" or name == "x" or name == "j" then m[name] = f[k + 1] end
+      if #f == 12 and f[1] == "j" and f[11] == "x" then
+        m.j, m.x = f[2], f[12]
+      else
+        for k = 1, #f, 2 do
+          local name = f[k]
+          if name == "g" or name == "x" or name == "j" then m[name] = f[k + 1] end
+        end
       end
       if m.g and m.g ~= group then
         rcall("XACK", S, group, eid); finish(eid, nil, group)  -- requeued for another group
@@ -117,7 +124,7 @@ local function trim()
   if #head == 0 then return 0 end
   local ms, seq = idparts(head[#head][1])
   local minid = ms .. "-" .. (seq + 1)
-  for _, g in ipairs(gs) do
+  for _, g in ipairs(groups()) do
     local gms, gseq = idparts(g["last-delivered-id"])
     local after = gms .. "-" .. (gseq + 1)
     if idcmp(after, minid) < 0 then minid = after end
@@ -127,10 +134,20 @@ local function trim()
   return rcall("XTRIM", S, "MINID", minid)
 end
 
+-- the {entry id, deliveries} pairs a take's record names
+local function leased_in(rec)
+  if type(rec.ids) == "string" then
+    local out = {}
+    for id in string.gmatch(rec.ids, "[^,]+") do out[#out + 1] = {id, 1} end
+    return out
+  end
+  return type(rec.e) == "table" and rec.e or {}
+end
+
 -- a retried dequeue (same call id): the entries the first run leased, re-read; nothing more
 local function replay(rec)
   local out = {}
-  for _, le in ipairs(type(rec.e) == "table" and rec.e or {}) do
+  for _, le in ipairs(leased_in(rec)) do
     local eid, d = le[1], le[2]
     local p = rcall("XPENDING", S, group, eid, eid, 1)
     if p[1] and p[1][2] == consumer and tonumber(p[1][4]) == tonumber(d) then
@@ -170,16 +187,22 @@ if #out == 0 then
   read(out)
 end
 local deadline = now + lease_ms
-local leased, zargs = {}, {}
-for _, e in ipairs(out) do
-  zargs[#zargs + 1] = deadline
-  zargs[#zargs + 1] = group .. US .. e[1]
-  leased[#leased + 1] = {e[1], e[2]}
+if #out == 0 then
+  local nd, last = tail_state()
+  return {out, nd, last, deadline, now}
 end
--- the lease records in one ZADD per 2000 (Lua's unpack limit is ~8000 values)
+-- the lease records in one ZADD per 2000 (Lua's unpack limit is ~8000 values), newest entry
+-- first: they share one deadline, so each member goes before the ones already added, and a
+-- small zset (a listpack) is not walked to its end for every member
+local leased, zargs, dl = {}, {}, string.format("%d", deadline)
+for k = #out, 1, -1 do
+  zargs[#zargs + 1] = dl
+  zargs[#zargs + 1] = group .. US .. out[k][1]
+end
+for k, e in ipairs(out) do leased[k] = e[1] end
 for i = 1, #zargs, 4000 do
   rcall("ZADD", L, unpack(zargs, i, math.min(i + 3999, #zargs)))
 end
-if #leased > 0 then record(cid, {t = deadline, e = leased}) end
-local nd, last = tail_state()
-return {out, nd, last, deadline, now}
+-- the record names the entries in one string (each was delivered once: read() leases new ones)
+record(cid, {t = deadline, ids = table.concat(leased, ",")})
+return {out, false, false, deadline, now}

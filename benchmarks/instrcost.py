@@ -1,0 +1,149 @@
+"""Server instructions per job of the batch path: ``python -m benchmarks.instrcost``.
+
+Runs a throwaway ``redis-server`` under ``valgrind --tool=callgrind`` with collection toggled
+on one server function (default ``evalGenericCommand``: the script calls, the commands they
+call included; ``processCommand`` counts every command), fills a queue with ``--jobs`` jobs,
+then drains it with ``dequeue_many(count=100)`` + ``ack_many``, zeroing the counters before
+each call and dumping them after. Instruction counts do not depend on the machine's load, so
+two versions of a script can be compared on a busy machine. The maintenance loop is off
+(``reclaim_interval`` of an hour): under valgrind the server is ~50 times slower and the
+periodic sweep would land in many calls. Needs ``valgrind`` (with ``callgrind_control``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aredis
+
+from queuestore import BackendConfig, DequeueOptions, Job, default_registry
+from queuestore.testing import RedisServer
+
+__all__ = ["main"]
+
+
+def _wrapper(work: Path, toggle: str) -> Path:
+    """A server binary that is redis-server under callgrind, its dumps in ``work``."""
+    server = shutil.which("redis-server") or "redis-server"
+    script = work / "redis-server-callgrind"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"exec valgrind --tool=callgrind --toggle-collect={toggle} "
+        f'--callgrind-out-file={work}/cg.%p {server} "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def _ctl(flag: str, pid: int) -> None:
+    """``callgrind_control -z`` (zero the counters) or ``-d`` (dump them) of the server."""
+    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True)
+
+
+def _last_total(work: Path, pid: int) -> int:
+    dumps = sorted(work.glob(f"cg.{pid}.*"), key=lambda p: p.stat().st_mtime)
+    for line in dumps[-1].read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    return 0
+
+
+async def _drain(url: str, pid: int, work: Path, btype: str, n: int) -> tuple[list[int], list[int]]:
+    queue = f"instr-{uuid.uuid4().hex[:8]}"
+    options = {"key_prefix": "qsinstr:", "reclaim_interval": 3600}
+    cfg = BackendConfig(type=btype, name="instr", url=url, queue=queue, options=options)
+    takes: list[int] = []
+    acks: list[int] = []
+    async with await default_registry().factory(btype).create(cfg) as b:
+        jobs = [Job(queue=queue, payload={"n": i, "pad": "x" * 180}) for i in range(n)]
+        for i in range(0, n, 500):
+            await b.enqueue_many(jobs[i : i + 500])
+        while True:
+            _ctl("-z", pid)
+            got = await b.dequeue_many(DequeueOptions(count=100, timeout=0.0))
+            _ctl("-d", pid)
+            if not got:
+                break
+            takes.append(_last_total(work, pid))
+            _ctl("-z", pid)
+            await b.ack_many(got)
+            _ctl("-d", pid)
+            acks.append(_last_total(work, pid))
+    return takes, acks
+
+
+async def _ceiling(url: str, pid: int, work: Path, n: int) -> float:
+    """The raw batch ceiling (XREADGROUP COUNT 100 + XACK of its ids) on entries of the same
+    fields as the streams backend writes; count it with ``--toggle processCommand``."""
+    r: Any = aredis.Redis.from_url(url)
+    key = f"{{instr-raw-{uuid.uuid4().hex[:8]}}}:s"
+    pipe = r.pipeline(transaction=False)
+    for _ in range(n):
+        pipe.xadd(key, {"j": uuid.uuid4().hex, "b": b"\x82" + b"x" * 230, "r": 0, "m": 3, "a": 0, "x": 0})
+    await pipe.execute()
+    await r.xgroup_create(key, "g", "0")
+    _ctl("-z", pid)
+    while got := await r.execute_command("XREADGROUP", "GROUP", "g", "c", "COUNT", 100, "STREAMS", key, ">"):
+        await r.execute_command("XACK", key, "g", *[e[0] for e in got[0][1]])
+    _ctl("-d", pid)
+    await r.delete(key)
+    await r.aclose()
+    return _last_total(work, pid) / n
+
+
+async def _main(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="instrcost-"))
+    server = RedisServer(
+        binary=str(_wrapper(work, args.toggle)), extra_args=["--slowlog-log-slower-than", "-1"]
+    )
+    server.start()
+    try:
+        pid = server.pid
+        assert pid is not None
+        print(f"instructions per job in {args.toggle}, {args.jobs} jobs, dequeue_many(100) + ack_many")
+        print(
+            "| backend | run | dequeue_many | ack_many | both | median call / 100: dequeue_many, ack_many |"
+        )
+        print("|---|---|---|---|---|---|")
+        for btype in args.backends.split(","):
+            for run in range(args.repeat):
+                takes, acks = await _drain(server.url, pid, work, btype, args.jobs)
+                t, a = sum(takes) / args.jobs, sum(acks) / args.jobs
+                print(
+                    f"| {btype} | {run + 1} | {t:,.0f} | {a:,.0f} | {t + a:,.0f} | "
+                    f"{statistics.median(takes) / 100:,.0f}, {statistics.median(acks) / 100:,.0f} |",
+                    flush=True,
+                )
+        if args.ceiling:
+            raw = await _ceiling(server.url, pid, work, args.jobs)
+            print(f"| raw XREADGROUP COUNT 100 + XACK | | | | {raw:,.0f} | |")
+    finally:
+        server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    """Parse the arguments and print one table row per backend and run."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.instrcost", description=__doc__.split("\n")[0])
+    p.add_argument("--backends", default="redis-streams")
+    p.add_argument("--jobs", type=int, default=2000)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--toggle", default="evalGenericCommand", help="the server function counted")
+    p.add_argument(
+        "--ceiling", action="store_true", help="also the raw batch ceiling (use --toggle processCommand)"
+    )
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        p.error("needs valgrind and callgrind_control on PATH")
+    asyncio.run(_main(p.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
