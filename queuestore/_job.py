@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import time
-import uuid
 import zlib
 from datetime import timedelta
 from typing import Any, Literal
@@ -30,6 +30,7 @@ __all__ = [
     "PRIORITY_MIN",
     "AllJobs",
     "Job",
+    "JobBody",
     "JobCodec",
     "JobState",
     "new_job_id",
@@ -42,8 +43,8 @@ _COMPRESSED = b"\x00qz1"
 
 
 def new_job_id() -> str:
-    """A new random job id (32 hex characters)."""
-    return uuid.uuid4().hex
+    """A new random job id (32 hex characters: 128 random bits from the OS)."""
+    return os.urandom(16).hex()
 
 
 class JobState(enum.StrEnum):
@@ -204,6 +205,33 @@ def validate_job(job: Job) -> None:
             raise InvalidJobError(name, "must be a finite epoch time in seconds, at most year 9999")
 
 
+class JobBody(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The part of a job that a layout keeping a record beside the body stores as the body:
+    the fields no record carries. It decodes as a :class:`Job` (the missing fields take their
+    defaults, and the reader sets them from the record)."""
+
+    type: str = ""
+    payload: Any = None
+    created_at: float
+    completed_at: float | None = None
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    tags: list[str] = msgspec.field(default_factory=list)
+    idempotency_key: str | None = None
+
+    @classmethod
+    def of(cls, job: Job) -> JobBody:
+        """The body of ``job``."""
+        return cls(
+            type=job.type,
+            payload=job.payload,
+            created_at=job.created_at,
+            completed_at=job.completed_at,
+            metadata=job.metadata,
+            tags=job.tags,
+            idempotency_key=job.idempotency_key,
+        )
+
+
 class JobCodec:
     """Encodes and decodes jobs with one reused msgspec encoder/decoder.
 
@@ -234,7 +262,7 @@ class JobCodec:
         else:
             raise InvalidJobError("format", f"unknown encoding {format!r} (use 'msgpack' or 'json')")
 
-    def _encode(self, job: Job) -> bytes:
+    def _encode(self, job: Job | JobBody) -> bytes:
         try:
             return self._enc.encode(job)
         except RecursionError:
@@ -254,9 +282,9 @@ class JobCodec:
             return _COMPRESSED + zlib.compress(data, 6)
         return data
 
-    def encode_checked(self, job: Job) -> bytes:
-        """Encode a job and check that it decodes back (a field of a type the decoder
-        refuses), on the uncompressed bytes, before compressing.
+    def encode_checked(self, job: Job | JobBody) -> bytes:
+        """Encode a job (or a :class:`JobBody`) and check that it decodes back as a job (a
+        field of a type the decoder refuses), on the uncompressed bytes, before compressing.
 
         Raises:
             InvalidJobError: the payload (or another field) cannot be encoded, or it is

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import anyio
-import msgspec
 
 from queuestore._args import check_job_queue, validation_path
-from queuestore._job import Job, JobState, validate_job
+from queuestore._job import Job, JobBody, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
@@ -83,10 +82,9 @@ def store_rows(ctx: ListsContext, jobs: Sequence[Job], importing: bool) -> list[
         elif job.state not in MIGRATABLE:
             raise InvalidJobError("state", f"imported jobs must be ready, delayed or dead, not {job.state}")
         dead = importing and job.state is JobState.DEAD
-        stored = msgspec.structs.replace(job, queue=queue, lease_token=None, lease_deadline=None)
         key = "" if importing else (job.idempotency_key or "")
         try:  # InvalidJobError("payload") when not encodable; decoded back once, uncompressed
-            body = codec.encode_checked(stored)
+            body = codec.encode_checked(JobBody.of(job))  # the record carries the rest
         except SerializationError as exc:  # a field of the wrong type: name it
             raise InvalidJobError(_field_of(exc), str(exc)) from None
         avail = "" if job.available_at is None else repr(float(job.available_at))

@@ -306,8 +306,10 @@ def job_args(
     codec: JobCodec, queue: str, job: Job, state: JobState | None = None, *, idem: bool = True
 ) -> list[Any]:
     """The nine per-job arguments of the enqueue script."""
+    # the id and the queue are not repeated in the body: the entry's "j" field and the stream
+    # carry them (an empty id encodes in 4 bytes and decodes without generating one)
     stored = msgspec.structs.replace(
-        job, queue=queue, lease_token=None, lease_deadline=None, state=state or JobState.READY
+        job, id="", queue="", lease_token=None, lease_deadline=None, state=state or JobState.READY
     )
     due = ms(job.available_at) if job.available_at is not None else 0
     target = "dead" if state == JobState.DEAD else ("delayed" if state == JobState.DELAYED else "ready")

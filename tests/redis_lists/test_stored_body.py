@@ -1,0 +1,61 @@
+"""A job's stored body holds only what its record does not: the id is the hash field, the
+queue is the key, and priority, retries, times and errors live in the record. The job reads
+back whole."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+import pytest
+
+from queuestore import Job, JobState
+from tests.servers import RedisServer
+
+from .conftest import Maker
+
+pytestmark = pytest.mark.anyio
+
+_BODY_FIELDS = {"type", "payload", "created_at", "completed_at", "metadata", "tags", "idempotency_key"}
+
+
+async def test_the_body_does_not_repeat_the_record(lists: Maker, redis_server: RedisServer) -> None:
+    b = await lists()
+    now = time.time()
+    job = Job(
+        id="whole",
+        type="mail",
+        payload={"to": "a@b.c"},
+        priority=7,
+        max_retries=5,
+        retry_count=1,
+        created_at=now - 5,
+        completed_at=now - 1,
+        metadata={"k": "v"},
+        tags=["t"],
+        expires_at=now + 600,
+        idempotency_key="idem-1",
+    ).delayed(300)
+    assert await b.enqueue(job)
+    raw = redis_server.sync_client().hget(b.keys.key("jobs"), "whole")
+    assert isinstance(raw, bytes)
+    stored = msgspec.msgpack.decode(raw)
+    assert set(stored) == _BODY_FIELDS
+    got = (await b.get_jobs(["whole"]))[0]
+    assert got is not None
+    assert got.state is JobState.DELAYED
+    for field in ("id", "type", "payload", "priority", "max_retries", "retry_count", "created_at"):
+        assert getattr(got, field) == getattr(job, field), field
+    for field in ("completed_at", "metadata", "tags", "expires_at", "available_at", "idempotency_key"):
+        assert getattr(got, field) == getattr(job, field), field
+    assert got.queue == b.queue
+
+
+async def test_a_default_job_stores_a_short_body(lists: Maker, redis_server: RedisServer) -> None:
+    b = await lists()
+    assert await b.enqueue(Job(id="plain", payload="x"))
+    raw = redis_server.sync_client().hget(b.keys.key("jobs"), "plain")
+    assert isinstance(raw, bytes)
+    assert set(msgspec.msgpack.decode(raw)) == {"payload", "created_at"}
+    peeked = await b.peek(0)
+    assert peeked is not None and (peeked.id, peeked.queue, peeked.payload) == ("plain", b.queue, "x")
