@@ -58,4 +58,5 @@ async def test_a_default_job_stores_a_short_body(lists: Maker, redis_server: Red
     assert isinstance(raw, bytes)
     assert set(msgspec.msgpack.decode(raw)) == {"payload", "created_at"}
     peeked = await b.peek(0)
-    assert peeked is not None and (peeked.id, peeked.queue, peeked.payload) == ("plain", b.queue, "x")
+    assert peeked is not None
+    assert (peeked.id, peeked.queue, peeked.payload) == ("plain", b.queue, "x")

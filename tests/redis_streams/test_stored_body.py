@@ -23,7 +23,8 @@ async def test_the_body_carries_no_id_or_queue(make: Maker, redis_server: RedisS
     fields = entries[0][1]
     assert fields[b"j"] == b"whole"
     stored = msgspec.msgpack.decode(fields[b"b"])
-    assert stored["id"] == "" and "queue" not in stored
+    assert stored["id"] == ""
+    assert "queue" not in stored
     got = await b.dequeue(DequeueOptions(timeout=0))
     assert got is not None
     assert (got.id, got.queue, got.type, got.payload) == ("whole", b.queue, "mail", {"to": "a@b.c"})
