@@ -33,6 +33,20 @@ local function bulk(cmd, key, args)
   end
 end
 
+-- a member longer than a listpack may hold (zset-max-listpack-value, 64 bytes by default): a
+-- ZADD of it makes (or converts) the set a skiplist, where each insert and delete costs
+-- O(log N), not a walk of the listpack. Whoever adds it removes it in the same script (a left
+-- over one, score 0, is a due lease of no job: the sweep drops it)
+local SKIPLIST_SEED = string.rep("~", 160)
+
+-- ZADD of a batch of (score, member) pairs; from 16 members on, into a skiplist
+local function zadd_batch(key, zargs)
+  if #zargs < 32 then return bulk("ZADD", key, zargs) end
+  rcall("ZADD", key, 0, SKIPLIST_SEED)
+  bulk("ZADD", key, zargs)
+  rcall("ZREM", key, SKIPLIST_SEED)
+end
+
 -- the state codes a record may carry, and the types of its cold fields (as layout.Meta)
 local STATES = {r = true, d = true, i = true, x = true, m = true, h = true}
 local COLD_TYPES = {
@@ -299,6 +313,30 @@ local function call_arg(arg)
   if not bar then return arg, nil end
   return string.sub(arg, 1, bar - 1), string.sub(arg, bar + 1)
 end
+-- a reply of per-job statuses (1, 0, -1, -2) is recorded as "#" and a character each: JSON
+-- would format every number (about 2,000 instructions each)
+local STATUS_CHAR = {[1] = "1", [0] = "0", [-1] = "L", [-2] = "N"}
+local CHAR_STATUS = {[49] = 1, [48] = 0, [76] = -1, [78] = -2}
+local function packed_statuses(reply)
+  local n = #reply
+  if n == 0 then return nil end
+  local chars = {"#"}
+  for j = 1, n do
+    local c = STATUS_CHAR[reply[j]]
+    if c == nil then return nil end
+    chars[j + 1] = c
+  end
+  return table.concat(chars)
+end
+local function unpack_statuses(rec)
+  local out = {}
+  for j = 2, #rec do
+    local v = CHAR_STATUS[string.byte(rec, j)]
+    if v == nil then return redis.error_reply("QSUNKNOWN call record is unreadable") end
+    out[j - 1] = v
+  end
+  return out
+end
 -- the recorded reply of call arg (nil: not recorded); deletes the records arg lists
 local function recalled(K, arg)
   if arg == nil or arg == "" then return nil end
@@ -311,6 +349,7 @@ local function recalled(K, arg)
   if cid == "" then return nil end
   local rec = rcall("HGET", K[CALLS], cid)
   if not rec then return nil end
+  if string.byte(rec, 1) == 35 then return unpack_statuses(rec) end -- "#"
   local ok, v = pcall(cjson.decode, rec)
   if not ok or type(v) ~= "table" then
     return redis.error_reply("QSUNKNOWN call record " .. cid .. " is unreadable")
@@ -338,7 +377,7 @@ local function record(K, arg, reply, now)
     local over = rcall("ZCARD", K[CALLTIMES]) - CALL_MAX
     if over > 0 then forget_calls(K, rcall("ZRANGE", K[CALLTIMES], 0, math.min(over, CALL_PRUNE) - 1)) end
   end
-  rcall("HSET", K[CALLS], cid, cjson.encode(reply))
+  rcall("HSET", K[CALLS], cid, packed_statuses(reply) or cjson.encode(reply))
   rcall("ZADD", K[CALLTIMES], fmt(now), cid)
   return reply
 end

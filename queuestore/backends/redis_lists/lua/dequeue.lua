@@ -136,7 +136,8 @@ local function take(popped)
   end
   if leased < first then return end
   -- one score for the call, the ids added in descending order: each new entry is the lowest
-  -- (score, then id), so it goes to the head of the set with one comparison (see lease_score)
+  -- (score, then id), so it goes to the head of a small set (see lease_score); a batch goes
+  -- into a skiplist (zadd_batch)
   local sorted, hargs, zargs = {}, {}, {}
   for j = first, leased do
     sorted[#sorted + 1] = ids[j]
@@ -148,7 +149,7 @@ local function take(popped)
     zargs[#zargs + 1] = score
     zargs[#zargs + 1] = sorted[j]
   end
-  bulk("ZADD", K[INFLIGHT], zargs)
+  zadd_batch(K[INFLIGHT], zargs)
   bulk("HSET", K[META], hargs)
 end
 

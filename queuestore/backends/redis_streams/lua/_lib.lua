@@ -5,6 +5,8 @@
 local S, I, Z, PB, PM, T, D, C, L = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local CR, CT = KEYS[10], KEYS[11]
 local US = "\031" -- a lease record is "group<US>entry id" in the leases zset
+-- a leases member longer than a listpack may hold: see take.lua
+local SKIPLIST_SEED = string.rep("~", 160)
 
 -- the server's clock (ms): every deadline and due time is on it, never on a client's
 local function server_ms()

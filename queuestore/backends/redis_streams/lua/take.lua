@@ -200,9 +200,15 @@ for k = #out, 1, -1 do
   zargs[#zargs + 1] = group .. US .. out[k][1]
 end
 for k, e in ipairs(out) do leased[k] = e[1] end
+-- From 16 members on, into a skiplist: a member longer than a listpack may hold (64 bytes by
+-- default) makes or converts it, and goes in the same script (a left-over one, score 0, is a
+-- due lease of no entry: the sweep drops it)
+local seeded = #out >= 16
+if seeded then rcall("ZADD", L, 0, SKIPLIST_SEED) end
 for i = 1, #zargs, 4000 do
   rcall("ZADD", L, unpack(zargs, i, math.min(i + 3999, #zargs)))
 end
+if seeded then rcall("ZREM", L, SKIPLIST_SEED) end
 -- the record names the entries in one string (each was delivered once: read() leases new ones)
 record(cid, {t = deadline, ids = table.concat(leased, ",")})
 return {out, false, false, deadline, now}
