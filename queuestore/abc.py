@@ -19,11 +19,12 @@ one concept per module, and ``QueueBackend`` is composed of its small ABCs.
 from queuestore._args import JobRef
 from queuestore._contract.backend import QueueBackend
 from queuestore._contract.factory import BackendFactory
-from queuestore._contract.migration import MigrationSupport
+from queuestore._contract.migration import LeaseHandBack, MigrationSupport
 
 __all__ = [
     "BackendFactory",
     "JobRef",
+    "LeaseHandBack",
     "MigrationSupport",
     "QueueBackend",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from queuestore._job import Job, JobState
 from queuestore._record import RecordOp, RecordReply
 
-__all__ = ["MigrationSupport"]
+__all__ = ["LeaseHandBack", "MigrationSupport"]
 
 
 class MigrationSupport(abc.ABC):
@@ -72,4 +72,22 @@ class MigrationSupport(abc.ABC):
         Raises:
             InvalidJobError: an unknown ``op``.
             BackendError: the store failed.
+        """
+
+
+class LeaseHandBack(abc.ABC):
+    """A backend that can hand leased jobs back unseen: ready again, their attempt not counted.
+
+    A migration's follower leases from a side and then learns, from a fresh read of the
+    records, that it may not keep what it leased; it hands the jobs back rather than nacking
+    them (a nack counts a retry, and a job at its ``max_retries`` would be dead-lettered for
+    an attempt nobody made).
+    """
+
+    @abc.abstractmethod
+    async def migration_give_back(self, jobs: Sequence[Job]) -> None:
+        """Hand back jobs this process leased and nobody processed, each under the lease
+        token it carries; a job whose lease is no longer that one is left alone. Best effort:
+        a failure is logged, and a job not given back comes back when its lease expires
+        (the attempt then counted). Never raises for a store failure.
         """

@@ -14,7 +14,8 @@ source (``queuestore.migration._runner``). A lease that returns within
 :data:`SEAL_GRACE` of starting the read that allowed it was taken before the run
 moved anything. A lease that took longer (a stalled process) is checked once more
 against a fresh read; when a run into that side began meanwhile the job is given back
-(nacked to ready at once) and the follower drains the other side. Waits are cut into
+(handed back unseen, its attempt not counted, by a backend that can; otherwise nacked to
+ready at once) and the follower drains the other side. Waits are cut into
 steps shorter than :data:`SEAL_GRACE`, so a long-polling consumer re-reads between them.
 """
 
@@ -29,7 +30,7 @@ import msgspec
 
 from queuestore._job import Job
 from queuestore._models import DequeueOptions
-from queuestore.abc import MigrationSupport, QueueBackend
+from queuestore.abc import LeaseHandBack, MigrationSupport, QueueBackend
 from queuestore.errors import QueueStoreError
 from queuestore.migration._home import HomeDescriptor, describe, same_place
 from queuestore.migration._models import MigrationPhase
@@ -119,6 +120,9 @@ class LeaseGuard:
             "queue %s: a migration into %s began while %d jobs were leased from it here: given back",
             self.proxy.queue, side.name, len(jobs),
         )  # fmt: skip
+        if isinstance(side, LeaseHandBack):  # the attempt not counted
+            await side.migration_give_back(jobs)
+            return []
         for job in jobs:
             try:
                 await side.nack(job, True, delay=0.0)

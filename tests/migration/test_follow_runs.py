@@ -184,6 +184,8 @@ async def test_a_lease_older_than_the_grace_taken_from_a_new_runs_target_is_give
         assert await routed.guard.keep(routed.target, leased) == []  # a fresh read: given back
         back = await on_target.get_jobs([j.id for j in leased])
         assert all(j is not None and j.state is JobState.READY for j in back)
+        # handed back unseen: no attempt and no retry counted (a nack would count both)
+        assert [(j.attempt, j.retry_count) for j in back if j is not None] == [(0, 0)] * 5
         pause.go(2)
         final = await mm.wait(queue)
         assert final.phase == MigrationPhase.COMPLETED, (final.last_error, final.messages)

@@ -31,7 +31,7 @@ from queuestore._backoff import backoff_policy
 from queuestore._job import AllJobs, Job, JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore._models import BackendCapabilities, BackendConfig, BackendStats, DequeueOptions, IterOptions
-from queuestore.abc import MigrationSupport
+from queuestore.abc import LeaseHandBack, MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
@@ -47,7 +47,7 @@ __all__ = ["RedisListsBackend"]
 _log = get_logger("backends.redis_lists")
 
 
-class RedisListsBackend(RedisBackendBase, MigrationSupport):
+class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     """A queue on Redis (standalone or cluster) with atomic Lua transitions and leases.
 
     Args:
@@ -504,6 +504,12 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport):
             InvalidJobError, BackendError.
         """
         return await migration.restore(self._ctx, migration_id)
+
+    async def migration_give_back(self, jobs: Sequence[Job]) -> None:
+        """Hand back leased jobs nobody processed: to the head of their ready lists, the
+        attempt not counted (a job no longer leased under its token is left alone). A
+        failure is logged; such a job comes back when its lease expires."""
+        await batches.give_back(self._ctx, jobs=jobs)
 
     async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
         """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id.

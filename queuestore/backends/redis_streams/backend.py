@@ -51,20 +51,28 @@ from queuestore._models import (
     IterOptions,
 )
 from queuestore._retention import dead_max_limit
-from queuestore.abc import MigrationSupport
+from queuestore.abc import LeaseHandBack, MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_streams import dlq, iterate, lookup, migration, read, settle
 from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.backends.redis_streams.take import Share, Take, dequeue, give_back_share, share, take
+from queuestore.backends.redis_streams.take import (
+    Share,
+    Take,
+    dequeue,
+    give_back_share,
+    hand_back,
+    share,
+    take,
+)
 from queuestore.errors import QueueMovedError
 
 __all__ = ["RedisStreamsBackend"]
 
 
-class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
+class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     """A queue on a Redis stream (see the module docstring)."""
 
     lua_folder = lua_folder(__name__.rpartition(".")[0])
@@ -395,6 +403,12 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport):
             InvalidJobError, BackendError.
         """
         return await migration.restore(self.store, migration_id)
+
+    async def migration_give_back(self, jobs: Sequence[Job]) -> None:
+        """Hand back leased jobs nobody processed: to the stream's tail, the attempt not
+        counted (a job no longer leased under its token is left alone). A failure is
+        logged; such a job comes back when its lease expires."""
+        await hand_back(self.store, "", self.store.group, jobs)
 
     async def import_jobs(self, jobs: Sequence[Job]) -> list[bool]:
         """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id.

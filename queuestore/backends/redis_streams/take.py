@@ -37,7 +37,17 @@ from queuestore.backends.redis_streams.settle import give_back, settle_args
 from queuestore.backends.redis_streams.store import StreamsStore, log
 from queuestore.errors import InvalidJobError, OutcomeUnknownError, QueueStoreError, SerializationError
 
-__all__ = ["Share", "SharedTake", "Take", "dequeue", "give_back_share", "share", "take", "wait_for_entries"]
+__all__ = [
+    "Share",
+    "SharedTake",
+    "Take",
+    "dequeue",
+    "give_back_share",
+    "hand_back",
+    "share",
+    "take",
+    "wait_for_entries",
+]
 
 _log = get_logger("backends.redis_streams")
 
@@ -124,13 +134,13 @@ async def take(store: StreamsStore, group: str, consumer: str, count: int, lease
         entries, next_due, last_id, deadline_ms, server_now = reply
         jobs = await _materialize(store, entries, group, consumer, int(deadline_ms), int(server_now))
     except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):
-        await _give_back(store, cid, group)
+        await hand_back(store, cid, group)
         raise
     store.calls.received(cid if entries else "")  # its record: no hand-back reads it any more
     return Take(jobs, bool(entries), next_due, last_id, int(server_now))
 
 
-async def _give_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
+async def hand_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
     """Hand back what the take ``cid`` leased (or, ``cid`` empty, ``jobs``) that no caller got
     (its dequeue was cancelled or lost the reply), shielded from the caller's cancellation but
     given half the ``call_margin`` at most (a stalled server must not hold a cancelled call); a
@@ -180,7 +190,7 @@ async def give_back_share(store: StreamsStore, group: str, shares: Sequence[Shar
         if s.cancelled and s.take is not None:
             s.take = s.take._replace(jobs=[])
     if lost:
-        await _give_back(store, "", group, lost)
+        await hand_back(store, "", group, lost)
 
 
 class _Names(dict[bytes, str]):
