@@ -183,6 +183,8 @@ class RedisBackendBase(QueueBackend):
                 if isinstance(reply, BaseException):
                     raise reply
                 return reply
+            if conn.lane is not None:
+                return await scripts.run_lane(conn.lane, name, keys, args)
             return await scripts.run(conn.client, name, keys, args)
         except BaseException as exc:
             metrics.record("error")

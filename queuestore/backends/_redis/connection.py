@@ -22,6 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from queuestore._durations import Seconds
 from queuestore._models import BackendConfig, ConnectionPoolStats
 from queuestore._url import ServerURL, parse_server_url, split_host_port
+from queuestore.backends._redis.lane import Lane, lane_for
 from queuestore.backends._redis.packing import PackedConnection, PackedUnixConnection
 from queuestore.backends._redis.pool import BoundedConnectionPool
 from queuestore.backends._redis.settings import (
@@ -169,6 +170,8 @@ class RedisConnection:
         client: the redis.asyncio client (``Redis`` or ``RedisCluster``).
         cluster: True for a Redis Cluster client.
         max_connections: the configured pool size.
+        lane: lone script calls without redis-py's per-command machinery (see :mod:`.lane`),
+            or None (a cluster client): they take the ordinary path.
     """
 
     def __init__(self, key: tuple[Any, ...], config: BackendConfig, options: RedisConnectionOptions) -> None:
@@ -177,6 +180,7 @@ class RedisConnection:
         self._options = options
         self.client, _ = _build_client(config, options)
         self.cluster = config.cluster_mode
+        self.lane: Lane | None = lane_for(self.client)
         self.max_connections = effective_options(config, options).max_connections
         self._blocking: RedisClient | None = None
         self._waiting: RedisClient | None = None

@@ -39,6 +39,7 @@ from typing import Any
 from redis.exceptions import NoScriptError
 
 from queuestore.backends._redis.connection import RedisClient
+from queuestore.backends._redis.lane import Lane
 
 __all__ = ["Script", "ScriptCall", "ScriptHeader", "ScriptSet", "load_script_source", "lua_folder"]
 
@@ -167,6 +168,20 @@ class ScriptSet:
         except NoScriptError:
             self.reloads += 1
             return await client.eval(script.body, len(keys), *keys, *args)
+
+    async def run_lane(self, lane: Lane, name: str, keys: Sequence[Key], args: Sequence[Arg]) -> Any:
+        """:meth:`run` on the lone-call lane of the client (see :mod:`.lane`).
+
+        Raises:
+            redis.exceptions.RedisError: the caller translates it.
+        """
+        script = self.scripts[name]
+        self.calls[name] += 1
+        try:
+            return await lane.call(("EVALSHA", script.sha, len(keys), *keys, *args))
+        except NoScriptError:
+            self.reloads += 1
+            return await lane.call(("EVAL", script.body, len(keys), *keys, *args))
 
     async def run_many(self, client: RedisClient, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run several scripts in one pipelined round trip (no MULTI).
