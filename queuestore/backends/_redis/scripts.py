@@ -16,7 +16,9 @@ that fails on any key argument not in KEYS, then the backend's optional
 *preamble* (Lua generated from Python declarations, e.g. the key-block indexes,
 so the order of KEYS is declared once), then the group's optional shared
 library ``_lib.lua`` of that folder and its other ``_*.lua`` parts (helpers every script
-of the group uses; there is no ``require`` in server Lua). Scripts call redis only through ``rcall``; a
+of the group uses; there is no ``require`` in server Lua) -- of which each script gets only the
+top-level definitions it reaches (:mod:`.luashake`: Redis runs a script's whole top level on
+every call). Scripts call redis only through ``rcall``; a
 test guards that.
 
 NOSCRIPT (restart, failover, SCRIPT FLUSH, a cluster node that never saw the
@@ -40,6 +42,7 @@ from redis.exceptions import NoScriptError
 
 from queuestore.backends._redis.connection import RedisClient
 from queuestore.backends._redis.lane import Lane
+from queuestore.backends._redis.luashake import LibraryShapeError, used_library
 
 __all__ = ["Script", "ScriptCall", "ScriptHeader", "ScriptSet", "load_script_source", "lua_folder"]
 
@@ -107,7 +110,11 @@ def _build(name: str, source: str, header: ScriptHeader, strict: bool, library: 
         head = "#!lua" + (f" flags={','.join(flags)}" if flags else "") + "\n"
     else:
         head = ""
-    body = head + prelude + library + source
+    try:
+        used = used_library(library, source)
+    except LibraryShapeError:  # a library with top-level statements is sent whole
+        used = library
+    body = head + prelude + used + source
     return Script(name, body, hashlib.sha1(body.encode()).hexdigest(), flags)
 
 

@@ -39,6 +39,7 @@ from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import admin, batches, leasing, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
+from queuestore.backends.redis_lists.lone import store_lone
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import ConfigurationError, QueueMovedError
 
@@ -58,8 +59,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     lua_folder: ClassVar[Traversable] = lua_folder(__package__)
     lua_preamble: ClassVar[str] = LUA_PREAMBLE
     script_names: ClassVar[Sequence[str]] = (
-        *("enqueue", "dequeue", "ack", "nack", "extend", "page", "ready_page", "peek", "stats", "lookup"),
-        "check",
+        *("enqueue", "enqueue_one", "dequeue", "ack", "nack", "extend", "page", "ready_page", "peek"),
+        *("stats", "lookup", "check"),
         *("move", "move_out", "move_in", "move_done", "hold", "release", "restore", "giveback"),
         *("redrive", "purge", "delete", "drop_dead"),
     )
@@ -126,7 +127,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             if not self._lead("enqueue"):  # one in flight: go with the next batch
                 return bool(await self._coalesce("enqueue", self._enqueue_flush, rows[0]))
             try:
-                return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
+                return await store_lone(self._ctx, rows[0])
             finally:
                 if self.options.coalesce:
                     self._coalescer.end("enqueue")

@@ -116,6 +116,29 @@ class ListsContext:
         finally:
             self.calls.settle(args, ok)
 
+    async def mutate_or_full(
+        self, op: str, lean: tuple[str, Sequence[str]], full: tuple[str, Sequence[str]], args: Sequence[Any]
+    ) -> Any:
+        """:meth:`mutate` of a lean script ``(name, keys)`` that may decline with the reply -1
+        (having stored and recorded nothing), then, when it did, of the ``full`` script with the
+        same arguments: the same call id, so a lost reply of either is answered from the one
+        record. The call id is settled once, after both (a record another call could have had
+        forgotten in between would turn a retry into a second run).
+
+        Raises:
+            OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
+            BackendError: the store failed.
+        """
+        ok = False
+        try:
+            out = await self._retried(lambda: self.script(op, lean[0], lean[1], args))
+            if out == -1:
+                out = await self._retried(lambda: self.script(op, full[0], full[1], args))
+            ok = True
+            return out
+        finally:
+            self.calls.settle(args, ok)
+
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, re-run while it timed out (``max_retries`` times at most); a lost reply
         left is an OutcomeUnknownError."""

@@ -32,6 +32,7 @@ __all__ = [
     "CORRUPT_PREFIX",
     "KEY_SUFFIXES",
     "LAYOUT_NAME",
+    "LONE_STORE_KEYS",
     "LUA_PREAMBLE",
     "MIGRATABLE",
     "PLAIN_MARKER",
@@ -57,6 +58,9 @@ KEY_SUFFIXES = (
     *READY_LISTS,
 )
 WAKE = KEY_SUFFIXES.index("wake")
+#: the keys ``enqueue_one.lua`` takes (then the ready list of the job's priority): what storing
+#: one ready job touches when nothing is due
+LONE_STORE_KEYS = ("jobs", "meta", "info", "wake", "calls", "calltimes", "migration")
 #: the state code of a record per job state
 STATE_CODE = {JobState.READY: "r", JobState.DELAYED: "d", JobState.IN_FLIGHT: "i", JobState.DEAD: "x"}
 CODE_STATE = {v: k for k, v in STATE_CODE.items()}
@@ -253,7 +257,7 @@ class ListsLayout:
         codec: the job body codec of the backend.
     """
 
-    __slots__ = ("block", "codec", "keys", "queue", "state_block")
+    __slots__ = ("block", "codec", "keys", "lone_blocks", "queue", "state_block")
 
     def __init__(self, keys: QueueKeys, codec: JobCodec) -> None:
         self.keys = keys
@@ -264,6 +268,9 @@ class ListsLayout:
         #: the key block without the ready lists: enough for the scripts that never touch them
         #: (ack, extend, lookup), which then pass half the keys
         self.state_block = self.block[: KEY_SUFFIXES.index(READY_LISTS[0])]
+        lone = [self.block[KEY_SUFFIXES.index(s)] for s in LONE_STORE_KEYS]
+        #: per priority: the keys of ``enqueue_one.lua`` (a lone ready job; see :data:`LONE_STORE_KEYS`)
+        self.lone_blocks = {p: [*lone, self.ready_key(p)] for p in range(PRIORITY_MIN, PRIORITY_MAX + 1)}
 
     def ready_key(self, priority: int) -> str:
         """The ready list of one priority."""

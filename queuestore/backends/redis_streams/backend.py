@@ -56,6 +56,7 @@ from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_streams import dlq, iterate, lookup, migration, read, settle
 from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
+from queuestore.backends.redis_streams.lone import enqueue_lone
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.backends.redis_streams.take import (
@@ -76,7 +77,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     """A queue on a Redis stream (see the module docstring)."""
 
     lua_folder = lua_folder(__name__.rpartition(".")[0])
-    script_names = ("enqueue", "take", "settle", "migrate", "lookup", "dlq", "forget")
+    script_names = ("enqueue", "enqueue_one", "take", "settle", "migrate", "lookup", "dlq", "forget")
     options: RedisStreamsOptions
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
@@ -116,7 +117,9 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             if not self._lead("enqueue"):  # one in flight: go with the next batch
                 return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
             try:
-                return bool((await self._enqueue_rows([row]))[0])
+                stored = await enqueue_lone(self.store, row)
+                self.metrics.record("enqueue", int(stored))
+                return stored
             finally:
                 if self.options.coalesce:
                     self._coalescer.end("enqueue")

@@ -91,6 +91,8 @@ class StreamsStore:
         #: the ids of this instance's calls whose replies came back, for the next call to have
         #: their records forgotten (see :mod:`~queuestore.backends._redis.calls`)
         self.calls = CallLog()
+        #: the keys of the enqueue scripts on this queue
+        self.store_keys = [*self.keys.core(), self.keys.idem, self.keys.record]
 
     def call_id(self, cid: str = "", *, held: bool = False) -> str:
         """The call id argument of a new mutating call (a new id, or ``cid``), listing the
@@ -184,13 +186,19 @@ class StreamsStore:
         """
         ok = False
         try:
-            out = await self._mutate(op, name, keys, args)
+            out = await self.run_mutating(op, name, keys, args)
             ok = True
             return out
         finally:
             self.calls.settle(args, ok)
 
-    async def _mutate(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any:
+    async def run_mutating(self, op: str, name: str, keys: list[str], args: list[Any]) -> Any:
+        """:meth:`mutate` without settling the call id (the caller settles it, once).
+
+        Raises:
+            OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
+            BackendError: the store failed.
+        """
         retries = self.options.max_retries
         for attempt in range(retries + 1):
             try:

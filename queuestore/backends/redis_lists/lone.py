@@ -1,0 +1,39 @@
+"""A lone ``enqueue()`` of the redis-lists backend: one ready job stored by ``enqueue_one.lua``.
+
+``enqueue.lua`` gets the whole key block (24 keys) and, as every lists script, the library it
+reaches: storing any mix of jobs, it reaches the sweep and with it nearly all of the library.
+A lone ready job without a TTL or an idempotency key touches 8 keys when nothing is due, and its
+script reaches a sixth of the library; the server parses 16 keys fewer and runs the top level of
+far less Lua per call (see ``docs/benchmarks.md``, "A cheaper lone call"). When the queue's sweep
+is due, ``enqueue_one.lua`` declines without storing or recording anything, and the same call
+(the same call id) goes to ``enqueue.lua``, which sweeps first: the ready order, idempotency and
+the call record are the full script's.
+"""
+
+from __future__ import annotations
+
+from queuestore.backends.redis_lists.batches import StoreRow, store
+from queuestore.backends.redis_lists.context import ListsContext
+
+__all__ = ["store_lone"]
+
+
+async def store_lone(ctx: ListsContext, row: StoreRow) -> bool:
+    """Store one validated row (:func:`~.batches.store_rows`) of ``enqueue``: True when stored,
+    False when its id was already stored. A row with an idempotency key, a TTL or an
+    ``available_at`` goes to ``enqueue.lua`` directly (as a batch of one).
+
+    Raises:
+        QueueMovedError: a migration sealed the queue (nothing stored).
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
+        BackendError: the store failed.
+    """
+    key, priority, avail, expires = row[3], row[4], row[5], row[6]
+    if key or avail or expires:
+        return (await store(ctx, "enqueue", [row], importing=False))[0]
+    args = ["enqueue", float(ctx.options.idempotency_window), ctx.call_id(), *row]
+    lean = ("enqueue_one", ctx.layout.lone_blocks[priority])
+    reply = await ctx.mutate_or_full("enqueue", lean, ("enqueue", ctx.block), args)
+    stored = bool(int(reply[0]))
+    ctx.metrics.record("enqueue", int(stored))
+    return stored
