@@ -231,12 +231,15 @@ local function bury_held_garbage(K, id, tok, reason, now)
   return true
 end
 
+-- n wake-up tokens, the list kept at WAKE_MAX at most: a full list (nobody waiting took its
+-- tokens) is left as it is, which is what pushing and trimming it back would leave
 local function wake(K, n)
   if n <= 0 then return end
-  if n > WAKE_MAX then n = WAKE_MAX end
+  n = math.min(n, WAKE_MAX - rcall("LLEN", K[WAKE]))
+  if n <= 0 then return end
   local tokens = {}
   for i = 1, n do tokens[i] = "1" end
-  if rcall("RPUSH", K[WAKE], unpack(tokens)) > WAKE_MAX then rcall("LTRIM", K[WAKE], -WAKE_MAX, -1) end
+  rcall("RPUSH", K[WAKE], unpack(tokens))
 end
 
 -- a lease whose job was deleted while leased (the gone set: token -> its lease deadline)
