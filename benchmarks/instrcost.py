@@ -1,4 +1,5 @@
-"""Server instructions per job of the batch path: ``python -m benchmarks.instrcost``.
+"""Server instructions per job of the batch path, or per lone ``enqueue()``: ``python -m
+benchmarks.instrcost`` (``--scenario enqueue_1`` for the lone call).
 
 Runs a throwaway ``redis-server`` under ``valgrind --tool=callgrind`` with collection toggled
 on one server function (default ``evalGenericCommand``: the script calls, the commands they
@@ -7,7 +8,10 @@ then drains it with ``dequeue_many(count=100)`` + ``ack_many``, zeroing the coun
 each call and dumping them after. Instruction counts do not depend on the machine's load, so
 two versions of a script can be compared on a busy machine. The maintenance loop is off
 (``reclaim_interval`` of an hour): under valgrind the server is ~50 times slower and the
-periodic sweep would land in many calls. Needs ``valgrind`` (with ``callgrind_control``).
+periodic sweep would land in many calls. ``--scenario enqueue_1`` fills the queue with 1,000
+jobs first (so its hashes are past their listpack size, as in the harness's 20,000), then counts
+``--jobs`` lone ``enqueue()`` calls together and divides; its ``--ceiling`` is the harness's
+(EVALSHA of a one-``LPUSH`` script, one by one). Needs ``valgrind`` (with ``callgrind_control``).
 """
 
 from __future__ import annotations
@@ -80,6 +84,38 @@ async def _drain(url: str, pid: int, work: Path, btype: str, n: int) -> tuple[li
     return takes, acks
 
 
+async def _lone(url: str, pid: int, work: Path, btype: str, n: int) -> float:
+    """Instructions per lone ``enqueue()`` (all ``n`` counted together)."""
+    queue = f"instr-{uuid.uuid4().hex[:8]}"
+    options = {"key_prefix": "qsinstr:", "reclaim_interval": 3600}
+    cfg = BackendConfig(type=btype, name="instr", url=url, queue=queue, options=options)
+    async with await default_registry().factory(btype).create(cfg) as b:
+        await b.enqueue_many([Job(queue=queue, payload={"pad": "x" * 180}) for _ in range(1000)])
+        jobs = [Job(queue=queue, payload={"n": i, "pad": "x" * 180}) for i in range(n + 20)]
+        for job in jobs[:20]:  # the first store of a new queue sweeps
+            await b.enqueue(job)
+        _ctl("-z", pid)
+        for job in jobs[20:]:
+            await b.enqueue(job)
+        _ctl("-d", pid)
+    return _last_total(work, pid) / n
+
+
+async def _lone_ceiling(url: str, pid: int, work: Path, n: int) -> float:
+    """The harness's ceiling of ``enqueue_1``: EVALSHA of a one-``LPUSH`` script, one by one."""
+    r: Any = aredis.Redis.from_url(url)
+    sha = await r.script_load("return redis.call('LPUSH', KEYS[1], ARGV[1])")
+    key = f"{{instr-raw-{uuid.uuid4().hex[:8]}}}:ready"
+    entries = [uuid.uuid4().hex.encode() + b"|" + b"x" * 199 for _ in range(n)]
+    _ctl("-z", pid)
+    for e in entries:
+        await r.evalsha(sha, 1, key, e)
+    _ctl("-d", pid)
+    await r.delete(key)
+    await r.aclose()
+    return _last_total(work, pid) / n
+
+
 async def _ceiling(url: str, pid: int, work: Path, n: int) -> float:
     """The raw batch ceiling (XREADGROUP COUNT 100 + XACK of its ids) on entries of the same
     fields as the streams backend writes; count it with ``--toggle processCommand``."""
@@ -108,6 +144,18 @@ async def _main(args: argparse.Namespace) -> None:
     try:
         pid = server.pid
         assert pid is not None
+        if args.scenario == "enqueue_1":
+            print(f"instructions per lone enqueue() in {args.toggle}, {args.jobs} calls")
+            print("| backend | run | enqueue_1 |")
+            print("|---|---|---|")
+            for btype in args.backends.split(","):
+                for run in range(args.repeat):
+                    lone = await _lone(server.url, pid, work, btype, args.jobs)
+                    print(f"| {btype} | {run + 1} | {lone:,.0f} |", flush=True)
+            if args.ceiling:
+                raw = await _lone_ceiling(server.url, pid, work, args.jobs)
+                print(f"| raw EVALSHA (LPUSH) one by one | | {raw:,.0f} |")
+            return
         print(f"instructions per job in {args.toggle}, {args.jobs} jobs, dequeue_many(100) + ack_many")
         print(
             "| backend | run | dequeue_many | ack_many | both | median call / 100: dequeue_many, ack_many |"
@@ -137,6 +185,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--toggle", default="evalGenericCommand", help="the server function counted")
+    p.add_argument("--scenario", choices=("drain", "enqueue_1"), default="drain")
     p.add_argument(
         "--ceiling", action="store_true", help="also the raw batch ceiling (use --toggle processCommand)"
     )

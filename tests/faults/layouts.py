@@ -26,7 +26,8 @@ class Layout:
     calls: dict[str, tuple[str, str | None]]
 
     def call(self, backend: QueueBackend, op: str) -> Match:
-        """A proxy match for the script call of ``op`` (enqueue, dequeue, ack, nack, move, extend;
+        """A proxy match for the script call of ``op`` (enqueue, enqueue_one: a lone ready job,
+        dequeue, ack, nack, move, extend;
         the operator calls redrive, redrive_to (to another queue), purge, delete)."""
         script, arg = self.calls[op]
         return script_call(backend.script_set.scripts[script].sha, arg)  # type: ignore[attr-defined]
@@ -57,6 +58,7 @@ class ListsLayoutHooks(Layout):
     factory = RedisListsFactory
     calls = {
         "enqueue": ("enqueue", "enqueue"),
+        "enqueue_one": ("enqueue_one", "enqueue"),
         "dequeue": ("dequeue", None),
         "ack": ("ack", None),
         "nack": ("nack", None),
@@ -94,6 +96,7 @@ class StreamsLayoutHooks(Layout):
     factory = RedisStreamsFactory
     calls = {
         "enqueue": ("enqueue", None),
+        "enqueue_one": ("enqueue_one", None),
         "dequeue": ("take", "dequeue"),
         "ack": ("settle", "acks"),
         "nack": ("settle", "nack"),

@@ -5,8 +5,10 @@ caller gets OutcomeUnknownError, never a definite-sounding error."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import anyio
 import pytest
 from redis.exceptions import ResponseError
 
@@ -43,12 +45,29 @@ async def state(direct: Any, job_id: str) -> JobState | None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_enqueue(backends: Maker, layout: Layout, proxy: FaultProxy, kind: str) -> None:
     b, direct = await pair(backends)
-    fault = arm(proxy, layout, b, kind, "enqueue")
+    await b.enqueue(Job(id="e0", payload=0))  # a new queue's first store sweeps (the full script)
+    fault = arm(proxy, layout, b, kind, "enqueue_one")
     assert await b.enqueue(Job(id="e1", payload=1)) is True, "the job was stored by this call"
     assert fault.hits == 1
     assert await state(direct, "e1") == JobState.READY
-    assert await layout.stored(direct) == 1
+    assert await layout.stored(direct) == 2
     assert await b.enqueue(Job(id="e1", payload=1)) is False, "a new call sees it stored"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_enqueue_sent_on_to_the_full_script(
+    backends: Maker, layout: Layout, proxy: FaultProxy, kind: str
+) -> None:
+    b, direct = await pair(backends)
+    await b.enqueue(Job(id="due", payload=0, available_at=time.time() + 0.2))
+    await anyio.sleep(0.4)  # due now: the lean script declines, the full one sweeps and stores
+    fault = arm(proxy, layout, b, kind, "enqueue")
+    assert await b.enqueue(Job(id="e2", payload=2)) is True, "the job was stored by this call"
+    assert fault.hits == 1
+    assert await state(direct, "e2") == JobState.READY
+    assert await state(direct, "due") == JobState.READY
+    assert await layout.stored(direct) == 2
+    assert await b.enqueue(Job(id="e2", payload=2)) is False, "a new call sees it stored"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -232,7 +251,7 @@ async def test_no_retries_left_is_an_unknown_outcome(
     assert error_code(info.value) == "OUTCOME_UNKNOWN"
     assert is_retryable(info.value)
     assert await state(direct, "u1") is None, "it did take effect: only the reply was lost"
-    arm(proxy, layout, b, kind, "enqueue")
+    arm(proxy, layout, b, kind, "enqueue_one")
     with pytest.raises(OutcomeUnknownError):
         await b.enqueue(Job(id="u2", payload=2))
     assert await b.enqueue(Job(id="u2", payload=2)) is False, "retrying by id is safe"

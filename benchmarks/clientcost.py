@@ -1,0 +1,109 @@
+"""Client instructions per lone ``enqueue()``: ``python -m benchmarks.clientcost``.
+
+Starts a throwaway ``redis-server``, then runs this process again under ``valgrind
+--tool=callgrind`` (the Python client only: the server is another process and not traced), which
+makes ``--jobs`` lone ``enqueue()`` calls after 100 untimed ones, zeroing the counters before and
+dumping them after (``callgrind_control``), and prints the instructions per call; ``raw`` is the
+harness's ceiling of ``enqueue_1`` (plain ``redis.asyncio.Redis``, EVALSHA of a one-``LPUSH``
+script, one by one). Instruction counts do not depend on the machine's load: the figure to
+compare two versions of the client path with. Kernel time (the socket calls) is not counted.
+Needs ``valgrind`` (with ``callgrind_control``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aredis
+
+from benchmarks.instrcost import _last_total
+from benchmarks.workload import make_jobs, raw_jobs
+from queuestore import BackendConfig, default_registry
+from queuestore.testing import RedisServer
+
+__all__ = ["main"]
+
+
+def _ctl(flag: str) -> None:
+    subprocess.run(["callgrind_control", flag, str(os.getpid())], check=True, capture_output=True)
+
+
+async def _count(url: str, kind: str, n: int, work: Path) -> float:
+    """Inside callgrind: instructions per call of ``n`` lone calls of ``kind``."""
+    if kind == "raw":
+        r: Any = aredis.Redis.from_url(url)
+        sha = await r.script_load("return redis.call('LPUSH', KEYS[1], ARGV[1])")
+        entries = raw_jobs(n + 100)
+        for e in entries[:100]:
+            await r.evalsha(sha, 1, "{raw}:ready", e)
+        _ctl("-z")
+        for e in entries[100:]:
+            await r.evalsha(sha, 1, "{raw}:ready", e)
+        _ctl("-d")
+        await r.aclose()
+    else:
+        queue = f"client-{uuid.uuid4().hex[:8]}"
+        options = {"key_prefix": "qsclient:", "reclaim_interval": 3600}
+        cfg = BackendConfig(type=kind, name="client", url=url, queue=queue, options=options)
+        async with await default_registry().factory(kind).create(cfg) as b:
+            jobs = make_jobs(queue, n + 100)
+            for job in jobs[:100]:
+                await b.enqueue(job)
+            _ctl("-z")
+            for job in jobs[100:]:
+                await b.enqueue(job)
+            _ctl("-d")
+    return _last_total(work, os.getpid()) / n
+
+
+def _outer(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="clientcost-"))
+    server = RedisServer()
+    server.start()
+    try:
+        print(f"client instructions per lone enqueue(), {args.jobs} calls")
+        print("| client | run | instructions per call |")
+        print("|---|---|---|")
+        for kind in args.kinds.split(","):
+            for run in range(args.repeat):
+                cmd = [
+                    "valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.%p",
+                    sys.executable, "-m", "benchmarks.clientcost", "--inner", kind,
+                    "--url", server.url, "--jobs", str(args.jobs), "--work", str(work),
+                ]  # fmt: skip
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+                print(f"| {kind} | {run + 1} | {float(out):,.0f} |", flush=True)
+    finally:
+        server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    """Parse the arguments; print one table row per client kind and run."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.clientcost", description=__doc__.split("\n")[0])
+    p.add_argument("--kinds", default="raw,redis-lists,redis-streams", help="raw and/or backend types")
+    p.add_argument("--jobs", type=int, default=1000)
+    p.add_argument("--repeat", type=int, default=1)
+    p.add_argument("--inner", help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    p.add_argument("--work", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.inner:
+        print(asyncio.run(_count(args.url, args.inner, args.jobs, Path(args.work))))
+        return
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        p.error("needs valgrind and callgrind_control on PATH")
+    _outer(args)
+
+
+if __name__ == "__main__":
+    main()
