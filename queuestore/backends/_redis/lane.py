@@ -93,8 +93,7 @@ class Lane:
             try:
                 if not conn.is_connected:
                     await conn.connect()
-                elif await conn.can_read() or self._should_reconnect(conn):
-                    # unread data, closed by the server, or told to move: a new socket
+                elif await self._dirty(conn):  # unread data, closed, or told to move: a new socket
                     await conn.disconnect()
                     await conn.connect()
             except BaseException:
@@ -106,9 +105,18 @@ class Lane:
         return conn
 
     @staticmethod
-    def _should_reconnect(conn: Any) -> bool:
-        check = getattr(conn, "should_reconnect", None)
-        return bool(check()) if check is not None else False
+    async def _dirty(conn: Any) -> bool:
+        """True when an idle connection must be made again, as redis-py's checkout decides: it
+        has unread data, the server closed it (the check raises, or says so), or it was told to
+        move (``should_reconnect``). redis-py before 5.1 names the check ``can_read_destructive``."""
+        check = getattr(conn, "can_read", None) or conn.can_read_destructive
+        try:
+            if await check():
+                return True
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            return True
+        moved = getattr(conn, "should_reconnect", None)
+        return bool(moved()) if moved is not None else False
 
     def _checkin(self, conn: Any, *, slot: bool = True) -> None:
         self._in_use.discard(conn)
@@ -164,5 +172,7 @@ def lane_for(client: Any) -> Lane | None:
         return None
     probe = pool.connection_class(**pool.connection_kwargs)  # never connected
     if not all(hasattr(probe, a) for a in _NEEDED_CONN):
+        return None
+    if not (hasattr(probe, "can_read") or hasattr(probe, "can_read_destructive")):
         return None
     return Lane(pool)

@@ -127,6 +127,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             if not self._lead("enqueue"):  # one in flight: go with the next batch
                 return bool(await self._coalesce("enqueue", self._enqueue_flush, rows[0]))
             try:
+                if self._durable_waits:  # one script, then WAIT: a declined lean call would WAIT too
+                    return (await batches.store(self._ctx, "enqueue", rows, importing=False))[0]
                 return await store_lone(self._ctx, rows[0])
             finally:
                 if self.options.coalesce:

@@ -3,11 +3,11 @@
 ``enqueue.lua`` gets the whole key block (24 keys) and, as every lists script, the library it
 reaches: storing any mix of jobs, it reaches the sweep and with it nearly all of the library.
 A lone ready job without a TTL or an idempotency key touches 8 keys when nothing is due, and its
-script reaches a sixth of the library; the server parses 16 keys fewer and runs the top level of
-far less Lua per call (see ``docs/benchmarks.md``, "A cheaper lone call"). When the queue's sweep
-is due, ``enqueue_one.lua`` declines without storing or recording anything, and the same call
-(the same call id) goes to ``enqueue.lua``, which sweeps first: the ready order, idempotency and
-the call record are the full script's.
+script reaches far less of the library (a body of 8,522 bytes against 20,031): the server parses
+16 keys fewer and runs far less Lua per call (see ``docs/benchmarks.md``, "A cheaper lone
+call"). When the queue's sweep is due, ``enqueue_one.lua`` declines without storing or
+recording anything, and the same call (the same call id) goes to ``enqueue.lua``, which sweeps
+first: the ready order, idempotency and the call record are the full script's.
 """
 
 from __future__ import annotations

@@ -117,6 +117,8 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             if not self._lead("enqueue"):  # one in flight: go with the next batch
                 return bool(await self._coalesce("enqueue", self._enqueue_rows, row))
             try:
+                if self._durable_waits:  # one script, then WAIT: a declined lean call would WAIT too
+                    return bool((await self._enqueue_rows([row]))[0])
                 stored = await enqueue_lone(self.store, row)
                 self.metrics.record("enqueue", int(stored))
                 return stored

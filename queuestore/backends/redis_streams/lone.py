@@ -3,10 +3,11 @@
 ``enqueue.lua`` first makes ready what is due (expired leases, due delayed jobs): its Lua reaches
 the whole streams library, whose top level Redis runs on every call. For one ready job without a
 TTL, due time or idempotency key, ``enqueue_one.lua`` reads whether anything is due (the same two
-range reads ``enqueue.lua`` starts with) and stores the job with a sixth of the library; when
-something is due it declines without storing or recording anything, and the same call (the same
-call id) goes to ``enqueue.lua``: the ready order, idempotency and the call record are the full
-script's (see ``docs/benchmarks.md``, "A cheaper lone call").
+range reads ``enqueue.lua`` starts with) and stores the job with far less of the library (a body
+of 5,836 bytes against 15,209); when something is due it declines without storing or recording
+anything, and the same call (the same call id) goes to ``enqueue.lua``: the ready order,
+idempotency and the call record are the full script's (see ``docs/benchmarks.md``, "A cheaper
+lone call").
 """
 
 from __future__ import annotations
