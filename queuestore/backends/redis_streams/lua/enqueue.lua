@@ -15,7 +15,7 @@ local home = moved_to(KEYS[13]) if home then return redis.error_reply("QSMOVED "
 retention, queue = ARGV[4 + n * 9] == "1", ARGV[5 + n * 9]
 catch_up(true)
 rcall("ZREMRANGEBYSCORE", K, "-inf", now)
-local out = {}
+local out, added = {}, 0
 for i = 0, n - 1 do
   local base = 4 + i * 9
   local jid, body, r, m, a, x = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
@@ -43,8 +43,9 @@ for i = 0, n - 1 do
       rcall("HSET", I, jid, eid)
     end
     if state ~= "dead" and tonumber(x) > 0 then rcall("ZADD", T, x, jid) end
-    rcall("HINCRBY", C, "enqueued", 1)
+    added = added + 1
   end
   out[#out + 1] = stored
 end
+if added > 0 then rcall("HINCRBY", C, "enqueued", added) end
 return record(cid, out)
