@@ -44,12 +44,15 @@ def test_headers_and_group_library() -> None:
     r7 = ScriptSet(LISTS, ["page", "ack"], ScriptHeader.REDIS7)
     assert r7.scripts["page"].body.startswith("#!lua flags=no-writes\n")
     assert r7.scripts["ack"].body.startswith("#!lua\n")
-    none = ScriptSet(LISTS, ["page"], ScriptHeader.NONE)
+    none = ScriptSet(LISTS, ["page", "ack"], ScriptHeader.NONE)
     assert not none.scripts["page"].body.startswith("#!")
-    assert "local function place" in none.scripts["page"].body
+    # the group's library goes with its scripts, as far as each script reaches into it
+    assert "local function recalled" in none.scripts["ack"].body
+    assert "local function recalled" not in none.scripts["page"].body
     assert none.scripts["page"].sha != r7.scripts["page"].sha
     assert (
-        "local function place" not in ScriptSet(SELFTEST, ["touch"], ScriptHeader.NONE).scripts["touch"].body
+        "local function recalled"
+        not in ScriptSet(SELFTEST, ["touch"], ScriptHeader.NONE).scripts["touch"].body
     )
 
 
