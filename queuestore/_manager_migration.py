@@ -17,6 +17,7 @@ from queuestore._config_defaults import config_on_server
 from queuestore._config_rules import REDIS_FAMILY
 from queuestore._models import BackendConfig
 from queuestore._owned import OwnedBackends
+from queuestore._record import RecordReply
 from queuestore._registry import BackendRegistry
 from queuestore.abc import QueueBackend
 from queuestore.errors import (
@@ -79,6 +80,17 @@ class MigrationSide:
     def end_migration(self, queue: str, migration: object) -> None:
         """Forget ``migration`` as the one running on ``queue`` (if it still is)."""
         self._claims.end(queue, migration)
+
+    def note_moved_here(self, queue: str, record: RecordReply) -> None:
+        """Keep the record of the migration that moved ``queue`` to the backend now serving it,
+        read in the old home's store when this manager (following another process's run)
+        switched over: the new home's store holds no record of that run."""
+        self._claims.moved[queue] = record
+
+    def moved_record(self, queue: str) -> RecordReply | None:
+        """The record kept by :meth:`note_moved_here` (None: none, or a run of this manager
+        began on ``queue`` since)."""
+        return self._claims.moved.get(queue)
 
     async def open_backend(self, config: BackendConfig) -> QueueBackend:
         """Create a backend the manager owns (closed with it) but routes no queue to.
@@ -167,6 +179,8 @@ class MigrationClaims:
 
     def __init__(self) -> None:
         self._running: dict[str, object] = {}
+        #: per queue, the record of the run (of another process) that moved it here
+        self.moved: dict[str, RecordReply] = {}
 
     def begin(self, queue: str, migration: object) -> object | None:
         """Record ``migration`` as the one running on ``queue``.
@@ -175,7 +189,10 @@ class MigrationClaims:
             None when recorded; otherwise the migration recorded already (nothing changes).
         """
         current = self._running.setdefault(queue, migration)
-        return None if current is migration else current
+        if current is migration:
+            self.moved.pop(queue, None)  # this manager's own run is the newer status
+            return None
+        return current
 
     def end(self, queue: str, migration: object) -> None:
         """Forget ``migration`` as the one running on ``queue`` (if it still is)."""

@@ -37,6 +37,7 @@ import msgspec
 
 from queuestore._manager import BackendManager
 from queuestore._models import BackendConfig
+from queuestore._record import RecordReply
 from queuestore.abc import MigrationSupport, QueueBackend
 from queuestore.errors import ConfigurationError, QueueMovedError, QueueStoreError
 from queuestore.migration._home import HomeDescriptor, describe, same_place
@@ -158,14 +159,15 @@ async def _moved_back(proxy: RoutingBackend, err: QueueMovedError) -> QueueBacke
     return _redirect(proxy, err)
 
 
-async def _records(proxy: RoutingBackend) -> tuple[dict[str, str], dict[str, str]]:
-    """The migration records in the source's and in the target's store."""
-    sides: list[dict[str, str]] = []
+async def _records(proxy: RoutingBackend) -> tuple[RecordReply | None, RecordReply | None]:
+    """The migration records in the source's and in the target's store (None: a store that
+    keeps none, or is closed)."""
+    sides: list[RecordReply | None] = []
     for b in (proxy.source, proxy.target):
         if isinstance(b, MigrationSupport) and not b.closed:
-            sides.append(dict((await b.migration_record("read")).fields))
+            sides.append(await b.migration_record("read"))
         else:
-            sides.append({})
+            sides.append(None)
     return sides[0], sides[1]
 
 
@@ -179,7 +181,8 @@ async def _settle(manager: BackendManager, queue: str, proxy: RoutingBackend) ->
     work goes, and when one side alone serves the queue (see docs/migration.md)."""
     if proxy.switched or proxy.closed or proxy.source.closed or proxy.target.closed:
         return
-    fx, fy = await _records(proxy)
+    rx, ry = await _records(proxy)
+    fx, fy = dict(rx.fields) if rx else {}, dict(ry.fields) if ry else {}
     x, y = describe(proxy.source_config), describe(proxy.target_config)
     mine = fx.get("mid") == proxy.migration_id
     if (mine and fx.get("phase") == MigrationPhase.ROLLED_BACK) or _done_into(fy, x):
@@ -198,8 +201,9 @@ async def _settle(manager: BackendManager, queue: str, proxy: RoutingBackend) ->
     if runs_into(fy, x):  # a run back Y -> X: new work to X; the guard drains Y
         proxy.rolled_back = True
         return
-    if _done_into(fx, y) and await _empty(proxy.source):
+    if rx is not None and _done_into(fx, y) and await _empty(proxy.source):
         proxy.switched = True
+        manager.note_moved_here(queue, rx)  # its status, for reads here (Y keeps no record of it)
         await manager.switch_backend(queue, proxy.target, proxy.target_config)
         log.warning("queue %s: now served by its new home %s alone", queue, proxy.target.name)
 

@@ -15,7 +15,7 @@ from queuestore.abc import MigrationSupport
 from queuestore.errors import MigrationError, MigrationInProgressError, MigrationNotFoundError
 from queuestore.migration._models import MigrationOptions, MigrationStatus
 from queuestore.migration._protocol import StepHook
-from queuestore.migration._record import read_status
+from queuestore.migration._record import read_status, status_of
 from queuestore.migration._rollback import rollback
 from queuestore.migration._routing import RoutingBackend
 from queuestore.migration._runner import MigrationRun
@@ -121,7 +121,8 @@ class MigrationManager:
 
         The record is looked up in the store of the backend serving ``queue`` here (behind
         a routing proxy, its source); after this process switched the queue to the target,
-        this process's own snapshot is returned.
+        this process's own snapshot is returned, and after it followed another process's
+        run to the target, the record it read in the source's store when it switched.
 
         Raises:
             MigrationNotFoundError: no record and no migration known here.
@@ -131,6 +132,9 @@ class MigrationManager:
         backend = self._manager.get_backend(queue)
         source = backend.source if isinstance(backend, RoutingBackend) else backend
         status = await read_status(source) if isinstance(source, MigrationSupport) else None
+        if status is None:
+            moved = self._manager.moved_record(queue)
+            status = status_of(moved) if moved is not None else None
         if status is None:
             return self.get_migration_status(queue)
         return status

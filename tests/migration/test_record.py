@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from queuestore import Job, StorageConfig
+from queuestore import BackendManager, Job, StorageConfig
 from queuestore.errors import MigrationInProgressError
 from queuestore.migration import MigrationManager, MigrationOptions, MigrationPhase
 
@@ -180,3 +180,27 @@ async def test_a_run_after_a_rollback_starts_its_counts_afresh(setup: tuple[str,
         at_rest = await stored_ids(third.get_backend(queue))
         assert set(at_rest) == {j.id for j in jobs}
         assert max(at_rest.values()) == 1
+
+
+async def test_a_manager_that_followed_the_queue_to_its_new_home_reads_the_final_status(
+    setup: tuple[str, StorageConfig],
+) -> None:
+    queue, cfg = setup
+    first = await manager_for(cfg)
+    second = await BackendManager.from_config(cfg, home_check_interval=0.05)
+    async with first, second, MigrationManager(first) as mm1, MigrationManager(second) as mm2:
+        await first.get_backend(queue).enqueue_many([Job(payload=i) for i in range(200)])
+        opts = MigrationOptions(target_backend="dst", batch_size=50, drain_first=False)
+        await mm1.start_migration(queue, opts)
+        final = await mm1.wait(queue)
+        assert final.phase is MigrationPhase.COMPLETED, final.last_error
+        # the second manager follows: once the old home is empty it serves the queue from the
+        # new one alone, whose store holds no record of this migration
+        with anyio.fail_after(20):
+            while second.get_backend(queue).name != "dst":
+                await anyio.sleep(0.05)
+        stored = await mm2.read_migration_status(queue)
+        assert stored.migration_id == final.migration_id
+        assert stored.phase is MigrationPhase.COMPLETED
+        assert stored.migrated_jobs == 200
+        assert stored.owner is None
