@@ -11,7 +11,9 @@ two versions of a script can be compared on a busy machine. The maintenance loop
 periodic sweep would land in many calls. ``--scenario enqueue_1`` fills the queue with 1,000
 jobs first (so its hashes are past their listpack size, as in the harness's 20,000), then counts
 ``--jobs`` lone ``enqueue()`` calls together and divides; its ``--ceiling`` is the harness's
-(EVALSHA of a one-``LPUSH`` script, one by one). Needs ``valgrind`` (with ``callgrind_control``).
+(EVALSHA of a one-``LPUSH`` script, one by one). The drain's ``--ceiling`` counts the raw batch
+drains of ``benchmarks/rawbatch.py`` on as many jobs. Needs ``valgrind`` (with
+``callgrind_control``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from benchmarks.rawbatch import drain_lists, drain_stream, fill_lists, fill_stream
 from queuestore import BackendConfig, DequeueOptions, Job, default_registry
 from queuestore.testing import RedisServer
 
@@ -116,23 +119,24 @@ async def _lone_ceiling(url: str, pid: int, work: Path, n: int) -> float:
     return _last_total(work, pid) / n
 
 
-async def _ceiling(url: str, pid: int, work: Path, n: int) -> float:
-    """The raw batch ceiling (XREADGROUP COUNT 100 + XACK of its ids) on entries of the same
-    fields as the streams backend writes; count it with ``--toggle processCommand``."""
+async def _ceilings(url: str, pid: int, work: Path, n: int) -> dict[str, float]:
+    """The raw batch drains (``benchmarks/rawbatch.py``): the lists scripts, and XREADGROUP
+    COUNT 100 + XACK on entries of the same fields as the streams backend writes; count them
+    with ``--toggle processCommand``."""
     r: Any = aredis.Redis.from_url(url)
-    key = f"{{instr-raw-{uuid.uuid4().hex[:8]}}}:s"
-    pipe = r.pipeline(transaction=False)
-    for _ in range(n):
-        pipe.xadd(key, {"j": uuid.uuid4().hex, "b": b"\x82" + b"x" * 230, "r": 0, "m": 3, "a": 0, "x": 0})
-    await pipe.execute()
-    await r.xgroup_create(key, "g", "0")
-    _ctl("-z", pid)
-    while got := await r.execute_command("XREADGROUP", "GROUP", "g", "c", "COUNT", 100, "STREAMS", key, ">"):
-        await r.execute_command("XACK", key, "g", *[e[0] for e in got[0][1]])
-    _ctl("-d", pid)
-    await r.delete(key)
+    out: dict[str, float] = {}
+    drains: list[tuple[str, Any, Any]] = [
+        ("raw RPOP n + ZADD + HMGET; ZREM + HDEL", fill_lists, drain_lists),
+        ("raw XREADGROUP COUNT 100 + XACK", fill_stream, drain_stream),
+    ]
+    for label, fill, drain in drains:
+        state = await fill(r, n)
+        _ctl("-z", pid)
+        await drain(r, state)
+        _ctl("-d", pid)
+        out[label] = _last_total(work, pid) / n
     await r.aclose()
-    return _last_total(work, pid) / n
+    return out
 
 
 async def _main(args: argparse.Namespace) -> None:
@@ -171,8 +175,8 @@ async def _main(args: argparse.Namespace) -> None:
                     flush=True,
                 )
         if args.ceiling:
-            raw = await _ceiling(server.url, pid, work, args.jobs)
-            print(f"| raw XREADGROUP COUNT 100 + XACK | | | | {raw:,.0f} | |")
+            for label, raw in (await _ceilings(server.url, pid, work, args.jobs)).items():
+                print(f"| {label} | | | | {raw:,.0f} | |")
     finally:
         server.cleanup()
         shutil.rmtree(work, ignore_errors=True)
@@ -187,7 +191,7 @@ def main() -> None:
     p.add_argument("--toggle", default="evalGenericCommand", help="the server function counted")
     p.add_argument("--scenario", choices=("drain", "enqueue_1"), default="drain")
     p.add_argument(
-        "--ceiling", action="store_true", help="also the raw batch ceiling (use --toggle processCommand)"
+        "--ceiling", action="store_true", help="also the raw batch drains (use --toggle processCommand)"
     )
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         p.error("needs valgrind and callgrind_control on PATH")

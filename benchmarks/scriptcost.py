@@ -10,7 +10,9 @@ median of ``--repeat`` runs on a fresh queue of a throwaway server.
 Scenarios: ``enqueue_1`` (awaited one by one), ``enqueue_many`` (batches of 100),
 ``dequeue_ack_1`` (one consumer: dequeue, ack), ``dequeue_ack_32`` (32 consumers), and
 ``dequeue_many`` (``dequeue_many(100)`` + ``ack_many``); dequeue scenarios run on a queue
-filled before the reset.
+filled before the reset. With ``dequeue_many``, two raw drains of the same jobs run in the same
+server beside the backends (``benchmarks/rawbatch.py``): the lists scripts (``RPOP n`` +
+``ZADD`` + ``HMGET``; ``ZREM`` + ``HDEL``) and ``XREADGROUP COUNT 100`` + ``XACK``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from benchmarks.rawbatch import (
+    LISTS_COMMANDS,
+    STREAMS_COMMANDS,
+    drain_lists,
+    drain_stream,
+    fill_lists,
+    fill_stream,
+)
 from benchmarks.server import bench_server
 from queuestore import BackendConfig, DequeueOptions, Job, default_registry
 from queuestore.abc import QueueBackend
@@ -110,6 +120,40 @@ async def _run(url: str, r: Any, btype: str, scenario: str, n: int, opts: dict[s
     }
 
 
+#: the raw drains of ``dequeue_many``: row label -> (fill, drain, the commands they send)
+_RAW: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
+    "raw: RPOP n + ZADD + HMGET; ZREM + HDEL": (fill_lists, drain_lists, LISTS_COMMANDS),
+    "raw: XREADGROUP COUNT 100 + XACK": (fill_stream, drain_stream, STREAMS_COMMANDS),
+}
+
+
+async def _run_raw(r: Any, label: str, n: int) -> dict[str, float]:
+    fill, drain, sent = _RAW[label]
+    state = await fill(r, n)
+    await r.config_resetstat()
+    cpu, wall = time.process_time(), time.perf_counter()
+    done = await drain(r, state)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    assert done == n, (label, done, n)
+    stats = await r.info("commandstats")
+    usec = sum(float(v["usec"]) for k, v in stats.items() if k in sent)
+    evals = sum(int(v["calls"]) for k, v in stats.items() if k == "cmdstat_evalsha")
+    return {
+        "server_us": usec / n,
+        "client_us": cpu * 1e6 / n,
+        "jobs_per_s": n / wall,
+        "evals_per_job": evals / n,
+    }
+
+
+def _row(label: str, scenario: str, runs: list[dict[str, float]]) -> str:
+    med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
+    return (
+        f"| {label} | {scenario} | {med['server_us']:.2f} | {med['client_us']:.1f} | "
+        f"{med['jobs_per_s']:,.0f} | {med['evals_per_job']:.3f} |"
+    )
+
+
 async def _main(args: argparse.Namespace) -> None:
     server = bench_server()
     server.start()
@@ -124,12 +168,11 @@ async def _main(args: argparse.Namespace) -> None:
                 runs = [
                     await _run(server.url, r, btype, scenario, args.jobs, opts) for _ in range(args.repeat)
                 ]
-                med = {k: statistics.median(x[k] for x in runs) for k in runs[0]}
-                print(
-                    f"| {btype} | {scenario} | {med['server_us']:.2f} | {med['client_us']:.1f} | "
-                    f"{med['jobs_per_s']:,.0f} | {med['evals_per_job']:.3f} |",
-                    flush=True,
-                )
+                print(_row(btype, scenario, runs), flush=True)
+        if "dequeue_many" in args.scenarios.split(","):
+            for label in _RAW:
+                runs = [await _run_raw(r, label, args.jobs) for _ in range(args.repeat)]
+                print(_row(label, "dequeue_many", runs), flush=True)
         await r.aclose()
     finally:
         server.cleanup()

@@ -1,6 +1,7 @@
 """Call records are forgotten once their reply came back: a drained queue keeps a bounded
-handful of them (the last call's), not one per call of the drain, and none after a maintenance
-sweep; on both Redis layouts, standalone and cluster (real servers)."""
+handful of them (a batch of received ones, and the last call's), not one per call of the drain,
+and none after a maintenance sweep; on both Redis layouts, standalone and cluster (real
+servers)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from queuestore import BackendConfig, DequeueOptions, Job, QueueBackend, default_registry
-from queuestore.backends._redis.calls import FORGET_MAX, CallLog
+from queuestore.backends._redis.calls import FORGET_BATCH, FORGET_MAX, CallLog
 from queuestore.backends.redis_lists.layout import KEY_SUFFIXES
 
 N, ROUND, BATCH = 1200, 300, 100
@@ -80,8 +81,9 @@ async def test_a_batch_drain_leaves_the_last_calls_records_then_none(backend: Qu
         assert await backend.ack_many(part) == [True] * len(part)
         got += part
     assert sorted(j.id for j in got) == sorted(j.id for j in jobs)
-    # the last ack_many's own calls at most, where every call of the drain used to stay
-    assert await records(backend) <= ROUND // BATCH
+    # a batch of received calls and the last ack_many's own calls at most, where every call
+    # of the drain used to stay
+    assert await records(backend) < FORGET_BATCH + ROUND // BATCH
     await sweep(backend)
     assert await records(backend) == 0
     assert await backend.length() == 0
@@ -95,13 +97,35 @@ async def test_lone_dequeue_and_ack_leave_a_handful(backend: QueueBackend) -> No
         assert job is not None
         await backend.ack(job)
     assert await backend.dequeue() is None
-    assert await records(backend) <= 2
+    assert await records(backend) <= FORGET_BATCH + 1
     await sweep(backend)
     assert await records(backend) == 0
 
 
-def test_a_call_is_listed_only_after_its_reply_came_back() -> None:
+@pytest.mark.anyio
+async def test_lone_enqueues_leave_at_most_a_batch(backend: QueueBackend) -> None:
+    for i in range(5 * FORGET_BATCH + 3):
+        assert await backend.enqueue(Job(payload=i)) is True
+        assert await records(backend) <= FORGET_BATCH + 1
+    await sweep(backend)
+    assert await records(backend) == 0
+
+
+def test_received_ids_are_listed_a_batch_at_a_time() -> None:
     log = CallLog()
+    for i in range(FORGET_BATCH):
+        arg = log.arg(f"c{i}")
+        assert arg == f"c{i}"  # fewer than a batch received so far
+        log.settle([arg], ok=True)
+    arg = log.arg("x")
+    assert arg.split("|")[1].split(",") == [f"c{i}" for i in range(FORGET_BATCH)]
+    log.settle([arg], ok=True)
+    assert log.pending == 1  # "x" itself
+    assert log.flush_arg() == "|x"  # the sweep lists however few
+
+
+def test_a_call_is_listed_only_after_its_reply_came_back() -> None:
+    log = CallLog(batch=1)
     first = log.arg("a")
     assert first == "a"
     lost = log.arg("b")
@@ -118,7 +142,7 @@ def test_a_call_is_listed_only_after_its_reply_came_back() -> None:
 
 
 def test_a_held_call_is_listed_once_released_and_a_list_is_bounded() -> None:
-    log = CallLog()
+    log = CallLog(batch=1)
     held = log.arg("lease", held=True)
     log.settle([held], ok=True)
     assert log.pending == 0  # a hand-back may still read its record

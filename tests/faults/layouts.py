@@ -58,7 +58,7 @@ class ListsLayoutHooks(Layout):
     factory = RedisListsFactory
     calls = {
         "enqueue": ("enqueue", "enqueue"),
-        "enqueue_one": ("enqueue_one", "enqueue"),
+        "enqueue_one": ("enqueue_one", None),
         "dequeue": ("dequeue", None),
         "ack": ("ack", None),
         "nack": ("nack", None),

@@ -106,3 +106,22 @@ async def test_strict_keys_refuses_an_undeclared_key(redis_server: RedisServer) 
         assert await client.get("sk:b") == b"1"  # without the checker the undeclared write happens
     finally:
         await client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed"),
+    [("redis_lists", set()), ("redis_streams", {"server_ms"})],
+    ids=["lists", "streams"],
+)
+def test_the_lone_enqueue_script_makes_no_closure_of_the_library(package: str, allowed: set[str]) -> None:
+    # Redis runs a script's top level on every call: each library function it names is a closure
+    # made and collected per call, the largest share of a lone enqueue's server work after its
+    # commands (docs/benchmarks.md, "A cheaper lone call")
+    from queuestore.backends.redis_lists.layout import LUA_PREAMBLE
+
+    folder = lua_folder(f"queuestore.backends.{package}")
+    preamble = LUA_PREAMBLE if package == "redis_lists" else ""
+    scripts = ScriptSet(folder, ["enqueue_one"], ScriptHeader.REDIS7, preamble=preamble)
+    body = scripts.scripts["enqueue_one"].body
+    assert set(re.findall(r"^local function (\w+)", body, re.M)) == allowed
+    assert not re.search(r"^local \w+ = \{", body, re.M)  # nor a table of the library's

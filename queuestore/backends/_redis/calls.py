@@ -7,8 +7,12 @@ A record is needed only until the client has the reply: the client retries a cal
 it waits for that call's reply, and a call id is never reused. So once a reply is received
 the record can go; this module collects such ids (per queue: one :class:`CallLog` per backend
 instance, whose scripts all use the one queue's call records) and hands them out as part of
-the call id argument of the next call, ``"<id>|<id1>,<id2>,..."`` (at most
-:data:`FORGET_MAX` of them), which the scripts split (``call_arg`` in ``_lib.lua``).
+the call id argument of a later call, ``"<id>|<id1>,<id2>,..."``, which the scripts split
+(``call_arg`` in ``_lib.lua``). They go in batches: a call lists them once :data:`FORGET_BATCH`
+are waiting (then at most :data:`FORGET_MAX`), and the maintenance sweep lists whatever waits
+(:meth:`CallLog.flush_arg`). Forgetting costs a script two commands and the parsing of the list;
+a lone call that lists one id pays it in full, while a queue holds at most a batch of records
+more than it would.
 
 Why forgetting can never turn a retry into a double action: an id is listed only after its
 call's reply was received (the wrapper that sends and retries the call returned it), and
@@ -26,10 +30,12 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["FORGET_MAX", "CallLog"]
+__all__ = ["FORGET_BATCH", "FORGET_MAX", "CallLog"]
 
 #: ids listed with one call at most (one id is 16 to 20 bytes)
 FORGET_MAX = 64
+#: received ids that wait before a call lists them
+FORGET_BATCH = 16
 #: the call id is among the first arguments of every script that takes one
 _SCAN = 8
 #: received ids kept at most (older ones are left to the server's pruning)
@@ -41,9 +47,11 @@ _SENT_MAX = 4096
 class CallLog:
     """One queue's received call ids, not yet forgotten by the server, as one client sees them."""
 
-    __slots__ = ("_pending", "_sent")
+    __slots__ = ("_batch", "_pending", "_sent")
 
-    def __init__(self) -> None:
+    def __init__(self, batch: int = FORGET_BATCH) -> None:
+        #: received ids that wait before a call lists them
+        self._batch = batch
         #: received ids to be forgotten (insertion ordered)
         self._pending: dict[str, None] = {}
         #: argument handed out -> (its call id, the ids it lists, held)
@@ -56,19 +64,23 @@ class CallLog:
 
     def arg(self, cid: str, *, held: bool = False) -> str:
         """The call id argument of a new call ``cid``: ``cid``, then ``|`` and the received ids
-        it carries (none: ``cid`` alone). ``held``: the call's record is still needed after its
-        reply (a lease call): it is listed only after :meth:`received`."""
-        forgets = tuple(itertools.islice(self._pending, FORGET_MAX))
+        it carries (none, ``cid`` alone, while fewer than the batch wait). ``held``: the call's
+        record is still needed after its reply (a lease call): it is listed only after
+        :meth:`received`."""
+        return self._hand_out(cid, held, len(self._pending) >= self._batch)
+
+    def flush_arg(self) -> str:
+        """A call id argument that records nothing (an empty id) and carries the received ids
+        (the maintenance sweep sends it), however few; "" when there are none."""
+        return self._hand_out("", True, True) if self._pending else ""
+
+    def _hand_out(self, cid: str, held: bool, listing: bool) -> str:
+        forgets = tuple(itertools.islice(self._pending, FORGET_MAX)) if listing else ()
         out = f"{cid}|{','.join(forgets)}" if forgets else cid
         if len(self._sent) >= _SENT_MAX:
             self._sent.clear()
         self._sent[out] = (cid, forgets, held)
         return out
-
-    def flush_arg(self) -> str:
-        """A call id argument that records nothing (an empty id) and carries the received ids
-        (the maintenance sweep sends it); "" when there are none."""
-        return self.arg("", held=True) if self._pending else ""
 
     def settle(self, args: Sequence[Any], ok: bool) -> None:
         """The call whose arguments are ``args`` is over: ``ok`` when its reply came back, which

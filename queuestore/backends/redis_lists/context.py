@@ -19,7 +19,7 @@ from queuestore.backends.redis_lists.layout import ListsLayout
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import BackendError, OutcomeUnknownError, QueueMovedError
 
-__all__ = ["ListsContext", "call_id", "chunks", "outcome_unknown"]
+__all__ = ["CallSpec", "ListsContext", "call_id", "chunks", "outcome_unknown"]
 
 T = TypeVar("T")
 
@@ -27,6 +27,8 @@ T = TypeVar("T")
 ScriptRunner = Callable[[str, str, Sequence[str], Sequence[Any]], Awaitable[Any]]
 #: ``await scripts(op, calls)``: scripts pipelined, one reply each
 PipelineRunner = Callable[[str, Sequence[ScriptCall]], Awaitable[list[Any]]]
+#: one script call: its name, keys and arguments
+CallSpec = tuple[str, Sequence[str], Sequence[Any]]
 #: ``await command(op, *args)``: one plain command
 CommandRunner = Callable[..., Awaitable[Any]]
 
@@ -116,14 +118,12 @@ class ListsContext:
         finally:
             self.calls.settle(args, ok)
 
-    async def mutate_or_full(
-        self, op: str, lean: tuple[str, Sequence[str]], full: tuple[str, Sequence[str]], args: Sequence[Any]
-    ) -> Any:
-        """:meth:`mutate` of a lean script ``(name, keys)`` that may decline with the reply -1
-        (having stored and recorded nothing), then, when it did, of the ``full`` script with the
-        same arguments: the same call id, so a lost reply of either is answered from the one
-        record. The call id is settled once, after both (a record another call could have had
-        forgotten in between would turn a retry into a second run).
+    async def mutate_or_full(self, op: str, lean: CallSpec, full: CallSpec) -> Any:
+        """:meth:`mutate` of a ``lean`` script call ``(name, keys, args)`` that may decline with the reply
+        -1 (having stored and recorded nothing), then, when it did, of the ``full`` one, whose
+        arguments carry the same call id argument: a lost reply of either is answered from the
+        one record. The call id is settled once, after both (a record another call could have
+        had forgotten in between would turn a retry into a second run).
 
         Raises:
             OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
@@ -131,13 +131,13 @@ class ListsContext:
         """
         ok = False
         try:
-            out = await self._retried(lambda: self.script(op, lean[0], lean[1], args))
+            out = await self._retried(lambda: self.script(op, *lean))
             if out == -1:
-                out = await self._retried(lambda: self.script(op, full[0], full[1], args))
+                out = await self._retried(lambda: self.script(op, *full))
             ok = True
             return out
         finally:
-            self.calls.settle(args, ok)
+            self.calls.settle(full[2], ok)
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, re-run while it timed out (``max_retries`` times at most); a lost reply

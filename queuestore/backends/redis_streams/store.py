@@ -93,6 +93,9 @@ class StreamsStore:
         self.calls = CallLog()
         #: the keys of the enqueue scripts on this queue
         self.store_keys = [*self.keys.core(), self.keys.idem, self.keys.record]
+        k = self.keys
+        #: the keys of ``enqueue_one.lua``: those of the enqueue scripts it touches
+        self.lone_keys = [k.stream, k.idx, k.delayed, k.counters, k.leases, k.calls, k.calls_at, k.record]
 
     def call_id(self, cid: str = "", *, held: bool = False) -> str:
         """The call id argument of a new mutating call (a new id, or ``cid``), listing the

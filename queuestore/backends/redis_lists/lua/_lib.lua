@@ -9,8 +9,12 @@ local NEVER = "1e300" -- "due" when nothing is pending
 local BULK = 4000 -- arguments per command when unpacking a list (Lua's unpack limit is ~8000)
 local HEADER = "^(%a)|(%d*)|([^|]*)|([^|]*)|([^|]*)|()"
 
+-- the whole seconds of the call's server time as TIME wrote them, set by now_s: a call
+-- record's time, a score that Redis stores without formatting a fraction
+local NOW_SEC = nil
 local function now_s()
   local t = rcall("TIME")
+  NOW_SEC = t[1]
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 
@@ -137,7 +141,7 @@ end
 local MARKED = {} -- ready list key -> true
 local function mark(K, p)
   if not MARKED[K[READY0 + p]] then
-    rcall("HSET", K[INFO], "ne:" .. p, 1)
+    rcall("HSET", K[INFO], "ne:" .. p, "1")
     MARKED[K[READY0 + p]] = true
   end
 end
@@ -381,7 +385,7 @@ local function record(K, arg, reply, now)
     if over > 0 then forget_calls(K, rcall("ZRANGE", K[CALLTIMES], 0, math.min(over, CALL_PRUNE) - 1)) end
   end
   rcall("HSET", K[CALLS], cid, packed_statuses(reply) or cjson.encode(reply))
-  rcall("ZADD", K[CALLTIMES], fmt(now), cid)
+  rcall("ZADD", K[CALLTIMES], NOW_SEC or fmt(math.floor(now)), cid)
   return reply
 end
 

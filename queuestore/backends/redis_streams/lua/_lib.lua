@@ -8,13 +8,17 @@ local US = "\031" -- a lease record is "group<US>entry id" in the leases zset
 -- a leases member longer than a listpack may hold: see take.lua
 local SKIPLIST_SEED = string.rep("~", 160)
 
--- the server's clock (ms): every deadline and due time is on it, never on a client's
+-- the server's clock (ms): every deadline and due time is on it, never on a client's. NOW_MS is
+-- the same time as a string made of TIME's own (seconds, then the first three of the six digits
+-- of microseconds): a command argument that needs no number formatting
 local function server_ms()
   local t = rcall("TIME")
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local ms = t[1] .. string.sub("00000" .. t[2], -6, -4)
+  return ms, tonumber(ms)
 end
--- read by dead_letter / finish; a script sets retention and queue from its ARGV
-local now, retention, queue = server_ms(), nil, nil
+local NOW_MS, now = server_ms()
+-- read by dead_letter / finish; a script sets them from its ARGV
+local retention, queue = nil, nil
 
 -- call records: a mutating call carries a call id; its reply is recorded and a retry with the
 -- same id gets the recorded reply without acting again. An unreadable record is an unknown
@@ -61,6 +65,8 @@ local function prune_turn(id)
   local n = #id
   return (string.byte(id, n) + string.byte(id, n > 1 and n - 1 or n)) % 8 == 0
 end
+-- the JSON of a one-status reply, written out (cjson formats every number)
+local STATUS_JSON = {[0] = "[0]", [1] = "[1]"}
 local function record(arg, reply)
   if arg == nil or arg == "" then return reply end
   local id = call_arg(arg)
@@ -70,8 +76,8 @@ local function record(arg, reply)
     local over = rcall("ZCARD", CT) - CALL_MAX
     if over > 0 then forget_calls(rcall("ZRANGE", CT, 0, math.min(over, CALL_PRUNE) - 1)) end
   end
-  rcall("HSET", CR, id, cjson.encode(reply))
-  rcall("ZADD", CT, now, id)
+  rcall("HSET", CR, id, STATUS_JSON[#reply == 1 and reply[1]] or cjson.encode(reply))
+  rcall("ZADD", CT, NOW_MS, id)
   return reply
 end
 

@@ -26,7 +26,7 @@ end
 
 -- up to limit members of zset key scored <= now, in score order, ties ordered by tie(member)
 local function due_members(key, limit, tie)
-  local got = rcall("ZRANGEBYSCORE", key, "-inf", now, "WITHSCORES", "LIMIT", 0, limit)
+  local got = rcall("ZRANGEBYSCORE", key, "-inf", NOW_MS, "WITHSCORES", "LIMIT", 0, limit)
   local out = {}
   for i = 1, #got, 2 do out[#out + 1] = {m = got[i], s = tonumber(got[i + 1]) or 0, k = tie(got[i]), n = #out + 1} end
   table.sort(out, function(x, y)

@@ -14,7 +14,7 @@ if prior then return prior end
 local home = moved_to(KEYS[13]) if home then return redis.error_reply("QSMOVED " .. home) end
 retention, queue = ARGV[4 + n * 9] == "1", ARGV[5 + n * 9]
 catch_up(true)
-rcall("ZREMRANGEBYSCORE", K, "-inf", now)
+rcall("ZREMRANGEBYSCORE", K, "-inf", NOW_MS)
 local out, added = {}, 0
 for i = 0, n - 1 do
   local base = 4 + i * 9

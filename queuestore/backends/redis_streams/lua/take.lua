@@ -46,7 +46,7 @@ end
 
 -- 2. waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
 local function expire()
-  local gone = rcall("ZRANGEBYSCORE", T, "-inf", now, "LIMIT", 0, batch)
+  local gone = rcall("ZRANGEBYSCORE", T, "-inf", NOW_MS, "LIMIT", 0, batch)
   local gs = #gone > 0 and groups() or {}
   for _, jid in ipairs(gone) do
     local loc = rcall("HGET", I, jid)
