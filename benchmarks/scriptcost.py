@@ -5,7 +5,8 @@ event loop included, so it moves with the client's pace and the machine's load),
 the time the server spent *in the commands* (``cmdstat_*:usec``, the scripts' own commands
 included), reset before each timed part. It is the figure to compare two versions of a
 script. Client CPU per job (``time.process_time``) is printed beside it; each figure is the
-median of ``--repeat`` runs on a fresh queue of a throwaway server.
+median of ``--repeat`` rounds (each round runs every backend and scenario once, interleaved) on
+a fresh queue of a throwaway server.
 
 Scenarios: ``enqueue_1`` (awaited one by one), ``enqueue_many`` (batches of 100),
 ``dequeue_ack_1`` (one consumer: dequeue, ack), ``dequeue_ack_32`` (32 consumers), and
@@ -163,16 +164,19 @@ async def _main(args: argparse.Namespace) -> None:
         print(f"median of {args.repeat} runs of {args.jobs} jobs each")
         print("| backend | scenario | server µs/job | client µs/job | jobs/s | scripts/job |")
         print("|---|---|---|---|---|---|")
-        for btype in args.backends.split(","):
-            for scenario in args.scenarios.split(","):
-                runs = [
-                    await _run(server.url, r, btype, scenario, args.jobs, opts) for _ in range(args.repeat)
-                ]
-                print(_row(btype, scenario, runs), flush=True)
-        if "dequeue_many" in args.scenarios.split(","):
-            for label in _RAW:
-                runs = [await _run_raw(r, label, args.jobs) for _ in range(args.repeat)]
-                print(_row(label, "dequeue_many", runs), flush=True)
+        # the rounds interleave every backend (and the raw drains) so that the machine's drift
+        # over a run lands on all of them alike
+        rows: dict[tuple[str, str], list[dict[str, float]]] = {}
+        for _ in range(args.repeat):
+            for btype in args.backends.split(","):
+                for scenario in args.scenarios.split(","):
+                    run = await _run(server.url, r, btype, scenario, args.jobs, opts)
+                    rows.setdefault((btype, scenario), []).append(run)
+            if "dequeue_many" in args.scenarios.split(","):
+                for label in _RAW:
+                    rows.setdefault((label, "dequeue_many"), []).append(await _run_raw(r, label, args.jobs))
+        for (label, scenario), runs in rows.items():
+            print(_row(label, scenario, runs), flush=True)
         await r.aclose()
     finally:
         server.cleanup()
