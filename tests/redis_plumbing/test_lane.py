@@ -6,26 +6,24 @@ once), and redis-py's error classes."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 import redis.asyncio as aredis
 
-from queuestore import BackendConfig, Job, OutcomeUnknownError, QueueBackend, default_registry
+from queuestore import Job, OutcomeUnknownError
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.lane import lane_for
 from queuestore.backends._redis.pool import BoundedConnectionPool
 from queuestore.testing import RedisServer, ServerFactory
 
+from .conftest import Make, backend_maker
+
 pytestmark = pytest.mark.anyio
 
 TYPES = ["redis-lists", "redis-streams"]
 GUARD = 15.0
-
-Make = Callable[..., Any]
 
 
 @pytest.fixture
@@ -35,25 +33,9 @@ async def server(redis_server_factory: ServerFactory) -> RedisServer:
 
 @pytest.fixture
 async def make(server: RedisServer) -> AsyncIterator[Make]:
-    made: list[QueueBackend] = []
-
-    async def create(type_: str, **options: Any) -> RedisBackendBase:
-        cfg = BackendConfig(
-            type=type_,
-            name=f"{type_}-lane",
-            url=server.url,
-            queue=f"q-{uuid.uuid4().hex[:8]}",
-            options={"strict_keys": True, "coalesce": False, **options},
-        )
-        backend = await default_registry().create(type_, cfg)
-        made.append(backend)
-        assert isinstance(backend, RedisBackendBase)
-        return backend
-
-    yield create
-    server.resume()
-    for backend in made:
-        await backend.aclose()
+    async with backend_maker(server.url, "lane", strict_keys=True, coalesce=False) as create:
+        yield create
+        server.resume()
 
 
 def _pool(b: RedisBackendBase) -> BoundedConnectionPool:

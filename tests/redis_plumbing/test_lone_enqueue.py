@@ -6,45 +6,28 @@ what came due goes first."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 
-from queuestore import BackendConfig, DequeueOptions, Job, QueueBackend, default_registry
+from queuestore import DequeueOptions, Job
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.errors import OutcomeUnknownError
 from queuestore.testing import RedisServer
+
+from .conftest import Make, backend_maker
 
 pytestmark = pytest.mark.anyio
 
 TYPES = ["redis-lists", "redis-streams"]
 
-Make = Callable[..., Any]
-
 
 @pytest.fixture
 async def make(redis_server: RedisServer) -> AsyncIterator[Make]:
-    made: list[QueueBackend] = []
-
-    async def create(type_: str, **options: Any) -> RedisBackendBase:
-        cfg = BackendConfig(
-            type=type_,
-            name=f"{type_}-lone",
-            url=redis_server.url,
-            queue=f"q-{uuid.uuid4().hex[:8]}",
-            options={"strict_keys": True, "coalesce": False, "reclaim_interval": "1h", **options},
-        )
-        backend = await default_registry().create(type_, cfg)
-        made.append(backend)
-        assert isinstance(backend, RedisBackendBase)
-        return backend
-
-    yield create
-    for backend in made:
-        await backend.aclose()
+    options = {"strict_keys": True, "coalesce": False, "reclaim_interval": "1h"}
+    async with backend_maker(redis_server.url, "lone", **options) as create:
+        yield create
 
 
 def _runs(b: RedisBackendBase) -> tuple[int, int]:

@@ -9,31 +9,26 @@ fails instead of hanging."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 
 from queuestore import (
-    BackendConfig,
     DequeueOptions,
     HealthLevel,
     Job,
     OperationTimeoutError,
-    QueueBackend,
-    default_registry,
 )
 from queuestore.testing import RedisServer, ServerFactory
+
+from .conftest import Make, backend_maker
 
 pytestmark = pytest.mark.anyio
 
 TYPES = ["redis-streams", "redis-lists"]
 #: a wide guard: the stalled calls below must end long before it (old code took 40 s here)
 GUARD = 15.0
-
-Make = Callable[..., Any]
 
 
 @pytest.fixture
@@ -43,24 +38,10 @@ async def server(redis_server_factory: ServerFactory) -> RedisServer:
 
 @pytest.fixture
 async def make(server: RedisServer) -> AsyncIterator[Make]:
-    made: list[QueueBackend] = []
-
-    async def create(type_: str, **options: Any) -> QueueBackend:
-        cfg = BackendConfig(
-            type=type_,
-            name=f"{type_}-stall",
-            url=server.url,
-            queue=f"q-{uuid.uuid4().hex[:8]}",
-            options={"read_timeout": "10s", "write_timeout": "10s", "strict_keys": True, **options},
-        )
-        backend = await default_registry().create(type_, cfg)
-        made.append(backend)
-        return backend
-
-    yield create
-    server.resume()
-    for backend in made:
-        await backend.aclose()
+    options = {"read_timeout": "10s", "write_timeout": "10s", "strict_keys": True}
+    async with backend_maker(server.url, "stall", **options) as create:
+        yield create
+        server.resume()
 
 
 @pytest.mark.parametrize("coalesce", [False, True])

@@ -118,12 +118,13 @@ class ListsContext:
         finally:
             self.calls.settle(args, ok)
 
-    async def mutate_or_full(self, op: str, lean: CallSpec, full: CallSpec) -> Any:
-        """:meth:`mutate` of a ``lean`` script call ``(name, keys, args)`` that may decline with the reply
-        -1 (having stored and recorded nothing), then, when it did, of the ``full`` one, whose
-        arguments carry the same call id argument: a lost reply of either is answered from the
-        one record. The call id is settled once, after both (a record another call could have
-        had forgotten in between would turn a retry into a second run).
+    async def mutate_or_full(self, op: str, lean: CallSpec, full: Callable[[], CallSpec]) -> Any:
+        """:meth:`mutate` of a ``lean`` script call ``(name, keys, args)`` that may decline with
+        the reply -1 (having stored and recorded nothing), then, when it did, of the call
+        ``full()`` makes, whose arguments carry the same call id argument: a lost reply of
+        either is answered from the one record. The call id is settled once, after both (a
+        record another call could have had forgotten in between would turn a retry into a
+        second run).
 
         Raises:
             OutcomeUnknownError: no reply came back (see :func:`outcome_unknown`).
@@ -133,11 +134,12 @@ class ListsContext:
         try:
             out = await self._retried(lambda: self.script(op, *lean))
             if out == -1:
-                out = await self._retried(lambda: self.script(op, *full))
+                spec = full()
+                out = await self._retried(lambda: self.script(op, *spec))
             ok = True
             return out
         finally:
-            self.calls.settle(full[2], ok)
+            self.calls.settle(lean[2], ok)
 
     async def _retried(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, re-run while it timed out (``max_retries`` times at most); a lost reply

@@ -34,7 +34,10 @@ async def store_lone(ctx: ListsContext, row: StoreRow) -> bool:
         return (await store(ctx, "enqueue", [row], importing=False))[0]
     cid = ctx.call_id()
     lean: CallSpec = ("enqueue_one", ctx.layout.lone_blocks[priority], [cid, *row[:3], priority])
-    full: CallSpec = ("enqueue", ctx.block, ["enqueue", float(ctx.options.idempotency_window), cid, *row])
+
+    def full() -> CallSpec:  # only when the lean script declines
+        return ("enqueue", ctx.block, ["enqueue", float(ctx.options.idempotency_window), cid, *row])
+
     reply = await ctx.mutate_or_full("enqueue", lean, full)
     stored = bool(int(reply[0]))
     ctx.metrics.record("enqueue", int(stored))
