@@ -1,13 +1,19 @@
-"""Client instructions per lone ``enqueue()``: ``python -m benchmarks.clientcost``.
+"""Client instructions per lone ``enqueue()`` or per job of a batch drain: ``python -m
+benchmarks.clientcost``.
 
 Starts a throwaway ``redis-server``, then runs this process again under ``valgrind
---tool=callgrind`` (the Python client only: the server is another process and not traced), which
-makes ``--jobs`` lone ``enqueue()`` calls after 100 untimed ones, zeroing the counters before and
-dumping them after (``callgrind_control``), and prints the instructions per call; ``raw`` is the
-harness's ceiling of ``enqueue_1`` (plain ``redis.asyncio.Redis``, EVALSHA of a one-``LPUSH``
-script, one by one). Instruction counts do not depend on the machine's load: the figure to
-compare two versions of the client path with. Kernel time (the socket calls) is not counted.
-Needs ``valgrind`` (with ``callgrind_control``).
+--tool=callgrind`` (the Python client only: the server is another process and not traced),
+zeroing the counters before the measured calls and dumping them after (``callgrind_control``),
+and prints the instructions per call or job. Instruction counts do not depend on the machine's
+load: the figure to compare two versions of the client path with. Kernel time (the socket
+calls) is not counted. Needs ``valgrind`` (with ``callgrind_control``).
+
+- ``--scenario enqueue_1``: ``--jobs`` lone ``enqueue()`` calls after 100 untimed ones; ``raw``
+  is the harness's ceiling (plain ``redis.asyncio.Redis``, EVALSHA of a one-``LPUSH`` script,
+  one by one).
+- ``--scenario dequeue_many``: ``--jobs`` jobs enqueued untimed, one batch drained untimed, the
+  rest drained with ``dequeue_many(count=100)`` + ``ack_many``; ``raw-lists`` and
+  ``raw-streams`` are the raw drains of ``benchmarks/rawbatch.py`` on as many jobs.
 """
 
 from __future__ import annotations
@@ -26,11 +32,19 @@ from typing import Any
 import redis.asyncio as aredis
 
 from benchmarks.instrcost import _last_total
+from benchmarks.rawbatch import drain_lists, drain_stream, fill_lists, fill_stream
 from benchmarks.workload import make_jobs, raw_jobs
-from queuestore import BackendConfig, default_registry
+from queuestore import BackendConfig, DequeueOptions, default_registry
 from queuestore.testing import RedisServer
 
 __all__ = ["main"]
+
+
+#: the clients of each scenario: raw ones first, then the backends
+_KINDS = {
+    "enqueue_1": "raw,redis-lists,redis-streams",
+    "dequeue_many": "raw-lists,raw-streams,redis-lists,redis-streams",
+}
 
 
 def _ctl(flag: str) -> None:
@@ -65,20 +79,53 @@ async def _count(url: str, kind: str, n: int, work: Path) -> float:
     return _last_total(work, os.getpid()) / n
 
 
+async def _count_drain(url: str, kind: str, n: int, work: Path) -> float:
+    """Inside callgrind: instructions per job of a batch drain of ``n`` jobs by ``kind``."""
+    if kind in ("raw-lists", "raw-streams"):
+        r: Any = aredis.Redis.from_url(url)
+        fill, drain = (fill_lists, drain_lists) if kind == "raw-lists" else (fill_stream, drain_stream)
+        state = await fill(r, n)
+        _ctl("-z")
+        await drain(r, state)
+        _ctl("-d")
+        await r.aclose()
+    else:
+        queue = f"client-{uuid.uuid4().hex[:8]}"
+        options = {"key_prefix": "qsclient:", "reclaim_interval": 3600}
+        cfg = BackendConfig(type=kind, name="client", url=url, queue=queue, options=options)
+        async with await default_registry().factory(kind).create(cfg) as b:
+            jobs = make_jobs(queue, n + 100)
+            for i in range(0, len(jobs), 1000):
+                await b.enqueue_many(jobs[i : i + 1000])
+            opts = DequeueOptions(count=100, timeout=0)
+            await b.ack_many(await b.dequeue_many(opts))
+            _ctl("-z")
+            while got := await b.dequeue_many(opts):
+                await b.ack_many(got)
+            _ctl("-d")
+    return _last_total(work, os.getpid()) / n
+
+
 def _outer(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="clientcost-"))
     server = RedisServer()
     server.start()
     try:
-        print(f"client instructions per lone enqueue(), {args.jobs} calls")
-        print("| client | run | instructions per call |")
+        if args.scenario == "enqueue_1":
+            print(f"client instructions per lone enqueue(), {args.jobs} calls")
+            print("| client | run | instructions per call |")
+        else:
+            print(f"client instructions per job of dequeue_many(100) + ack_many, {args.jobs} jobs")
+            print("| client | run | instructions per job |")
         print("|---|---|---|")
-        for kind in args.kinds.split(","):
+        kinds = args.kinds or _KINDS[args.scenario]
+        for kind in kinds.split(","):
             for run in range(args.repeat):
                 cmd = [
                     "valgrind", "--tool=callgrind", f"--callgrind-out-file={work}/cg.%p",
                     sys.executable, "-m", "benchmarks.clientcost", "--inner", kind,
-                    "--url", server.url, "--jobs", str(args.jobs), "--work", str(work),
+                    "--scenario", args.scenario, "--url", server.url, "--jobs", str(args.jobs),
+                    "--work", str(work),
                 ]  # fmt: skip
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
                 print(f"| {kind} | {run + 1} | {float(out):,.0f} |", flush=True)
@@ -89,8 +136,11 @@ def _outer(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse the arguments; print one table row per client kind and run."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.clientcost", description=__doc__.split("\n")[0])
-    p.add_argument("--kinds", default="raw,redis-lists,redis-streams", help="raw and/or backend types")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.clientcost", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
+    p.add_argument("--scenario", choices=sorted(_KINDS), default="enqueue_1")
+    p.add_argument("--kinds", help="backend types and raw clients (default: all of the scenario's)")
     p.add_argument("--jobs", type=int, default=1000)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--inner", help=argparse.SUPPRESS)
@@ -98,7 +148,8 @@ def main() -> None:
     p.add_argument("--work", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
-        print(asyncio.run(_count(args.url, args.inner, args.jobs, Path(args.work))))
+        count = _count if args.scenario == "enqueue_1" else _count_drain
+        print(asyncio.run(count(args.url, args.inner, args.jobs, Path(args.work))))
         return
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         p.error("needs valgrind and callgrind_control on PATH")

@@ -184,7 +184,9 @@ async def _main(args: argparse.Namespace) -> None:
 
 def main() -> None:
     """Parse the arguments and print one table row per backend and run."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.instrcost", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.instrcost", description=__doc__.split("\n\n")[0].replace("\n", " ")
+    )
     p.add_argument("--backends", default="redis-streams")
     p.add_argument("--jobs", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)

@@ -111,7 +111,8 @@ def _py_spy(args: argparse.Namespace, url: str | None, out: Path) -> int:
     import subprocess
     import tempfile
 
-    exe = shutil.which("py-spy")
+    # installed into this interpreter's environment, it sits beside it even when that is not on PATH
+    exe = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
     if exe is None:
         print("--sampler py-spy needs py-spy: pip install py-spy", file=sys.stderr)
         return 2

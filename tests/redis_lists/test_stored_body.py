@@ -9,7 +9,7 @@ import time
 import msgspec
 import pytest
 
-from queuestore import Job, JobState
+from queuestore import DequeueOptions, Job, JobState
 from tests.servers import RedisServer
 
 from .conftest import Maker
@@ -60,3 +60,30 @@ async def test_a_default_job_stores_a_short_body(lists: Maker, redis_server: Red
     peeked = await b.peek(0)
     assert peeked is not None
     assert (peeked.id, peeked.queue, peeked.payload) == ("plain", b.queue, "x")
+
+
+async def test_a_leased_job_reads_the_same_on_the_lean_path(lists: Maker, redis_server: RedisServer) -> None:
+    """A take's leased jobs are read without a Record; what they read is what the general
+    reading gives for the same stored bytes."""
+    b = await lists()
+    now = time.time()
+    job = Job(id="lean", type="t", payload=[1], priority=3, max_retries=4, retry_count=2)
+    job.expires_at = now + 600
+    job.last_error, job.origin_queue = "boom", "elsewhere"
+    assert await b.enqueue(job)
+    got = await b.dequeue(DequeueOptions(timeout=0))
+    assert got is not None
+    client = redis_server.sync_client()
+    body, record = client.hget(b.keys.key("jobs"), "lean"), client.hget(b.keys.key("meta"), "lean")
+    assert isinstance(body, bytes)
+    assert isinstance(record, bytes)
+    assert record.startswith(b"i|")
+    layout = b._ctx.layout
+    lean, bad = layout.read_job("lean", body, record)
+    general, bad_too = layout.read_job("lean", body, bytearray(record))  # not bytes: the general path
+    assert bad is bad_too is None
+    assert lean == general == got
+    assert (lean.state, lean.priority, lean.retry_count, lean.attempt) == (JobState.IN_FLIGHT, 3, 2, 1)
+    assert (lean.last_error, lean.origin_queue, lean.lease_token) == ("boom", "elsewhere", got.lease_token)
+    garbage = record.replace(b"i|1|", b"i|x|")  # left to the general path, which names it
+    assert layout.read_job("lean", body, garbage)[1] is not None

@@ -9,6 +9,7 @@ import redis.asyncio as aredis
 from redis.exceptions import DataError
 
 from queuestore import BackendConfig, DequeueOptions, Job, default_registry
+from queuestore.backends._redis import packing
 from queuestore.backends._redis.packing import PackedConnection, PackingMixin, pack_fast
 from tests.servers import RedisCluster
 
@@ -18,6 +19,8 @@ CASES: list[tuple[Any, ...]] = [
     ("SET", "k", b"\x00\r\n\xff binary", 0, -7, 1.5, 1e20, float("inf"), ""),
     ("HSET", "caf\u00e9", "\u2603" * 10, b""),
     ("SET", "k", b"x" * 5999),
+    ("EVALSHA", "b" * 40, 2, "q:{x}:a", "q:{x}:b", "acks", *(f"g\x1f1-{i}\x1fj\u00e9{i}" for i in range(99))),
+    ("RPUSH", "k", *(f"v{i}" for i in range(50)), b"\x00\r\n", 7, 2.5, "\u2603" * 200),
 ]
 DECLINED: list[tuple[Any, ...]] = [
     ("CONFIG GET", "maxmemory"),  # a command name redis-py splits
@@ -26,6 +29,8 @@ DECLINED: list[tuple[Any, ...]] = [
     ("SET", "k", "y" * 6001),
     ("SET", "k", bytearray(b"v")),
     ("SET", "k", memoryview(b"v")),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), bytearray(b"v")),  # past the cached head too
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), "z" * 6001),
 ]
 
 
@@ -71,3 +76,15 @@ async def test_cluster_connections_pack_too(redis_cluster: RedisCluster) -> None
         assert all(issubclass(n.connection_class, PackingMixin) for n in nodes)
     finally:
         await backend.aclose()
+
+
+def test_only_the_head_of_a_command_is_kept_packed() -> None:
+    """The name, digest and keys of a script call repeat; a batch's per-job ids never do, and
+    keeping them would evict the keys (its short fields are kept)."""
+    ids = [f"{i:032x}" for i in range(200)]
+    args = ("EVALSHA", "c" * 40, 1, "q:{head}:k", *ids, "short-field")
+    assert pack_fast(args) is not None
+    assert "q:{head}:k" in packing._PACKED
+    assert ids[10] in packing._PACKED  # within the head
+    assert not any(i in packing._PACKED for i in ids[60:])
+    assert "short-field" in packing._PACKED

@@ -6,7 +6,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from queuestore import DequeueOptions, Job
+from queuestore import DequeueOptions, Job, JobState
+from queuestore._job import JobCodec
+from queuestore.backends.redis_streams.layout import enqueued_entry_job, entry_job, fields_map
 from tests.servers import RedisServer
 
 from .conftest import Maker
@@ -30,3 +32,33 @@ async def test_the_body_carries_no_id_or_queue(make: Maker, redis_server: RedisS
     assert (got.id, got.queue, got.type, got.payload) == ("whole", b.queue, "mail", {"to": "a@b.c"})
     assert (got.max_retries, got.metadata, got.created_at) == (5, {"k": "v"}, job.created_at)
     await b.ack(got)
+
+
+@pytest.mark.parametrize("deliveries", [1, 3])
+async def test_an_enqueued_entry_read_at_its_places_is_the_job_the_fields_map_gives(
+    make: Maker, redis_server: RedisServer, deliveries: int
+) -> None:
+    b = await make()
+    job = Job(id="placed", type="mail", payload={"n": 1}, max_retries=7, tags=["t"], expires_at=4e9)
+    assert await b.enqueue(job)
+    [(_, fields)] = redis_server.sync_client().xrange(b.store.keys.stream)
+    raw = [x for kv in fields.items() for x in kv]
+    assert raw[::2] == [b"j", b"b", b"r", b"m", b"a", b"x"]
+    raw[5], raw[9] = b"2", b"4"  # as a requeued entry carries its retries and attempts
+    fast = enqueued_entry_job(b.store.codec, raw, deliveries)
+    assert fast is not None
+    fast.queue = b.queue
+    slow = entry_job(b.store.codec, b.queue, fields_map(raw), JobState.IN_FLIGHT, deliveries)
+    assert fast == slow
+    assert (fast.retry_count, fast.attempt) == (2 + deliveries - 1, 4 + deliveries)
+
+
+def test_an_entry_of_another_shape_is_left_to_the_fields_map() -> None:
+    codec = JobCodec()
+    body = codec.encode(Job(id="", payload=1))
+    plain = [b"j", b"x1", b"b", body, b"r", b"0", b"m", b"3", b"a", b"0", b"x", b"0"]
+    assert enqueued_entry_job(codec, plain, 1) is not None
+    assert enqueued_entry_job(codec, [*plain, b"e", b"boom"], 1) is None  # a last error rides along
+    assert enqueued_entry_job(codec, [b"b", *plain[1:]], 1) is None
+    assert enqueued_entry_job(codec, [*plain[:3], b"\xc1garbage", *plain[4:]], 1) is None
+    assert enqueued_entry_job(codec, [*plain[:5], b"", *plain[6:]], 1) is None

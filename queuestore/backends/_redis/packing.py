@@ -5,8 +5,9 @@ script call carrying a queue's key block (two dozen keys) it was the largest par
 client's instructions per lone call. :class:`PackingMixin` packs the common case (a command
 name without spaces; ``str``, ``bytes``, ``int`` and ``float`` arguments; no value over the
 buffer cutoff) as one buffer, each short ``str`` argument packed once per process and reused
-(the key names repeat on every call; at most 4,096 of up to 128 bytes are kept); anything else
-goes to redis-py's own packing.
+(the key names repeat on every call; at most 4,096 of up to 128 bytes are kept, past the
+first 48 arguments of a command only those of up to 16); anything else goes to redis-py's own
+packing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ _PACKED: dict[str, bytes] = {}
 _PACKED_MAX = 4096
 #: only ``str`` arguments up to this many bytes are kept (key names, ids; not payloads)
 _KEEP = 128
+#: past the first this many arguments (a script call's name, digest and keys), only ``str``
+#: arguments of up to ``_KEEP_TAIL`` bytes are kept: a batch's per-job ids and tokens never
+#: repeat, and keeping them would evict the keys; its empty and short fields do
+_HEAD = 48
+_KEEP_TAIL = 16
 #: values longer than this go to redis-py's packing, which sends them as separate chunks
 _CUTOFF = 6000
 
@@ -32,8 +38,16 @@ def pack_fast(args: tuple[Any, ...]) -> bytes | None:
     first = args[0]
     if type(first) is not str or " " in first:
         return None
-    cache = _PACKED
     parts = [b"*%d\r\n" % len(args)]
+    if not _pack_into(parts, args[:_HEAD], _KEEP) or not _pack_into(parts, args[_HEAD:], _KEEP_TAIL):
+        return None
+    return b"".join(parts)
+
+
+def _pack_into(parts: list[bytes], args: tuple[Any, ...], keep: int) -> bool:
+    """Append the packed ``args`` to ``parts``, keeping the packed form of ``str`` ones of up to
+    ``keep`` bytes; False when one must go to redis-py."""
+    cache = _PACKED
     append = parts.append
     for a in args:
         t = type(a)
@@ -42,23 +56,23 @@ def pack_fast(args: tuple[Any, ...]) -> bytes | None:
             if p is None:
                 b = a.encode()
                 if len(b) > _CUTOFF:
-                    return None
+                    return False
                 p = b"$%d\r\n%b\r\n" % (len(b), b)
-                if len(b) <= _KEEP:
+                if len(b) <= keep:
                     if len(cache) >= _PACKED_MAX:
                         cache.clear()
                     cache[a] = p
             append(p)
         elif t is bytes:
             if len(a) > _CUTOFF:
-                return None
+                return False
             append(b"$%d\r\n%b\r\n" % (len(a), a))
         elif t is int or t is float:
             b = repr(a).encode()
             append(b"$%d\r\n%b\r\n" % (len(b), b))
         else:  # bool (refused by redis-py), bytearray, memoryview, subclasses
-            return None
-    return b"".join(parts)
+            return False
+    return True
 
 
 class PackingMixin:

@@ -283,6 +283,10 @@ class ListsLayout:
         ``last_error`` is ``"corrupt: <reason>"`` (:data:`CORRUPT_PREFIX`), and an
         undecodable body comes back as the raw bytes in ``payload``.
         """
+        if type(raw_record) is bytes and raw_record[:2] == b"i|" and type(body) is bytes:
+            job = self._read_in_flight(job_id, body, raw_record)
+            if job is not None:
+                return job, None
         bad: str | None = None
         rec = parse_record(raw_record)
         if rec is None:
@@ -314,6 +318,28 @@ class ListsLayout:
         if bad is not None:
             job.last_error = CORRUPT_PREFIX + bad
         return job, bad
+
+    def _read_in_flight(self, job_id: str, body: bytes, raw_record: bytes) -> Job | None:
+        """:meth:`read_job` of a leased job whose record and body both decode (what a take
+        returns), without a :class:`Record`; None for anything else (plain entries included)."""
+        parts = raw_record.split(b"|", 5)
+        if len(parts) != 6 or body[: len(PLAIN_MARKER)] == PLAIN_MARKER:
+            return None
+        try:
+            meta = _META_DEC.decode(parts[5])
+            job = self.codec.decode(body)
+            job.attempt = int(parts[1] or 0)
+            job.started_at = float(parts[3]) if parts[3] else None
+            job.lease_deadline = float(parts[4]) if parts[4] else None
+            job.lease_token = parts[2].decode() or None
+        except (msgspec.DecodeError, SerializationError, ValueError):
+            return None
+        job.id, job.queue, job.state = job_id, self.queue, JobState.IN_FLIGHT
+        job.priority, job.max_retries, job.retry_count = meta.p, meta.mr, meta.rc
+        job.available_at, job.expires_at = meta.av, meta.x
+        job.last_error, job.dead_reason, job.dead_at = meta.le, meta.dr, meta.da
+        job.origin_queue = meta.o or None
+        return job
 
     def read_triples(self, reply: Sequence[Any], start: int = 0) -> list[tuple[Job, str | None]]:
         """``(job, garbage reason)`` per ``id, body, record`` triple of a flat reply, from ``start``."""

@@ -61,6 +61,7 @@ __all__ = [
     "ack_arg",
     "call_id",
     "corrupt_job",
+    "enqueued_entry_job",
     "entry_job",
     "fields_map",
     "id_after",
@@ -273,6 +274,26 @@ def entry_job(
         job.available_at = None
     if state != JobState.DEAD:
         job.dead_reason = job.dead_at = None
+    return job
+
+
+def enqueued_entry_job(codec: JobCodec, raw: Sequence[Any], deliveries: int) -> Job | None:
+    """The in-flight job of an entry as enqueue writes it, read at its fields' places (``j b r
+    m a x``, flat, as a script returns it), or None when ``raw`` is not of that shape or does
+    not decode (:func:`entry_job` then reads it, and says why). The caller sets its queue and
+    lease. The same job as :func:`entry_job` gives, without a map of the fields."""
+    if len(raw) != 12 or raw[0] != b"j" or raw[2] != b"b" or raw[4] != b"r" or raw[8] != b"a":
+        return None
+    try:
+        job = codec.decode(raw[3])
+        job.id = raw[1].decode()
+        retries, attempts = int(raw[5]), int(raw[9])
+    except (SerializationError, ValueError, AttributeError):
+        return None
+    job.retry_count = retries + deliveries - 1 if deliveries > 1 else retries
+    job.attempt = attempts + deliveries
+    job.state, job.available_at = JobState.IN_FLIGHT, None
+    job.dead_reason = job.dead_at = None
     return job
 
 

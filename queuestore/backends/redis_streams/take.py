@@ -30,6 +30,7 @@ from queuestore.backends.redis_streams.layout import (
     SEP,
     LeaseToken,
     call_id,
+    enqueued_entry_job,
     entry_job,
     fields_map,
 )
@@ -216,6 +217,12 @@ async def _materialize(
     jobs: list[Job] = []
     for eid_raw, deliveries_raw, raw in entries:
         eid, deliveries = eid_raw.decode(), int(deliveries_raw)
+        job = enqueued_entry_job(codec, raw, deliveries)
+        if job is not None:
+            job.queue, job.lease_token = queue, f"{head}{eid}{SEP}{deliveries}"
+            job.lease_deadline, job.started_at = deadline, now
+            jobs.append(job)
+            continue
         try:  # a script reply: flat bytes
             fields = dict(zip(map(name, raw[::2]), raw[1::2], strict=True))
         except (AttributeError, TypeError, ValueError):
