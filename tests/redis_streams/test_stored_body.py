@@ -62,3 +62,4 @@ def test_an_entry_of_another_shape_is_left_to_the_fields_map() -> None:
     assert enqueued_entry_job(codec, [b"b", *plain[1:]], 1) is None
     assert enqueued_entry_job(codec, [*plain[:3], b"\xc1garbage", *plain[4:]], 1) is None
     assert enqueued_entry_job(codec, [*plain[:5], b"", *plain[6:]], 1) is None
+    assert enqueued_entry_job(codec, dict(enumerate(plain)), 1) is None  # not a flat reply

@@ -282,7 +282,9 @@ def enqueued_entry_job(codec: JobCodec, raw: Sequence[Any], deliveries: int) -> 
     m a x``, flat, as a script returns it), or None when ``raw`` is not of that shape or does
     not decode (:func:`entry_job` then reads it, and says why). The caller sets its queue and
     lease. The same job as :func:`entry_job` gives, without a map of the fields."""
-    if len(raw) != 12 or raw[0] != b"j" or raw[2] != b"b" or raw[4] != b"r" or raw[8] != b"a":
+    if type(raw) is not list or len(raw) != 12:
+        return None
+    if raw[0] != b"j" or raw[2] != b"b" or raw[4] != b"r" or raw[8] != b"a":
         return None
     try:
         job = codec.decode(raw[3])
