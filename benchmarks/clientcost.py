@@ -34,7 +34,7 @@ import redis.asyncio as aredis
 from benchmarks.instrcost import _last_total
 from benchmarks.rawbatch import drain_lists, drain_stream, fill_lists, fill_stream
 from benchmarks.workload import make_jobs, raw_jobs
-from queuestore import BackendConfig, DequeueOptions, default_registry
+from queuestore import BackendConfig, DequeueOptions, QueueBackend, default_registry
 from queuestore.testing import RedisServer
 
 __all__ = ["main"]
@@ -51,6 +51,14 @@ def _ctl(flag: str) -> None:
     subprocess.run(["callgrind_control", flag, str(os.getpid())], check=True, capture_output=True)
 
 
+async def _backend(url: str, kind: str) -> QueueBackend:
+    """A backend of ``kind`` on a fresh queue, its maintenance loop out of the way."""
+    queue = f"client-{uuid.uuid4().hex[:8]}"
+    options = {"key_prefix": "qsclient:", "reclaim_interval": 3600}
+    cfg = BackendConfig(type=kind, name="client", url=url, queue=queue, options=options)
+    return await default_registry().factory(kind).create(cfg)
+
+
 async def _count(url: str, kind: str, n: int, work: Path) -> float:
     """Inside callgrind: instructions per call of ``n`` lone calls of ``kind``."""
     if kind == "raw":
@@ -65,11 +73,8 @@ async def _count(url: str, kind: str, n: int, work: Path) -> float:
         _ctl("-d")
         await r.aclose()
     else:
-        queue = f"client-{uuid.uuid4().hex[:8]}"
-        options = {"key_prefix": "qsclient:", "reclaim_interval": 3600}
-        cfg = BackendConfig(type=kind, name="client", url=url, queue=queue, options=options)
-        async with await default_registry().factory(kind).create(cfg) as b:
-            jobs = make_jobs(queue, n + 100)
+        async with await _backend(url, kind) as b:
+            jobs = make_jobs(b.queue, n + 100)
             for job in jobs[:100]:
                 await b.enqueue(job)
             _ctl("-z")
@@ -90,11 +95,8 @@ async def _count_drain(url: str, kind: str, n: int, work: Path) -> float:
         _ctl("-d")
         await r.aclose()
     else:
-        queue = f"client-{uuid.uuid4().hex[:8]}"
-        options = {"key_prefix": "qsclient:", "reclaim_interval": 3600}
-        cfg = BackendConfig(type=kind, name="client", url=url, queue=queue, options=options)
-        async with await default_registry().factory(kind).create(cfg) as b:
-            jobs = make_jobs(queue, n + 100)
+        async with await _backend(url, kind) as b:
+            jobs = make_jobs(b.queue, n + 100)
             for i in range(0, len(jobs), 1000):
                 await b.enqueue_many(jobs[i : i + 1000])
             opts = DequeueOptions(count=100, timeout=0)
