@@ -44,13 +44,35 @@ def job_ref(job: JobRef) -> tuple[str, str | None]:
     """Split a job argument into ``(job_id, lease_token or None)``.
 
     Raises:
-        InvalidJobError: neither a Job nor a non-empty str.
+        InvalidJobError: neither a Job nor a non-empty str, or a Job whose id or lease token is
+            not a non-empty str that UTF-8 can carry (someone altered it).
     """
     if isinstance(job, Job):
-        return job.id, job.lease_token
+        job_id, token = job.id, job.lease_token
+        if not _wire_text(job_id):
+            raise InvalidJobError("id", "must be a non-empty str without lone surrogates")
+        if token is not None and not _wire_text(token):
+            raise InvalidJobError("lease_token", "must be None or a lease token that dequeue returned")
+        return job_id, token
     if isinstance(job, str) and job:
+        if not _wire_text(job):
+            raise InvalidJobError("job", "must be a job id without lone surrogates")
         return job, None
     raise InvalidJobError("job", f"expected a Job or a non-empty job id, got {job!r}")
+
+
+def _wire_text(value: object) -> bool:
+    """Whether ``value`` is a non-empty str that UTF-8 encodes (ASCII at once; lone surrogates
+    do not encode)."""
+    if type(value) is not str or not value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def checked_job_ids(job_ids: Sequence[str]) -> list[str]:

@@ -79,13 +79,19 @@ def _odd_port(rest: str) -> str | None:
     authority = rest[:end]
     if authority.startswith("["):  # [v6 address]:port
         _, bracket, after = authority.partition("]")
-        if not bracket or not after or (after[:1] == ":" and after[1:].isdigit()):
+        if not bracket or not after or (after[:1] == ":" and _port_digits(after[1:])):
             return None
         return authority[: len(authority) - len(after)]
     host, colon, port = authority.partition(":")
-    if not colon or port.isdigit():
+    if not colon or _port_digits(port):
         return None
     return host
+
+
+def _port_digits(text: str) -> bool:
+    """Whether ``text`` reads as a port number: ASCII digits only (``"²"`` is a digit to
+    ``str.isdigit`` and no port)."""
+    return text.isascii() and text.isdigit()
 
 
 def url_secrets(url: object) -> list[str]:

@@ -115,7 +115,7 @@ def owner_pid(owner: str) -> int | None:
     """The process id in an owner id when that owner runs on this host, else None."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+    return int(pid) if host == socket.gethostname() and pid.isascii() and pid.isdigit() else None
 
 
 def owner_dead_here(owner: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 
 from queuestore import (
@@ -17,7 +18,9 @@ from queuestore import (
     InvalidJobError,
     IterOptions,
     Job,
+    JobNotFoundError,
     JobState,
+    LeaseLostError,
     QueueBackend,
 )
 
@@ -193,3 +196,41 @@ async def test_health_reports_a_state(backend: QueueBackend) -> None:
     health = await backend.health()
     assert health.status in (HealthLevel.HEALTHY, HealthLevel.DEGRADED), health.message
     assert health.checked_at > 0
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "x",
+        "\x1f\x1f\x1f",
+        "g\x1fc\x1f1-1\x1f\u00b2",  # a digit to str.isdigit, not to int()
+        "g\x1fc\x1f1-1\x1f\u0661",  # a digit to int() too
+        "g\x1fc\x1f1-1\x1f-1",
+        "\ud800",  # a lone surrogate: UTF-8 cannot carry it
+    ],
+)
+async def test_a_garbled_lease_token_is_refused_with_a_typed_error(backend: QueueBackend, token: str) -> None:
+    """A job whose lease token someone altered (digits of another script, a lone surrogate, a
+    negative count) is refused as a lost lease or an invalid argument, never with a bare
+    ValueError, and the real holder still owns the job."""
+    await backend.enqueue(Job(id="held", payload=1))
+    got = await backend.dequeue()
+    assert got is not None
+    forged = msgspec.structs.replace(got, lease_token=token)
+    calls: list[Callable[[], Awaitable[Any]]] = [
+        lambda: backend.ack(forged),
+        lambda: backend.nack(forged),
+        lambda: backend.extend_lease(forged, 5),
+    ]
+    for call in calls:
+        with pytest.raises((LeaseLostError, InvalidJobError, JobNotFoundError)):
+            await call()
+    if backend.capabilities().batch_operations:
+        outcome: Any
+        try:
+            outcome = await backend.ack_many([forged])
+        except InvalidJobError as exc:
+            outcome = exc.field
+        assert outcome in ([False], "lease_token")
+    await backend.ack(got)  # the holder's lease was untouched

@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from queuestore import ConfigurationError, DequeueOptions, InvalidJobError, Job, JobState
+from queuestore import ConfigurationError, DequeueOptions, InvalidJobError, Job, JobState, LeaseLostError
 
 from .conftest import Maker
 
@@ -170,3 +170,65 @@ async def test_a_mistyped_consumer_group_is_refused_unless_creating_is_asked_for
     await creator.ack(got)
     # a group the stream already has (made by another process) is fine
     assert await b.dequeue(DequeueOptions(consumer_group="audit", timeout=0)) is None
+
+
+# -- forged lease tokens ----------------------------------------------------------------------
+async def _forged(backend: Any, job_id: str, group: str | None = None) -> Job:
+    """A Job for ``job_id`` carrying a well-formed token naming its real entry, as only someone
+    who read the stream could write it."""
+    entries = await backend.conn.client.xrange(backend.skeys.stream)
+    eid = next(e[0].decode() for e in entries if e[1][b"j"] == job_id.encode())
+    return Job(id=job_id, payload=1, lease_token=f"{group or backend.group}\x1fsomeone\x1f{eid}\x1f1")
+
+
+@pytest.mark.parametrize("batch", [False, True])
+async def test_a_forged_token_for_a_ready_job_loses_nothing(make: Maker, batch: bool) -> None:
+    """An ack under a token naming a ready job's entry (never delivered) is a lost lease, and the
+    job is still delivered and acked once."""
+    b = await make()
+    for i in range(3):
+        assert await b.enqueue(Job(id=f"r{i}", payload=i))
+    forged = await _forged(b, "r2")
+    if batch:
+        assert await b.ack_many([forged]) == [False]
+    else:
+        with pytest.raises(LeaseLostError):
+            await b.ack(forged)
+    got = await b.dequeue_many(DequeueOptions(count=10, timeout=0))
+    assert sorted(j.id for j in got) == ["r0", "r1", "r2"]
+    assert await b.ack_many(got) == [True, True, True]
+    assert await b.length() == 0
+
+
+@pytest.mark.parametrize("batch", [False, True])
+async def test_a_token_naming_a_missing_group_is_a_lost_lease(make: Maker, batch: bool) -> None:
+    b = await make()
+    assert await b.enqueue(Job(id="g1", payload=1))
+    got = await b.dequeue(DequeueOptions(timeout=0))
+    assert got is not None
+    forged = await _forged(b, "g1", group="no-such-group")
+    if batch:
+        assert await b.ack_many([forged]) == [False]
+    else:
+        with pytest.raises(LeaseLostError):
+            await b.ack(forged)
+    calls = (lambda: b.nack(forged), lambda: b.extend_lease(forged, 5), lambda: b.move(forged, "elsewhere"))
+    for call in calls:
+        with pytest.raises(LeaseLostError):
+            await call()
+    await b.ack(got)  # the holder's lease was untouched
+    assert await b.length() == 0
+
+
+async def test_a_due_lease_record_of_a_missing_group_does_not_stop_the_queue(make: Maker) -> None:
+    """Garbage in the leases zset (a member naming a group that does not exist, due now) is
+    dropped by the sweep; takes go on."""
+    b = await make()
+    assert await b.enqueue(Job(id="flows", payload=1))
+    garbage = {f"no-such-group\x1f1-{i}": 0 for i in range(3)}
+    await b.conn.client.zadd(b.skeys.leases, garbage)
+    got = await b.dequeue(DequeueOptions(timeout=0))
+    assert got is not None
+    assert got.id == "flows"
+    await b.ack(got)
+    assert await b.conn.client.zmscore(b.skeys.leases, list(garbage)) == [None, None, None]

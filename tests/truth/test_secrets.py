@@ -233,6 +233,7 @@ async def test_a_stopped_or_frozen_server_shows_no_password(
         ("dial redis://:pa$$word@10.0.0.1:6379/0 failed", "pa$$word"),
         ("dial redis://admin:pa$$word failed", "pa$$word"),
         ("AUTH alice s3cret-4", "s3cret-4"),
+        ("dial redis://admin:\u00b2\u00b3\u00b9 failed", "\u00b2\u00b3\u00b9"),  # digits to isdigit, no port
     ],
 )
 def test_free_text_secrets_are_redacted(text: str, secret: str) -> None:

@@ -165,7 +165,7 @@ class LeaseToken:
             InvalidJobError: not a redis-streams lease token.
         """
         parts = token.split(SEP)
-        if len(parts) != 4 or not parts[3].isdigit():
+        if len(parts) != 4 or not (parts[3].isascii() and parts[3].isdigit()):
             raise InvalidJobError("lease_token", "not a redis-streams lease token")
         return cls(parts[0], parts[1], parts[2], int(parts[3]))
 
@@ -194,7 +194,7 @@ def ack_arg(group: str, job: JobRef) -> tuple[str, str]:
     if token is None:
         return job_id, f"{group}{SEP}{SEP}{SEP}{SEP}{job_id}"
     parts = token.split(SEP)
-    if len(parts) != 4 or not parts[3].isdigit():
+    if len(parts) != 4 or not (parts[3].isascii() and parts[3].isdigit()):
         raise InvalidJobError("lease_token", "not a redis-streams lease token")
     deliveries = str(int(parts[3]))
     if deliveries != parts[3]:

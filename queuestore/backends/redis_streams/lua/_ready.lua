@@ -95,7 +95,7 @@ local function requeue(eid, g, d, m)
 end
 
 local function reclaim_entry(eid, g)
-  local p = rcall("XPENDING", S, g, eid, eid, 1)
+  local p = pending(g, eid, eid, 1)
   if #p == 0 then return end
   local e = rcall("XRANGE", S, eid, eid)
   if #e == 0 then

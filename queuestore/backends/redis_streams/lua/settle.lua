@@ -43,10 +43,13 @@ local function leased(jid, group, consumer, eid, dtok)
     if rcall("ZSCORE", L, group .. US .. eid) then return -1 end
     return 0
   end
-  local p = rcall("XPENDING", S, group, eid, eid, 1)
+  local p = pending(group, eid, eid, 1)
   local d = p[1] and tonumber(p[1][4])
   if not d and guarded and rcall("HGET", I, jid) == eid then
-    -- its entry was deleted while pending and released by a reclaimer: the job is gone
+    -- not pending: a token naming an entry that is still there holds no lease on it (someone
+    -- forged or garbled it); one whose entry is gone names a job deleted while pending and
+    -- released by a reclaimer: the job is gone
+    if #rcall("XRANGE", S, eid, eid) > 0 then return -1 end
     rcall("HDEL", I, jid); rcall("ZREM", T, jid)
     return 0
   end
@@ -172,16 +175,20 @@ if op == "acks" then
   end
   local pend = {}
   if lo then
-    for _, p in ipairs(rcall("XPENDING", S, group, lo, hi, #match)) do pend[p[1]] = p[4] end
+    for _, p in ipairs((pending(group, lo, hi, #match))) do pend[p[1]] = p[4] end
   end
   for _, i in ipairs(match) do
     local teid = E[i]
     local d = pend[teid]
     if d == nil then
-      local p = rcall("XPENDING", S, group, teid, teid, 1)
+      local p = pending(group, teid, teid, 1)
       d = p[1] and p[1][4]
     end
-    if not d then
+    if not d and #rcall("XRANGE", S, teid, teid) > 0 then
+      -- not pending, its entry still there: the token holds no lease on it (forged, garbled,
+      -- or naming a group that does not exist)
+      out[i] = -1
+    elseif not d then
       -- its entry was deleted while pending and released by a reclaimer: the job is gone
       rcall("HDEL", I, J[i]); rcall("ZREM", T, J[i])
       out[i] = 0
@@ -308,7 +315,7 @@ local function take_out()
   end
   if only_dead and string.sub(loc, 1, 1) ~= "X" and loc ~= "M" then return 0 end
   if tok_eid ~= "" or string.match(loc, "^%d") then
-    local p = string.match(loc, "^%d") and rcall("XPENDING", S, group, loc, loc, 1) or {}
+    local p = string.match(loc, "^%d") and pending(group, loc, loc, 1) or {}
     if tok_eid ~= "" or #p > 0 then
       local st, eid, d, m = leased(jid, group, consumer, tok_eid, dtok)
       if st ~= 1 then return st end
@@ -424,7 +431,7 @@ elseif op == "giveback" then
   local n = 0
   for _, le in ipairs(leased) do
     local eid, d = le[1], tonumber(le[2]) or 1
-    local p = rcall("XPENDING", S, g, eid, eid, 1)
+    local p = pending(g, eid, eid, 1)
     local e = rcall("XRANGE", S, eid, eid)
     if p[1] and tonumber(p[1][4]) == d and #e > 0 then
       local m = tomap(e[1][2])
