@@ -57,3 +57,7 @@ local function rcall(cmd, ...)
   __check(cmd, {...})
   return redis.call(cmd, ...)
 end
+local function rpcall(cmd, ...)
+  __check(cmd, {...})
+  return redis.pcall(cmd, ...)
+end

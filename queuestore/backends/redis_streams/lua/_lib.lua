@@ -150,14 +150,14 @@ local function groups()
 end
 -- XPENDING of entries lo..hi of a group named by a caller or a lease record, which may name a
 -- group that does not exist (a garbled token, a group destroyed behind our back): nothing is
--- pending there then, and the second value is false
+-- pending there then
 local function pending(group, lo, hi, count)
-  local p = redis.pcall("XPENDING", S, group, lo, hi, count)
+  local p = rpcall("XPENDING", S, group, lo, hi, count)
   if type(p) == "table" and p.err then
-    if string.sub(p.err, 1, 7) == "NOGROUP" then return {}, false end
-    return rcall("XPENDING", S, group, lo, hi, count), true  -- any other error: raised as it is
+    if string.sub(p.err, 1, 7) == "NOGROUP" then return {} end
+    return rcall("XPENDING", S, group, lo, hi, count)  -- any other error: raised as it is
   end
-  return p, true
+  return p
 end
 -- is the entry still needed by another group (undelivered there, or pending there)?
 local function needed_elsewhere(eid, mine)

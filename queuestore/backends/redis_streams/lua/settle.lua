@@ -175,7 +175,7 @@ if op == "acks" then
   end
   local pend = {}
   if lo then
-    for _, p in ipairs((pending(group, lo, hi, #match))) do pend[p[1]] = p[4] end
+    for _, p in ipairs(pending(group, lo, hi, #match)) do pend[p[1]] = p[4] end
   end
   for _, i in ipairs(match) do
     local teid = E[i]
