@@ -222,6 +222,7 @@ async def test_a_garbled_lease_token_is_refused_with_a_typed_error(backend: Queu
         lambda: backend.ack(forged),
         lambda: backend.nack(forged),
         lambda: backend.extend_lease(forged, 5),
+        lambda: backend.move(forged, "elsewhere"),
     ]
     for call in calls:
         with pytest.raises((LeaseLostError, InvalidJobError, JobNotFoundError)):
@@ -234,3 +235,33 @@ async def test_a_garbled_lease_token_is_refused_with_a_typed_error(backend: Queu
             outcome = exc.field
         assert outcome in ([False], "lease_token")
     await backend.ack(got)  # the holder's lease was untouched
+
+
+async def test_a_lease_token_works_for_its_own_job_only(backend: QueueBackend) -> None:
+    """The token of one leased job, carried by another job (leased or ready), ends neither lease:
+    every call is refused and both jobs stay as they were."""
+    for jid in ("a", "b", "c"):
+        assert await backend.enqueue(Job(id=jid, payload=jid))
+    a = await backend.dequeue()
+    b = await backend.dequeue()
+    assert a is not None
+    assert b is not None
+    assert (a.id, b.id) == ("a", "b")
+    for other in ("b", "c"):  # b leased under its own token, c ready
+        crossed = msgspec.structs.replace(a, id=other)
+        calls: list[Callable[[Job], Awaitable[Any]]] = [
+            backend.ack,
+            backend.nack,
+            lambda job: backend.extend_lease(job, 5),
+            lambda job: backend.move(job, "elsewhere"),
+        ]
+        for call in calls:
+            with pytest.raises((LeaseLostError, JobNotFoundError)):
+                await call(crossed)
+        if backend.capabilities().batch_operations:
+            assert await backend.ack_many([crossed]) == [False]
+    await backend.ack(a)  # both holders' leases were untouched
+    await backend.ack(b)
+    rest = await backend.dequeue()
+    assert rest is not None
+    assert rest.id == "c"

@@ -61,7 +61,10 @@ local function leased(jid, group, consumer, eid, dtok)
     if rcall("HGET", I, jid) == eid then rcall("HDEL", I, jid) end
     return 0
   end
-  return 1, eid, d, tomap(e[1][2]), p[1][2]
+  local m = tomap(e[1][2])
+  -- a token works for its own job only: one of another job's entry holds no lease on this one
+  if guarded and jid ~= "" and m.j and m.j ~= jid then return -1 end
+  return 1, eid, d, m, p[1][2]
 end
 
 -- whether no entry from id lo on can have been removed: nothing at or after it was ever
