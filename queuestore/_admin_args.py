@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from queuestore._args import checked_job_ids
-from queuestore._job import AllJobs, JobState
+from queuestore._job import AllJobs, JobState, utf8_text
 from queuestore.errors import InvalidJobError
 
 __all__ = ["PAGE", "PURGEABLE", "delete_id", "purge_state", "redrive_target", "selected_ids"]
@@ -71,4 +71,6 @@ def delete_id(job_id: object) -> str:
     """
     if not isinstance(job_id, str) or not job_id:
         raise InvalidJobError("job_id", f"must be a non-empty job id, got {job_id!r}")
+    if not utf8_text(job_id):
+        raise InvalidJobError("job_id", "must be text UTF-8 can carry (no lone surrogates)")
     return job_id

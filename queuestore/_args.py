@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from queuestore._durations import duration_dec_hook, to_seconds
-from queuestore._job import Job
+from queuestore._job import Job, utf8_text
 from queuestore._models import DequeueOptions
 from queuestore.errors import ConfigurationError, InvalidJobError
 
@@ -49,30 +49,16 @@ def job_ref(job: JobRef) -> tuple[str, str | None]:
     """
     if isinstance(job, Job):
         job_id, token = job.id, job.lease_token
-        if not _wire_text(job_id):
+        if not utf8_text(job_id):
             raise InvalidJobError("id", "must be a non-empty str without lone surrogates")
-        if token is not None and not _wire_text(token):
+        if token is not None and not utf8_text(token):
             raise InvalidJobError("lease_token", "must be None or a lease token that dequeue returned")
         return job_id, token
     if isinstance(job, str) and job:
-        if not _wire_text(job):
+        if not utf8_text(job):
             raise InvalidJobError("job", "must be a job id without lone surrogates")
         return job, None
     raise InvalidJobError("job", f"expected a Job or a non-empty job id, got {job!r}")
-
-
-def _wire_text(value: object) -> bool:
-    """Whether ``value`` is a non-empty str that UTF-8 encodes (ASCII at once; lone surrogates
-    do not encode)."""
-    if type(value) is not str or not value:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
@@ -87,6 +73,8 @@ def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
     for job_id in ids:
         if not isinstance(job_id, str):
             raise InvalidJobError("job_ids", f"job ids are str, got {type(job_id).__name__}")
+        if job_id and not utf8_text(job_id):
+            raise InvalidJobError("job_ids", "a job id UTF-8 cannot carry (a lone surrogate)")
     return ids
 
 

@@ -180,6 +180,20 @@ def _finite(v: float | None) -> bool:
     return v is None or (isinstance(v, int | float) and math.isfinite(v) and abs(v) <= _MAX_EPOCH)
 
 
+def utf8_text(value: object) -> bool:
+    """Whether ``value`` is a non-empty str that UTF-8 carries (a lone surrogate does not): what
+    an id or token must be to reach a store."""
+    if type(value) is not str or not value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_job(job: Job) -> None:
     """Check a job before it is stored.
 
@@ -190,6 +204,8 @@ def validate_job(job: Job) -> None:
         raise InvalidJobError("job", f"expected a queuestore.Job, got {type(job).__name__}")
     if not isinstance(job.id, str) or not job.id or len(job.id) > 256:
         raise InvalidJobError("id", "must be a non-empty string of at most 256 characters")
+    if not utf8_text(job.id):
+        raise InvalidJobError("id", "must be text UTF-8 can carry (no lone surrogates)")
     if isinstance(job.priority, bool) or not isinstance(job.priority, int):
         raise InvalidJobError("priority", f"must be an int, got {type(job.priority).__name__}")
     if not PRIORITY_MIN <= job.priority <= PRIORITY_MAX:

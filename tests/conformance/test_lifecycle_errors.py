@@ -265,3 +265,27 @@ async def test_a_lease_token_works_for_its_own_job_only(backend: QueueBackend) -
     rest = await backend.dequeue()
     assert rest is not None
     assert rest.id == "c"
+
+
+async def test_an_id_utf8_cannot_carry_is_refused_by_name(backend: QueueBackend) -> None:
+    """A job id holding a lone surrogate cannot reach a store: every call that takes an id
+    refuses it with InvalidJobError naming the argument, and nothing changes."""
+    assert await backend.enqueue(Job(id="keep", payload=1))
+    bad = "\ud800"
+    cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("id", lambda: backend.enqueue(Job(id=bad, payload=1))),
+        ("job", lambda: backend.ack(bad)),
+        ("job_id", lambda: backend.delete(bad)),
+        ("job_ids", lambda: backend.get_jobs([bad])),
+        ("job_ids", lambda: backend.redrive([bad])),
+        ("job_ids", lambda: backend.purge(JobState.DEAD, [bad])),
+    ]
+    if backend.capabilities().batch_operations:
+        mixed = [Job(id="fine", payload=1), Job(id=bad, payload=2)]  # checked before any is stored
+        cases.append(("id", lambda: backend.enqueue_many(mixed)))
+    for field, call in cases:
+        with pytest.raises(InvalidJobError) as info:
+            await call()
+        assert info.value.field == field
+    assert await backend.length() == 1
+    assert [j.id if j else None for j in await backend.get_jobs(["keep", "fine"])] == ["keep", None]
