@@ -65,7 +65,8 @@ def checked_job_ids(job_ids: Sequence[str]) -> list[str]:
     """The ids of a ``get_jobs``-style call as a list, checked.
 
     Raises:
-        InvalidJobError: ``job_ids`` is a single string or holds a non-str.
+        InvalidJobError: ``job_ids`` is a single string, or holds a non-str or an id UTF-8
+            cannot carry.
     """
     if isinstance(job_ids, str | bytes):
         raise InvalidJobError("job_ids", "expected a sequence of job ids, got a single string")
