@@ -184,7 +184,11 @@ async def test_corrupt_held_entries_are_returned_marked_with_their_ids(make: Mak
     again = await b.migration_held("m1")
     assert [(j.id, j.last_error) for j in again] == [(j.id, j.last_error) for j in held]
     # dead garbage without an id is held too (it used to be dropped), marked
+    # in a later millisecond than the ready one: entries of two streams added in the same
+    # millisecond share an id, and their placeholder ids would coincide
+    await anyio.sleep(0.002)
     dead_anon = (await raw.xadd(b.skeys.dead, {"why": "x"})).decode()
+    assert dead_anon != anon
     dead = await b.migration_hold("m1", JobState.DEAD, 10)
     assert [j.id for j in dead] == [f"garbage-{dead_anon}"]
     assert dead[0].state is JobState.DEAD
