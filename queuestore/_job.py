@@ -221,6 +221,10 @@ def validate_job(job: Job) -> None:
             raise InvalidJobError(name, "must be a finite epoch time in seconds, at most year 9999")
 
 
+# the fields besides the payload that hold caller text, checked by name when a job does not encode
+_TEXT_FIELDS = ("type", "idempotency_key", "tags", "metadata")
+
+
 class JobBody(msgspec.Struct, kw_only=True, omit_defaults=True):
     """The part of a job that a layout keeping a record beside the body stores as the body:
     the fields no record carries. It decodes as a :class:`Job` (the missing fields take their
@@ -284,7 +288,18 @@ class JobCodec:
         except RecursionError:
             raise InvalidJobError("payload", f"is nested too deeply to encode as {self.format}") from None
         except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidJobError("payload", f"cannot be encoded as {self.format}: {exc}") from exc
+            field = self._culprit(job)
+            raise InvalidJobError(field, f"cannot be encoded as {self.format}: {exc}") from exc
+
+    def _culprit(self, job: Job | JobBody) -> str:
+        """The first field of ``job`` that does not encode alone (``"payload"`` when each does):
+        the field an encode error names, found only once encoding failed."""
+        for name in _TEXT_FIELDS:
+            try:
+                self._enc.encode(getattr(job, name, None))
+            except (TypeError, ValueError, OverflowError, RecursionError):
+                return name
+        return "payload"
 
     def encode(self, job: Job) -> bytes:
         """Encode a job.

@@ -183,14 +183,13 @@ async def test_corrupt_held_entries_are_returned_marked_with_their_ids(make: Mak
     # the same from migration_held (a resumed run), in hold order
     again = await b.migration_held("m1")
     assert [(j.id, j.last_error) for j in again] == [(j.id, j.last_error) for j in held]
-    # dead garbage without an id is held too (it used to be dropped), marked
-    # in a later millisecond than the ready one: entries of two streams added in the same
-    # millisecond share an id, and their placeholder ids would coincide
-    await anyio.sleep(0.002)
-    dead_anon = (await raw.xadd(b.skeys.dead, {"why": "x"})).decode()
-    assert dead_anon != anon
+    # dead garbage without an id is held too (it used to be dropped), marked, under a name
+    # of its own even when its entry id is the ready garbage's (entry ids are per stream: two
+    # entries added in one millisecond share one)
+    dead_anon = (await raw.xadd(b.skeys.dead, {"why": "x"}, id=anon)).decode()
+    assert dead_anon == anon
     dead = await b.migration_hold("m1", JobState.DEAD, 10)
-    assert [j.id for j in dead] == [f"garbage-{dead_anon}"]
+    assert [j.id for j in dead] == [f"garbage-dead-{dead_anon}"]
     assert dead[0].state is JobState.DEAD
     assert (dead[0].last_error or "").startswith(CORRUPT_PREFIX)
 
@@ -203,19 +202,19 @@ async def test_corrupt_held_entries_are_returned_marked_with_their_ids(make: Mak
     assert await b.migration_release("m1", ["good-1", "good-2"]) == 2
     assert await b.get_jobs(["good-1", "good-2"]) == [None, None]
     assert sorted(k.decode() for k in await raw.hkeys(b.skeys.parked)) == sorted(
-        ["bad-ready", f"garbage-{anon}", f"garbage-{dead_anon}"]
+        ["bad-ready", f"garbage-{anon}", f"garbage-dead-{dead_anon}"]
     )
     assert [j.id for j in await b.migration_held("m1")] == [
         "bad-ready",
         f"garbage-{anon}",
-        f"garbage-{dead_anon}",
+        f"garbage-dead-{dead_anon}",
     ]
 
     # a rollback puts the garbage back where it was, by id, and drops the parked copies
     assert await b.migration_restore("m1") == 3
     assert await raw.hlen(b.skeys.parked) == 0
     assert await raw.xlen(b.skeys.held("m1")) == 0
-    assert (await raw.hget(b.skeys.idx, f"garbage-{dead_anon}")).startswith(b"X")
+    assert (await raw.hget(b.skeys.idx, f"garbage-dead-{dead_anon}")).startswith(b"X")
     with pytest.raises(SerializationError, match="bad-ready"):
         await b.get_jobs(["bad-ready"])
     # dequeue still dead-letters the ready garbage, by its id

@@ -2,10 +2,11 @@
 queue's tag), release, restore in the old dequeue order, and ``import_jobs``.
 
 A held entry that does not decode is held all the same (a rollback restores it) and returned by
-``migration_hold`` / ``migration_held`` as a stand-in job: its id (``garbage-<entry id>`` when the
-entry carried none), the state it was held from, the raw body as ``payload`` and ``last_error``
-``"corrupt: <reason>"`` -- as redis-lists does -- so the migration can refuse it or dead-letter it
-(``on_corrupt``) by id. It is logged and counted (``corrupt_entries``) too.
+``migration_hold`` / ``migration_held`` as a stand-in job: its id (``garbage-<entry id>`` when a
+ready entry carried none, ``garbage-dead-<entry id>`` for a dead one), the state it was held from,
+the raw body as ``payload`` and ``last_error`` ``"corrupt: <reason>"`` -- as redis-lists does -- so
+the migration can refuse it or dead-letter it (``on_corrupt``) by id. It is logged and counted
+(``corrupt_entries``) too.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 --       9 leases (unused), 10-11 call records (unused), 12 held
 -- A held job is also parked under its id (body in 4, the other fields as JSON in 5, index
 -- "H<held id>"), so a lookup by id finds it without knowing the migration id. An entry that
--- carries no job id is garbage: it is held under "garbage-<entry id>" (never dropped), for the
--- migration to dead-letter or refuse.
+-- carries no job id is garbage: it is held under "garbage-<entry id>" from the ready stream and
+-- "garbage-dead-<entry id>" from the dead stream (entry ids are per stream: two entries added in
+-- one millisecond share one), never dropped, for the migration to dead-letter or refuse.
 -- ARGV: 1 op ("hold" | "release" | "restore"), 2 group, 3 count, then
 --       hold: 4 state ("ready" | "delayed" | "dead") -> {{held id, fields}...}
 --       release: 4.. job ids -> n released;  restore -> {n restored, n of them ready} (call until 0);
@@ -73,7 +74,7 @@ if op == "hold" then
   elseif state == "dead" then
     for _, e in ipairs(rcall("XRANGE", D, "-", "+", "COUNT", count)) do
       local m = tomap(e[2])
-      m.j = m.j or ("garbage-" .. e[1])
+      m.j = m.j or ("garbage-dead-" .. e[1])
       out[#out + 1] = hold(m, "dead")
       rcall("XDEL", D, e[1])
     end
