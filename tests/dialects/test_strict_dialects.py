@@ -127,6 +127,13 @@ async def _parse(backend: RedisStreamsBackend, reply: Any) -> Any:
     return await backend._script("test", "take", backend.skeys.core(), args)
 
 
+async def _sift_nothing(backend: RedisStreamsBackend) -> Any:
+    """lease.lua's "sift" mode on no entries (where no take is one transaction, Dragonfly, the
+    script runs nowhere else)."""
+    args = ["sift", backend.group, "@none", "", 1000, 10, 10, backend.queue, 0]
+    return await backend._script("test", "lease", backend.skeys.core(), args)
+
+
 async def exercise_streams(backend: RedisStreamsBackend) -> None:
     await backend.enqueue(Job(id="a", payload=1))
     await backend.enqueue(Job(id="d", payload=2).delayed(30))
@@ -147,6 +154,7 @@ async def exercise_streams(backend: RedisStreamsBackend) -> None:
     assert await backend.import_jobs([Job(id="dead", payload=0, state=JobState.DEAD)]) == [True]
     await backend.sweep()
     await _parse(backend, ["0-0", [], []])
+    assert await _sift_nothing(backend) == []
     await backend.stats()
     await backend.health()
     await lookup(backend)

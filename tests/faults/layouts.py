@@ -94,6 +94,19 @@ class ListsLayoutHooks(Layout):
 class StreamsLayoutHooks(Layout):
     type = "redis-streams"
     factory = RedisStreamsFactory
+
+    def call(self, backend: QueueBackend, op: str) -> Match:
+        """As :meth:`Layout.call`; a dequeue also matches the EXEC of a take sent as one
+        transaction (dequeue_many, coalesced dequeues), the reply that carries its entries."""
+        script = super().call(backend, op)
+        if op != "dequeue":
+            return script
+
+        def match(args: list[bytes]) -> bool:
+            return script(args) or (len(args) == 1 and args[0].upper() == b"EXEC")
+
+        return match
+
     calls = {
         "enqueue": ("enqueue", None),
         "enqueue_one": ("enqueue_one", None),

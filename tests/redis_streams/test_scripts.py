@@ -61,6 +61,10 @@ async def test_every_streams_script_runs_under_strict_keys(make: Maker) -> None:
     assert [j.state if j else None for j in found] == [None, JobState.DELAYED, JobState.DEAD, None]
     await backend.sweep()
     await _parse(backend, ["0-0", [], []])
+    assert await backend.enqueue_many([Job(payload=i) for i in range(3)]) == [True] * 3
+    batch = await backend.dequeue_many(DequeueOptions(count=3))  # one transaction
+    assert len(batch) == 3
+    assert await backend.ack_many(batch) == [True] * 3
     assert set(backend.script_set.scripts) <= set(backend.script_set.calls), backend.script_set.calls
 
 

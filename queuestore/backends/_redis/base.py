@@ -194,6 +194,32 @@ class RedisBackendBase(QueueBackend):
         finally:
             metrics.observe(perf_counter() - start)
 
+    async def _transaction(self, op: str, commands: Sequence[tuple[Any, ...]]) -> list[Any] | None:
+        """Run ``commands`` as one ``MULTI`` ... ``EXEC`` on the lane (see :mod:`.lane`): EXEC's
+        replies, an error reply in its place as redis-py's exception instance; None when the
+        client has no lane (a cluster, another pool). Never re-sent, and redis-py's errors are
+        raised as they are: whether a transaction whose reply was lost ran is the caller's to
+        find out.
+
+        Raises:
+            BackendClosedError: the backend is closed.
+            redis.exceptions.RedisError: the transaction failed or its reply was lost.
+        """
+        self._check_open(op)
+        conn = self._conn
+        if conn is None:
+            raise BackendClosedError(self.name, op, "backend is not open")
+        if conn.lane is None:
+            return None
+        start = perf_counter()
+        try:
+            return await conn.lane.transaction(commands)
+        except BaseException:
+            self.metrics.record("error")
+            raise
+        finally:
+            self.metrics.observe(perf_counter() - start)
+
     async def _scripts(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
         """Run scripts pipelined, ``pipeline_size`` per round trip; errors per entry are raised.
 

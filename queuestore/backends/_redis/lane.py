@@ -32,6 +32,7 @@ command and pool metrics for these calls (queuestore's metrics record them as be
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aredis
@@ -80,6 +81,37 @@ class Lane:
         finally:
             self._checkin(conn)
 
+    async def transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` as one ``MULTI`` ... ``EXEC`` and return EXEC's replies, one per
+        command, an error reply in its place as redis-py's exception instance (not raised).
+
+        Never re-sent: whether a transaction whose reply was lost ran is the caller's to find
+        out (its scripts carry a call id).
+
+        Raises:
+            redis.exceptions.ResponseError: the server refused the transaction (EXECABORT: a
+                command was refused as it was queued), or EXEC answered nil.
+            redis.exceptions.TimeoutError: no reply within the socket timeout.
+            redis.exceptions.ConnectionError: the connection broke, or no connection was free
+                within the pool's timeout.
+        """
+        packed = [pack_fast(args) for args in commands]
+        conn = await self._checkout()
+        try:
+            chunks = [b"*1\r\n$5\r\nMULTI\r\n"]
+            for args, one in zip(commands, packed, strict=True):
+                chunks.extend([one] if one is not None else conn.pack_command(*args))
+            chunks.append(b"*1\r\n$4\r\nEXEC\r\n")
+            replies = await self._exchange(conn, chunks, len(commands) + 2)
+        finally:
+            self._checkin(conn)
+        out = replies[-1]
+        if isinstance(out, ResponseError):
+            raise out
+        if not isinstance(out, list):
+            raise ResponseError(f"EXEC answered {out!r}")
+        return out
+
     async def _checkout(self) -> Any:
         pool = self._pool
         await pool._take_slot()
@@ -127,6 +159,15 @@ class Lane:
     @staticmethod
     async def _once(conn: Any, chunks: list[bytes]) -> Any:
         """One send and read on ``conn`` (connected first when a retry dropped it)."""
+        response = (await Lane._exchange(conn, chunks, 1))[0]
+        if isinstance(response, ResponseError):
+            raise response from None
+        return response
+
+    @staticmethod
+    async def _exchange(conn: Any, chunks: list[bytes], replies: int) -> list[Any]:
+        """Send ``chunks`` on ``conn`` and read ``replies`` replies, within one socket timeout
+        (error replies returned as exception instances)."""
         if not conn.is_connected:
             await conn.connect()
         interval = conn.health_check_interval
@@ -138,7 +179,8 @@ class Lane:
                 writer = conn._writer
                 writer.writelines(chunks)
                 await writer.drain()
-                response = await conn._parser.read_response()
+                read = conn._parser.read_response
+                out = [await read() for _ in range(replies)]
         except TimeoutError:
             await conn.disconnect(nowait=True)
             raise RedisTimeoutError(f"Timeout reading from {conn._host_error()}") from None
@@ -150,9 +192,7 @@ class Lane:
             raise
         if interval:
             conn.next_health_check = loop.time() + interval
-        if isinstance(response, ResponseError):
-            raise response from None
-        return response
+        return out
 
 
 _NEEDED_CONN = ("_writer", "_parser", "_host_error", "next_health_check", "health_check_interval", "retry")

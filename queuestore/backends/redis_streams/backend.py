@@ -77,7 +77,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     """A queue on a Redis stream (see the module docstring)."""
 
     lua_folder = lua_folder(__name__.rpartition(".")[0])
-    script_names = ("enqueue", "enqueue_one", "take", "settle", "migrate", "lookup", "dlq", "forget")
+    script_names = ("enqueue", "enqueue_one", "take", "lease", "settle", "migrate", "lookup", "dlq", "forget")
     options: RedisStreamsOptions
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:

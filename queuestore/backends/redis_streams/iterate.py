@@ -158,14 +158,21 @@ async def _walk_pending(store: StreamsStore, count: int, rev: bool, lo: str, hi:
             return
         ids = [text(r["message_id"]) for r in rows]
         pipe = store.conn.client.pipeline(transaction=False)
-        for eid in ids:
+        for row, eid in zip(rows, ids, strict=True):
             pipe.execute_command("XRANGE", store.keys.stream, eid, eid)
             pipe.execute_command("ZSCORE", store.keys.leases, lease_member(store.group, eid))
+            # an entry a transaction take read ("@..." consumer): its take's lease, unless extended
+            # since (another consumer's name is no lease member: "@" alone never is one either)
+            holder = text(row["consumer"])
+            pipe.execute_command(
+                "ZSCORE", store.keys.leases, lease_member(store.group, holder if holder[:1] == "@" else "@")
+            )
         with translating(store.name, "iter"):
             replies = await pipe.execute()
         jobs = []
         now = time.time()
-        for row, ent, deadline in zip(rows, replies[::2], replies[1::2], strict=True):
+        for row, ent, own, taken in zip(rows, replies[::3], replies[1::3], replies[2::3], strict=True):
+            deadline = own if own is not None else taken
             if not ent:
                 continue
             where = f"entry {text(row['message_id'])} of {store.keys.stream}"

@@ -12,7 +12,11 @@ key                            type      holds
                                          ``stream_name`` when set (it stays under ``{q}``)
 ``P{q}:idx``                   hash      job id -> entry id | ``D`` delayed | ``X<id>``
                                          dead | ``H<id>`` held | ``M`` moving
-``P{q}:leases``                zset      ``group<US>entry id`` -> lease deadline (ms)
+``P{q}:leases``                zset      ``group<US>entry id`` -> lease deadline (ms);
+                                         ``group<US>@<call id>:<consumer>`` -> the
+                                         deadline of a take sent as one transaction
+                                         (every entry pending under that consumer,
+                                         but one with a record of its own)
 ``P{q}:delayed``               zset      delayed job ids by due time (ms)
 ``P{q}:parked``                hash      job id -> body of a delayed / moving / held job
 ``P{q}:parked:meta``           hash      job id -> its counters (JSON; held / moving: also

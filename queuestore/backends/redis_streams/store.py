@@ -19,6 +19,7 @@ from queuestore.backends._redis.calls import CallLog
 from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends._redis.scripts import ScriptSet
 from queuestore.backends.redis_streams.layout import (
     StreamKeys,
     call_id,
@@ -86,6 +87,7 @@ class StreamsStore:
         self.script = backend._script
         self.scripts = backend._scripts
         self.call = backend._call
+        self.transaction = backend._transaction
         self.check_open = backend._check_open
         self._groups: set[str] = set()
         #: the ids of this instance's calls whose replies came back, for the next call to have
@@ -101,6 +103,16 @@ class StreamsStore:
         """The call id argument of a new mutating call (a new id, or ``cid``), listing the
         received calls whose records the script forgets (see :meth:`CallLog.arg`)."""
         return self.calls.arg(cid or call_id(), held=held)
+
+    @property
+    def script_set(self) -> ScriptSet:
+        """The backend's scripts as built for the connected server."""
+        return self._backend.script_set
+
+    @property
+    def server_kind(self) -> str:
+        """The connected server's kind (``redis``, ``valkey``, ``keydb``, ``dragonfly``)."""
+        return self._backend.server.kind
 
     @property
     def conn(self) -> RedisConnection:

@@ -1,8 +1,10 @@
-"""The dequeue side of ``redis-streams``: one ``take`` script call leases entries to a consumer.
+"""The dequeue side of ``redis-streams``: a take leases entries to a consumer.
 
-The script first reclaims expired leases of any consumer of the group (XAUTOCLAIM, up to
-``claim_count``), then reads new entries (XREADGROUP), records a lease deadline per entry
-and returns the entries with their delivery counts. An entry that does not decode is
+A take of two or more jobs on a standalone server is one transaction around a plain XREADGROUP
+(see :mod:`.transaction`). Any other take is one ``take`` script call: it first reclaims
+expired leases of any consumer of the group (XAUTOCLAIM, up to ``claim_count``), then reads
+new entries (XREADGROUP), records a lease deadline per entry and returns the entries with
+their delivery counts. An entry that does not decode is
 dead-letter'ed here (``bury``) with a placeholder job keeping its raw bytes. With nothing to
 take, the caller waits outside Lua (a finite XREAD BLOCK) for an entry newer than the last.
 
@@ -20,6 +22,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
+from queuestore._args import text
 from queuestore._job import Job, JobState
 from queuestore._logging import get_logger, log_buried
 from queuestore._models import DequeueOptions
@@ -36,6 +39,7 @@ from queuestore.backends.redis_streams.layout import (
 )
 from queuestore.backends.redis_streams.settle import give_back, settle_args
 from queuestore.backends.redis_streams.store import StreamsStore, log
+from queuestore.backends.redis_streams.transaction import read_in_transaction, sift, usable
 from queuestore.errors import InvalidJobError, OutcomeUnknownError, QueueStoreError, SerializationError
 
 __all__ = [
@@ -116,29 +120,51 @@ async def dequeue(
         await wait_for_entries(store, got.last_id, wait)
 
 
-async def take(store: StreamsStore, group: str, consumer: str, count: int, lease: float) -> Take:
-    """Lease up to ``count`` entries to ``consumer`` of ``group`` for ``lease`` seconds.
+async def take(
+    store: StreamsStore,
+    group: str,
+    consumer: str,
+    count: int,
+    lease: float,
+    cid: str = "",
+    *,
+    retry: bool = False,
+) -> Take:
+    """Lease up to ``count`` entries to ``consumer`` of ``group`` for ``lease`` seconds: as one
+    transaction where it can be (see :mod:`.transaction`), else by the ``take`` script. ``cid``
+    is the call's id (a new one by default); ``retry``: the call ``cid`` again, whose reply was
+    lost (by the script, which returns what the first run leased and leases no more).
 
-    Cancelled while the script may have run (or while its entries are decoded), or left
-    without the script's reply even after the retries, it hands back what the script leased
-    before re-raising: no caller saw those jobs.
+    Cancelled while the take may have run (or while its entries are decoded), or left
+    without the reply even after the retries, it hands back what the take leased before
+    re-raising: no caller saw those jobs.
 
     Raises:
         OutcomeUnknownError: the reply was lost even to the retries (the leases, if any, were
             handed back; if the hand-back failed too, they expire).
         BackendError: the store failed.
     """
-    cid = call_id()
-    args = store.take_args("dequeue", group, consumer, count, lease, cid)
+    cid = cid or call_id()
     try:
-        reply = await store.run_in_group("dequeue", "take", store.keys.core(), args, group)
-        entries, next_due, last_id, deadline_ms, server_now = reply
-        jobs = await _materialize(store, entries, group, consumer, int(deadline_ms), int(server_now))
+        read = None
+        if not retry and usable(store, count, lease):
+            read = await read_in_transaction(store, group, consumer, count, lease, cid)
+        if read is not None:
+            entries, deadline_ms, server_now, holder = read
+            took, next_due, last_id = bool(entries), False, False
+            entries = await sift(store, group, holder, entries, lease, server_now)
+        else:
+            args = store.take_args("dequeue", group, consumer, count, lease, cid)
+            reply = await store.run_in_group("dequeue", "take", store.keys.core(), args, group)
+            entries, next_due, last_id, deadline_ms, server_now = reply[:5]
+            holder = text(reply[5]) if len(reply) > 5 and reply[5] else consumer
+            took = bool(entries)
+        jobs = await _materialize(store, entries, group, holder, int(deadline_ms), int(server_now))
     except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):
         await hand_back(store, cid, group)
         raise
-    store.calls.received(cid if entries else "")  # its record: no hand-back reads it any more
-    return Take(jobs, bool(entries), next_due, last_id, int(server_now))
+    store.calls.received(cid if took else "")  # its record: no hand-back reads it any more
+    return Take(jobs, took, next_due, last_id, int(server_now))
 
 
 async def hand_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:

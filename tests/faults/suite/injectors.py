@@ -53,7 +53,9 @@ def _client(server: RedisServer) -> aredis.Redis:
 
 
 def any_script(args: list[bytes]) -> bool:
-    return bool(args) and args[0].upper() in (b"EVALSHA", b"EVAL")
+    """A script call, or the EXEC of a transaction (a batch take of redis-streams: its entries
+    come back in EXEC's reply)."""
+    return bool(args) and args[0].upper() in (b"EVALSHA", b"EVAL", b"EXEC")
 
 
 async def proxy_faults(ctx: FaultContext) -> int:

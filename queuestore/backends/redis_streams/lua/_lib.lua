@@ -159,6 +159,38 @@ local function pending(group, lo, hi, count)
   end
   return p
 end
+-- A take sent as one transaction (lease.lua) reads its entries as a consumer of its own,
+-- "@<call id>", and records one lease for all of them: "group<US>@<call id>" in the leases
+-- zset. An entry extended since has a record of its own ("group<US>entry id"), which comes
+-- first. Any other consumer name is a caller's (its entries have records of their own).
+local function is_take(consumer)
+  return type(consumer) == "string" and string.byte(consumer, 1) == 64
+end
+-- the lease deadline (ms, a string) of an entry pending under consumer, or nil
+local function lease_score(group, eid, consumer)
+  local s = rcall("ZSCORE", L, group .. US .. eid)
+  if s or not is_take(consumer) then return s end
+  return rcall("ZSCORE", L, group .. US .. consumer)
+end
+-- every entry pending under consumer of group ({id, consumer, idle, deliveries} rows)
+local function pending_of(group, consumer)
+  local out, start = {}, "-"
+  while true do
+    local page = rpcall("XPENDING", S, group, start, "+", 1000, consumer)
+    if type(page) ~= "table" or page.err then return out end
+    for _, row in ipairs(page) do out[#out + 1] = row end
+    if #page < 1000 then return out end
+    start = "(" .. page[#page][1]
+  end
+end
+-- a take's consumer with nothing pending under it goes, and its lease record with it
+local function close_take(group, consumer)
+  if not is_take(consumer) then return end
+  local p = rpcall("XPENDING", S, group, "-", "+", 1, consumer)
+  if type(p) ~= "table" or p.err or #p > 0 then return end
+  rpcall("XGROUP", "DELCONSUMER", S, group, consumer)
+  rcall("ZREM", L, group .. US .. consumer)
+end
 -- is the entry still needed by another group (undelivered there, or pending there)?
 local function needed_elsewhere(eid, mine)
   for _, g in ipairs(groups()) do

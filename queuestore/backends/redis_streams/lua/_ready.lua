@@ -94,19 +94,45 @@ local function requeue(eid, g, d, m)
   if m.j and not rcall("HGET", I, m.j) then rcall("ZREM", T, m.j) end
 end
 
-local function reclaim_entry(eid, g)
+-- an expired lease on one entry: requeued (or dead-lettered), or released when the entry is
+-- gone; a take's consumer left with nothing pending goes too, unless the caller sees to it
+local function reclaim_entry(eid, g, keep_take)
   local p = pending(g, eid, eid, 1)
   if #p == 0 then return end
   local e = rcall("XRANGE", S, eid, eid)
   if #e == 0 then
     -- deleted while pending: released and counted, never retried
     rcall("XACK", S, g, eid); rcall("HINCRBY", C, "lost", 1)
-    return
+  else
+    requeue(eid, g, tonumber(p[1][4]), tomap(e[1][2]))
   end
-  requeue(eid, g, tonumber(p[1][4]), tomap(e[1][2]))
+  if not keep_take then close_take(g, p[1][2]) end
 end
 
--- expired leases ("group<US>entry id" members), ties in entry id order (the order leased)
+-- an expired take lease ("group<US>@<call id>"): each entry still pending under the take's
+-- consumer is reclaimed, in entry id order, but one with a lease record of its own (extended
+-- since). Up to limit entries; the record and the consumer go once none is left to reclaim.
+local function reclaim_take(member, g, consumer, limit)
+  local start, n = "-", 0
+  while n < limit do
+    local page = rpcall("XPENDING", S, g, start, "+", limit, consumer)
+    if type(page) ~= "table" or page.err then page = {} end
+    for _, row in ipairs(page) do
+      if not rcall("ZSCORE", L, g .. US .. row[1]) then
+        reclaim_entry(row[1], g, true)
+        n = n + 1
+      end
+    end
+    if #page < limit then
+      rcall("ZREM", L, member)
+      close_take(g, consumer)
+      return
+    end
+    start = "(" .. page[#page][1]
+  end
+end
+
+-- expired leases ("group<US>entry id" and take members), ties in entry id order (the order leased)
 local function reclaim_due(limit)
   local function tie(member)
     local sep = string.find(member, US, 1, true)
@@ -116,9 +142,36 @@ local function reclaim_due(limit)
   end
   for _, e in ipairs(due_members(L, limit, tie)) do
     local member = e.m
-    rcall("ZREM", L, member)
     local sep = string.find(member, US, 1, true)
-    if sep then reclaim_entry(string.sub(member, sep + 1), string.sub(member, 1, sep - 1)) end
+    local g, rest = sep and string.sub(member, 1, sep - 1), sep and string.sub(member, sep + 1)
+    if sep and is_take(rest) then
+      reclaim_take(member, g, rest, limit)
+    else
+      rcall("ZREM", L, member)
+      if sep then reclaim_entry(rest, g) end
+    end
+  end
+end
+
+-- waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
+local function expire(batch)
+  local gone = rcall("ZRANGEBYSCORE", T, "-inf", NOW_MS, "LIMIT", 0, batch)
+  local gs = #gone > 0 and groups() or {}
+  for _, jid in ipairs(gone) do
+    local loc = rcall("HGET", I, jid)
+    rcall("ZREM", T, jid)
+    if loc == "D" then
+      unpark(jid); rcall("HDEL", I, jid)
+      rcall("HINCRBY", C, "expired", 1)
+    elseif loc and string.match(loc, "^%d") then
+      local undelivered = true
+      for _, g in ipairs(gs) do
+        if idcmp(loc, g["last-delivered-id"]) <= 0 then undelivered = false end
+      end
+      if undelivered then
+        rcall("XDEL", S, loc); rcall("HDEL", I, jid); rcall("HINCRBY", C, "expired", 1)
+      end
+    end
   end
 end
 

@@ -50,7 +50,7 @@ local function lookup(jid)
     if not f then return {} end -- deleted behind our back: enqueue would take the id again
     local g, p = pending(loc)
     if g then
-      local deadline = rcall("ZSCORE", L, g .. US .. loc)
+      local deadline = lease_score(g, loc, p[2])
       return {"in_flight", f, g, p[2], loc, p[4], p[3], deadline or false}
     end
     if waiting_expired(tomap(f).x) then return {} end

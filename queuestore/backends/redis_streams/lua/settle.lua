@@ -24,10 +24,12 @@ retention, queue = ARGV[3] == "1", ARGV[4]
 local prior = recalled(cid)
 if prior then return prior end
 
--- drop this group's claim on an entry; delete the entry once no group needs it
-local function release(eid, jid, group, keep_index)
+-- drop this group's claim on an entry; delete the entry once no group needs it (and the
+-- take's consumer that held it, once nothing is pending under it)
+local function release(eid, jid, group, keep_index, owner)
   rcall("XACK", S, group, eid)
   finish(eid, not keep_index and jid or nil, group)
+  close_take(group, owner)
 end
 
 -- find a leased job: status, entry id, deliveries, fields map. A token (entry id + delivery
@@ -40,7 +42,7 @@ local function leased(jid, group, consumer, eid, dtok)
     eid = loc
   elseif op ~= "bury" and not rcall("HGET", I, jid) then
     -- deleted while leased (dlq delete): its lease record stays until the deadline
-    if rcall("ZSCORE", L, group .. US .. eid) then return -1 end
+    if lease_score(group, eid, consumer) then return -1 end
     return 0
   end
   local p = pending(group, eid, eid, 1)
@@ -127,11 +129,20 @@ end
 local ACK_CHAR = {[1] = "1", [0] = "0", [-1] = "L"}
 if op == "acks" then
   -- each argument split into parallel lists: group, consumer, entry id, deliveries, job id
+  -- (split at the separators with plain finds: a pattern walks every character, and backs up)
   local n, G, CS, E, DT, J, seen = #ARGV - 5, {}, {}, {}, {}, {}, {}
+  local find, sub = string.find, string.sub
   for i = 1, n do
-    local g, c, e, d, j = string.match(ARGV[i + 5], "^([^\031]*)\031([^\031]*)\031([^\031]*)\031([^\031]*)\031(.*)$")
-    G[i], CS[i], E[i], DT[i], J[i] = g, c, e, d, j
-    if j then seen[j] = (seen[j] or 0) + 1 end
+    local arg = ARGV[i + 5]
+    local a = find(arg, US, 1, true)
+    local b = a and find(arg, US, a + 1, true)
+    local c = b and find(arg, US, b + 1, true)
+    local d = c and find(arg, US, c + 1, true)
+    if d then
+      local j = sub(arg, d + 1)
+      G[i], CS[i], E[i], DT[i], J[i] = sub(arg, 1, a - 1), sub(arg, a + 1, b - 1), sub(arg, b + 1, c - 1), sub(arg, c + 1, d - 1), j
+      seen[j] = (seen[j] or 0) + 1
+    end
   end
   local out, acked, lost = {}, 0, 0
   -- the lean path, for a guarded ack of a job named once in the call whose index points at the
@@ -236,13 +247,22 @@ if op == "acks" then
     end
     chunked("HDEL", I, gone)
     chunked("ZREM", T, gone)
+    -- the takes' consumers these were the last pending entries of go (one check per take)
+    local closed = {}
+    for _, i in ipairs(ok) do
+      local c = CS[i]
+      if not closed[c] and is_take(c) then
+        closed[c] = true
+        close_take(group, c)
+      end
+    end
   end
   for i = 1, n do
     if out[i] == nil then
       local g, jid = G[i], J[i]
-      local st, eid = leased(jid, g, CS[i], E[i], DT[i])
+      local st, eid, _, _, owner = leased(jid, g, CS[i], E[i], DT[i])
       if st == 1 then
-        release(eid, jid, g, false)
+        release(eid, jid, g, false, owner)
         acked = acked + 1
       end
       out[i] = st
@@ -302,7 +322,7 @@ if op == "nack" or op == "bury" or op == "extend" then
     end
     rcall("HINCRBY", C, "nacked", 1)
   end
-  release(eid, jid, group, true)
+  release(eid, jid, group, true, owner)
   return {1, state}
 end
 
@@ -313,17 +333,17 @@ local function take_out()
   local loc = rcall("HGET", I, jid)
   if not loc then
     -- deleted while leased (dlq delete): the holder's lease record stays until the deadline
-    if tok_eid ~= "" and rcall("ZSCORE", L, group .. US .. tok_eid) then return -1 end
+    if tok_eid ~= "" and lease_score(group, tok_eid, consumer) then return -1 end
     return 0
   end
   if only_dead and string.sub(loc, 1, 1) ~= "X" and loc ~= "M" then return 0 end
   if tok_eid ~= "" or string.match(loc, "^%d") then
     local p = string.match(loc, "^%d") and pending(group, loc, loc, 1) or {}
     if tok_eid ~= "" or #p > 0 then
-      local st, eid, d, m = leased(jid, group, consumer, tok_eid, dtok)
+      local st, eid, d, m, owner = leased(jid, group, consumer, tok_eid, dtok)
       if st ~= 1 then return st end
       m.r = num(m.r) + d - 1; m.a = num(m.a) + d
-      return 1, m, function() release(eid, jid, group, true) end, "in_flight"
+      return 1, m, function() release(eid, jid, group, true, owner) end, "in_flight"
     end
     local e = rcall("XRANGE", S, loc, loc)
     if #e == 0 then rcall("HDEL", I, jid); return 0 end
@@ -422,7 +442,10 @@ elseif op == "giveback" then
   local leased = {}
   if take_id ~= "" then
     local rec = decode_object(rcall("HGET", CR, take_id))
-    if rec and type(rec.ids) == "string" then
+    if rec and is_take(rec.c) then
+      -- a take of its own consumer (lease.lua): what is pending under it
+      for _, p in ipairs(pending_of(g, rec.c)) do leased[#leased + 1] = {p[1], p[4]} end
+    elseif rec and type(rec.ids) == "string" then
       -- entries delivered once, named in one string (see take.lua)
       for id in string.gmatch(rec.ids, "[^,]+") do leased[#leased + 1] = {id, 1} end
     else
@@ -441,7 +464,7 @@ elseif op == "giveback" then
       m.r = num(m.r) + d - 1; m.a = num(m.a) + d - 1
       if #groups() > 1 then m.g = g end
       if m.j and rcall("HGET", I, m.j) == eid then append(m) end
-      release(eid, m.j, g, true)
+      release(eid, m.j, g, true, p[1][2])
       n = n + 1
     end
   end

@@ -4,7 +4,8 @@
 -- ARGV: 1 mode ("dequeue" | "sweep" | "parse"), 2 group, 3 consumer, 4 count, 5 call id (dequeue;
 --       "" = not recorded), 6 claim_min_idle_ms, 7 claim_count, 8 batch, 9 retention (0/1),
 --       10 lease_ms, 11 queue, 12 max_length (retention trimming; 0 = keep all)
--- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms};
+-- dequeue returns {entries, next_due_ms | false, last_id, lease deadline ms, server now ms[,
+-- consumer]} (the consumer: a replayed take's own, when lease.lua took it);
 -- each entry {id, deliveries, fields}; next_due_ms and last_id are false when it returns entries
 -- (a caller waits only after a take that found nothing). Its record (call id -> {t = deadline,
 -- ids = "id,id,..."}: entries delivered once, as every take leases them; a record of the older
@@ -42,28 +43,6 @@ if mode == "parse" then
   local ids = {}
   for _, e in ipairs(live) do ids[#ids + 1] = e[1] end
   return {cursor, ids, deleted, holes}
-end
-
--- 2. waiting jobs past their TTL are dropped and counted (in-flight ones are left alone)
-local function expire()
-  local gone = rcall("ZRANGEBYSCORE", T, "-inf", NOW_MS, "LIMIT", 0, batch)
-  local gs = #gone > 0 and groups() or {}
-  for _, jid in ipairs(gone) do
-    local loc = rcall("HGET", I, jid)
-    rcall("ZREM", T, jid)
-    if loc == "D" then
-      unpark(jid); rcall("HDEL", I, jid)
-      rcall("HINCRBY", C, "expired", 1)
-    elseif loc and string.match(loc, "^%d") then
-      local undelivered = true
-      for _, g in ipairs(gs) do
-        if idcmp(loc, g["last-delivered-id"]) <= 0 then undelivered = false end
-      end
-      if undelivered then
-        rcall("XDEL", S, loc); rcall("HDEL", I, jid); rcall("HINCRBY", C, "expired", 1)
-      end
-    end
-  end
 end
 
 local function reclaim_orphans()
@@ -144,9 +123,20 @@ local function leased_in(rec)
   return type(rec.e) == "table" and rec.e or {}
 end
 
--- a retried dequeue (same call id): the entries the first run leased, re-read; nothing more
+-- a retried dequeue (same call id): the entries the first run leased, re-read; nothing more.
+-- A take sent as one transaction (lease.lua) names its consumer (c): what is still pending
+-- under it, and that consumer is returned as the one the entries are leased to.
 local function replay(rec)
   local out = {}
+  if is_take(rec.c) then
+    local page = rpcall("XPENDING", S, group, "-", "+", count, rec.c)
+    if type(page) ~= "table" or page.err then page = {} end
+    for _, p in ipairs(page) do
+      local e = rcall("XRANGE", S, p[1], p[1])
+      if #e > 0 then out[#out + 1] = {p[1], p[4], e[1][2]} end
+    end
+    return out, rec.c
+  end
   for _, le in ipairs(leased_in(rec)) do
     local eid, d = le[1], le[2]
     local p = rcall("XPENDING", S, group, eid, eid, 1)
@@ -169,13 +159,14 @@ if mode == "dequeue" then
   if prior then
     if prior.err then return prior end
     local nd, last = tail_state()
-    return {replay(prior), nd, last, tonumber(prior.t) or now, now}
+    local out, held_by = replay(prior)
+    return {out, nd, last, tonumber(prior.t) or now, now, held_by or false}
   end
 end
 
 reclaim_due(claim_count)
 promote(batch)
-expire()
+expire(batch)
 if mode == "sweep" then
   reclaim_orphans()
   return {trim()}
