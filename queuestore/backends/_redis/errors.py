@@ -28,13 +28,14 @@ from queuestore.errors import (
     ConfigurationError,
     ConnectionFailedError,
     OperationTimeoutError,
+    OutcomeUnknownError,
     PermissionDeniedError,
     QueueMovedError,
     QueueStoreError,
     TLSFailedError,
 )
 
-__all__ = ["MOVED_PREFIX", "REDIS_FAILURES", "translate", "translating"]
+__all__ = ["MOVED_PREFIX", "REDIS_FAILURES", "outcome_unknown", "translate", "translating"]
 
 #: the error reply of a storing script on a queue a migration moved: ``QSMOVED <home JSON>``
 MOVED_PREFIX = "QSMOVED "
@@ -156,3 +157,21 @@ def translating(backend: str, operation: str) -> Iterator[None]:
         raise
     except REDIS_FAILURES as exc:
         raise translate(backend, operation, exc) from exc
+
+
+#: what a call's reply may have been lost to after the server ran it
+_LOST_REPLY = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
+
+
+def outcome_unknown(exc: BaseException) -> OutcomeUnknownError | None:
+    """The OutcomeUnknownError a failed mutating call with a call id stands for: its reply was
+    lost (the connection broke or timed out, after the client's retries with the same call id),
+    or the server's record of the call is unreadable. None for any other failure."""
+    if isinstance(exc, OutcomeUnknownError) or not isinstance(exc, BackendError):
+        return None
+    cause = exc.__cause__
+    if isinstance(cause, _LOST_REPLY) or (
+        isinstance(cause, rexc.ResponseError) and str(cause).startswith("QSUNKNOWN")
+    ):
+        return OutcomeUnknownError(exc.backend, exc.operation, cause)
+    return None

@@ -14,12 +14,13 @@ from redis import exceptions as rexc
 from queuestore._metrics import OperationMetrics
 from queuestore.backends._redis.calls import CallLog
 from queuestore.backends._redis.connection import RedisConnection
+from queuestore.backends._redis.errors import outcome_unknown
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_lists.layout import ListsLayout
 from queuestore.backends.redis_lists.options import RedisListsOptions
-from queuestore.errors import BackendError, OutcomeUnknownError, QueueMovedError
+from queuestore.errors import BackendError, QueueMovedError
 
-__all__ = ["CallSpec", "ListsContext", "call_id", "chunks", "outcome_unknown"]
+__all__ = ["CallSpec", "ListsContext", "call_id", "chunks"]
 
 T = TypeVar("T")
 
@@ -33,27 +34,9 @@ CallSpec = tuple[str, Sequence[str], Sequence[Any]]
 CommandRunner = Callable[..., Awaitable[Any]]
 
 
-#: what a call's reply may have been lost to after the server ran it
-_LOST_REPLY = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
-
-
 def call_id() -> str:
     """A new call id: 16 random hex digits (the scripts record a call's reply under it)."""
     return os.urandom(8).hex()
-
-
-def outcome_unknown(exc: BaseException) -> OutcomeUnknownError | None:
-    """The OutcomeUnknownError a failed mutating call with a call id stands for: its reply was
-    lost (the connection broke or timed out, after the client's retries with the same call id),
-    or the server's record of the call is unreadable. None for any other failure."""
-    if isinstance(exc, OutcomeUnknownError) or not isinstance(exc, BackendError):
-        return None
-    cause = exc.__cause__
-    if isinstance(cause, _LOST_REPLY) or (
-        isinstance(cause, rexc.ResponseError) and str(cause).startswith("QSUNKNOWN")
-    ):
-        return OutcomeUnknownError(exc.backend, exc.operation, cause)
-    return None
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:

@@ -17,7 +17,7 @@ from queuestore._job import Job, JobState
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.calls import CallLog
 from queuestore.backends._redis.connection import RedisConnection
-from queuestore.backends._redis.errors import translating
+from queuestore.backends._redis.errors import outcome_unknown, translating
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.scripts import ScriptSet
 from queuestore.backends.redis_streams.layout import (
@@ -32,30 +32,14 @@ from queuestore.backends.redis_streams.options import (
     default_consumer_name,
     lease_length,
 )
-from queuestore.errors import BackendError, InvalidJobError, OutcomeUnknownError, SerializationError
+from queuestore.errors import BackendError, InvalidJobError, SerializationError
 
-__all__ = ["StreamsStore", "log", "outcome_unknown"]
+__all__ = ["StreamsStore", "log"]
 
 log = logging.getLogger("queuestore.backends.redis_streams")
 
-#: what a call's reply may have been lost to after the server ran it
-_LOST_REPLY = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
 #: a reply that did not come in time (the client does not retry these by itself)
 _TIMED_OUT = (rexc.TimeoutError, TimeoutError)
-
-
-def outcome_unknown(exc: BaseException) -> OutcomeUnknownError | None:
-    """The OutcomeUnknownError a failed mutating call with a call id stands for: its reply was
-    lost (connection broken or timed out after the client's retries, each with the same call
-    id), or the server's record of the call is unreadable. None for any other failure."""
-    if isinstance(exc, OutcomeUnknownError) or not isinstance(exc, BackendError):
-        return None
-    cause = exc.__cause__
-    if isinstance(cause, _LOST_REPLY) or (
-        isinstance(cause, rexc.ResponseError) and str(cause).startswith("QSUNKNOWN")
-    ):
-        return OutcomeUnknownError(exc.backend, exc.operation, cause)
-    return None
 
 
 class StreamsStore:

@@ -30,9 +30,9 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, RedisError
 
-from queuestore.backends._redis.errors import translate
+from queuestore.backends._redis.errors import outcome_unknown, translate
 from queuestore.backends.redis_streams.layout import ms
-from queuestore.backends.redis_streams.store import StreamsStore, outcome_unknown
+from queuestore.backends.redis_streams.store import StreamsStore
 
 __all__ = ["Read", "read_in_transaction", "sift", "usable"]
 
