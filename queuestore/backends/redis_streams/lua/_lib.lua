@@ -160,9 +160,10 @@ local function pending(group, lo, hi, count)
   return p
 end
 -- A take sent as one transaction (lease.lua) reads its entries as a consumer of its own,
--- "@<call id>", and records one lease for all of them: "group<US>@<call id>" in the leases
--- zset. An entry extended since has a record of its own ("group<US>entry id"), which comes
--- first. Any other consumer name is a caller's (its entries have records of their own).
+-- "@<call id>:<consumer>", and records one lease for all of them in the leases zset:
+-- "group<US>@<call id>:<consumer>". An entry extended since has a record of its own
+-- ("group<US>entry id"), which comes first. Any other consumer name is a caller's (its entries
+-- have records of their own).
 local function is_take(consumer)
   return type(consumer) == "string" and string.byte(consumer, 1) == 64
 end

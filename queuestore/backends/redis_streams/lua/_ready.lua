@@ -109,9 +109,9 @@ local function reclaim_entry(eid, g, keep_take)
   if not keep_take then close_take(g, p[1][2]) end
 end
 
--- an expired take lease ("group<US>@<call id>"): each entry still pending under the take's
--- consumer is reclaimed, in entry id order, but one with a lease record of its own (extended
--- since). Up to limit entries; the record and the consumer go once none is left to reclaim.
+-- an expired take lease ("group<US>@<call id>:<consumer>"): each entry still pending under
+-- the take's consumer is reclaimed, in entry id order, but one with a lease record of its own
+-- (extended since). Up to limit entries; the record and the consumer go once none is left to reclaim.
 local function reclaim_take(member, g, consumer, limit)
   local start, n = "-", 0
   while n < limit do

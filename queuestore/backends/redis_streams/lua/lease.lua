@@ -1,14 +1,16 @@
 -- streams/lease: the two halves of a take sent as one transaction around a plain XREADGROUP, so
 -- the entries never pass through Lua:
---   MULTI; lease "before"; XREADGROUP GROUP <group> @<call id> COUNT n STREAMS <stream> >;
+--   MULTI; lease "before";
+--   XREADGROUP GROUP <group> @<call id>:<consumer> COUNT n STREAMS <stream> >;
 --   lease "after"; EXEC
--- The take reads as a consumer of its own ("@<call id>") and "after" records one lease for all
--- it read ("group<US>@<call id>" -> deadline ms in the leases zset; see _lib.lua); and "sift",
--- for entries such a take read that are not the group's to lease.
+-- The take reads as a consumer of its own ("@<call id>:<consumer>") and "after" records one
+-- lease for all it read ("group<US>@<call id>:<consumer>" -> deadline ms in the leases zset;
+-- see _lib.lua); and "sift", for entries such a take read that are not the group's to lease.
 -- KEYS: 1 stream, 2 idx, 3 delayed, 4 parked bodies, 5 parked meta, 6 ttl, 7 dead, 8 counters,
 --       9 leases, 10 call records, 11 call record times
--- ARGV: 1 mode ("before" | "after" | "sift"), 2 group, 3 consumer ("@<call id>"), 4 call id
---       argument, 5 lease ms, 6 claim_count, 7 batch, 8 queue, 9 retention (0/1), then sift: entry ids
+-- ARGV: 1 mode ("before" | "after" | "sift"), 2 group, 3 consumer ("@<call id>:<consumer>"),
+--       4 call id argument, 5 lease ms, 6 claim_count, 7 batch, 8 queue, 9 retention (0/1),
+--       then sift: entry ids
 -- before -> 0: what is due is made ready first, as take.lua does (expired leases, due delayed
 --   jobs, waiting jobs past their TTL), so the read sees it in ready order.
 -- after -> {lease deadline ms, server now ms}, the take recorded under its call id ({t =
