@@ -79,13 +79,16 @@ async def test_cluster_connections_pack_too(redis_cluster: RedisCluster) -> None
 
 
 def test_only_the_head_of_a_command_is_kept_packed() -> None:
-    """The name, digest and keys of a script call repeat; a batch's per-job ids never do, and
-    keeping them would evict the keys (its short fields are kept)."""
+    """The name, digest and keys of a script call repeat; a batch's per-job ids and entry ids
+    never do, and keeping them would evict the keys (its short fields are kept)."""
     packing._PACKED.clear()  # a cache filled by earlier tests would clear itself mid-command
     ids = [f"{i:032x}" for i in range(200)]
-    args = ("EVALSHA", "c" * 40, 1, "q:{head}:k", *ids, "short-field")
+    entry_ids = [f"1764604925123-{i}" for i in range(100)]
+    args = ("EVALSHA", "c" * 40, 1, "q:{head}:k", *ids, *entry_ids, "short", "1")
     assert pack_fast(args) is not None
     assert "q:{head}:k" in packing._PACKED
     assert ids[10] in packing._PACKED  # within the head
     assert not any(i in packing._PACKED for i in ids[60:])
-    assert "short-field" in packing._PACKED
+    assert not any(i in packing._PACKED for i in entry_ids)
+    assert "short" in packing._PACKED
+    assert "1" in packing._PACKED

@@ -1,5 +1,6 @@
-"""The batch ack of the streams backend reads its pending entries with one command, and still
-tells each job's outcome when other leases crowd its id range."""
+"""The batch ack of the streams backend: on a stream that lost no entry it reads no pending
+rows, otherwise one ranged read, and it still tells each job's outcome when other leases
+crowd its id range, when jobs come out of order or twice, and when entries went behind its back."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from .conftest import config, unique
 pytestmark = pytest.mark.anyio
 
 
-async def test_ack_many_reads_the_pending_entries_once_per_call(redis_server_factory: ServerFactory) -> None:
+async def test_an_ack_on_an_intact_stream_reads_no_pending_rows(redis_server_factory: ServerFactory) -> None:
     server = redis_server_factory()
     b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
     async with b:
@@ -25,33 +26,94 @@ async def test_ack_many_reads_the_pending_entries_once_per_call(redis_server_fac
         r = server.sync_client()
         r.config_resetstat()
         assert await b.ack_many(jobs) == [True] * 50
-        # one ranged read of the batch's pending entries, one summary (is anything below the
-        # batch still pending?) before deleting it as the stream's head, and one look at what
-        # the take's consumer still holds (nothing: it goes)
-        assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 3
+        # no entry was ever deleted from the batch's first on, and every one was delivered: the
+        # pending rows are not read. One summary (is anything below the batch still pending?)
+        # before deleting it as the stream's head, and one look at what the take's consumer
+        # still holds (nothing: it goes)
+        assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 2
         assert (await b.stats()).in_flight == 0
         assert await b.length() == 10
 
 
-async def test_one_xpending_also_for_entries_of_several_milliseconds(
+async def test_a_stream_missing_an_entry_reads_the_pending_rows_once(
+    redis_server_factory: ServerFactory,
+) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(60)]) == [True] * 60
+        jobs = await b.dequeue_many(DequeueOptions(count=50))
+        r = server.sync_client()
+        stream = b.skeys.stream
+        r.xdel(stream, r.xrange(stream)[55][0])  # a ready entry after the batch, behind our back
+        r.config_resetstat()
+        assert await b.ack_many(jobs) == [True] * 50
+        calls = r.info("commandstats")
+        # one ranged read of the batch's pending rows, one look at the take's consumer; the
+        # entries deleted one by one (each XDEL says whether it was still there)
+        assert calls["cmdstat_xpending"]["calls"] == 2
+        assert calls["cmdstat_xdel"]["calls"] == 50
+        assert (await b.stats()).in_flight == 0
+        assert await b.length() == 9
+
+
+async def test_the_batch_range_of_entries_of_several_milliseconds(
     redis_server_factory: ServerFactory,
 ) -> None:
     server = redis_server_factory()
     b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
     async with b:
         # entry ids "<ms>-0".."<ms>-14", then "<ms'>-0".."<ms'>-4": the highest id is not the
-        # longest, and the id order is not the string order
-        for n in (15, 5):
+        # longest, and the id order is not the string order; then five more, left ready
+        for n in (15, 5, 5):
             assert await b.enqueue_many([Job(payload=i) for i in range(n)]) == [True] * n
             await anyio.sleep(0.01)
         jobs = await b.dequeue_many(DequeueOptions(count=20))
         r = server.sync_client()
         r.config_resetstat()
         assert await b.ack_many(jobs) == [True] * 20
-        # one ranged read of the batch's pending entries, one summary (is anything below the
-        # batch still pending?) before deleting it as the stream's head, and one look at what
-        # the take's consumer still holds (nothing: it goes)
-        assert r.info("commandstats")["cmdstat_xpending"]["calls"] == 3
+        # the batch is the head, up to its highest id: one XTRIM, and the ready five stay
+        assert r.info("commandstats")["cmdstat_xtrim"]["calls"] == 1
+        assert r.xlen(b.skeys.stream) == 5
+        rest = await b.dequeue_many(DequeueOptions(count=10))
+        assert sorted(j.payload for j in rest) == list(range(5))
+        assert await b.ack_many(rest) == [True] * 5
+
+
+async def test_a_batch_out_of_order_naming_a_job_twice(redis_server_factory: ServerFactory) -> None:
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(8)]) == [True] * 8
+        jobs = await b.dequeue_many(DequeueOptions(count=8))
+        batch = [*reversed(jobs[2:]), jobs[4], jobs[0]]
+        # the second naming of j4 finds it acked by the first; j1 stays leased
+        assert await b.ack_many(batch) == [True] * 6 + [False, True]
+        assert (await b.stats()).in_flight == 1
+        assert await b.ack_many([jobs[1]]) == [True]
+        assert await b.length() == 0
+        assert (await b.stats()).in_flight == 0
+
+
+async def test_an_entry_acked_behind_our_back_is_acked_by_its_holder(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """Something else XACKed a leased entry without deleting it (nothing of ours does: an ack,
+    nack or reclaim deletes the entry). The holder's lease on the job stands: its ack ends the
+    job, once, and leaves nothing behind."""
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(4)]) == [True] * 4
+        jobs = await b.dequeue_many(DequeueOptions(count=4))
+        r = server.sync_client()
+        stream = b.skeys.stream
+        assert r.xack(stream, b.store.group, jobs[1].lease_token.split("\x1f")[2]) == 1
+        assert await b.ack_many(jobs) == [True] * 4
+        assert r.xlen(stream) == 0
+        assert r.hlen(b.skeys.idx) == 0
+        assert await b.get_jobs([j.id for j in jobs]) == [None] * 4
+        assert (await b.stats()).in_flight == 0
 
 
 async def test_ack_many_in_a_range_crowded_by_other_leases(redis_server_factory: ServerFactory) -> None:

@@ -6,7 +6,7 @@ client's instructions per lone call. :class:`PackingMixin` packs the common case
 name without spaces; ``str``, ``bytes``, ``int`` and ``float`` arguments; no value over the
 buffer cutoff) as one buffer, each short ``str`` argument packed once per process and reused
 (the key names repeat on every call; at most 4,096 of up to 128 bytes are kept, past the
-first 48 arguments of a command only those of up to 16); anything else goes to redis-py's own
+first 48 arguments of a command only those of up to 8); anything else goes to redis-py's own
 packing.
 """
 
@@ -24,10 +24,11 @@ _PACKED_MAX = 4096
 #: only ``str`` arguments up to this many bytes are kept (key names, ids; not payloads)
 _KEEP = 128
 #: past the first this many arguments (a script call's name, digest and keys), only ``str``
-#: arguments of up to ``_KEEP_TAIL`` bytes are kept: a batch's per-job ids and tokens never
-#: repeat, and keeping them would evict the keys; its empty and short fields do
+#: arguments of up to ``_KEEP_TAIL`` bytes are kept: a batch's per-job ids, entry ids and
+#: tokens never repeat, and keeping them would cost a dict insert each and evict the keys; its
+#: empty and short fields do repeat
 _HEAD = 48
-_KEEP_TAIL = 16
+_KEEP_TAIL = 8
 #: values longer than this go to redis-py's packing, which sends them as separate chunks
 _CUTOFF = 6000
 
@@ -52,7 +53,7 @@ def _pack_into(parts: list[bytes], args: tuple[Any, ...], keep: int) -> bool:
     for a in args:
         t = type(a)
         if t is str:
-            p = cache.get(a)
+            p = cache.get(a) if len(a) <= keep else None  # a longer one is never kept
             if p is None:
                 b = a.encode()
                 if len(b) > _CUTOFF:

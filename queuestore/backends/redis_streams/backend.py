@@ -55,7 +55,7 @@ from queuestore.abc import LeaseHandBack, MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_streams import dlq, iterate, lookup, migration, read, settle
-from queuestore.backends.redis_streams.layout import StreamKeys, ack_arg, job_args
+from queuestore.backends.redis_streams.layout import AckRef, StreamKeys, ack_ref, job_args
 from queuestore.backends.redis_streams.lone import enqueue_lone
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
@@ -225,7 +225,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         Raises:
             JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        ref = ack_arg(self.store.group, job)
+        ref = ack_ref(self.store.group, job)
         if not self._lead("ack"):  # one in flight: go with the next batch
             await self._coalesce("ack", self._ack_refs, ref)
             return
@@ -246,14 +246,14 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         if not jobs:
             return []
         group = self.store.group
-        statuses = await settle.acks(self.store, [ack_arg(group, job)[1] for job in jobs])
+        statuses = await settle.acks(self.store, [ack_ref(group, job) for job in jobs])
         return [s == 1 for s in statuses]
 
-    async def _ack_refs(self, refs: list[tuple[str, str]]) -> list[Any]:
-        """Ack ``(job id, packed argument)`` pairs in one script call; each gets None or its own
-        error: the body of ``ack`` and the flush of coalesced ``ack`` calls."""
-        statuses = await settle.acks(self.store, [packed for _, packed in refs])
-        return [settle.settle_error(s, job_id) for (job_id, _), s in zip(refs, statuses, strict=True)]
+    async def _ack_refs(self, refs: list[AckRef]) -> list[Any]:
+        """Ack jobs in one script call; each gets None or its own error: the body of ``ack`` and
+        the flush of coalesced ``ack`` calls."""
+        statuses = await settle.acks(self.store, refs)
+        return [settle.settle_error(s, ref[0]) for ref, s in zip(refs, statuses, strict=True)]
 
     async def nack(
         self,

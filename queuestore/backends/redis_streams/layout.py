@@ -43,7 +43,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,9 +60,11 @@ __all__ = [
     "HOLDABLE_STATES",
     "MAX_LEASE_SECONDS",
     "SEP",
+    "AckRef",
     "LeaseToken",
     "StreamKeys",
-    "ack_arg",
+    "ack_args",
+    "ack_ref",
     "call_id",
     "corrupt_job",
     "enqueued_entry_job",
@@ -183,12 +185,16 @@ def lease_member(group: str, entry_id: str) -> str:
     return f"{group}{SEP}{entry_id}"
 
 
-def ack_arg(group: str, job: JobRef) -> tuple[str, str]:
-    """``(job id, packed argument)`` of one job of the settle script's ``acks`` op: the lease
-    token (``group`` and empty fields for a bare id), then the job id, all joined by :data:`SEP`.
+#: One job of the settle script's ``acks`` op: ``(job id, group, consumer, entry id,
+#: deliveries)``, the token's fields ("" for a bare id's).
+AckRef = tuple[str, str, str, str, str]
 
-    The same checks as ``LeaseToken.decode(token).args()`` without building a token object
-    (packing is most of the client's cost of a big ack).
+
+def ack_ref(group: str, job: JobRef) -> AckRef:
+    """The :data:`AckRef` of ``job`` (a bare id: ``group`` and empty token fields).
+
+    The same checks as ``LeaseToken.decode(token)`` without building a token object (packing
+    is most of the client's cost of a big ack).
 
     Raises:
         InvalidJobError: ``job`` is neither a Job nor a job id, or its token is not a
@@ -196,14 +202,37 @@ def ack_arg(group: str, job: JobRef) -> tuple[str, str]:
     """
     job_id, token = job_ref(job)
     if token is None:
-        return job_id, f"{group}{SEP}{SEP}{SEP}{SEP}{job_id}"
+        return job_id, group, "", "", ""
     parts = token.split(SEP)
     if len(parts) != 4 or not (parts[3].isascii() and parts[3].isdigit()):
         raise InvalidJobError("lease_token", "not a redis-streams lease token")
-    deliveries = str(int(parts[3]))
-    if deliveries != parts[3]:
-        token = SEP.join((parts[0], parts[1], parts[2], deliveries))
-    return job_id, f"{token}{SEP}{job_id}"
+    deliveries = parts[3]
+    if deliveries != "1":
+        deliveries = str(int(deliveries))
+    return job_id, parts[0], parts[1], parts[2], deliveries
+
+
+def ack_args(refs: Iterable[AckRef]) -> list[str]:
+    """The per-job arguments of the settle script's ``acks`` op: runs of jobs whose tokens share
+    group, consumer and deliveries (a take's jobs are one run), each ``group, consumer,
+    deliveries, k`` followed by ``entry id, job id`` for each of its ``k`` jobs."""
+    args: list[str] = []
+    append = args.append
+    group = consumer = deliveries = None
+    at, k = -1, 0
+    for job_id, g, c, eid, d in refs:
+        if g != group or c != consumer or d != deliveries:
+            if at >= 0:
+                args[at] = str(k)
+            group, consumer, deliveries = g, c, d
+            args += (g, c, d, "")
+            at, k = len(args) - 1, 0
+        append(eid)
+        append(job_id)
+        k += 1
+    if at >= 0:
+        args[at] = str(k)
+    return args
 
 
 def ms(seconds: float) -> int:

@@ -19,7 +19,9 @@ from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends.redis_streams import lookup
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
+    AckRef,
     LeaseToken,
+    ack_args,
     entry_job,
     fields_map,
     job_args,
@@ -65,9 +67,9 @@ def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], tar
     return [op, store.call_id(), int(store.retain), store.queue, target, job_id, *guard]
 
 
-async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
-    """Ack jobs given as :func:`~.layout.ack_arg` arguments in one script call (XACK + XDEL and
-    bookkeeping per job; the statuses come back as one string, a character per job).
+async def acks(store: StreamsStore, refs: Sequence[AckRef]) -> list[int]:
+    """Ack jobs given as :data:`~.layout.AckRef` in one script call (XACK + XDEL and bookkeeping
+    per job; the statuses come back as one string, a character per job).
 
     Returns:
         A settle status per job (see :func:`settle_error`).
@@ -76,9 +78,11 @@ async def acks(store: StreamsStore, packed: Sequence[str]) -> list[int]:
         OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
-    args: list[Any] = ["acks", store.call_id(), int(store.retain), store.queue, "", *packed]
+    args: list[Any] = ["acks", store.call_id(), int(store.retain), store.queue, "", *ack_args(refs)]
     reply = await store.mutate("ack", "settle", store.keys.core(), args)
-    statuses = [_ACK_STATUS[c] for c in reply[0]]
+    chars: bytes = reply[0]
+    all_acked = chars.count(b"1") == len(chars)  # the common case: no lookup per job
+    statuses = [1] * len(chars) if all_acked else [_ACK_STATUS[c] for c in chars]
     store.metrics.record("ack", statuses.count(1))
     return statuses
 

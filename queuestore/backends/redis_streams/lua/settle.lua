@@ -6,8 +6,10 @@
 --       18 target delayed, 19 target parked bodies, 20 target leases, 21 target migration record
 -- ARGV: 1 op, 2 call id ("" = not recorded), 3 retention (0/1), 4 queue, 5 target queue (move) or "",
 --       then per job: id, group, consumer, entry id, deliveries (the lease token; "" = unguarded)
---       and the op's own arguments.
--- ops: acks (packed: one argument per job) -> {statuses: one character per job, "1" ok, "0" not
+--       and the op's own arguments; acks: runs of jobs whose tokens share group, consumer and
+--       deliveries, each "group, consumer, deliveries, k" then k pairs "entry id, job id" (a bare
+--       id: consumer, deliveries and entry id "").
+-- ops: acks -> {statuses: one character per job, "1" ok, "0" not
 --      found / not in flight, "L" lease lost}; nack (requeue 0/1, delay_ms (-1: from
 --      the backoff that follows), error, [backoff base s, factor, max s, jitter spread]) -> {status, new state};
 --      extend (lease ms) -> {status, deadline ms}; bury (placeholder body, reason) -> {status};
@@ -99,8 +101,7 @@ local function only_batch_up_to(info, g, group, hi)
   return tonumber(summary[1]) == 0 or (type(summary[2]) == "string" and idcmp(hi, summary[2]) < 0)
 end
 
--- acks: ack with one argument per job, "group<US>consumer<US>entry id<US>deliveries<US>id" (the
--- lease token, then the job id, which may itself hold anything: a token field never holds US)
+-- the op; its reply is recorded under the call id (below)
 local function main()
 -- cmd key list..., 4000 list items per command (Lua's unpack limit is ~8000 values)
 local function chunked(cmd, key, list, extra)
@@ -113,159 +114,175 @@ local function chunked(cmd, key, list, extra)
   end
 end
 
--- whether entry id a is below b: ids of the same shape (as one stream's ids of one time mostly
--- are) compare as strings, others as numbers
-local function id_below(a, b)
-  if #a == #b and string.find(a, "-", 1, true) == string.find(b, "-", 1, true) then return a < b end
-  return idcmp(a, b) < 0
+-- whether canonical entry id a (its "-" at da) is below b (at db): ids of one length compare
+-- as strings, as do their millisecond parts
+local function below(a, da, b, db)
+  if da ~= db then return da < db end
+  if #a == #b then return a < b end
+  local ma, mb = string.sub(a, 1, da), string.sub(b, 1, db)
+  if ma ~= mb then return ma < mb end
+  return #a < #b
 end
 
--- a delivery count against a token's ("1" for nearly every token: compared without formatting)
-local function same_count(d, dtok)
-  if dtok == "1" then return d == 1 end
-  return tostring(d) == dtok
+-- the position of the "-" of an entry id as the server writes it (no leading zeros), or nil
+local function canonical(eid)
+  local dp = string.match(eid, "^[1-9]%d*()%-%d+$")
+  if dp and (dp + 1 == #eid or string.byte(eid, dp + 1) ~= 48) then return dp end
+  return nil
 end
 
 local ACK_CHAR = {[1] = "1", [0] = "0", [-1] = "L"}
 if op == "acks" then
-  -- each argument split into parallel lists: group, consumer, entry id, deliveries, job id
-  -- (split at the separators with plain finds: a pattern walks every character, and backs up)
-  local n, G, CS, E, DT, J, seen = #ARGV - 5, {}, {}, {}, {}, {}, {}
-  local find, sub = string.find, string.sub
-  for i = 1, n do
-    local arg = ARGV[i + 5]
-    local a = find(arg, US, 1, true)
-    local b = a and find(arg, US, a + 1, true)
-    local c = b and find(arg, US, b + 1, true)
-    local d = c and find(arg, US, c + 1, true)
-    if d then
-      local j = sub(arg, d + 1)
-      G[i], CS[i], E[i], DT[i], J[i] = sub(arg, 1, a - 1), sub(arg, a + 1, b - 1), sub(arg, b + 1, c - 1), sub(arg, c + 1, d - 1), j
-      seen[j] = (seen[j] or 0) + 1
+  -- the runs, read into lists: per job its entry id (E), job id (J) and run (R: group,
+  -- consumer, deliveries)
+  local gs = (not retention) and groups() or {}
+  local only = #gs == 1 and gs[1].name or nil
+  local n, E, J, R, runs, all_lean = 0, {}, {}, {}, {}, only ~= nil
+  local i, last = 6, #ARGV
+  while i <= last do
+    local run = {ARGV[i], ARGV[i + 1], ARGV[i + 2]}
+    local k = tonumber(ARGV[i + 3])
+    if not (k and k >= 1 and i + 3 + 2 * k <= last) then
+      return redis.error_reply("ERR malformed acks run at argument " .. i)
     end
+    runs[#runs + 1] = run
+    if run[1] ~= only or run[3] ~= "1" then all_lean = false end
+    for a = i + 4, i + 2 + 2 * k, 2 do
+      n = n + 1
+      E[n], J[n], R[n] = ARGV[a], ARGV[a + 1], run
+    end
+    i = i + 4 + 2 * k
   end
   local out, acked, lost = {}, 0, 0
-  -- the lean path, for a guarded ack of a job named once in the call whose index points at the
-  -- token's entry, with one group and entries deleted on ack: the entry is not read, and the
-  -- writes go in one command per kind for the call. When the stream cannot have lost any of
-  -- the entries (intact), one XDEL deletes them all; otherwise XDEL per entry says whether it
-  -- was still there (0: deleted while pending behind our back: counted lost, reported not
-  -- found, as leased() does). Any other ack takes the full path, after them (they share no entry).
-  local cand, jids = {}, {}
-  if not retention and #groups() <= 1 then
-    for i = 1, n do
-      local j = J[i]
-      if j and E[i] ~= "" and seen[j] == 1 then
-        cand[#cand + 1] = i
-        jids[#jids + 1] = j
+  -- the lean path, for an ack under a token of the stream's only group, of an entry delivered
+  -- once, whose job's index points at the token's entry (and the job named once in the call),
+  -- entries deleted on ack: the entry is not read, and the writes go in one command per kind
+  -- for the call. Any other ack takes the full path, after them (they share no entry).
+  local cand, jids = nil, J
+  if not all_lean then
+    cand, jids = {}, {}
+    for c = 1, n do
+      if only and R[c][1] == only and R[c][3] == "1" then
+        cand[#cand + 1] = c
+        jids[#jids + 1] = J[c]
       end
     end
   end
   local locs = {}
-  for i = 1, #jids, 4000 do
-    for _, loc in ipairs(rcall("HMGET", I, unpack(jids, i, math.min(i + 3999, #jids)))) do
+  for a = 1, #jids, 4000 do
+    for _, loc in ipairs(rcall("HMGET", I, unpack(jids, a, math.min(a + 3999, #jids)))) do
       locs[#locs + 1] = loc
     end
   end
-  -- the candidates of the first group whose index points at the token's entry; their pending
-  -- entries read with one XPENDING over their id range, at most one entry per candidate (one
-  -- that others of the range crowd out is read on its own)
-  local ok, group, match, lo, hi = {}, nil, {}, nil, nil
-  for k, i in ipairs(cand) do
-    local teid = E[i]
-    if locs[k] == teid and (group == nil or G[i] == group) then
-      group = G[i]
-      match[#match + 1] = i
-      if not string.find(teid, "^%d+%-%d+$") then
-        -- not an entry id: read on its own below
-      elseif not lo then
-        lo, hi = teid, teid
-      elseif id_below(teid, lo) then
-        lo = teid
-      elseif id_below(hi, teid) then
-        hi = teid
+  -- the candidates whose index points at the token's entry, an entry id as the server writes
+  -- them; the range of their ids, and whether they come in id order (then no entry, and so no
+  -- job, is named twice among them)
+  local match, lo, dlo, hi, dhi, sorted = {}, nil, nil, nil, nil, true
+  for k = 1, #locs do
+    local c = cand and cand[k] or k
+    local teid = E[c]
+    local dp = locs[k] == teid and canonical(teid)
+    if dp then
+      match[#match + 1] = c
+      if not hi then
+        lo, dlo, hi, dhi = teid, dp, teid, dp
+      elseif below(hi, dhi, teid, dp) then
+        hi, dhi = teid, dp
+      else
+        sorted = false
+        if below(teid, dp, lo, dlo) then lo, dlo = teid, dp end
       end
     end
   end
-  local pend = {}
-  if lo then
-    for _, p in ipairs(pending(group, lo, hi, #match)) do pend[p[1]] = p[4] end
-  end
-  for _, i in ipairs(match) do
-    local teid = E[i]
-    local d = pend[teid]
-    if d == nil then
-      local p = pending(group, teid, teid, 1)
-      d = p[1] and p[1][4]
-    end
-    if not d and #rcall("XRANGE", S, teid, teid) > 0 then
-      -- not pending, its entry still there: the token holds no lease on it (forged, garbled,
-      -- or naming a group that does not exist)
-      out[i] = -1
-    elseif not d then
-      -- its entry was deleted while pending and released by a reclaimer: the job is gone
-      rcall("HDEL", I, J[i]); rcall("ZREM", T, J[i])
-      out[i] = 0
-    elseif not same_count(d, DT[i]) then
-      out[i] = -1
+  -- which of them are pending. On an intact stream (no entry from lo on was ever deleted) each
+  -- is still there, and one the group was delivered (at or before its last delivered id) is
+  -- pending: nothing acks an entry without deleting it (an ack, nack or reclaim deletes it; a
+  -- retry is a new entry), and its count is the one a take gives (1; a claim by the orphan
+  -- sweep keeps it). Otherwise the pending rows of the range are read.
+  local ok = {}
+  local whole, info = intact(lo)
+  if whole then
+    local ld = gs[1]["last-delivered-id"]
+    local dld = string.find(ld, "-", 1, true)
+    if not below(ld, dld, hi, dhi) then
+      ok = match
     else
-      ok[#ok + 1] = i
+      for _, c in ipairs(match) do
+        if not below(ld, dld, E[c], canonical(E[c])) then ok[#ok + 1] = c end
+      end
     end
+  elseif lo then
+    local pend = {}
+    for _, p in ipairs(pending(only, lo, hi, #match)) do pend[p[1]] = p[4] end
+    for _, c in ipairs(match) do
+      local d = pend[E[c]]
+      if d == 1 then ok[#ok + 1] = c end
+    end
+  end
+  -- a job named more than once in the call takes the full path, each time
+  if not (sorted and #match == n) and #ok > 0 then
+    local seen, kept = {}, {}
+    for c = 1, n do seen[J[c]] = (seen[J[c]] or 0) + 1 end
+    for _, c in ipairs(ok) do
+      if seen[J[c]] == 1 then kept[#kept + 1] = c end
+    end
+    ok = kept
   end
   if #ok > 0 then
-    local eids, leases, gone = {}, {}, {}
-    for k, i in ipairs(ok) do
-      local teid = E[i]
-      eids[k] = teid
-      leases[k] = group .. US .. teid
-      gone[k] = J[i]
+    local group = only
+    local eids, gone = E, J
+    if #ok < n then
+      eids, gone = {}, {}
+      for k, c in ipairs(ok) do eids[k], gone[k] = E[c], J[c] end
     end
-    local whole, info = intact(lo)
+    local leases = {}
+    for k, eid in ipairs(eids) do leases[k] = group .. US .. eid end
     chunked("XACK", S, eids, group)
     chunked("ZREM", L, leases)
-    if whole and only_batch_up_to(info, groups()[1], group, hi) then
+    if whole and only_batch_up_to(info, gs[1], group, hi) then
       -- the batch is the stream's head: one XTRIM frees it node by node
       local ms, seq = idparts(hi)
       rcall("XTRIM", S, "MINID", string.format("%d-%d", ms, seq + 1))
-      for _, i in ipairs(ok) do out[i] = 1 end
+      for _, c in ipairs(ok) do out[c] = 1 end
       acked = acked + #ok
     elseif whole then
       -- every entry is still there: one XDEL for the call
       chunked("XDEL", S, eids)
-      for _, i in ipairs(ok) do out[i] = 1 end
+      for _, c in ipairs(ok) do out[c] = 1 end
       acked = acked + #ok
     else
-      for k, i in ipairs(ok) do
+      -- XDEL per entry says whether it was still there (0: deleted while pending behind our
+      -- back: counted lost, reported not found, as leased() does)
+      for k, c in ipairs(ok) do
         if rcall("XDEL", S, eids[k]) == 1 then
-          out[i] = 1
+          out[c] = 1
           acked = acked + 1
         else
-          out[i] = 0
+          out[c] = 0
           lost = lost + 1
         end
       end
     end
     chunked("HDEL", I, gone)
-    chunked("ZREM", T, gone)
+    if rcall("EXISTS", T) == 1 then chunked("ZREM", T, gone) end
     -- the takes' consumers these were the last pending entries of go (one check per take)
-    local closed = {}
-    for _, i in ipairs(ok) do
-      local c = CS[i]
-      if not closed[c] and is_take(c) then
-        closed[c] = true
-        close_take(group, c)
-      end
+    for _, run in ipairs(runs) do
+      if run[1] == group then close_take(group, run[2]) end
     end
   end
-  for i = 1, n do
-    if out[i] == nil then
-      local g, jid = G[i], J[i]
-      local st, eid, _, _, owner = leased(jid, g, CS[i], E[i], DT[i])
+  if acked == n then
+    if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
+    return {string.rep("1", n)}
+  end
+  for c = 1, n do
+    if out[c] == nil then
+      local run, jid = R[c], J[c]
+      local st, eid, _, _, owner = leased(jid, run[1], run[2], E[c], run[3])
       if st == 1 then
-        release(eid, jid, g, false, owner)
+        release(eid, jid, run[1], false, owner)
         acked = acked + 1
       end
-      out[i] = st
+      out[c] = st
     end
   end
   if acked > 0 then rcall("HINCRBY", C, "acked", acked) end
@@ -273,7 +290,7 @@ if op == "acks" then
   -- the statuses as one string, a character per job: no number is formatted for the reply
   -- or its call record
   local chars = {}
-  for i = 1, n do chars[i] = ACK_CHAR[out[i]] end
+  for c = 1, n do chars[c] = ACK_CHAR[out[c]] end
   return {table.concat(chars)}
 end
 
