@@ -111,7 +111,7 @@ class StreamsLayoutHooks(Layout):
         "enqueue": ("enqueue", None),
         "enqueue_one": ("enqueue_one", None),
         "dequeue": ("take", "dequeue"),
-        "ack": ("settle", "acks"),
+        "ack": ("ack", None),
         "nack": ("settle", "nack"),
         "move": ("settle", "move"),
         "extend": ("settle", "extend"),

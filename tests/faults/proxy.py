@@ -15,7 +15,7 @@ with a predicate on a request's arguments; the matching requests (after ``skip``
 Usage::
 
     async with FaultProxy("127.0.0.1", server_port) as proxy:
-        fault = proxy.drop_reply(script_call(sha, "acks"))
+        fault = proxy.drop_reply(script_call(sha, "nack"))
         ... connect the client to proxy.url ...
         assert fault.hits == 1
 """

@@ -55,7 +55,7 @@ from queuestore.abc import LeaseHandBack, MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_streams import dlq, iterate, lookup, migration, read, settle
-from queuestore.backends.redis_streams.layout import AckRef, StreamKeys, ack_ref, job_args
+from queuestore.backends.redis_streams.layout import StreamKeys, job_args
 from queuestore.backends.redis_streams.lone import enqueue_lone
 from queuestore.backends.redis_streams.options import RedisStreamsOptions
 from queuestore.backends.redis_streams.store import StreamsStore
@@ -77,7 +77,18 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     """A queue on a Redis stream (see the module docstring)."""
 
     lua_folder = lua_folder(__name__.rpartition(".")[0])
-    script_names = ("enqueue", "enqueue_one", "take", "lease", "settle", "migrate", "lookup", "dlq", "forget")
+    script_names = (
+        "enqueue",
+        "enqueue_one",
+        "take",
+        "lease",
+        "ack",
+        "settle",
+        "migrate",
+        "lookup",
+        "dlq",
+        "forget",
+    )
     options: RedisStreamsOptions
 
     def __init__(self, config: BackendConfig, options: RedisStreamsOptions) -> None:
@@ -225,7 +236,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         Raises:
             JobNotFoundError, LeaseLostError, InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        ref = ack_ref(self.store.group, job)
+        ref = settle.ack_ref(self.store.group, job)
         if not self._lead("ack"):  # one in flight: go with the next batch
             await self._coalesce("ack", self._ack_refs, ref)
             return
@@ -246,10 +257,10 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         if not jobs:
             return []
         group = self.store.group
-        statuses = await settle.acks(self.store, [ack_ref(group, job) for job in jobs])
+        statuses = await settle.acks(self.store, [settle.ack_ref(group, job) for job in jobs])
         return [s == 1 for s in statuses]
 
-    async def _ack_refs(self, refs: list[AckRef]) -> list[Any]:
+    async def _ack_refs(self, refs: list[settle.AckRef]) -> list[Any]:
         """Ack jobs in one script call; each gets None or its own error: the body of ``ack`` and
         the flush of coalesced ``ack`` calls."""
         statuses = await settle.acks(self.store, refs)

@@ -43,13 +43,13 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from queuestore._args import JobRef, job_ref, text
+from queuestore._args import text
 from queuestore._job import Job, JobCodec, JobState
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import InvalidJobError, SerializationError
@@ -60,11 +60,8 @@ __all__ = [
     "HOLDABLE_STATES",
     "MAX_LEASE_SECONDS",
     "SEP",
-    "AckRef",
     "LeaseToken",
     "StreamKeys",
-    "ack_args",
-    "ack_ref",
     "call_id",
     "corrupt_job",
     "enqueued_entry_job",
@@ -183,56 +180,6 @@ class LeaseToken:
 def lease_member(group: str, entry_id: str) -> str:
     """The member of the leases zset that records ``group``'s lease on an entry."""
     return f"{group}{SEP}{entry_id}"
-
-
-#: One job of the settle script's ``acks`` op: ``(job id, group, consumer, entry id,
-#: deliveries)``, the token's fields ("" for a bare id's).
-AckRef = tuple[str, str, str, str, str]
-
-
-def ack_ref(group: str, job: JobRef) -> AckRef:
-    """The :data:`AckRef` of ``job`` (a bare id: ``group`` and empty token fields).
-
-    The same checks as ``LeaseToken.decode(token)`` without building a token object (packing
-    is most of the client's cost of a big ack).
-
-    Raises:
-        InvalidJobError: ``job`` is neither a Job nor a job id, or its token is not a
-            redis-streams lease token.
-    """
-    job_id, token = job_ref(job)
-    if token is None:
-        return job_id, group, "", "", ""
-    parts = token.split(SEP)
-    if len(parts) != 4 or not (parts[3].isascii() and parts[3].isdigit()):
-        raise InvalidJobError("lease_token", "not a redis-streams lease token")
-    deliveries = parts[3]
-    if deliveries != "1":
-        deliveries = str(int(deliveries))
-    return job_id, parts[0], parts[1], parts[2], deliveries
-
-
-def ack_args(refs: Iterable[AckRef]) -> list[str]:
-    """The per-job arguments of the settle script's ``acks`` op: runs of jobs whose tokens share
-    group, consumer and deliveries (a take's jobs are one run), each ``group, consumer,
-    deliveries, k`` followed by ``entry id, job id`` for each of its ``k`` jobs."""
-    args: list[str] = []
-    append = args.append
-    group = consumer = deliveries = None
-    at, k = -1, 0
-    for job_id, g, c, eid, d in refs:
-        if g != group or c != consumer or d != deliveries:
-            if at >= 0:
-                args[at] = str(k)
-            group, consumer, deliveries = g, c, d
-            args += (g, c, d, "")
-            at, k = len(args) - 1, 0
-        append(eid)
-        append(job_id)
-        k += 1
-    if at >= 0:
-        args[at] = str(k)
-    return args
 
 
 def ms(seconds: float) -> int:

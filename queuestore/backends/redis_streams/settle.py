@@ -1,11 +1,12 @@
 """The settle side of ``redis-streams``: what a lease holder (or an operator, by bare id) does
-with a job -- ack, nack, extend_lease, move -- each one call of the ``settle`` script (a
-cross-slot move: park, enqueue in the target, forget; each step idempotent).
+with a job -- ack (one call of the ``ack`` script for any number of jobs), nack, extend_lease,
+move (each one call of the ``settle`` script; a cross-slot move: park, enqueue in the target,
+forget, each step idempotent).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,9 +20,8 @@ from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends.redis_streams import lookup
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
-    AckRef,
+    SEP,
     LeaseToken,
-    ack_args,
     entry_job,
     fields_map,
     job_args,
@@ -30,12 +30,23 @@ from queuestore.backends.redis_streams.layout import (
 from queuestore.backends.redis_streams.store import StreamsStore
 from queuestore.errors import ConfigurationError, InvalidJobError, JobNotFoundError, LeaseLostError
 
-__all__ = ["acks", "extend_lease", "give_back", "move", "nack", "settle_args", "settle_error"]
+__all__ = [
+    "AckRef",
+    "ack_args",
+    "ack_ref",
+    "acks",
+    "extend_lease",
+    "give_back",
+    "move",
+    "nack",
+    "settle_args",
+    "settle_error",
+]
 
 _log = get_logger("backends.redis_streams")
 
 
-#: the ``acks`` reply's status characters (as bytes values): ok, not in flight, lease lost
+#: the ``ack`` script's status characters (as bytes values): ok, not in flight, lease lost
 _ACK_STATUS = {ord("1"): 1, ord("0"): 0, ord("L"): -1}
 
 
@@ -67,6 +78,56 @@ def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], tar
     return [op, store.call_id(), int(store.retain), store.queue, target, job_id, *guard]
 
 
+#: One job of the ``ack`` script: ``(job id, group, consumer, entry id,
+#: deliveries)``, the token's fields ("" for a bare id's).
+AckRef = tuple[str, str, str, str, str]
+
+
+def ack_ref(group: str, job: JobRef) -> AckRef:
+    """The :data:`AckRef` of ``job`` (a bare id: ``group`` and empty token fields).
+
+    The same checks as ``LeaseToken.decode(token)`` without building a token object (packing
+    is most of the client's cost of a big ack).
+
+    Raises:
+        InvalidJobError: ``job`` is neither a Job nor a job id, or its token is not a
+            redis-streams lease token.
+    """
+    job_id, token = job_ref(job)
+    if token is None:
+        return job_id, group, "", "", ""
+    parts = token.split(SEP)
+    if len(parts) != 4 or not (parts[3].isascii() and parts[3].isdigit()):
+        raise InvalidJobError("lease_token", "not a redis-streams lease token")
+    deliveries = parts[3]
+    if deliveries != "1":
+        deliveries = str(int(deliveries))
+    return job_id, parts[0], parts[1], parts[2], deliveries
+
+
+def ack_args(refs: Iterable[AckRef]) -> list[str]:
+    """The per-job arguments of the ``ack`` script: runs of jobs whose tokens share
+    group, consumer and deliveries (a take's jobs are one run), each ``group, consumer,
+    deliveries, k`` followed by ``entry id, job id`` for each of its ``k`` jobs."""
+    args: list[str] = []
+    append = args.append
+    group = consumer = deliveries = None
+    at, k = -1, 0
+    for job_id, g, c, eid, d in refs:
+        if g != group or c != consumer or d != deliveries:
+            if at >= 0:
+                args[at] = str(k)
+            group, consumer, deliveries = g, c, d
+            args += (g, c, d, "")
+            at, k = len(args) - 1, 0
+        append(eid)
+        append(job_id)
+        k += 1
+    if at >= 0:
+        args[at] = str(k)
+    return args
+
+
 async def acks(store: StreamsStore, refs: Sequence[AckRef]) -> list[int]:
     """Ack jobs given as :data:`~.layout.AckRef` in one script call (XACK + XDEL and bookkeeping
     per job; the statuses come back as one string, a character per job).
@@ -78,8 +139,8 @@ async def acks(store: StreamsStore, refs: Sequence[AckRef]) -> list[int]:
         OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
-    args: list[Any] = ["acks", store.call_id(), int(store.retain), store.queue, "", *ack_args(refs)]
-    reply = await store.mutate("ack", "settle", store.keys.core(), args)
+    args: list[Any] = [store.call_id(), int(store.retain), store.queue, *ack_args(refs)]
+    reply = await store.mutate("ack", "ack", store.keys.core(), args)
     chars: bytes = reply[0]
     all_acked = chars.count(b"1") == len(chars)  # the common case: no lookup per job
     statuses = [1] * len(chars) if all_acked else [_ACK_STATUS[c] for c in chars]

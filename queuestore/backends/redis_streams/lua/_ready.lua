@@ -1,4 +1,4 @@
--- queuestore streams library, part 2 (after _lib.lua in every script): the ready order, the
+-- queuestore streams library, a part after _lib.lua (in every script): the ready order, the
 -- memory backend's. A job is ready from the moment it comes due, and every script that
 -- stores, requeues or leases first makes ready what is due -- expired leases in
 -- deadline order (ties in lease order: entry id order), then due delayed jobs in due order
