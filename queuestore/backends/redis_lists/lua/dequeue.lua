@@ -135,16 +135,16 @@ local function take(popped)
     end
   end
   if leased < first then return end
-  -- one score for the call, the ids added in descending order: each new entry is the lowest
-  -- (score, then id), so it goes to the head of a small set (see lease_score); a batch goes
-  -- into a skiplist (zadd_batch)
+  -- one score for the call; fewer than 16 ids are added in descending order: each new entry is
+  -- the lowest (score, then id), so it goes to the head of a small set (see lease_score); more
+  -- go into a skiplist (zadd_batch), which orders them itself: they are not sorted here
   local sorted, hargs, zargs = {}, {}, {}
   for j = first, leased do
     sorted[#sorted + 1] = ids[j]
     hargs[#hargs + 1] = ids[j]
     hargs[#hargs + 1] = recs[j]
   end
-  table.sort(sorted)
+  if #sorted < 16 then table.sort(sorted) end
   for j = #sorted, 1, -1 do
     zargs[#zargs + 1] = score
     zargs[#zargs + 1] = sorted[j]
