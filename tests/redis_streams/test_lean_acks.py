@@ -215,3 +215,25 @@ async def test_the_head_is_trimmed_only_when_the_batch_is_all_of_it(
         assert await b.ack_many(got[1:]) == [True, True]
         assert "cmdstat_xtrim" not in r.info("commandstats")
         assert [e[0].decode() for e in r.xrange(stream)] == [stray]
+
+
+async def test_a_forged_token_past_the_batch_does_not_trim_the_ready_jobs(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """A batch of real tokens plus a forged one naming a ready job's entry after the batch: the
+    forged one is a lost lease, and the batch's deletion stops at the batch (a trim of the head
+    up to the forged entry would delete the ready jobs before it)."""
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(8)]) == [True] * 8
+        jobs = await b.dequeue_many(DequeueOptions(count=4))
+        r = server.sync_client()
+        entries = {e[1][b"j"].decode(): e[0].decode() for e in r.xrange(b.skeys.stream)}
+        forged = Job(id="j6", payload=6, lease_token=f"{b.group}\x1fsomeone\x1f{entries['j6']}\x1f1")
+        assert await b.ack_many([*jobs, forged]) == [True] * 4 + [False]
+        assert r.xlen(b.skeys.stream) == 4
+        rest = await b.dequeue_many(DequeueOptions(count=10))
+        assert sorted(j.id for j in rest) == ["j4", "j5", "j6", "j7"]
+        assert await b.ack_many(rest) == [True] * 4
+        assert await b.length() == 0

@@ -139,12 +139,13 @@ local function main()
   -- pending: nothing acks an entry without deleting it (an ack, nack or reclaim deletes it; a
   -- retry is a new entry), and its count is the one a take gives (1; a claim by the orphan
   -- sweep keeps it). Otherwise the pending rows of the range are read.
-  local ok = {}
+  local ok, all_delivered = {}, false
   local whole, info = intact(lo)
   if whole then
     local ld = gs[1]["last-delivered-id"]
     local dld = string.find(ld, "-", 1, true)
-    if not below(ld, dld, hi, dhi) then
+    all_delivered = not below(ld, dld, hi, dhi)
+    if all_delivered then
       ok = match
     else
       for _, c in ipairs(match) do
@@ -179,8 +180,9 @@ local function main()
     for k, eid in ipairs(eids) do leases[k] = group .. US .. eid end
     chunked("XACK", S, eids, group)
     chunked("ZREM", L, leases)
-    if whole and only_batch_up_to(info, gs[1], group, hi) then
-      -- the batch is the stream's head: one XTRIM frees it node by node
+    if whole and all_delivered and only_batch_up_to(info, gs[1], group, hi) then
+      -- the batch is the stream's head: one XTRIM frees it node by node (never when a token
+      -- names an entry past the last delivered one: the trim would take the ready ones before it)
       local ms, seq = idparts(hi)
       rcall("XTRIM", S, "MINID", string.format("%d-%d", ms, seq + 1))
       for _, c in ipairs(ok) do out[c] = 1 end
