@@ -340,11 +340,9 @@ class JobCodec:
             SerializationError: the data is not a job in this codec's format, or it is
                 nested too deeply to decode.
         """
-        if isinstance(data, str):
-            data = data.encode()
-        raw = bytes(data)
+        raw = data if type(data) is bytes else bytes(data.encode() if isinstance(data, str) else data)
         try:
-            if raw.startswith(_COMPRESSED):
+            if raw[:1] == b"\x00" and raw.startswith(_COMPRESSED):  # a 1-byte slice: cheaper than the call
                 raw = zlib.decompress(raw[len(_COMPRESSED) :])
             return self._dec.decode(raw)
         except RecursionError:

@@ -21,6 +21,15 @@ CASES: list[tuple[Any, ...]] = [
     ("SET", "k", b"x" * 5999),
     ("EVALSHA", "b" * 40, 2, "q:{x}:a", "q:{x}:b", "acks", *(f"g\x1f1-{i}\x1fj\u00e9{i}" for i in range(99))),
     ("RPUSH", "k", *(f"v{i}" for i in range(50)), b"\x00\r\n", 7, 2.5, "\u2603" * 200),
+    # past the head: ASCII strings packed together; a long one, a number, bytes, a non-ASCII
+    # string or an empty one among them
+    ("EVALSHA", "c" * 40, 1, "q:{x}:a", *(f"1764604925123-{i}" for i in range(100)), ""),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), "z" * 127),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), "z" * 128),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), "z" * 5999),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), 12),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), b"bytes"),
+    ("RPUSH", "k", *(f"v{i}" for i in range(60)), "caf\u00e9"),
 ]
 DECLINED: list[tuple[Any, ...]] = [
     ("CONFIG GET", "maxmemory"),  # a command name redis-py splits
@@ -80,7 +89,8 @@ async def test_cluster_connections_pack_too(redis_cluster: RedisCluster) -> None
 
 def test_only_the_head_of_a_command_is_kept_packed() -> None:
     """The name, digest and keys of a script call repeat; a batch's per-job ids and entry ids
-    never do, and keeping them would evict the keys (its short fields are kept)."""
+    never do, and keeping them would evict the keys (past the head, ASCII strings are packed
+    together and none is kept)."""
     packing._PACKED.clear()  # a cache filled by earlier tests would clear itself mid-command
     ids = [f"{i:032x}" for i in range(200)]
     entry_ids = [f"1764604925123-{i}" for i in range(100)]
@@ -90,5 +100,14 @@ def test_only_the_head_of_a_command_is_kept_packed() -> None:
     assert ids[10] in packing._PACKED  # within the head
     assert not any(i in packing._PACKED for i in ids[60:])
     assert not any(i in packing._PACKED for i in entry_ids)
+    assert "short" not in packing._PACKED
+    assert "1" not in packing._PACKED
+
+
+def test_past_the_head_short_fields_of_a_mixed_tail_are_kept() -> None:
+    """A tail that is not all ASCII strings is packed one by one, keeping its short fields."""
+    packing._PACKED.clear()
+    args = ("EVALSHA", "d" * 40, 1, "q:{head}:k", *(f"{i:032x}" for i in range(60)), "short", "1", 7)
+    assert pack_fast(args) is not None
     assert "short" in packing._PACKED
     assert "1" in packing._PACKED

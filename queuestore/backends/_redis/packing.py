@@ -5,9 +5,10 @@ script call carrying a queue's key block (two dozen keys) it was the largest par
 client's instructions per lone call. :class:`PackingMixin` packs the common case (a command
 name without spaces; ``str``, ``bytes``, ``int`` and ``float`` arguments; no value over the
 buffer cutoff) as one buffer, each short ``str`` argument packed once per process and reused
-(the key names repeat on every call; at most 4,096 of up to 128 bytes are kept, past the
-first 48 arguments of a command only those of up to 8); anything else goes to redis-py's own
-packing.
+(the key names repeat on every call; at most 4,096 of up to 128 bytes are kept); past the
+first 48 arguments of a command (a batch's ids, which never repeat) short ASCII strings are
+packed together as one string, others one by one, keeping only those of up to 8 bytes; anything
+else goes to redis-py's own packing.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _HEAD = 48
 _KEEP_TAIL = 8
 #: values longer than this go to redis-py's packing, which sends them as separate chunks
 _CUTOFF = 6000
+#: the RESP head of a bulk string of each length up to 127 characters (see :func:`_pack_ascii`)
+_BULK_HEAD = [f"${n}\r\n" for n in range(128)]
 
 
 def pack_fast(args: tuple[Any, ...]) -> bytes | None:
@@ -40,9 +43,34 @@ def pack_fast(args: tuple[Any, ...]) -> bytes | None:
     if type(first) is not str or " " in first:
         return None
     parts = [b"*%d\r\n" % len(args)]
-    if not _pack_into(parts, args[:_HEAD], _KEEP) or not _pack_into(parts, args[_HEAD:], _KEEP_TAIL):
+    if not _pack_into(parts, args[:_HEAD], _KEEP):
         return None
+    if len(args) > _HEAD:
+        tail = args[_HEAD:]
+        packed = _pack_ascii(tail)
+        if packed is not None:
+            parts.append(packed)
+        elif not _pack_into(parts, tail, _KEEP_TAIL):
+            return None
     return b"".join(parts)
+
+
+def _pack_ascii(args: tuple[Any, ...]) -> bytes | None:
+    """The packed ``args`` when every one is a short ASCII ``str`` (a batch's ids: their length
+    in characters is their length in bytes), built as one string; None otherwise."""
+    if set(map(type, args)) != {str}:
+        return None
+    try:
+        heads = list(map(_BULK_HEAD.__getitem__, map(len, args)))
+    except IndexError:  # one is longer than the table
+        return None
+    parts = ["\r\n"] * (3 * len(args))
+    parts[0::3] = heads
+    parts[1::3] = args
+    text = "".join(parts)
+    if not text.isascii():
+        return None
+    return text.encode()
 
 
 def _pack_into(parts: list[bytes], args: tuple[Any, ...], keep: int) -> bool:

@@ -269,14 +269,23 @@ def enqueued_entry_job(codec: JobCodec, raw: Sequence[Any], deliveries: int) -> 
     try:
         job = codec.decode(raw[3])
         job.id = raw[1].decode()
-        retries, attempts = int(raw[5]), int(raw[9])
-    except (SerializationError, ValueError, AttributeError):
+        retries, attempts = _COUNTS.get(raw[5]), _COUNTS.get(raw[9])
+        if retries is None:
+            retries = int(raw[5])
+        if attempts is None:
+            attempts = int(raw[9])
+    except (SerializationError, ValueError, AttributeError, TypeError):
         return None
     job.retry_count = retries + deliveries - 1 if deliveries > 1 else retries
     job.attempt = attempts + deliveries
-    job.state, job.available_at = JobState.IN_FLIGHT, None
+    job.state, job.available_at = _IN_FLIGHT, None
     job.dead_reason = job.dead_at = None
     return job
+
+
+_IN_FLIGHT = JobState.IN_FLIGHT
+#: an entry's small counters as enqueue writes them, read without ``int()``
+_COUNTS = {str(n).encode(): n for n in range(10)}
 
 
 def parked_fields(jid: Any, body: bytes, meta: bytes | None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from redis.crc import key_slot
 
 from queuestore._args import JobRef, job_ref, seconds_arg
 from queuestore._backoff import backoff_policy
-from queuestore._job import JobState
+from queuestore._job import Job, JobState
 from queuestore._logging import get_logger, log_dead_lettered
 from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends.redis_streams import lookup
@@ -93,6 +93,12 @@ def ack_ref(group: str, job: JobRef) -> AckRef:
         InvalidJobError: ``job`` is neither a Job nor a job id, or its token is not a
             redis-streams lease token.
     """
+    if type(job) is Job:  # the common case, checked as job_ref does, without its calls
+        job_id, token = job.id, job.lease_token
+        if type(job_id) is str and type(token) is str and job_id.isascii() and job_id and token.isascii():
+            parts = token.split(SEP)
+            if len(parts) == 4 and parts[3] == "1":
+                return job_id, parts[0], parts[1], parts[2], "1"
     job_id, token = job_ref(job)
     if token is None:
         return job_id, group, "", "", ""

@@ -239,15 +239,20 @@ async def _materialize(
 ) -> list[Job]:
     now, deadline = now_ms / 1000.0, deadline_ms / 1000.0
     head = f"{group}{SEP}{consumer}{SEP}"  # LeaseToken(group, consumer, eid, n).encode()
+    first = SEP + "1"  # a token's tail on a first delivery
     codec, queue, in_flight, name = store.codec, store.queue, JobState.IN_FLIGHT, _NAMES.__getitem__
     jobs: list[Job] = []
+    append = jobs.append
     for eid_raw, deliveries_raw, raw in entries:
-        eid, deliveries = eid_raw.decode(), int(deliveries_raw)
+        eid = eid_raw.decode()
+        deliveries = 1 if deliveries_raw == 1 else int(deliveries_raw)
         job = enqueued_entry_job(codec, raw, deliveries)
         if job is not None:
-            job.queue, job.lease_token = queue, f"{head}{eid}{SEP}{deliveries}"
-            job.lease_deadline, job.started_at = deadline, now
-            jobs.append(job)
+            job.queue = queue
+            job.lease_token = head + eid + first if deliveries == 1 else f"{head}{eid}{SEP}{deliveries}"
+            job.lease_deadline = deadline
+            job.started_at = now
+            append(job)
             continue
         try:  # a script reply: flat bytes
             fields = dict(zip(map(name, raw[::2]), raw[1::2], strict=True))
@@ -261,7 +266,7 @@ async def _materialize(
             continue
         job.lease_token = f"{head}{eid}{SEP}{deliveries}"
         job.lease_deadline, job.started_at = deadline, now
-        jobs.append(job)
+        append(job)
     return jobs
 
 
