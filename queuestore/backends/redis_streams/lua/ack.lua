@@ -185,12 +185,12 @@ local function main()
       -- names an entry past the last delivered one: the trim would take the ready ones before it)
       local ms, seq = idparts(hi)
       rcall("XTRIM", S, "MINID", string.format("%d-%d", ms, seq + 1))
-      for _, c in ipairs(ok) do out[c] = 1 end
+      if #ok < n then for _, c in ipairs(ok) do out[c] = 1 end end -- all acked: no status per job
       acked = acked + #ok
     elseif whole then
       -- every entry is still there: one XDEL for the call
       chunked("XDEL", S, eids)
-      for _, c in ipairs(ok) do out[c] = 1 end
+      if #ok < n then for _, c in ipairs(ok) do out[c] = 1 end end -- all acked: no status per job
       acked = acked + #ok
     else
       -- XDEL per entry says whether it was still there (0: deleted while pending behind our
