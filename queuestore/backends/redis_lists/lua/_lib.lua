@@ -344,8 +344,10 @@ local function unpack_statuses(rec)
   end
   return out
 end
--- the recorded reply of call arg (nil: not recorded); deletes the records arg lists
-local function recalled(K, arg)
+-- the recorded reply of call arg (nil: not recorded); deletes the records arg lists. as_chars:
+-- a record of statuses comes back as recorded ("#" and a character a job), for a call whose
+-- reply is that string
+local function recalled(K, arg, as_chars)
   if arg == nil or arg == "" then return nil end
   local cid, listed = call_arg(arg)
   if listed then
@@ -356,7 +358,11 @@ local function recalled(K, arg)
   if cid == "" then return nil end
   local rec = rcall("HGET", K[CALLS], cid)
   if not rec then return nil end
-  if string.byte(rec, 1) == 35 then return unpack_statuses(rec) end -- "#"
+  if string.byte(rec, 1) == 35 then -- "#"
+    if not as_chars then return unpack_statuses(rec) end
+    if string.find(rec, "^#[10LN]*$") then return rec end
+    return redis.error_reply("QSUNKNOWN call record is unreadable")
+  end
   local ok, v = pcall(cjson.decode, rec)
   if not ok or type(v) ~= "table" then
     return redis.error_reply("QSUNKNOWN call record " .. cid .. " is unreadable")
@@ -371,7 +377,8 @@ local function prune_turn(cid)
   local n = #cid
   return (string.byte(cid, n) + string.byte(cid, n > 1 and n - 1 or n)) % 8 == 0
 end
--- record reply (a Lua table of strings and numbers) as the outcome of call arg; returns reply
+-- record reply (a Lua table of strings and numbers, or statuses as a string: "#" and a
+-- character a job) as the outcome of call arg; returns reply
 local function record(K, arg, reply, now)
   if arg == nil or arg == "" then return reply end
   local cid = call_arg(arg)
@@ -384,7 +391,11 @@ local function record(K, arg, reply, now)
     local over = rcall("ZCARD", K[CALLTIMES]) - CALL_MAX
     if over > 0 then forget_calls(K, rcall("ZRANGE", K[CALLTIMES], 0, math.min(over, CALL_PRUNE) - 1)) end
   end
-  rcall("HSET", K[CALLS], cid, packed_statuses(reply) or cjson.encode(reply))
+  if type(reply) == "string" then
+    rcall("HSET", K[CALLS], cid, reply)
+  else
+    rcall("HSET", K[CALLS], cid, packed_statuses(reply) or cjson.encode(reply))
+  end
   rcall("ZADD", K[CALLTIMES], NOW_SEC or fmt(math.floor(now)), cid)
   return reply
 end
