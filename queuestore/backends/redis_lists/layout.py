@@ -106,7 +106,18 @@ def lua_key_constants() -> str:
         "-- tables are built only by the scripts that call these\n"
         f"local function ne_fields() return {{{prio_fields('ne')}}} end\n"
         f"local function pop_fields() return {{{prio_fields('pop')}}} end\n"
+        "-- the numbers 1..NTH_MAX written out (a lease's token suffix)\n"
+        f"local function nth_strings() return {{{nth_fields()}}} end\n"
     )
+
+
+#: the token suffixes the lease script has written out (a larger batch converts the rest)
+NTH_MAX = 100
+
+
+def nth_fields() -> str:
+    """The items of a Lua table constructor ``"1", "2", ...`` up to :data:`NTH_MAX`."""
+    return ", ".join(f'"{n}"' for n in range(1, NTH_MAX + 1))
 
 
 def prio_fields(stem: str) -> str:

@@ -92,29 +92,49 @@ end
 if force or due == nil or due <= now then sweep() end
 
 -- lease: pop ids from the highest priority down; the record is the truth (stale entries dropped)
-local ids, recs, bods, leased, dropped = {}, {}, {}, 0, 0
+local ids, leased, dropped = {}, 0, 0
 local tok_at = now + vis
-local head = "|" .. fmt(now) .. "|" .. fmt(tok_at) .. "|"
+local dl = fmt(tok_at)
+local head = "|" .. fmt(now) .. "|" .. dl .. "|"
 local score = lease_score(tok_at)
+-- the reply: the counts (set at the end), then id, body, record per leased job
+local res = {0, 0, 0, 0, 0, "", dl}
 -- the next attempt number, without a number-to-string conversion in the common cases
 local NEXT_ATTEMPT = {["0"] = "1", ["1"] = "2", ["2"] = "3", ["3"] = "4", ["4"] = "5"}
+-- the header of a ready job never leased (no attempt, token, start or deadline yet)
+local FRESH, find = "r|0||||", string.find
+-- the n-th lease's token suffix, written out for a batch (a number is converted to a string
+-- with a sprintf each)
+local NTH = want > 4 and nth_strings() or {"1", "2", "3", "4"}
 
--- lease the jobs of entries read at the head of one list: the in-flight entries and records are
--- written here, before the caller drops the entries from the list
-local function take(popped)
+-- lease the jobs of the entries read at the head of one list (the head last, as LRANGE reads
+-- it): the in-flight entries and records are written here, before the caller drops the entries
+local function take(got)
   local first = leased + 1
-  local raws = rcall("HMGET", K[META], unpack(popped))
-  local bodies = rcall("HMGET", K[JOBS], unpack(popped))
-  for j, id in ipairs(popped) do
-    local raw = raws[j]
+  local raws = rcall("HMGET", K[META], unpack(got))
+  local bodies = rcall("HMGET", K[JOBS], unpack(got))
+  local hargs, zargs, r = {}, {}, #res
+  for k = #got, 1, -1 do
+    local id, raw, body = got[k], raws[k], bodies[k]
     local a, pos = nil, nil
-    if raw then a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()") end
-    if a and bodies[j] then
+    if raw then
+      if find(raw, FRESH, 1, true) == 1 then -- never leased: no pattern to match
+        a, pos = "0", 8
+      else
+        a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()")
+      end
+    end
+    if a and body then
       leased = leased + 1
       ids[leased] = id
-      bods[leased] = bodies[j]
-      recs[leased] = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. leased .. head ..
-        string.sub(raw, pos)
+      local rec = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. (NTH[leased] or leased) ..
+        head .. string.sub(raw, pos)
+      hargs[#hargs + 1] = id
+      hargs[#hargs + 1] = rec
+      zargs[#zargs + 1] = score
+      zargs[#zargs + 1] = id
+      res[r + 1], res[r + 2], res[r + 3] = id, body, rec
+      r = r + 3
     elseif a then
       local m = parse(raw)
       if m then
@@ -138,16 +158,15 @@ local function take(popped)
   -- one score for the call; fewer than 16 ids are added in descending order: each new entry is
   -- the lowest (score, then id), so it goes to the head of a small set (see lease_score); more
   -- go into a skiplist (zadd_batch), which orders them itself: they are not sorted here
-  local sorted, hargs, zargs = {}, {}, {}
-  for j = first, leased do
-    sorted[#sorted + 1] = ids[j]
-    hargs[#hargs + 1] = ids[j]
-    hargs[#hargs + 1] = recs[j]
-  end
-  if #sorted < 16 then table.sort(sorted) end
-  for j = #sorted, 1, -1 do
-    zargs[#zargs + 1] = score
-    zargs[#zargs + 1] = sorted[j]
+  if leased - first < 15 then
+    local sorted = {}
+    for j = first, leased do sorted[#sorted + 1] = ids[j] end
+    table.sort(sorted)
+    zargs = {}
+    for j = #sorted, 1, -1 do
+      zargs[#zargs + 1] = score
+      zargs[#zargs + 1] = sorted[j]
+    end
   end
   zadd_batch(K[INFLIGHT], zargs)
   bulk("HSET", K[META], hargs)
@@ -160,11 +179,11 @@ for p = PRIO_MAX, PRIO_MIN, -1 do
   if info[PRIO_MAX - p + 2] or MARKED[K[READY0 + p]] then
     while leased < want and dropped <= limit + bury_limit do
       local n = want - leased
-      local popped = head_entries(K[READY0 + p], n)
-      if #popped > 0 then take(popped) end
-      drop_head(K[READY0 + p], #popped)
-      count(K, POP_FIELD[p], #popped)
-      if #popped < n then
+      local got = rcall("LRANGE", K[READY0 + p], -n, -1)
+      if #got > 0 then take(got) end
+      drop_head(K[READY0 + p], #got)
+      count(K, POP_FIELD[p], #got)
+      if #got < n then
         rcall("HDEL", K[INFO], NE_FIELD[p]) -- found empty
         break
       end
@@ -172,17 +191,12 @@ for p = PRIO_MAX, PRIO_MIN, -1 do
   end
 end
 
-local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
+res[1], res[2], res[3], res[4], res[5] = reclaimed, dead, promoted, expired, buried
 if leased > 0 then
-  record(K, prefix, {dl = fmt(tok_at), ids = ids}, now)
+  record(K, prefix, {dl = dl, ids = ids}, now)
   if due and tok_at < due then
     due = tok_at
-    rcall("HSET", K[INFO], "due", fmt(due))
-  end
-  for j, id in ipairs(ids) do
-    res[#res + 1] = id
-    res[#res + 1] = bods[j]
-    res[#res + 1] = recs[j]
+    rcall("HSET", K[INFO], "due", dl)
   end
 end
 
