@@ -246,10 +246,11 @@ def ack_ref(job: JobRef) -> tuple[str, str]:
 
     The guard of a ``Job`` with a lease token is the header its record starts with while the
     lease is its holder's, ``i|<attempt>|<lease token>|`` (a new lease changes the token, an
-    extension only the deadline after it), which the script compares in one step; an attempt
-    that is not a number (altered by its holder) is left out, and the script then compares the
-    token alone. A bare id (or a ``Job`` without a token) has the guard ``""``: the current
-    lease, unguarded.
+    extension only the deadline after it), which the script compares in one step. When the
+    header cannot be the record's (an attempt that is not a number, or a token with a ``|``:
+    altered by their holder), the attempt is left out, and the script compares the token
+    alone, as it does whenever the header does not match. A bare id (or a ``Job`` without a
+    token) has the guard ``""``: the current lease, unguarded.
 
     Raises:
         InvalidJobError: as :func:`~queuestore._args.job_ref`.
@@ -258,7 +259,7 @@ def ack_ref(job: JobRef) -> tuple[str, str]:
     if not token:
         return job_id, ""
     attempt = job.attempt if isinstance(job, Job) else None
-    shown = str(attempt) if type(attempt) is int and attempt >= 0 else ""
+    shown = str(attempt) if type(attempt) is int and attempt >= 0 and "|" not in token else ""
     return job_id, f"i|{shown}|{token}|"
 
 

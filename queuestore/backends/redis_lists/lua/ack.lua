@@ -7,19 +7,19 @@
 -- Returns "#" and a character per job: "1" acked, "0" unknown (or named again in the call), "L"
 -- lease lost (stale token, or the job was deleted while leased), "N" not in flight; a retried
 -- call (same call id) gets the reply of its first run.
-local K = KEYS
-local cid = ARGV[1]
+local K, A = KEYS, ARGV
+local cid = A[1]
 local prior = recalled(K, cid, true)
 if type(prior) == "table" and not prior.err then -- statuses recorded as JSON (none or an older record)
   prior = #prior == 0 and "#" or packed_statuses(prior) or redis.error_reply("QSUNKNOWN call record is unreadable")
 end
 if prior then return prior end
-local n = (#ARGV - 1) / 2
-local raws = rcall("HMGET", K[META], unpack(ARGV, 2, n + 1))
+local n = (#A - 1) / 2
+local raws = rcall("HMGET", K[META], unpack(A, 2, n + 1))
 local find, match = string.find, string.match
 local out, acked = {"#"}, 0
 for j = 1, n do
-  local guard, raw, res = ARGV[n + j + 1], raws[j], "0"
+  local guard, raw, res = A[n + j + 1], raws[j], "0"
   if raw and guard ~= "" and find(raw, guard, 1, true) == 1 then
     res = "1" -- the holder's lease: state, attempt and token as it got them
   elseif raw == false then
@@ -44,20 +44,20 @@ if acked > 0 then
   if acked < n then
     gone = {}
     for j = 1, n do
-      if out[j + 1] == "1" then gone[#gone + 1] = ARGV[j + 1] end
+      if out[j + 1] == "1" then gone[#gone + 1] = A[j + 1] end
     end
   end
   local deleted = 0
   if gone then
     for i = 1, #gone, BULK do deleted = deleted + rcall("HDEL", K[META], unpack(gone, i, math.min(i + BULK - 1, #gone))) end
   else
-    for i = 2, n + 1, BULK do deleted = deleted + rcall("HDEL", K[META], unpack(ARGV, i, math.min(i + BULK - 1, n + 1))) end
+    for i = 2, n + 1, BULK do deleted = deleted + rcall("HDEL", K[META], unpack(A, i, math.min(i + BULK - 1, n + 1))) end
   end
   if deleted < acked then -- an id named twice: its first ack counts, the others found it unknown
     local seen = {}
     for j = 1, n do
       if out[j + 1] == "1" then
-        local id = ARGV[j + 1]
+        local id = A[j + 1]
         if seen[id] then out[j + 1] = "0" else seen[id] = true end
       end
     end
@@ -68,8 +68,8 @@ if acked > 0 then
   else
     for i = 2, n + 1, BULK do
       local last = math.min(i + BULK - 1, n + 1)
-      rcall("HDEL", K[JOBS], unpack(ARGV, i, last))
-      rcall("ZREM", K[INFLIGHT], unpack(ARGV, i, last))
+      rcall("HDEL", K[JOBS], unpack(A, i, last))
+      rcall("ZREM", K[INFLIGHT], unpack(A, i, last))
     end
   end
 end

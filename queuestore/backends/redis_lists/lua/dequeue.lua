@@ -102,7 +102,7 @@ local res = {0, 0, 0, 0, 0, "", dl}
 -- the next attempt number, without a number-to-string conversion in the common cases
 local NEXT_ATTEMPT = {["0"] = "1", ["1"] = "2", ["2"] = "3", ["3"] = "4", ["4"] = "5"}
 -- the header of a ready job never leased (no attempt, token, start or deadline yet)
-local FRESH, find = "r|0||||", string.find
+local FRESH, find, sub = "r|0||||", string.find, string.sub
 -- the n-th lease's token suffix, written out for a batch (a number is converted to a string
 -- with a sprintf each)
 local NTH = want > 4 and nth_strings() or {"1", "2", "3", "4"}
@@ -113,7 +113,7 @@ local function take(got)
   local first = leased + 1
   local raws = rcall("HMGET", K[META], unpack(got))
   local bodies = rcall("HMGET", K[JOBS], unpack(got))
-  local hargs, zargs, r = {}, {}, #res
+  local hargs, zargs, r, h = {}, {}, #res, 0
   for k = #got, 1, -1 do
     local id, raw, body = got[k], raws[k], bodies[k]
     local a, pos = nil, nil
@@ -128,13 +128,11 @@ local function take(got)
       leased = leased + 1
       ids[leased] = id
       local rec = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. (NTH[leased] or leased) ..
-        head .. string.sub(raw, pos)
-      hargs[#hargs + 1] = id
-      hargs[#hargs + 1] = rec
-      zargs[#zargs + 1] = score
-      zargs[#zargs + 1] = id
+        head .. sub(raw, pos)
+      hargs[h + 1], hargs[h + 2] = id, rec
+      zargs[h + 1], zargs[h + 2] = score, id
       res[r + 1], res[r + 2], res[r + 3] = id, body, rec
-      r = r + 3
+      h, r = h + 2, r + 3
     elseif a then
       local m = parse(raw)
       if m then
