@@ -78,3 +78,21 @@ async def test_a_retried_job_is_leased_by_its_whole_header(lists: Maker) -> None
     got = await b.dequeue_many(DequeueOptions(count=2))
     assert [(j.id, j.attempt, j.retry_count) for j in got] == [("r2", 1, 0), ("r1", 2, 1)]
     assert await b.ack_many(got) == [True, True]
+
+
+@pytest.mark.parametrize("others", [2, 40])  # a small lease set, and a skiplist
+async def test_an_id_listed_twice_is_leased_once_per_take(lists: Maker, others: int) -> None:
+    b = await lists()
+    ids = ["a", "x", *(f"o{i:02}" for i in range(others))]
+    assert await b.enqueue_many([Job(id=i) for i in ids]) == [True] * len(ids)
+    assert await b.delete("x")  # its entry stays in the list, counted stale
+    assert await b.enqueue(Job(id="x"))  # a second entry for the id, at the tail
+    got = await b.dequeue_many(DequeueOptions(count=100))
+    assert [j.id for j in got] == ids, "x at its old entry's position, once"
+    tokens = [j.lease_token or "" for j in got]
+    prefix = tokens[0][: -len("1")]
+    assert tokens == [f"{prefix}{k}" for k in range(1, len(ids) + 1)], "the leases after it renumbered"
+    assert await b.ack_many(got) == [True] * len(ids)
+    assert await b.length() == 0
+    assert (await b.stats()).in_flight == 0
+    assert await b.dequeue_many(DequeueOptions(count=10)) == []

@@ -30,11 +30,14 @@ local function lease_score(deadline)
   return fmt(-deadline)
 end
 
--- cmd key a1 a2 ... in chunks (args is a flat Lua list)
+-- cmd key a1 a2 ... in chunks (args is a flat Lua list); the sum of the chunks' replies (a
+-- count: HSET, HDEL, ZADD, ZREM)
 local function bulk(cmd, key, args)
+  local n = 0
   for i = 1, #args, BULK do
-    rcall(cmd, key, unpack(args, i, math.min(i + BULK - 1, #args)))
+    n = n + rcall(cmd, key, unpack(args, i, math.min(i + BULK - 1, #args)))
   end
+  return n
 end
 
 -- a member longer than a listpack may hold (zset-max-listpack-value, 64 bytes by default): a
@@ -43,12 +46,14 @@ end
 -- over one, score 0, is a due lease of no job: the sweep drops it)
 local SKIPLIST_SEED = string.rep("~", 160)
 
--- ZADD of a batch of (score, member) pairs; from 16 members on, into a skiplist
+-- ZADD of a batch of (score, member) pairs; from 16 members on, into a skiplist. Returns how
+-- many of its members were not in the set
 local function zadd_batch(key, zargs)
   if #zargs < 32 then return bulk("ZADD", key, zargs) end
   rcall("ZADD", key, 0, SKIPLIST_SEED)
-  bulk("ZADD", key, zargs)
+  local added = bulk("ZADD", key, zargs)
   rcall("ZREM", key, SKIPLIST_SEED)
+  return added
 end
 
 -- the state codes a record may carry, and the types of its cold fields (as layout.Meta)

@@ -107,6 +107,42 @@ local FRESH, find, sub = "r|0||||", string.find, string.sub
 -- with a sprintf each)
 local NTH = want > 4 and nth_strings() or {"1", "2", "3", "4"}
 
+-- an id that two entries name (a stale entry left by a job that left the list by id, and the
+-- entry of the job stored again under that id) is leased once per call: leases first .. leased
+-- (their in-flight entries written, their records not yet) keep the first of each id, in this
+-- batch or an earlier one; a later one is dropped as a stale entry, and the leases after it
+-- are renumbered (token, reply, call record). Returns the HSET arguments of the leases kept.
+-- Rare (the in-flight set already held one of the batch's ids), so it may rebuild what it keeps.
+local function drop_repeats(first)
+  local seen, hargs, kept = {}, {}, first - 1
+  for j = 1, first - 1 do seen[ids[j]] = true end
+  local at = 7 + 3 * (first - 1) -- the reply's triples before this batch's
+  local triples = {}
+  for j = first, leased do triples[#triples + 1] = {res[at + 1], res[at + 2], res[at + 3]} at = at + 3 end
+  for i = at - 3 * #triples + 1, #res do res[i] = nil end
+  for j = first, leased do ids[j] = nil end
+  at = 7 + 3 * (first - 1)
+  for _, t in ipairs(triples) do
+    local id, body, rec = t[1], t[2], t[3]
+    if seen[id] then
+      drop_stale(K, id, nil)
+      dropped = dropped + 1
+    else
+      seen[id] = true
+      kept = kept + 1
+      local a, rest = string.match(rec, "^i|(%d*)|[^|]*(|.*)$")
+      rec = "i|" .. a .. "|" .. prefix .. kept .. rest
+      ids[kept] = id
+      res[at + 1], res[at + 2], res[at + 3] = id, body, rec
+      at = at + 3
+      hargs[#hargs + 1] = id
+      hargs[#hargs + 1] = rec
+    end
+  end
+  leased = kept
+  return hargs
+end
+
 -- lease the jobs of the entries read at the head of one list (the head last, as LRANGE reads
 -- it): the in-flight entries and records are written here, before the caller drops the entries
 local function take(got)
@@ -166,7 +202,9 @@ local function take(got)
       zargs[#zargs + 1] = sorted[j]
     end
   end
-  zadd_batch(K[INFLIGHT], zargs)
+  if zadd_batch(K[INFLIGHT], zargs) < leased - first + 1 then
+    hargs = drop_repeats(first) -- an id in flight already: maybe leased twice by this call
+  end
   bulk("HSET", K[META], hargs)
 end
 
