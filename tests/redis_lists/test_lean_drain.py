@@ -96,3 +96,15 @@ async def test_an_id_listed_twice_is_leased_once_per_take(lists: Maker, others: 
     assert await b.length() == 0
     assert (await b.stats()).in_flight == 0
     assert await b.dequeue_many(DequeueOptions(count=10)) == []
+
+
+async def test_a_drain_past_what_lua_unpacks_at_once(lists: Maker) -> None:
+    n = 9000  # a Lua unpack of more than about 8000 values fails: the scripts go in chunks
+    b = await lists(batch_size=n)
+    assert await b.enqueue_many([Job(id=f"k{i:05}") for i in range(n)]) == [True] * n
+    got = await b.dequeue_many(DequeueOptions(count=n))
+    assert [j.id for j in got] == [f"k{i:05}" for i in range(n)]
+    assert len({j.lease_token for j in got}) == n
+    assert await b.ack_many(got) == [True] * n
+    assert await b.length() == 0
+    assert (await b.stats()).in_flight == 0

@@ -15,7 +15,16 @@ if type(prior) == "table" and not prior.err then -- statuses recorded as JSON (n
 end
 if prior then return prior end
 local n = (#A - 1) / 2
-local raws = rcall("HMGET", K[META], unpack(A, 2, n + 1))
+local raws = nil
+if n <= BULK then
+  raws = rcall("HMGET", K[META], unpack(A, 2, n + 1))
+else -- more ids than one command takes unpacked
+  raws = {}
+  for i = 2, n + 1, BULK do
+    local part = rcall("HMGET", K[META], unpack(A, i, math.min(i + BULK - 1, n + 1)))
+    for k = 1, #part do raws[#raws + 1] = part[k] end
+  end
+end
 local find, match = string.find, string.match
 local out, acked = {"#"}, 0
 for j = 1, n do

@@ -214,7 +214,7 @@ drop_head(K[READY], #plain)
 for p = PRIO_MAX, PRIO_MIN, -1 do
   if info[PRIO_MAX - p + 2] or MARKED[K[READY0 + p]] then
     while leased < want and dropped <= limit + bury_limit do
-      local n = want - leased
+      local n = math.min(want - leased, BULK) -- ids a command takes unpacked
       local got = rcall("LRANGE", K[READY0 + p], -n, -1)
       if #got > 0 then take(got) end
       drop_head(K[READY0 + p], #got)
