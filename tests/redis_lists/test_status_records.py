@@ -25,10 +25,11 @@ async def test_a_retried_ack_gets_every_status_back(lists: Maker, redis_server: 
     assert bj.lease_token is not None
     sha = b.script_set.scripts["ack"].sha
     block = b.layout.state_block
-    args = ["cid-statuses", "a", a.lease_token, "b", "stale-token", "ready", "", "nobody", ""]
+    guards = [f"i|{a.attempt}|{a.lease_token}|", f"i|{bj.attempt}|stale-token|", "", ""]
+    args = ["cid-statuses", "a", "b", "ready", "nobody", *guards]
     client = b.conn.client
     first = await client.evalsha(sha, len(block), *block, *args)
-    assert first == [1, -1, -2, 0]
+    assert first == b"#1LN0"
     assert redis_server.sync_client().hget(b.keys.key("calls"), "cid-statuses") == b"#1LN0"
     assert await client.evalsha(sha, len(block), *block, *args) == first  # the recorded reply
     assert [j.state if j else None for j in await b.get_jobs(["a", "b", "ready"])] == [

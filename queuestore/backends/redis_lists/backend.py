@@ -38,7 +38,7 @@ from queuestore.backends._redis.errors import translating
 from queuestore.backends._redis.scripts import lua_folder
 from queuestore.backends.redis_lists import admin, batches, leasing, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext
-from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, check_code
+from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, ack_ref, check_code
 from queuestore.backends.redis_lists.lone import store_lone
 from queuestore.backends.redis_lists.options import RedisListsOptions
 from queuestore.errors import ConfigurationError, QueueMovedError
@@ -232,8 +232,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             LeaseLostError: the given Job's lease is no longer the current one.
             BackendError: the store failed.
         """
-        job_id, token = job_ref(job)
-        ref = (job_id, token or "")
+        ref = ack_ref(job)
+        job_id = ref[0]
         if not self._lead("ack"):  # one in flight: go with the next batch
             await self._coalesce("ack", self._ack_flush, ref)
             return
@@ -258,7 +258,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         Raises:
             InvalidJobError, BackendError.
         """
-        refs = [(job_id, token or "") for job_id, token in map(job_ref, jobs)]
+        refs = [ack_ref(job) for job in jobs]
         out = [code == 1 for code in await batches.ack_codes(self._ctx, "ack_many", refs)]
         self.metrics.record("ack", sum(out))
         return out

@@ -18,7 +18,7 @@ from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobBody, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends.redis_lists.context import ListsContext, chunks
-from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for
+from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for, status_codes
 from queuestore.errors import (
     InvalidJobError,
     OutcomeUnknownError,
@@ -253,7 +253,8 @@ async def give_back(ctx: ListsContext, calls: Sequence[str] = (), jobs: Sequence
 
 
 async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]]) -> list[int]:
-    """Ack ``(job id, lease token or "")`` pairs; the script's code per job (1 acked, see
+    """Ack ``(job id, guard)`` pairs (:func:`~queuestore.backends.redis_lists.layout.ack_ref`);
+    the script's code per job (1 acked, see
     :func:`~queuestore.backends.redis_lists.layout.check_code` for the others).
 
     Each script call carries a call id: a retry of a call whose reply was lost reports what
@@ -263,10 +264,12 @@ async def ack_codes(ctx: ListsContext, op: str, refs: Sequence[tuple[str, str]])
         OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
-    args = [a for ref in refs for a in ref]
-    if not args:
+    if not refs:
         return []
     keys = ctx.layout.state_block
-    batches = [[ctx.call_id(), *part] for part in chunks(args, 2 * ctx.options.batch_size)]
+    batches = [
+        [ctx.call_id(), *(r[0] for r in part), *(r[1] for r in part)]
+        for part in chunks(refs, ctx.options.batch_size)
+    ]
     replies = await ctx.mutate_batches(op, "ack", keys, batches)
-    return [int(c) for reply in replies for c in reply]
+    return [c for reply in replies for c in status_codes(reply)]

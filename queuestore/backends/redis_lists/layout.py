@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from queuestore._args import text
+from queuestore._args import JobRef, job_ref, text
 from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostError, SerializationError
@@ -42,9 +42,11 @@ __all__ = [
     "WAKE",
     "ListsLayout",
     "Meta",
+    "ack_ref",
     "check_code",
     "key_block",
     "record_for",
+    "status_codes",
 ]
 
 #: the value of the ``layout`` field of the ``info`` hash this code reads and writes
@@ -104,7 +106,18 @@ def lua_key_constants() -> str:
         "-- tables are built only by the scripts that call these\n"
         f"local function ne_fields() return {{{prio_fields('ne')}}} end\n"
         f"local function pop_fields() return {{{prio_fields('pop')}}} end\n"
+        "-- the numbers 1..NTH_MAX written out (a lease's token suffix)\n"
+        f"local function nth_strings() return {{{nth_fields()}}} end\n"
     )
+
+
+#: the token suffixes the lease script has written out (a larger batch converts the rest)
+NTH_MAX = 100
+
+
+def nth_fields() -> str:
+    """The items of a Lua table constructor ``"1", "2", ...`` up to :data:`NTH_MAX`."""
+    return ", ".join(f'"{n}"' for n in range(1, NTH_MAX + 1))
 
 
 def prio_fields(stem: str) -> str:
@@ -226,6 +239,48 @@ def decode_plain(job_id: str, body: bytes) -> Job:
     except (msgspec.DecodeError, ValueError) as exc:
         raise SerializationError(f"undecodable plain entry ({exc}); first bytes {entry[:40]!r}") from exc
     return Job(id=job_id, type=plain.type, payload=plain.payload, created_at=created)
+
+
+def ack_ref(job: JobRef) -> tuple[str, str]:
+    """``(job id, guard)`` of the ack script for a dequeued ``Job`` or a bare id.
+
+    The guard of a ``Job`` with a lease token is the header its record starts with while the
+    lease is its holder's, ``i|<attempt>|<lease token>|`` (a new lease changes the token, an
+    extension only the deadline after it), which the script compares in one step. When the
+    header cannot be the record's (an attempt that is not a number, or a token with a ``|``:
+    altered by their holder), the attempt is left out, and the script compares the token
+    alone, as it does whenever the header does not match. A bare id (or a ``Job`` without a
+    token) has the guard ``""``: the current lease, unguarded.
+
+    Raises:
+        InvalidJobError: as :func:`~queuestore._args.job_ref`.
+    """
+    job_id, token = job_ref(job)
+    if not token:
+        return job_id, ""
+    attempt = job.attempt if isinstance(job, Job) else None
+    shown = str(attempt) if type(attempt) is int and attempt >= 0 and "|" not in token else ""
+    return job_id, f"i|{shown}|{token}|"
+
+
+#: the status characters of a reply or call record of statuses (after its "#")
+_STATUS_CODE = {ord("1"): 1, ord("0"): 0, ord("L"): -1, ord("N"): -2}
+
+
+def status_codes(reply: bytes | str) -> list[int]:
+    """The per-job codes of a reply of statuses: ``#`` and one character a job (``1`` done, ``0``
+    unknown, ``L`` lease lost, ``N`` not in flight; see :func:`check_code`).
+
+    Raises:
+        SerializationError: the reply is not such a string.
+    """
+    raw = reply.encode() if isinstance(reply, str) else bytes(reply)
+    try:
+        if raw[:1] != b"#":
+            raise KeyError(raw[:1])
+        return [_STATUS_CODE[c] for c in raw[1:]]
+    except KeyError:
+        raise SerializationError(f"unreadable statuses {raw[:40]!r}") from None
 
 
 def check_code(code: int, job_id: str) -> None:

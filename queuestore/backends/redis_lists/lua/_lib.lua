@@ -30,11 +30,14 @@ local function lease_score(deadline)
   return fmt(-deadline)
 end
 
--- cmd key a1 a2 ... in chunks (args is a flat Lua list)
+-- cmd key a1 a2 ... in chunks (args is a flat Lua list); the sum of the chunks' replies (a
+-- count: HSET, HDEL, ZADD, ZREM)
 local function bulk(cmd, key, args)
+  local n = 0
   for i = 1, #args, BULK do
-    rcall(cmd, key, unpack(args, i, math.min(i + BULK - 1, #args)))
+    n = n + rcall(cmd, key, unpack(args, i, math.min(i + BULK - 1, #args)))
   end
+  return n
 end
 
 -- a member longer than a listpack may hold (zset-max-listpack-value, 64 bytes by default): a
@@ -43,12 +46,14 @@ end
 -- over one, score 0, is a due lease of no job: the sweep drops it)
 local SKIPLIST_SEED = string.rep("~", 160)
 
--- ZADD of a batch of (score, member) pairs; from 16 members on, into a skiplist
+-- ZADD of a batch of (score, member) pairs; from 16 members on, into a skiplist. Returns how
+-- many of its members were not in the set
 local function zadd_batch(key, zargs)
   if #zargs < 32 then return bulk("ZADD", key, zargs) end
   rcall("ZADD", key, 0, SKIPLIST_SEED)
-  bulk("ZADD", key, zargs)
+  local added = bulk("ZADD", key, zargs)
   rcall("ZREM", key, SKIPLIST_SEED)
+  return added
 end
 
 -- the state codes a record may carry, and the types of its cold fields (as layout.Meta)
@@ -344,8 +349,10 @@ local function unpack_statuses(rec)
   end
   return out
 end
--- the recorded reply of call arg (nil: not recorded); deletes the records arg lists
-local function recalled(K, arg)
+-- the recorded reply of call arg (nil: not recorded); deletes the records arg lists. as_chars:
+-- a record of statuses comes back as recorded ("#" and a character a job), for a call whose
+-- reply is that string
+local function recalled(K, arg, as_chars)
   if arg == nil or arg == "" then return nil end
   local cid, listed = call_arg(arg)
   if listed then
@@ -356,7 +363,11 @@ local function recalled(K, arg)
   if cid == "" then return nil end
   local rec = rcall("HGET", K[CALLS], cid)
   if not rec then return nil end
-  if string.byte(rec, 1) == 35 then return unpack_statuses(rec) end -- "#"
+  if string.byte(rec, 1) == 35 then -- "#"
+    if not as_chars then return unpack_statuses(rec) end
+    if string.find(rec, "^#[10LN]*$") then return rec end
+    return redis.error_reply("QSUNKNOWN call record is unreadable")
+  end
   local ok, v = pcall(cjson.decode, rec)
   if not ok or type(v) ~= "table" then
     return redis.error_reply("QSUNKNOWN call record " .. cid .. " is unreadable")
@@ -371,7 +382,8 @@ local function prune_turn(cid)
   local n = #cid
   return (string.byte(cid, n) + string.byte(cid, n > 1 and n - 1 or n)) % 8 == 0
 end
--- record reply (a Lua table of strings and numbers) as the outcome of call arg; returns reply
+-- record reply (a Lua table of strings and numbers, or statuses as a string: "#" and a
+-- character a job) as the outcome of call arg; returns reply
 local function record(K, arg, reply, now)
   if arg == nil or arg == "" then return reply end
   local cid = call_arg(arg)
@@ -384,7 +396,11 @@ local function record(K, arg, reply, now)
     local over = rcall("ZCARD", K[CALLTIMES]) - CALL_MAX
     if over > 0 then forget_calls(K, rcall("ZRANGE", K[CALLTIMES], 0, math.min(over, CALL_PRUNE) - 1)) end
   end
-  rcall("HSET", K[CALLS], cid, packed_statuses(reply) or cjson.encode(reply))
+  if type(reply) == "string" then
+    rcall("HSET", K[CALLS], cid, reply)
+  else
+    rcall("HSET", K[CALLS], cid, packed_statuses(reply) or cjson.encode(reply))
+  end
   rcall("ZADD", K[CALLTIMES], NOW_SEC or fmt(math.floor(now)), cid)
   return reply
 end

@@ -92,29 +92,83 @@ end
 if force or due == nil or due <= now then sweep() end
 
 -- lease: pop ids from the highest priority down; the record is the truth (stale entries dropped)
-local ids, recs, bods, leased, dropped = {}, {}, {}, 0, 0
+local ids, leased, dropped = {}, 0, 0
 local tok_at = now + vis
-local head = "|" .. fmt(now) .. "|" .. fmt(tok_at) .. "|"
+local dl = fmt(tok_at)
+local head = "|" .. fmt(now) .. "|" .. dl .. "|"
 local score = lease_score(tok_at)
+-- the reply: the counts (set at the end), then id, body, record per leased job
+local res = {0, 0, 0, 0, 0, "", dl}
 -- the next attempt number, without a number-to-string conversion in the common cases
 local NEXT_ATTEMPT = {["0"] = "1", ["1"] = "2", ["2"] = "3", ["3"] = "4", ["4"] = "5"}
+-- the header of a ready job never leased (no attempt, token, start or deadline yet)
+local FRESH, find, sub = "r|0||||", string.find, string.sub
+-- the n-th lease's token suffix, written out for a batch (a number is converted to a string
+-- with a sprintf each)
+local NTH = want > 4 and nth_strings() or {"1", "2", "3", "4"}
 
--- lease the jobs of entries read at the head of one list: the in-flight entries and records are
--- written here, before the caller drops the entries from the list
-local function take(popped)
+-- an id that two entries name (a stale entry left by a job that left the list by id, and the
+-- entry of the job stored again under that id) is leased once per call: leases first .. leased
+-- (their in-flight entries written, their records not yet) keep the first of each id, in this
+-- batch or an earlier one; a later one is dropped as a stale entry, and the leases after it
+-- are renumbered (token, reply, call record). Returns the HSET arguments of the leases kept.
+-- Rare (the in-flight set already held one of the batch's ids), so it may rebuild what it keeps.
+local function drop_repeats(first)
+  local seen, hargs, kept = {}, {}, first - 1
+  for j = 1, first - 1 do seen[ids[j]] = true end
+  local at = 7 + 3 * (first - 1) -- the reply's triples before this batch's
+  local triples = {}
+  for j = first, leased do triples[#triples + 1] = {res[at + 1], res[at + 2], res[at + 3]} at = at + 3 end
+  for i = at - 3 * #triples + 1, #res do res[i] = nil end
+  for j = first, leased do ids[j] = nil end
+  at = 7 + 3 * (first - 1)
+  for _, t in ipairs(triples) do
+    local id, body, rec = t[1], t[2], t[3]
+    if seen[id] then
+      drop_stale(K, id, nil)
+      dropped = dropped + 1
+    else
+      seen[id] = true
+      kept = kept + 1
+      local a, rest = string.match(rec, "^i|(%d*)|[^|]*(|.*)$")
+      rec = "i|" .. a .. "|" .. prefix .. kept .. rest
+      ids[kept] = id
+      res[at + 1], res[at + 2], res[at + 3] = id, body, rec
+      at = at + 3
+      hargs[#hargs + 1] = id
+      hargs[#hargs + 1] = rec
+    end
+  end
+  leased = kept
+  return hargs
+end
+
+-- lease the jobs of the entries read at the head of one list (the head last, as LRANGE reads
+-- it): the in-flight entries and records are written here, before the caller drops the entries
+local function take(got)
   local first = leased + 1
-  local raws = rcall("HMGET", K[META], unpack(popped))
-  local bodies = rcall("HMGET", K[JOBS], unpack(popped))
-  for j, id in ipairs(popped) do
-    local raw = raws[j]
+  local raws = rcall("HMGET", K[META], unpack(got))
+  local bodies = rcall("HMGET", K[JOBS], unpack(got))
+  local hargs, zargs, r, h = {}, {}, #res, 0
+  for k = #got, 1, -1 do
+    local id, raw, body = got[k], raws[k], bodies[k]
     local a, pos = nil, nil
-    if raw then a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()") end
-    if a and bodies[j] then
+    if raw then
+      if find(raw, FRESH, 1, true) == 1 then -- never leased: no pattern to match
+        a, pos = "0", 8
+      else
+        a, pos = string.match(raw, "^r|(%d*)|[^|]*|[^|]*|[^|]*|()")
+      end
+    end
+    if a and body then
       leased = leased + 1
       ids[leased] = id
-      bods[leased] = bodies[j]
-      recs[leased] = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. leased .. head ..
-        string.sub(raw, pos)
+      local rec = "i|" .. (NEXT_ATTEMPT[a] or ((tonumber(a) or 0) + 1)) .. "|" .. prefix .. (NTH[leased] or leased) ..
+        head .. sub(raw, pos)
+      hargs[h + 1], hargs[h + 2] = id, rec
+      zargs[h + 1], zargs[h + 2] = score, id
+      res[r + 1], res[r + 2], res[r + 3] = id, body, rec
+      h, r = h + 2, r + 3
     elseif a then
       local m = parse(raw)
       if m then
@@ -138,18 +192,19 @@ local function take(popped)
   -- one score for the call; fewer than 16 ids are added in descending order: each new entry is
   -- the lowest (score, then id), so it goes to the head of a small set (see lease_score); more
   -- go into a skiplist (zadd_batch), which orders them itself: they are not sorted here
-  local sorted, hargs, zargs = {}, {}, {}
-  for j = first, leased do
-    sorted[#sorted + 1] = ids[j]
-    hargs[#hargs + 1] = ids[j]
-    hargs[#hargs + 1] = recs[j]
+  if leased - first < 15 then
+    local sorted = {}
+    for j = first, leased do sorted[#sorted + 1] = ids[j] end
+    table.sort(sorted)
+    zargs = {}
+    for j = #sorted, 1, -1 do
+      zargs[#zargs + 1] = score
+      zargs[#zargs + 1] = sorted[j]
+    end
   end
-  if #sorted < 16 then table.sort(sorted) end
-  for j = #sorted, 1, -1 do
-    zargs[#zargs + 1] = score
-    zargs[#zargs + 1] = sorted[j]
+  if zadd_batch(K[INFLIGHT], zargs) < leased - first + 1 then
+    hargs = drop_repeats(first) -- an id in flight already: maybe leased twice by this call
   end
-  zadd_batch(K[INFLIGHT], zargs)
   bulk("HSET", K[META], hargs)
 end
 
@@ -159,12 +214,12 @@ drop_head(K[READY], #plain)
 for p = PRIO_MAX, PRIO_MIN, -1 do
   if info[PRIO_MAX - p + 2] or MARKED[K[READY0 + p]] then
     while leased < want and dropped <= limit + bury_limit do
-      local n = want - leased
-      local popped = head_entries(K[READY0 + p], n)
-      if #popped > 0 then take(popped) end
-      drop_head(K[READY0 + p], #popped)
-      count(K, POP_FIELD[p], #popped)
-      if #popped < n then
+      local n = math.min(want - leased, BULK) -- ids a command takes unpacked
+      local got = rcall("LRANGE", K[READY0 + p], -n, -1)
+      if #got > 0 then take(got) end
+      drop_head(K[READY0 + p], #got)
+      count(K, POP_FIELD[p], #got)
+      if #got < n then
         rcall("HDEL", K[INFO], NE_FIELD[p]) -- found empty
         break
       end
@@ -172,17 +227,12 @@ for p = PRIO_MAX, PRIO_MIN, -1 do
   end
 end
 
-local res = {reclaimed, dead, promoted, expired, buried, "", fmt(tok_at)}
+res[1], res[2], res[3], res[4], res[5] = reclaimed, dead, promoted, expired, buried
 if leased > 0 then
-  record(K, prefix, {dl = fmt(tok_at), ids = ids}, now)
+  record(K, prefix, {dl = dl, ids = ids}, now)
   if due and tok_at < due then
     due = tok_at
-    rcall("HSET", K[INFO], "due", fmt(due))
-  end
-  for j, id in ipairs(ids) do
-    res[#res + 1] = id
-    res[#res + 1] = bods[j]
-    res[#res + 1] = recs[j]
+    rcall("HSET", K[INFO], "due", dl)
   end
 end
 
