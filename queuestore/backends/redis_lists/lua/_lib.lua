@@ -40,6 +40,17 @@ local function bulk(cmd, key, args)
   return n
 end
 
+-- HMGET of a list of fields of one hash, in chunks; the values in the order of fields
+local function hmget(key, fields)
+  if #fields <= BULK then return rcall("HMGET", key, unpack(fields)) end
+  local out = {}
+  for i = 1, #fields, BULK do
+    local part = rcall("HMGET", key, unpack(fields, i, math.min(i + BULK - 1, #fields)))
+    for k = 1, #part do out[#out + 1] = part[k] end
+  end
+  return out
+end
+
 -- a member longer than a listpack may hold (zset-max-listpack-value, 64 bytes by default): a
 -- ZADD of it makes (or converts) the set a skiplist, where each insert and delete costs
 -- O(log N), not a walk of the listpack. Whoever adds it removes it in the same script (a left

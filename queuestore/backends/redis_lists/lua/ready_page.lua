@@ -44,8 +44,8 @@ local out = {p, "", 0}
 if #ids == 0 then return out end
 if rev then out[2] = pops + i - #ids + 1 else out[2] = pops + i + #ids - 1 end
 if #ids == n then out[3] = 1 end
-local raws = rcall("HMGET", K[META], unpack(ids))
-local bodies = rcall("HMGET", K[JOBS], unpack(ids))
+local raws = hmget(K[META], ids) -- a page may hold more ids than one command takes unpacked
+local bodies = hmget(K[JOBS], ids)
 for j, id in ipairs(ids) do
   local raw = raws[j]
   if raw and string.sub(raw, 1, 2) == "r|" then
