@@ -10,8 +10,10 @@ import shutil
 import subprocess
 
 import pytest
+import redis.asyncio as redis
 
-from queuestore import ConfigurationError, DequeueOptions, IterOptions, Job, JobState
+from queuestore import ALL as ALL_JOBS
+from queuestore import ConfigurationError, DequeueOptions, IterOptions, Job, JobState, SerializationError
 from queuestore.backends.redis_lists import RedisListsBackend
 from tests.servers import RedisCluster, RedisServer
 
@@ -167,3 +169,53 @@ async def test_foreign_layouts_are_refused_by_name(lists: Maker, redis_server: R
     assert r.hget(f"{lists.base(b.queue)}:info", "layout") == b"redis-lists/2"
     again = await lists()
     assert [j.id for j in await again.dequeue_many(DequeueOptions(count=5))] == ["kept"]
+
+
+async def test_entries_that_are_not_utf8_are_dead_lettered_and_never_block(
+    lists: Maker, redis_server: RedisServer
+) -> None:
+    b = await lists()
+    bad = {  # an entry as pushed (bytes) -> what its dead letter's reason names
+        b'{"payload": 1, "id": "\xff\xfe"}': "id must be valid UTF-8",
+        b'{"payload": 2, "id": "ok\xc0\xaf"}': "id must be valid UTF-8",  # an overlong "/"
+        b'{"payload": 3, "id": "\xed\xa0\x80"}': "id must be valid UTF-8",  # a surrogate
+        b'{"payload": 4, "id": "\xf4\x90\x80\x80"}': "id must be valid UTF-8",  # past U+10FFFF
+        b'{"payload": 5, "id": "cut\xe2\x82"}': "id must be valid UTF-8",  # a truncated sequence
+        b'{"payload": 7, "id": "\\udc00"}': "not a JSON object",  # lua-cjson refuses a lone surrogate
+        b'{"payload": 6, "id": "t-1", "type": "\xff"}': "type must be valid UTF-8",
+        b'{"payload": "\xc3\x28", "id": "p-1"}': "Invalid UTF-8",
+        b'{"payload": {"\xff": 1}}': "Invalid UTF-8",
+    }
+    good = [  # valid UTF-8 ids and types are adopted as they are; unknown keys are ignored
+        b'{"payload": "first", "id": "g-1"}',
+        '{"payload": "second", "id": "grüße-✓-𝄞", "type": "tâche"}'.encode(),
+        b'{"payload": "third", "id": "g-3", "ignored": "\xff"}',
+    ]
+    raw = redis.Redis.from_url(redis_server.url)
+    try:
+        entries = [good[0], *list(bad)[:4], good[1], *list(bad)[4:], good[2]]
+        await raw.lpush(b.keys.key("ready"), *entries)
+    finally:
+        await raw.aclose()
+    got = [await b.dequeue() for _ in range(3)]
+    assert [(j.id, j.type, j.payload) for j in got if j] == [
+        ("g-1", "", "first"),
+        ("grüße-✓-𝄞", "tâche", "second"),
+        ("g-3", "", "third"),
+    ]
+    assert await b.dequeue() is None
+    for job in got:
+        assert job is not None
+        await b.ack(job)
+    dead = [j async for j in b.iter(IterOptions(states=(JobState.DEAD,)))]
+    assert len(dead) == len(bad)
+    for job, why in zip(dead, bad.values(), strict=True):  # dead in arrival order
+        assert job.state is JobState.DEAD
+        assert job.dead_reason is not None
+        assert why in job.dead_reason, job.dead_reason
+        assert job.id.encode().isascii()  # a generated id where the entry's would not do
+    assert (await b.stats()).dead == len(bad)
+    assert await b.get_jobs([j.id for j in dead[:5]]) == dead[:5]  # the entries read as jobs
+    with pytest.raises(SerializationError):  # these do not: a lookup names them, typed
+        await b.get_jobs([j.id for j in dead[5:]])
+    assert await b.redrive(ALL_JOBS) == len(bad)

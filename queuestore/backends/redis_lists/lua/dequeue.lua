@@ -57,6 +57,39 @@ local function opt_int(v, lo, hi)
   return true, v
 end
 
+-- true when s is UTF-8 that a strict decoder takes: no overlong form, no surrogate, nothing
+-- past U+10FFFF, no cut sequence (lua-cjson passes the raw bytes of a JSON string through).
+-- An ASCII string is told by one search; only other strings are walked byte by byte
+local function utf8_valid(s)
+  if not string.find(s, "[\128-\255]") then return true end
+  local byte, i, n = string.byte, 1, #s
+  while i <= n do
+    local c = byte(s, i)
+    if c < 128 then
+      i = i + 1
+    else
+      local more, lo, hi -- continuation bytes, and the range of the first of them
+      if c >= 0xC2 and c <= 0xDF then more, lo, hi = 1, 0x80, 0xBF
+      elseif c == 0xE0 then more, lo, hi = 2, 0xA0, 0xBF
+      elseif c == 0xED then more, lo, hi = 2, 0x80, 0x9F
+      elseif c >= 0xE1 and c <= 0xEF then more, lo, hi = 2, 0x80, 0xBF
+      elseif c == 0xF0 then more, lo, hi = 3, 0x90, 0xBF
+      elseif c >= 0xF1 and c <= 0xF3 then more, lo, hi = 3, 0x80, 0xBF
+      elseif c == 0xF4 then more, lo, hi = 3, 0x80, 0x8F
+      else return false end
+      if i + more > n then return false end
+      local b = byte(s, i + 1)
+      if b < lo or b > hi then return false end
+      for k = i + 2, i + more do
+        b = byte(s, k)
+        if b < 0x80 or b > 0xBF then return false end
+      end
+      i = i + more + 1
+    end
+  end
+  return true
+end
+
 local function adopt(entry)
   local ok, e = pcall(cjson.decode, entry)
   local why, id, p, mr = nil, nil, PRIO_MIN, 3
@@ -67,10 +100,20 @@ local function adopt(entry)
   else
     local good
     if e.id ~= nil and e.id ~= cjson.null then
-      if type(e.id) ~= "string" or e.id == "" or #e.id > 512 then why = "id must be a non-empty string" end
+      if type(e.id) ~= "string" or e.id == "" or #e.id > 512 then
+        why = "id must be a non-empty string"
+      elseif not utf8_valid(e.id) then -- no consumer could decode it
+        why = "id must be valid UTF-8"
+      end
       id = e.id
     end
-    if e.type ~= nil and e.type ~= cjson.null and type(e.type) ~= "string" then why = "type must be a string" end
+    if e.type ~= nil and e.type ~= cjson.null then
+      if type(e.type) ~= "string" then
+        why = "type must be a string"
+      elseif not utf8_valid(e.type) then
+        why = "type must be valid UTF-8"
+      end
+    end
     good, p = opt_int(e.priority, PRIO_MIN, PRIO_MAX)
     if not good then why = "priority must be an integer " .. PRIO_MIN .. ".." .. PRIO_MAX end
     good, mr = opt_int(e.max_retries, 0, 1000000)
