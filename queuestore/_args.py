@@ -17,7 +17,7 @@ import msgspec
 from queuestore._durations import duration_dec_hook, to_seconds
 from queuestore._job import Job, utf8_text
 from queuestore._models import DequeueOptions
-from queuestore.errors import ConfigurationError, InvalidJobError
+from queuestore.errors import ConfigurationError, InvalidJobError, SerializationError
 
 __all__ = [
     "JobRef",
@@ -140,8 +140,18 @@ def check_job_queue(job: Job, queue: str) -> None:
 
 
 def text(value: Any) -> str:
-    """A reply value from the store as ``str`` (bytes are UTF-8)."""
-    return value.decode() if isinstance(value, bytes) else str(value)
+    """A reply value from the store as ``str`` (bytes are UTF-8).
+
+    Raises:
+        SerializationError: bytes that are not UTF-8 (something else wrote them into our keys),
+            naming their first bytes.
+    """
+    if not isinstance(value, bytes):
+        return str(value)
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise SerializationError(f"a value read from the store is not UTF-8: {value[:60]!r}") from None
 
 
 def validation_path(message: str) -> tuple[str, str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from queuestore import DequeueOptions, IterOptions, Job, JobState, QueueStoreError
+from queuestore import ALL, DequeueOptions, IterOptions, Job, JobState, QueueStoreError, SerializationError
 from queuestore.testing import ServerFactory
 from tests.servers import RedisServer
 
@@ -192,3 +192,24 @@ async def test_call_records_past_their_window_are_pruned_as_calls_go_on(
     assert r.zcount(times, "-inf", old) == 0
     assert not any(r.hexists(calls, f"old{i}") for i in range(100))
     assert r.hlen(calls) == r.zcard(times) > 0
+
+
+async def test_an_id_that_is_not_utf8_in_our_keys_is_buried_and_named(
+    lists: Maker, redis_server: RedisServer
+) -> None:
+    b = await lists()
+    r = redis_server.sync_client()
+    assert await b.enqueue_many([Job(id="model", payload="x"), Job(id="after")]) == [True, True]
+    bad = b"\xffbad"  # a stored job under an id no consumer can decode, at the head
+    r.hset(b.keys.key("jobs"), bad, r.hget(b.keys.key("jobs"), "model") or b"")
+    r.hset(b.keys.key("meta"), bad, r.hget(b.keys.key("meta"), "model") or b"")
+    r.rpush(b.keys.key("ready:0"), bad)
+    got = await b.dequeue_many(DequeueOptions(count=3))  # dead-lettered, never handed out
+    assert [j.id for j in got] == ["model", "after"]
+    assert await b.ack_many(got) == [True, True]
+    assert r.zrange(b.keys.key("dead"), 0, -1) == [bad]
+    assert (await b.stats()).dead == 1
+    with pytest.raises(SerializationError, match="not UTF-8"):  # a listing names it, typed
+        [j async for j in b.iter(IterOptions(states=(JobState.DEAD,)))]
+    assert await b.purge(JobState.DEAD, ALL) == 1
+    assert await b.dequeue() is None

@@ -63,3 +63,22 @@ def test_an_entry_of_another_shape_is_left_to_the_fields_map() -> None:
     assert enqueued_entry_job(codec, [*plain[:3], b"\xc1garbage", *plain[4:]], 1) is None
     assert enqueued_entry_job(codec, [*plain[:5], b"", *plain[6:]], 1) is None
     assert enqueued_entry_job(codec, dict(enumerate(plain)), 1) is None  # not a flat reply
+
+
+async def test_bytes_that_are_not_utf8_in_an_entry_never_escape_untyped(make: Maker) -> None:
+    b = await make()
+    raw = b.conn.client
+    await b.enqueue(Job(id="model", payload="x"))
+    [(eid, fields)] = await raw.xrange(b.skeys.stream)
+    await raw.xdel(b.skeys.stream, eid)
+    await raw.hdel(b.skeys.idx, "model")
+    named = dict(fields)
+    named[b"j"], named[b"\xffodd"] = b"odd-name", b"1"  # a field name no decoder reads: ignored
+    await raw.hset(b.skeys.idx, "odd-name", await raw.xadd(b.skeys.stream, named))
+    await raw.xadd(b.skeys.stream, {**fields, b"j": b"\xffbad"})  # an id no consumer can decode
+    await b.enqueue(Job(id="after"))
+    got = await b.dequeue_many(DequeueOptions(count=3))
+    assert [j.id for j in got] == ["odd-name", "after"]
+    assert await b.ack_many(got) == [True, True]
+    dead = await raw.xrange(b.skeys.dead)
+    assert [(e[1][b"j"], e[1][b"why"][:17]) for e in dead] == [(b"\xffbad", b"undecodable entry")]

@@ -163,9 +163,9 @@ async def _lease_once(ctx: ListsContext, op: str, count: int, visibility: float,
     _, dead, _, expired, buried = (int(x) for x in reply[:5])
     next_due = float(reply[5]) if reply[5] else None
     jobs: list[Job] = []
-    for job, bad in ctx.layout.read_triples(reply, 7):
+    for n, (job, bad) in enumerate(ctx.layout.read_triples(reply, 7)):
         if bad is not None:  # garbage never reaches a consumer: dead-letter it with the reason
-            bury = [job.id, job.lease_token or "", 0, 0, 1, bad, ctx.call_id()]
+            bury = [reply[7 + 3 * n], job.lease_token or "", 0, 0, 1, bad, ctx.call_id()]  # the id as stored
             await ctx.mutate(op, "nack", ctx.block, bury)
             buried += 1
             continue

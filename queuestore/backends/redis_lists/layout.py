@@ -29,6 +29,7 @@ from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostError, SerializationError
 
 __all__ = [
+    "BAD_ID",
     "CORRUPT_PREFIX",
     "KEY_SUFFIXES",
     "LAYOUT_NAME",
@@ -76,6 +77,7 @@ SET_OF = {
 }
 GARBAGE_META = "corrupt or missing job metadata"
 MISSING_BODY = "job body is missing"
+BAD_ID = "job id is not UTF-8"
 #: ``Job.last_error`` of a job read from garbage (see :meth:`ListsLayout.read_job`)
 CORRUPT_PREFIX = "corrupt: "
 #: a body adopted from a plain producer: marker, ``<created_at>\n``, then the JSON entry as pushed
@@ -397,7 +399,21 @@ class ListsLayout:
         return job
 
     def read_triples(self, reply: Sequence[Any], start: int = 0) -> list[tuple[Job, str | None]]:
-        """``(job, garbage reason)`` per ``id, body, record`` triple of a flat reply, from ``start``."""
-        return [
-            self.read_job(text(reply[i]), reply[i + 1], reply[i + 2]) for i in range(start, len(reply), 3)
-        ]
+        """``(job, garbage reason)`` per ``id, body, record`` triple of a flat reply, from ``start``.
+
+        An id that is not UTF-8 (something else wrote it into our keys) is garbage too
+        (:data:`BAD_ID`): its job carries the id with the bytes escaped; ``reply[i]`` still
+        holds the id as stored, to dead-letter it by."""
+        out: list[tuple[Job, str | None]] = []
+        for i in range(start, len(reply), 3):
+            raw_id = reply[i]
+            try:
+                job_id = text(raw_id)
+            except SerializationError:
+                escaped = bytes(raw_id).decode(errors="backslashreplace")
+                job, _ = self.read_job(escaped, reply[i + 1], reply[i + 2])
+                job.last_error = CORRUPT_PREFIX + BAD_ID
+                out.append((job, BAD_ID))
+                continue
+            out.append(self.read_job(job_id, reply[i + 1], reply[i + 2]))
+        return out

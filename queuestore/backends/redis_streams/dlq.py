@@ -100,7 +100,7 @@ async def _redrive_across(store: StreamsStore, ids: list[str] | None, to_queue: 
         for eid, fields in page:
             job_id = fields_map(fields).get("j")
             if job_id is not None:
-                n += await _move_dead(store, job_id.decode(), to_queue)
+                n += await _move_dead(store, text(job_id), to_queue)
             start = "(" + text(eid)
         if len(page) < PAGE:
             return n

@@ -221,7 +221,13 @@ def fields_map(fields: Any) -> dict[str, bytes]:
         items: Sequence[tuple[Any, Any]] = list(fields.items())
     else:
         items = list(zip(fields[::2], fields[1::2], strict=True))
-    return {text(k): v if isinstance(v, bytes) else str(v).encode() for k, v in items}
+    return {_name(k): v if isinstance(v, bytes) else str(v).encode() for k, v in items}
+
+
+def _name(key: Any) -> str:
+    """A field name as ``str``; a name that is not UTF-8 (garbage written by something else)
+    keeps its bytes escaped, so the entry's fields can still be read and dead-lettered."""
+    return key.decode(errors="backslashreplace") if isinstance(key, bytes) else str(key)
 
 
 def entry_job(
@@ -236,14 +242,14 @@ def entry_job(
     """
     job = codec.decode(fields.get("b", b""))
     if "j" in fields:
-        job.id = fields["j"].decode()
+        job.id = text(fields["j"])
     r, a = int(fields.get("r", b"0") or 0), int(fields.get("a", b"0") or 0)
     job.retry_count = r + max(deliveries - 1, 0)
     job.attempt = a + deliveries
     if "e" in fields:
         job.last_error = fields["e"].decode(errors="replace")
     if "o" in fields:
-        job.origin_queue = fields["o"].decode()
+        job.origin_queue = text(fields["o"])
     if "why" in fields:
         job.dead_reason = fields["why"].decode(errors="replace")
     if "at" in fields:

@@ -73,8 +73,11 @@ def _guard(store: StreamsStore, job: JobRef) -> tuple[str, list[str]]:
     return job_id, LeaseToken.decode(token).args()
 
 
-def settle_args(store: StreamsStore, op: str, job_id: str, guard: list[str], target: str = "") -> list[Any]:
-    """The arguments of a one-job ``settle`` op (before the op's own), with a fresh call id."""
+def settle_args(
+    store: StreamsStore, op: str, job_id: str | bytes, guard: list[str], target: str = ""
+) -> list[Any]:
+    """The arguments of a one-job ``settle`` op (before the op's own), with a fresh call id
+    (``job_id`` as bytes: an id as stored that is not UTF-8, for a ``bury``)."""
     return [op, store.call_id(), int(store.retain), store.queue, target, job_id, *guard]
 
 

@@ -275,7 +275,8 @@ async def _bury(store: StreamsStore, fields: dict[str, bytes], token: LeaseToken
     jid = fields.get("j", b"").decode(errors="replace") or f"garbage-{token.entry_id}"
     raw = {k: v[:200].decode(errors="replace") for k, v in fields.items()}
     body = store.codec.encode(Job(id=jid, queue=store.queue, metadata=raw, dead_reason=reason))
-    args = [*settle_args(store, "bury", jid, token.args()), body, reason]
+    stored_id = fields.get("j") or jid  # as stored: the script matches it with the entry's own
+    args = [*settle_args(store, "bury", stored_id, token.args()), body, reason]
     await store.mutate("dequeue", "settle", store.keys.core(), args)
     store.metrics.record("dead")
     log_buried(_log, store.queue, store.name, jid, reason)
