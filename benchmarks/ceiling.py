@@ -19,7 +19,10 @@ evalsha_pipeline_100       pipelines of 100 EVALSHA (LPUSH): one script per job 
 evalsha_dequeue_ack_1      EVALSHA move+lease, then EVALSHA ack, one by one      dequeue_ack_1
 evalsha_dequeue_ack_32     the same from 32 tasks                                dequeue_ack_32
 evalsha_batch_100          EVALSHA move+lease of 100, then EVALSHA ack of 100    dequeue_many (lists)
-xreadgroup_100_xack        XREADGROUP COUNT 100, then XACK of the 100 ids        dequeue_many (streams)
+xreadgroup_100_xackdel     XREADGROUP COUNT 100, then one EVALSHA: XACK and      dequeue_many (streams)
+                           XDEL of the 100 ids (an acked job leaves the stream)
+xreadgroup_100_xack        XREADGROUP COUNT 100, then XACK of the 100 ids: the   (reported beside it:
+                           acked entries stay in the stream, ~250 bytes a job    less than the same work)
 coalesced_dequeue_ack_32   32 tasks' per-job dequeue/ack, one batch script per   (the stretch: what
                            loop tick each (auto-pipelining, done by hand)        coalescing could reach)
 =========================  ====================================================  ======================
@@ -78,6 +81,12 @@ for _, id in ipairs(ARGV) do
 end
 return n
 """
+#: the ack of a streams drain that frees what it acked: XACK and XDEL of the ids in one call (the
+#: fastest of XACK + XDEL pipelined and this script, measured side by side on Redis 7.0)
+XACKDEL = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""
 
 
 class RawClient:
@@ -94,7 +103,14 @@ class RawClient:
         self.sha: dict[str, str] = {}
 
     async def load(self) -> None:
-        for name, body in (("enq", ENQ), ("deq", DEQ), ("ack", ACK), ("deq_n", DEQ_N), ("ack_n", ACK_N)):
+        for name, body in (
+            ("enq", ENQ),
+            ("deq", DEQ),
+            ("ack", ACK),
+            ("deq_n", DEQ_N),
+            ("ack_n", ACK_N),
+            ("xackdel", XACKDEL),
+        ):
             self.sha[name] = await self.client.script_load(body)
 
     async def aclose(self) -> None:
@@ -237,6 +253,22 @@ async def _xread(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, ser
     return m.result(done)
 
 
+async def _xread_del(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
+    r, xackdel = raw.client, raw.sha["xackdel"]
+    await _prefill_stream(r, k.stream, raw_jobs(n))
+    done = 0
+    async with Meter(server) as m:
+        while done < n:
+            got = await r.xreadgroup("g", "c", {k.stream: ">"}, count=batch)
+            if not got:  # pragma: no cover - prefilled
+                continue
+            ids = [i for i, _ in got[0][1]]
+            await r.evalsha(xackdel, 1, k.stream, "g", *ids)
+            done += len(ids)
+            ctr.done = done
+    return m.result(done)
+
+
 class _Coalescer:
     """Per-job requests from many tasks, flushed as one batch call per event-loop tick.
 
@@ -324,7 +356,9 @@ CEILINGS: dict[str, tuple[str, Callable[..., Any], str]] = {
     "evalsha_dequeue_ack_1": ("EVALSHA move+lease, EVALSHA ack, one by one", _dequeue_ack, "one"),
     "evalsha_dequeue_ack_32": ("EVALSHA move+lease + EVALSHA ack from {c} tasks", _dequeue_ack, "tasks"),
     "evalsha_batch_100": ("EVALSHA move+lease of {b}, EVALSHA ack of {b}", _batch, "batch"),
-    "xreadgroup_100_xack": ("XREADGROUP COUNT {b} + XACK", _xread, "batch"),
+    "xreadgroup_100_xackdel": ("XREADGROUP COUNT {b} + EVALSHA (XACK + XDEL)", _xread_del, "batch"),
+    # beside the one above: XACK alone leaves every acked entry in the stream
+    "xreadgroup_100_xack": ("XREADGROUP COUNT {b} + XACK (acked entries kept)", _xread, "batch"),
     # not a ceiling of any scenario: what coalescing per-job calls (the stretch) could reach
     "coalesced_dequeue_ack_32": (
         "{c} tasks calling per-job dequeue/ack, coalesced per loop tick into batch EVALSHAs",

@@ -26,8 +26,9 @@ from benchmarks import baseline, report
 from benchmarks.ceiling import CEILINGS, RawClient, combine, run_ceiling
 from benchmarks.cost import linear, memory
 from benchmarks.progress import PlainProgress, RichProgress, make_progress
+from benchmarks.rounds import merge_rounds, rounds_markdown
 from benchmarks.scale import queue_keys, raw_memory, scale
-from benchmarks.scenarios import SCENARIOS, Bench, backend_family, open_backend
+from benchmarks.scenarios import SCENARIOS, THROUGHPUT_SCENARIOS, Bench, backend_family, open_backend
 from benchmarks.server import bench_server
 from benchmarks.throughput import run_throughput
 from benchmarks.workload import loadavg
@@ -111,6 +112,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keydb/dragonfly on a server of another kind run the same scripts as their base "
         "layout: by default with jobs/4 and without memory and linear; this runs them in full",
     )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the throughput scenarios this many times, each round with its own ceilings, "
+        "and keep the median round's figure (1: one run)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS, help=f"where to write the JSON (default {RESULTS})")
     p.add_argument("--no-progress", action="store_true", help="no live display (CI, tests, pipes)")
     p.add_argument("--server-bin", default=None, help="server binary for the throwaway server")
@@ -124,8 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         p.error(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
-    if args.jobs < 1 or args.concurrency < 1 or args.batch < 1:
-        p.error("--jobs, --concurrency and --batch must be >= 1")
+    if args.jobs < 1 or args.concurrency < 1 or args.batch < 1 or args.rounds < 1:
+        p.error("--jobs, --concurrency, --batch and --rounds must be >= 1")
     args.memory_jobs = args.memory_jobs or min(100_000, 2 * args.jobs)
     args.linear_sizes = args.linear_sizes or [max(1, args.jobs // 5), args.jobs, 4 * args.jobs]
     args.scale_sizes = args.scale_sizes or [max(1, args.jobs // 5), 20 * args.jobs]
@@ -166,6 +174,9 @@ def _needed_ceilings(families: set[str], scenarios: list[str]) -> list[str]:
                     names.append(part)
     for s, (c, _target) in report.SCRIPT_CEILING_OF.items():
         if s in scenarios and families & {"lists", "streams"} and c not in names:
+            names.append(c)
+    for (fam, s), c in report.REFERENCE_CEILING_OF.items():
+        if fam in families and s in scenarios and c not in names:
             names.append(c)
     if "lists" in families and "dequeue_ack_32" in scenarios:
         names.append("coalesced_dequeue_ack_32")  # informational: the stretch's headroom
@@ -352,6 +363,9 @@ async def _run_backend(
             c2, t2 = script_c
             out.append(report.throughput_entry(t, f"{s} (vs {c2})", m, c2, ceilings[c2], t2))
             progress.log(f"{label:<32} {m.jobs_per_s / ceilings[c2]:.2f} of {c2}")
+        ref_c = report.REFERENCE_CEILING_OF.get((fam, s))
+        if ref_c and ceilings.get(ref_c):
+            out.append(report.throughput_entry(t, f"{s} (vs {ref_c})", m, ref_c, ceilings[ref_c], None))
         if s == "dequeue_ack_32" and crate:
             out.append(report.throughput_entry(t, f"{s} (stretch)", m, cname, crate, report.STRETCH_TARGET))
         if s in report.LATENCY_OPS:
@@ -387,6 +401,7 @@ def _meta(args: argparse.Namespace, load_before: Any, elapsed: float) -> dict[st
         "concurrency": args.concurrency,
         "batch": args.batch,
         "pool": args.pool,
+        "rounds": args.rounds,
         "dequeue_timeout": args.dequeue_timeout,
         "key_prefix": getattr(args, "key_prefix", None),
         "backends": args.backends,
@@ -399,6 +414,21 @@ def _meta(args: argparse.Namespace, load_before: Any, elapsed: float) -> dict[st
             timeit.timeit("sum(range(1000))", number=5000) / 5000 * 1e6, 2
         ),
     }
+
+
+def _run_rounds(args: argparse.Namespace, url: str | None, types: list[str], progress: Progress) -> list[Any]:
+    """``run`` once, then ``--rounds - 1`` more times with the throughput scenarios only; the
+    median round of each figure kept (:mod:`benchmarks.rounds`)."""
+    scenarios = list(args.scenarios)
+    rounds = [asyncio.run(run(args, url, types, progress))]
+    args.scenarios = [s for s in scenarios if s in THROUGHPUT_SCENARIOS]
+    try:
+        for r in range(1, args.rounds if args.scenarios else 1):
+            progress.log(f"round {r + 1} of {args.rounds}")
+            rounds.append(asyncio.run(run(args, url, types, progress)))
+    finally:
+        args.scenarios = scenarios
+    return merge_rounds(rounds)
 
 
 def _sigterm(signum: int, frame: FrameType | None) -> None:
@@ -428,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             url = server.url
             progress.log(f"throwaway redis-server on {url} (pid {server.pid})")
         with progress:
-            entries = asyncio.run(run(args, url, types, progress))
+            entries = _run_rounds(args, url, types, progress)
     except KeyboardInterrupt:
         print("benchmarks: interrupted", file=sys.stderr)
         return 130
@@ -437,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
             server.cleanup()
     entries = [_meta(args, load_before, time.perf_counter() - started), *skips, *entries]
     print(report.markdown(entries))
+    if args.rounds > 1:
+        print(rounds_markdown(entries))
     if before is not None and args.baseline is not None:
         print(baseline.compare_markdown(entries, before, args.baseline.name))
     report.write_json(args.out, entries)

@@ -121,13 +121,13 @@ async def _lone_ceiling(url: str, pid: int, work: Path, n: int) -> float:
 
 async def _ceilings(url: str, pid: int, work: Path, n: int) -> dict[str, float]:
     """The raw batch drains (``benchmarks/rawbatch.py``): the lists scripts, and XREADGROUP
-    COUNT 100 + XACK on entries of the same fields as the streams backend writes; count them
-    with ``--toggle processCommand``."""
+    COUNT 100 + XACK and XDEL on entries of the same fields as the streams backend writes;
+    count them with ``--toggle processCommand``."""
     r: Any = aredis.Redis.from_url(url)
     out: dict[str, float] = {}
     drains: list[tuple[str, Any, Any]] = [
         ("raw RPOP n + ZADD + HMGET; ZREM + HDEL", fill_lists, drain_lists),
-        ("raw XREADGROUP COUNT 100 + XACK", fill_stream, drain_stream),
+        ("raw XREADGROUP COUNT 100 + XACK and XDEL", fill_stream, drain_stream),
     ]
     for label, fill, drain in drains:
         state = await fill(r, n)

@@ -9,7 +9,8 @@ measured against, on data of the same size, for the server's side of the compari
   walking it (what the backends do too; in ascending or random order the ``ZADD`` costs about
   three times as much).
 * **Streams** (the harness's ``dequeue_many`` ceiling for redis-streams): ``XREADGROUP COUNT
-  100`` then ``XACK`` of the ids read, on entries with the fields the streams backend writes.
+  100`` then one script that does ``XACK`` and ``XDEL`` of the ids read (an acked job leaves the
+  stream, as it leaves the backend), on entries with the fields the streams backend writes.
 
 Each ``fill_*`` loads ``n`` jobs and returns what its ``drain_*`` needs; the drains send
 exactly the commands named above, so the server's time in them (``INFO commandstats``) or its
@@ -39,9 +40,13 @@ local n = redis.call('ZREM', KEYS[1], unpack(ARGV))
 redis.call('HDEL', KEYS[2], unpack(ARGV))
 return n
 """
-#: the commandstats entries of what the drains send
+XACKDEL = """
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""
+#: the commandstats entries of what the drains send (a script's time includes its commands')
 LISTS_COMMANDS = ("cmdstat_evalsha",)
-STREAMS_COMMANDS = ("cmdstat_xreadgroup", "cmdstat_xack")
+STREAMS_COMMANDS = ("cmdstat_xreadgroup", "cmdstat_evalsha")
 _BODY = b"\x82" + b"x" * 230
 
 
@@ -67,8 +72,9 @@ async def drain_lists(r: Any, keys: tuple[str, str, str, str, str]) -> int:
     return done
 
 
-async def fill_stream(r: Any, n: int) -> str:
-    """``n`` entries with the streams backend's fields, and a consumer group at the start."""
+async def fill_stream(r: Any, n: int) -> tuple[str, str]:
+    """``n`` entries with the streams backend's fields, and a consumer group at the start; the
+    ack script loaded."""
     key = f"{{raw-{uuid.uuid4().hex[:12]}}}:s"
     for i in range(0, n, 1000):
         pipe = r.pipeline(transaction=False)
@@ -76,13 +82,15 @@ async def fill_stream(r: Any, n: int) -> str:
             pipe.xadd(key, {"j": uuid.uuid4().hex, "b": _BODY, "r": 0, "m": 3, "a": 0, "x": 0})
         await pipe.execute()
     await r.xgroup_create(key, "g", "0")
-    return key
+    return key, await r.script_load(XACKDEL)
 
 
-async def drain_stream(r: Any, key: str) -> int:
-    """XREADGROUP COUNT 100 + XACK of what it read until nothing is left; returns the jobs acked."""
+async def drain_stream(r: Any, keys: tuple[str, str]) -> int:
+    """XREADGROUP COUNT 100, then XACK + XDEL of what it read (one script), until nothing is
+    left; returns the jobs acked."""
+    key, ackdel = keys
     done = 0
     while got := await r.execute_command("XREADGROUP", "GROUP", "g", "c", "COUNT", 100, "STREAMS", key, ">"):
-        done += int(await r.execute_command("XACK", key, "g", *[e[0] for e in got[0][1]]))
+        done += int(await r.evalsha(ackdel, 1, key, "g", *[e[0] for e in got[0][1]]))
     await r.delete(key)
     return done

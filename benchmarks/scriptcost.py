@@ -13,7 +13,7 @@ Scenarios: ``enqueue_1`` (awaited one by one), ``enqueue_many`` (batches of 100)
 ``dequeue_many`` (``dequeue_many(100)`` + ``ack_many``); dequeue scenarios run on a queue
 filled before the reset. With ``dequeue_many``, two raw drains of the same jobs run in the same
 server beside the backends (``benchmarks/rawbatch.py``): the lists scripts (``RPOP n`` +
-``ZADD`` + ``HMGET``; ``ZREM`` + ``HDEL``) and ``XREADGROUP COUNT 100`` + ``XACK``.
+``ZADD`` + ``HMGET``; ``ZREM`` + ``HDEL``) and ``XREADGROUP COUNT 100`` + ``XACK`` and ``XDEL``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ async def _run(url: str, r: Any, btype: str, scenario: str, n: int, opts: dict[s
 #: the raw drains of ``dequeue_many``: row label -> (fill, drain, the commands they send)
 _RAW: dict[str, tuple[Any, Any, tuple[str, ...]]] = {
     "raw: RPOP n + ZADD + HMGET; ZREM + HDEL": (fill_lists, drain_lists, LISTS_COMMANDS),
-    "raw: XREADGROUP COUNT 100 + XACK": (fill_stream, drain_stream, STREAMS_COMMANDS),
+    "raw: XREADGROUP COUNT 100 + XACK and XDEL": (fill_stream, drain_stream, STREAMS_COMMANDS),
 }
 
 
