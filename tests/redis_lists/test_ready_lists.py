@@ -7,7 +7,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from queuestore import ALL, DequeueOptions, IterOptions, Job, JobState, QueueStoreError, SerializationError
+from queuestore import ALL, DequeueOptions, IterOptions, Job, JobState, QueueStoreError
 from queuestore.testing import ServerFactory
 from tests.servers import RedisServer
 
@@ -204,12 +204,25 @@ async def test_an_id_that_is_not_utf8_in_our_keys_is_buried_and_named(
     r.hset(b.keys.key("jobs"), bad, r.hget(b.keys.key("jobs"), "model") or b"")
     r.hset(b.keys.key("meta"), bad, r.hget(b.keys.key("meta"), "model") or b"")
     r.rpush(b.keys.key("ready:0"), bad)
+    head = await b.peek(0)  # shown marked, with the bytes escaped; never raised
+    assert head is not None
+    assert (head.id, head.payload, head.last_error) == ("\\xffbad", "x", "corrupt: job id is not UTF-8")
     got = await b.dequeue_many(DequeueOptions(count=3))  # dead-lettered, never handed out
     assert [j.id for j in got] == ["model", "after"]
     assert await b.ack_many(got) == [True, True]
     assert r.zrange(b.keys.key("dead"), 0, -1) == [bad]
     assert (await b.stats()).dead == 1
-    with pytest.raises(SerializationError, match="not UTF-8"):  # a listing names it, typed
-        [j async for j in b.iter(IterOptions(states=(JobState.DEAD,)))]
+    assert await b.enqueue(Job(id="later", max_retries=0))
+    later = await b.dequeue()
+    assert later is not None
+    await b.nack(later, requeue=False)
+    # a listing of the dead shows it marked, and pages on past it, a job a page
+    dead = [j async for j in b.iter(IterOptions(states=(JobState.DEAD,), count=1))]
+    assert [(j.id, j.state, j.last_error) for j in dead] == [
+        ("\\xffbad", JobState.DEAD, "corrupt: job id is not UTF-8"),
+        ("later", JobState.DEAD, None),
+    ]
+    assert await b.redrive(ALL, to_queue="elsewhere") == 1  # "later" moves; the bad id stays dead
+    assert r.zrange(b.keys.key("dead"), 0, -1) == [bad]
     assert await b.purge(JobState.DEAD, ALL) == 1
     assert await b.dequeue() is None

@@ -11,7 +11,7 @@ import anyio
 import pytest
 from redis.crc import key_slot
 
-from queuestore import ALL, DequeueOptions, InvalidJobError, Job, JobState, LeaseLostError, SerializationError
+from queuestore import ALL, DequeueOptions, InvalidJobError, Job, JobState, LeaseLostError
 from queuestore.backends.redis_streams import dlq, lookup
 from queuestore.backends.redis_streams.layout import call_id
 
@@ -305,13 +305,22 @@ async def test_an_undecodable_dead_letter_redriven_across_slots_is_not_lost(make
     assert [(e[1][b"j"], e[1][b"why"][:17]) for e in dead] == [(b"junk", b"undecodable entry")]
 
 
-async def test_a_dead_letter_whose_id_is_not_utf8_is_named_by_a_redrive_across_slots(
+async def test_a_dead_letter_whose_id_is_not_utf8_stays_dead_in_a_redrive_across_slots(
     make_cluster: Maker,
 ) -> None:
     src = await make_cluster(unique("src"))
     dst = await make_cluster(unique("dst"))
     while key_slot(dst.skeys.stream.encode()) == key_slot(src.skeys.stream.encode()):
         dst = await make_cluster(unique("dst"))
-    await src.conn.client.xadd(src.skeys.dead, {"j": b"\xffjunk", "b": b"", "r": "0", "m": "0", "a": "1"})
-    with pytest.raises(SerializationError, match="not UTF-8"):
-        await src.redrive(ALL, to_queue=dst.queue)
+    junk = {b"j": b"\xffjunk", b"b": b"", b"r": b"0", b"m": b"0", b"a": b"1"}
+    await src.conn.client.xadd(src.skeys.dead, junk)
+    assert await src.enqueue(Job(id="later", max_retries=0))
+    later = await src.dequeue()
+    assert later is not None
+    await src.nack(later, requeue=False)
+    # the other dead letter moves; this one no queue can take, and it is not lost
+    assert await src.redrive(ALL, to_queue=dst.queue) == 1
+    assert [e[1] for e in await src.conn.client.xrange(src.skeys.dead)] == [junk]
+    moved = await dst.dequeue()
+    assert moved is not None
+    assert moved.id == "later"

@@ -3,10 +3,12 @@ stream's): the job reads back whole."""
 
 from __future__ import annotations
 
+import time
+
 import msgspec
 import pytest
 
-from queuestore import DequeueOptions, Job, JobState
+from queuestore import DequeueOptions, IterOptions, Job, JobState
 from queuestore._job import JobCodec
 from queuestore.backends.redis_streams.layout import enqueued_entry_job, entry_job, fields_map
 from tests.servers import RedisServer
@@ -82,3 +84,21 @@ async def test_bytes_that_are_not_utf8_in_an_entry_never_escape_untyped(make: Ma
     assert await b.ack_many(got) == [True, True]
     dead = await raw.xrange(b.skeys.dead)
     assert [(e[1][b"j"], e[1][b"why"][:17]) for e in dead] == [(b"\xffbad", b"undecodable entry")]
+
+
+async def test_a_delayed_id_that_is_not_utf8_is_skipped_by_a_listing_and_counted(make: Maker) -> None:
+    b = await make()
+    raw = b.conn.client
+    due = time.time() + 3600
+    assert await b.enqueue(Job(id="first", available_at=due))
+    body, meta = await raw.hget(b.skeys.parked, "first"), await raw.hget(b.skeys.meta, "first")
+    bad = b"\xffodd"  # a delayed job written into our keys under an id no consumer can decode
+    await raw.hset(b.skeys.parked, bad, body)
+    if meta is not None:
+        await raw.hset(b.skeys.meta, bad, meta)
+    await raw.zadd(b.skeys.delayed, {bad: int(due * 1000) + 1})
+    assert await b.enqueue(Job(id="last", available_at=due + 1))
+    listed = [j async for j in b.iter(IterOptions(states=(JobState.DELAYED,), count=1))]
+    assert [j.id for j in listed] == ["first", "last"]  # paged past, never raised
+    assert b.store.corrupt_entries == 1
+    assert await raw.zscore(b.skeys.delayed, bad) is not None  # skipped, not lost

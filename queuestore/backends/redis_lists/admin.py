@@ -18,6 +18,7 @@ from queuestore._job import AllJobs, JobState
 from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import SET_OF, STATE_CODE
 from queuestore.backends.redis_lists.moves import move_dead
+from queuestore.errors import SerializationError
 
 __all__ = ["delete", "purge", "redrive"]
 
@@ -66,12 +67,22 @@ async def _redrive_to(ctx: ListsContext, ids: list[str] | None, target: str) -> 
                 "redrive", "ZRANGEBYSCORE", dead_key, cursor, "+inf", "WITHSCORES", "LIMIT", 0, PAGE
             )
         )
-        for job_id, _score in page:
-            total += await move_dead(ctx, text(job_id), target)
+        for raw_id, _score in page:
+            dead_id = _utf8(raw_id)
+            if dead_id is not None:  # one that is not stays dead here: no queue can take it
+                total += await move_dead(ctx, dead_id, target)
         if len(page) < PAGE:
             break
         cursor = f"({page[-1][1]!r}"
     return total
+
+
+def _utf8(raw_id: Any) -> str | None:
+    """An id as the store returned it, or None when it is not UTF-8."""
+    try:
+        return text(raw_id)
+    except SerializationError:
+        return None
 
 
 def _scored(reply: Any) -> list[tuple[Any, float]]:

@@ -404,16 +404,17 @@ class ListsLayout:
         An id that is not UTF-8 (something else wrote it into our keys) is garbage too
         (:data:`BAD_ID`): its job carries the id with the bytes escaped; ``reply[i]`` still
         holds the id as stored, to dead-letter it by."""
-        out: list[tuple[Job, str | None]] = []
-        for i in range(start, len(reply), 3):
-            raw_id = reply[i]
-            try:
-                job_id = text(raw_id)
-            except SerializationError:
-                escaped = bytes(raw_id).decode(errors="backslashreplace")
-                job, _ = self.read_job(escaped, reply[i + 1], reply[i + 2])
-                job.last_error = CORRUPT_PREFIX + BAD_ID
-                out.append((job, BAD_ID))
-                continue
-            out.append(self.read_job(job_id, reply[i + 1], reply[i + 2]))
-        return out
+        return [self.read_stored(reply[i], reply[i + 1], reply[i + 2]) for i in range(start, len(reply), 3)]
+
+    def read_stored(self, raw_id: Any, body: bytes, raw_record: bytes) -> tuple[Job, str | None]:
+        """:meth:`read_job` of an id as the store returned it: one that is not UTF-8 (something
+        else wrote it into our keys) is garbage (:data:`BAD_ID`), its job carrying the id with
+        the bytes escaped."""
+        try:
+            job_id = text(raw_id)
+        except SerializationError:
+            escaped = bytes(raw_id).decode(errors="backslashreplace")
+            job, _ = self.read_job(escaped, body, raw_record)
+            job.last_error = CORRUPT_PREFIX + BAD_ID
+            return job, BAD_ID
+        return self.read_job(job_id, body, raw_record)

@@ -35,13 +35,14 @@ from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobState
 from queuestore._models import BackendStats, IterOptions
 from queuestore.backends._redis.scripts import ScriptCall
 from queuestore.backends.redis_lists.context import ListsContext, chunks
-from queuestore.backends.redis_lists.layout import GARBAGE_META, SET_OF
+from queuestore.backends.redis_lists.layout import BAD_ID, GARBAGE_META, SET_OF
 from queuestore.errors import InvalidJobError, SerializationError
 
 __all__ = ["depths", "get_jobs", "iter_jobs", "page", "peek", "stats"]
 
-#: ``(id, score, job)`` of one sorted-set entry, as :func:`page` returns them
-PageEntry = tuple[str, str, Job]
+#: ``(id, score, job)`` of one sorted-set entry, as :func:`page` returns them (an id that is not
+#: UTF-8 as the bytes stored, its job marked corrupt)
+PageEntry = tuple[str | bytes, str, Job]
 
 
 async def depths(ctx: ListsContext, op: str) -> tuple[int, int, int, int]:
@@ -104,13 +105,21 @@ async def peek(ctx: ListsContext, offset: int) -> Job | None:
     ctx.metrics.record("expired", int(swept[3]))
     if not reply:
         return None
-    return ctx.layout.read_job(text(reply[0]), reply[1], reply[2])[0]
+    return ctx.layout.read_stored(reply[0], reply[1], reply[2])[0]
 
 
 async def page(
-    ctx: ListsContext, set_key: str, mode: str, ref: str, score: str, count: int, reverse: bool, op: str
+    ctx: ListsContext,
+    set_key: str,
+    mode: str,
+    ref: str | bytes,
+    score: str,
+    count: int,
+    reverse: bool,
+    op: str,
 ) -> list[PageEntry]:
-    """One page of a sorted set of this queue: ``(id, score, job)`` in set order.
+    """One page of a sorted set of this queue: ``(id, score, job)`` in set order; garbage
+    (an id that is not UTF-8 included) comes back marked corrupt, never raised.
 
     ``mode`` is ``offset`` (``ref`` is the offset), ``from`` (start at id ``ref``) or
     ``after`` (after id ``ref`` with ``score``).
@@ -122,10 +131,11 @@ async def page(
     reply = await ctx.script(
         op, "page", [set_key, block[0], block[1]], [mode, ref, score, count, int(reverse)]
     )
-    out = []
+    out: list[PageEntry] = []
     for i in range(0, len(reply), 4):
-        job_id = text(reply[i])
-        out.append((job_id, text(reply[i + 1]), ctx.layout.read_job(job_id, reply[i + 2], reply[i + 3])[0]))
+        job, bad = ctx.layout.read_stored(reply[i], reply[i + 2], reply[i + 3])
+        # an id that is not UTF-8 pages on by the bytes as stored
+        out.append((job.id if bad is not BAD_ID else reply[i], text(reply[i + 1]), job))
     return out
 
 

@@ -129,17 +129,22 @@ async def _walk_delayed(store: StreamsStore, count: int, rev: bool) -> AsyncIter
         if not page:
             return
         rank += len(page)
-        ids = [text(m) for m, _ in page]
+        ids = [m for m, _ in page]  # as stored: one that is not UTF-8 is read, then skipped as garbage
         bodies = await store.call("iter", "HMGET", k.parked, *ids)
         metas = await store.call("iter", "HMGET", k.meta, *ids)
         for (jid, score), body, meta in zip(page, bodies, metas, strict=True):
             if not body:
                 continue  # promoted or moved since the page was read
-            where = f"delayed job {text(jid)!r} in {k.parked}"
+            where = f"delayed job {_shown(jid)!r} in {k.parked}"
             job = store.decoded(parked_fields(jid, body, meta), JobState.DELAYED, where)
             if job is not None:
                 job.available_at = float(score) / 1000.0
                 yield job
+
+
+def _shown(raw: Any) -> str:
+    """An id read from the store, for a message (bytes that are not UTF-8 escaped)."""
+    return raw.decode(errors="backslashreplace") if isinstance(raw, bytes) else str(raw)
 
 
 async def _pending(store: StreamsStore, lo: str, hi: str, count: int) -> list[dict[str, Any]]:
