@@ -127,6 +127,30 @@ async def test_the_timeout_bounds_the_whole_call(backends: Maker, layout: Layout
     assert (got.id, got.attempt) == ("t1", 1)
 
 
+async def test_a_big_batch_has_the_server_time_for_its_jobs(
+    backends: Maker, layout: Layout, proxy: FaultProxy
+) -> None:
+    # the take's reply comes 1.5 s late, past half the call_margin (0.5 s): a batch of 10,000
+    # has 10,000 x TAKE_TIME_PER_JOB more (2 s) and gets its jobs; one of 2 is cut, and the
+    # other half of the margin hands back what it leased
+    b, direct = await pair(backends, read_timeout=30.0, call_margin=1.0)
+    await direct.enqueue_many([Job(id=f"m{i}", payload=i) for i in range(3)])
+    big = proxy.delay_reply(layout.call(b, "dequeue"), 1.5)
+    got = await b.dequeue_many(DequeueOptions(count=10_000))
+    assert big.hits == 1
+    assert sorted(j.id for j in got) == ["m0", "m1", "m2"]
+    assert await b.ack_many(got) == [True] * 3
+    await direct.enqueue_many([Job(id=f"s{i}", payload=i) for i in range(2)])
+    small = proxy.delay_reply(layout.call(b, "dequeue"), 1.5)
+    cut = r"no answer within 0\.5004s \(timeout 0s \+ 0\.0004s for 2 jobs \+ half the call_margin\)"
+    with pytest.raises(OperationTimeoutError, match=cut):
+        await b.dequeue_many(DequeueOptions(count=2))
+    assert small.hits == 1
+    assert await layout.in_flight(direct) == [], "what the cut call leased was handed back"
+    again = await direct.dequeue_many(DequeueOptions(count=2))
+    assert sorted((j.id, j.attempt) for j in again) == [("s0", 1), ("s1", 1)]
+
+
 @pytest.mark.parametrize("op", ["dequeue", "dequeue_many"])
 async def test_a_bare_timeout_is_refused_with_the_fix_named(backends: Maker, op: str) -> None:
     b = await backends(via_proxy=False)

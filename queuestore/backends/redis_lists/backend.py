@@ -188,7 +188,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             return await batches.lease(self._ctx, op, count, visibility, per_script=count)
 
         timeout = 0.0 if options is None else options.timeout_seconds()
-        return await self._within(op, timeout, lambda: self._waits.take(op, options, step))
+        return await self._within(op, timeout, lambda: self._waits.take(op, options, step), count)
 
     async def _lease_flush(self, shares: list[leasing.Share]) -> list[Any]:
         """Coalesced ``dequeue`` calls (one lease length): a job each while there are jobs."""

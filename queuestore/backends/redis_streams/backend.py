@@ -198,7 +198,7 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         """Lease up to ``count`` jobs within ``opts.timeout`` + ``call_margin`` in all."""
         shared = self._take_coalesced if count == 1 and self.options.coalesce else None
         return await self._within(
-            "dequeue", opts.timeout_seconds(), lambda: dequeue(self.store, opts, count, shared)
+            "dequeue", opts.timeout_seconds(), lambda: dequeue(self.store, opts, count, shared), count
         )
 
     async def _take_coalesced(self, group: str, consumer: str, lease: float) -> Take:
