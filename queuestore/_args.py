@@ -29,6 +29,7 @@ __all__ = [
     "parse_options",
     "seconds_arg",
     "text",
+    "utf8_or_none",
     "validation_path",
 ]
 
@@ -152,6 +153,17 @@ def text(value: Any) -> str:
         return value.decode()
     except UnicodeDecodeError:
         raise SerializationError(f"a value read from the store is not UTF-8: {value[:60]!r}") from None
+
+
+def utf8_or_none(value: Any) -> str | None:
+    """:func:`text` of a reply value, or None when it is None or bytes that are not UTF-8 (an
+    id something else wrote into our keys, which no job can carry)."""
+    if value is None:
+        return None
+    try:
+        return text(value)
+    except SerializationError:
+        return None
 
 
 def validation_path(message: str) -> tuple[str, str]:

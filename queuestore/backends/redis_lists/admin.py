@@ -13,12 +13,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from queuestore._admin_args import PAGE, delete_id, purge_state, redrive_target, selected_ids
-from queuestore._args import text
+from queuestore._args import text, utf8_or_none
 from queuestore._job import AllJobs, JobState
 from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import SET_OF, STATE_CODE
 from queuestore.backends.redis_lists.moves import move_dead
-from queuestore.errors import SerializationError
 
 __all__ = ["delete", "purge", "redrive"]
 
@@ -68,21 +67,13 @@ async def _redrive_to(ctx: ListsContext, ids: list[str] | None, target: str) -> 
             )
         )
         for raw_id, _score in page:
-            dead_id = _utf8(raw_id)
+            dead_id = utf8_or_none(raw_id)
             if dead_id is not None:  # one that is not stays dead here: no queue can take it
                 total += await move_dead(ctx, dead_id, target)
         if len(page) < PAGE:
             break
         cursor = f"({page[-1][1]!r}"
     return total
-
-
-def _utf8(raw_id: Any) -> str | None:
-    """An id as the store returned it, or None when it is not UTF-8."""
-    try:
-        return text(raw_id)
-    except SerializationError:
-        return None
 
 
 def _scored(reply: Any) -> list[tuple[Any, float]]:

@@ -20,7 +20,7 @@ from typing import Any
 from redis.crc import key_slot
 
 from queuestore._admin_args import PAGE, delete_id, purge_state, redrive_target, selected_ids
-from queuestore._args import text
+from queuestore._args import text, utf8_or_none
 from queuestore._job import AllJobs, JobState
 from queuestore.backends._redis.keys import validate_queue_name
 from queuestore.backends.redis_streams import lookup
@@ -33,7 +33,7 @@ from queuestore.backends.redis_streams.layout import (
 )
 from queuestore.backends.redis_streams.settle import settle_args
 from queuestore.backends.redis_streams.store import StreamsStore
-from queuestore.errors import ConfigurationError, InvalidJobError, SerializationError
+from queuestore.errors import ConfigurationError, InvalidJobError
 
 __all__ = ["PAGE", "delete", "prune_dead", "purge", "redrive"]
 
@@ -98,20 +98,12 @@ async def _redrive_across(store: StreamsStore, ids: list[str] | None, to_queue: 
     while True:
         page = await store.call("redrive", "XRANGE", store.keys.dead, start, upto, "COUNT", PAGE)
         for eid, fields in page:
-            job_id = _utf8(fields_map(fields).get("j"))
+            job_id = utf8_or_none(fields_map(fields).get("j"))
             if job_id is not None:  # an id that is not UTF-8 stays dead here: no queue can take it
                 n += await _move_dead(store, job_id, to_queue)
             start = "(" + text(eid)
         if len(page) < PAGE:
             return n
-
-
-def _utf8(raw: Any) -> str | None:
-    """A job id as stored, or None when it is missing or not UTF-8."""
-    try:
-        return None if raw is None else text(raw)
-    except SerializationError:
-        return None
 
 
 async def _move_dead(store: StreamsStore, job_id: str, to_queue: str) -> int:
