@@ -237,23 +237,11 @@ async def _batch(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, ser
     return m.result(done)
 
 
-async def _xread(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
-    r = raw.client
-    await _prefill_stream(r, k.stream, raw_jobs(n))
-    done = 0
-    async with Meter(server) as m:
-        while done < n:
-            got = await r.xreadgroup("g", "c", {k.stream: ">"}, count=batch)
-            if not got:  # pragma: no cover - prefilled
-                continue
-            ids = [i for i, _ in got[0][1]]
-            await r.xack(k.stream, "g", *ids)
-            done += len(ids)
-            ctr.done = done
-    return m.result(done)
-
-
-async def _xread_del(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
+async def _xread_drain(
+    raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any, free: bool
+) -> Measure:
+    """XREADGROUP COUNT ``batch`` until ``n`` are read, each batch acked by XACK alone, or by
+    the script that XACKs and XDELs it (``free``)."""
     r, xackdel = raw.client, raw.sha["xackdel"]
     await _prefill_stream(r, k.stream, raw_jobs(n))
     done = 0
@@ -263,10 +251,21 @@ async def _xread_del(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter,
             if not got:  # pragma: no cover - prefilled
                 continue
             ids = [i for i, _ in got[0][1]]
-            await r.evalsha(xackdel, 1, k.stream, "g", *ids)
+            if free:
+                await r.evalsha(xackdel, 1, k.stream, "g", *ids)
+            else:
+                await r.xack(k.stream, "g", *ids)
             done += len(ids)
             ctr.done = done
     return m.result(done)
+
+
+async def _xread(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
+    return await _xread_drain(raw, k, n, batch, ctr, server, free=False)
+
+
+async def _xread_del(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
+    return await _xread_drain(raw, k, n, batch, ctr, server, free=True)
 
 
 class _Coalescer:
