@@ -4,21 +4,19 @@ unpacks at once (about 8000), and every job is reported exactly as it went."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from queuestore import ALL, DequeueOptions, IterOptions, Job, JobState
+from queuestore import DequeueOptions, IterOptions, Job, JobState
 from queuestore.backends.redis_lists.factory import MAX_BATCH_SIZE
+from tests.big_batches import N, check_the_other_states, ids_of
 
 from .conftest import Maker
 
 pytestmark = pytest.mark.anyio
-N = MAX_BATCH_SIZE  # 10,000: past what one Lua unpack takes
 
 
-def ids_of(stem: str) -> list[str]:
-    return [f"{stem}{i:05}" for i in range(N)]
+def test_the_batches_here_are_the_largest_batch_size() -> None:
+    assert N == MAX_BATCH_SIZE
 
 
 async def test_the_largest_batches_report_every_job(lists: Maker) -> None:
@@ -48,25 +46,4 @@ async def test_the_largest_batches_report_every_job(lists: Maker) -> None:
 
 async def test_the_largest_batches_of_the_other_states(lists: Maker) -> None:
     b = await lists(batch_size=N)
-    now = time.time()
-    later = [Job(id=i, available_at=now + 600, expires_at=now + 900, idempotency_key=i) for i in ids_of("d")]
-    assert await b.enqueue_many(later) == [True] * N
-    delayed = [j.id async for j in b.iter(IterOptions(count=N, states=(JobState.DELAYED,)))]
-    assert sorted(delayed) == ids_of("d")
-    assert await b.purge(JobState.DELAYED, ids_of("d")) == N
-
-    assert await b.import_jobs([Job(id=i, state=JobState.DEAD) for i in ids_of("x")]) == [True] * N
-    assert [j.id async for j in b.iter(IterOptions(count=N, states=(JobState.DEAD,)))] == ids_of("x")
-    assert await b.redrive(ids_of("x")) == N
-    assert [j.id async for j in b.iter(IterOptions(count=N))] == ids_of("x")
-    assert await b.purge(JobState.READY, ALL) == N
-
-    assert await b.enqueue_many([Job(id=i) for i in ids_of("m")]) == [True] * N
-    held = await b.migration_hold("big", JobState.READY, N)
-    assert [j.id for j in held] == ids_of("m")
-    assert [j.id for j in await b.migration_held("big", N)] == ids_of("m")
-    assert await b.migration_release("big", ids_of("m")) == N
-    assert await b.get_jobs(ids_of("m")) == [None] * N
-    assert await b.length() == 0
-    st = await b.stats()
-    assert (st.delayed, st.in_flight, st.dead) == (0, 0, 0)
+    await check_the_other_states(b)
