@@ -42,3 +42,16 @@ async def check_the_other_states(b: Any) -> None:
     assert await b.length() == 0
     st = await b.stats()
     assert (st.delayed, st.in_flight, st.dead) == (0, 0, 0)
+
+
+async def fill_and_list(b: Any) -> list[str]:
+    """``N`` ready jobs stored once (a second store of each refused), read back by id and listed
+    both ways; returns their ids."""
+    ids = ids_of("r")
+    assert await b.enqueue_many([Job(id=i, payload=i) for i in ids]) == [True] * N
+    assert await b.enqueue_many([Job(id=i) for i in ids]) == [False] * N
+    found = await b.get_jobs(ids)
+    assert [(j.id, j.state, j.payload) for j in found if j] == [(i, JobState.READY, i) for i in ids]
+    assert [j.id async for j in b.iter(IterOptions(count=N))] == ids
+    assert [j.id async for j in b.iter(IterOptions(count=N, reverse=True))] == ids[::-1]
+    return ids

@@ -8,7 +8,7 @@ import pytest
 
 from queuestore import DequeueOptions, IterOptions, Job, JobState
 from queuestore.backends.redis_lists.factory import MAX_BATCH_SIZE
-from tests.big_batches import N, check_the_other_states, ids_of
+from tests.big_batches import N, check_the_other_states, fill_and_list
 
 from .conftest import Maker
 
@@ -21,13 +21,7 @@ def test_the_batches_here_are_the_largest_batch_size() -> None:
 
 async def test_the_largest_batches_report_every_job(lists: Maker) -> None:
     b = await lists(batch_size=N)
-    ids = ids_of("r")
-    assert await b.enqueue_many([Job(id=i, payload=i) for i in ids]) == [True] * N
-    assert await b.enqueue_many([Job(id=i) for i in ids]) == [False] * N
-    found = await b.get_jobs(ids)
-    assert [(j.id, j.state, j.payload) for j in found if j] == [(i, JobState.READY, i) for i in ids]
-    assert [j.id async for j in b.iter(IterOptions(count=N))] == ids
-    assert [j.id async for j in b.iter(IterOptions(count=N, reverse=True))] == ids[::-1]
+    ids = await fill_and_list(b)
     assert [j.id async for j in b.iter(IterOptions(count=N, start_id=ids[5]))] == ids[5:]
 
     got = await b.dequeue_many(DequeueOptions(count=N))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from queuestore import DequeueOptions, IterOptions, Job, JobState
-from tests.big_batches import N, check_the_other_states, ids_of
+from tests.big_batches import N, check_the_other_states, fill_and_list
 
 from .conftest import Maker
 
@@ -17,13 +17,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_the_largest_batches_report_every_job(make: Maker) -> None:
     b = await make(groups=["audit"])
-    ids = ids_of("r")
-    assert await b.enqueue_many([Job(id=i, payload=i) for i in ids]) == [True] * N
-    assert await b.enqueue_many([Job(id=i) for i in ids]) == [False] * N
-    found = await b.get_jobs(ids)
-    assert [(j.id, j.state, j.payload) for j in found if j] == [(i, JobState.READY, i) for i in ids]
-    assert [j.id async for j in b.iter(IterOptions(count=N))] == ids
-    assert [j.id async for j in b.iter(IterOptions(count=N, reverse=True))] == ids[::-1]
+    ids = await fill_and_list(b)
 
     got = await b.dequeue_many(DequeueOptions(count=N))  # one transaction
     assert [j.id for j in got] == ids
