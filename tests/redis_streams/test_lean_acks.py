@@ -237,3 +237,73 @@ async def test_a_forged_token_past_the_batch_does_not_trim_the_ready_jobs(
         assert sorted(j.id for j in rest) == ["j4", "j5", "j6", "j7"]
         assert await b.ack_many(rest) == [True] * 4
         assert await b.length() == 0
+
+
+async def test_a_take_is_acked_whole_with_or_without_extended_jobs(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """A take's entries have lease records of their own only once extended (the take is then
+    marked, and the batch ack removes them). Either way the leases zset is left empty, and a
+    second ack finds the job gone."""
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(20)]) == [True] * 20
+        r = server.sync_client()
+        leases = b.skeys.leases
+        for extend in (False, True):
+            jobs = await b.dequeue_many(DequeueOptions(count=10))
+            if extend:
+                assert await b.extend_lease(jobs[3], 60)
+                assert r.zcard(leases) == 3  # the take's record, the entry's own, the take's mark
+            else:
+                assert r.zcard(leases) == 1
+            assert await b.ack_many(jobs) == [True] * 10
+            assert r.zcard(leases) == 0
+            assert await b.ack_many(jobs[3:4]) == [False]
+        assert await b.length() == 0
+
+
+async def test_the_mark_of_an_extended_take_goes_when_the_take_closes(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """The take's lease runs out: the jobs not extended are reclaimed and redelivered, the
+    extended one stays leased; once it is acked too, nothing is left in the leases zset."""
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(3)]) == [True] * 3
+        jobs = await b.dequeue_many(DequeueOptions(count=3, visibility_timeout=0.3))
+        assert await b.extend_lease(jobs[1], 60)
+        await anyio.sleep(0.5)
+        again = await b.dequeue_many(DequeueOptions(count=3))
+        assert sorted(j.id for j in again) == ["j0", "j2"]
+        assert await b.ack_many(again) == [True, True]
+        r = server.sync_client()
+        assert r.zcard(b.skeys.leases) == 2  # the extended entry's record and its take's mark
+        assert await b.ack(jobs[1]) is None
+        assert r.zcard(b.skeys.leases) == 0
+        assert (await b.stats()).in_flight == 0
+
+
+async def test_a_forged_token_of_the_takes_own_consumer_past_the_batch(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """As above, with the forged token naming the take's own consumer (the batch is then one
+    run of tokens): the forged one is refused and the ready jobs stay."""
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(8)]) == [True] * 8
+        jobs = await b.dequeue_many(DequeueOptions(count=4))
+        r = server.sync_client()
+        entries = {e[1][b"j"].decode(): e[0].decode() for e in r.xrange(b.skeys.stream)}
+        group, consumer, _, deliveries = jobs[0].lease_token.split("\x1f")
+        forged = Job(
+            id="j6", payload=6, lease_token=f"{group}\x1f{consumer}\x1f{entries['j6']}\x1f{deliveries}"
+        )
+        assert await b.ack_many([*jobs, forged]) == [True] * 4 + [False]
+        assert r.xlen(b.skeys.stream) == 4
+        rest = await b.dequeue_many(DequeueOptions(count=10))
+        assert sorted(j.id for j in rest) == ["j4", "j5", "j6", "j7"]
+        assert await b.ack_many(rest) == [True] * 4

@@ -232,3 +232,17 @@ async def test_a_due_lease_record_of_a_missing_group_does_not_stop_the_queue(mak
     assert got.id == "flows"
     await b.ack(got)
     assert await b.conn.client.zmscore(b.skeys.leases, list(garbage)) == [None, None, None]
+
+
+async def test_a_due_member_of_the_leases_that_names_no_entry_is_dropped(make: Maker) -> None:
+    """Garbage in the leases zset under the queue's own group (due now): a member that names
+    no entry, and a take's mark whose take is gone. The sweep drops them; takes go on."""
+    b = await make()
+    assert await b.enqueue(Job(id="flows", payload=1))
+    garbage = {f"{b.group}\x1fnot-an-entry": 0, f"{b.group}\x1f+@gone:worker": 0, f"{b.group}\x1f": 0}
+    await b.conn.client.zadd(b.skeys.leases, garbage)
+    got = await b.dequeue(DequeueOptions(timeout=0))
+    assert got is not None
+    assert got.id == "flows"
+    await b.ack(got)
+    assert await b.conn.client.zmscore(b.skeys.leases, list(garbage)) == [None, None, None]

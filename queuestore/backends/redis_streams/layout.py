@@ -16,7 +16,9 @@ key                            type      holds
                                          ``group<US>@<call id>:<consumer>`` -> the
                                          deadline of a take sent as one transaction
                                          (every entry pending under that consumer,
-                                         but one with a record of its own)
+                                         but one with a record of its own);
+                                         ``group<US>+@<call id>:<consumer>`` -> a
+                                         mark: an entry of that take was extended
 ``P{q}:delayed``               zset      delayed job ids by due time (ms)
 ``P{q}:parked``                hash      job id -> body of a delayed / moving / held job
 ``P{q}:parked:meta``           hash      job id -> its counters (JSON; held / moving: also

@@ -117,23 +117,21 @@ def ack_ref(group: str, job: JobRef) -> AckRef:
 def ack_args(refs: Iterable[AckRef]) -> list[str]:
     """The per-job arguments of the ``ack`` script: runs of jobs whose tokens share
     group, consumer and deliveries (a take's jobs are one run), each ``group, consumer,
-    deliveries, k`` followed by ``entry id, job id`` for each of its ``k`` jobs."""
+    deliveries, k`` followed by its ``k`` entry ids, then its ``k`` job ids in the same order."""
     args: list[str] = []
-    append = args.append
-    group = consumer = deliveries = None
-    at, k = -1, 0
+    eids: list[str] = []
+    jids: list[str] = []
+    group = consumer = deliveries = ""
     for job_id, g, c, eid, d in refs:
         if g != group or c != consumer or d != deliveries:
-            if at >= 0:
-                args[at] = str(k)
+            if eids:
+                args += (group, consumer, deliveries, str(len(eids)), *eids, *jids)
+                eids, jids = [], []
             group, consumer, deliveries = g, c, d
-            args += (g, c, d, "")
-            at, k = len(args) - 1, 0
-        append(eid)
-        append(job_id)
-        k += 1
-    if at >= 0:
-        args[at] = str(k)
+        eids.append(eid)
+        jids.append(job_id)
+    if eids:
+        args += (group, consumer, deliveries, str(len(eids)), *eids, *jids)
     return args
 
 

@@ -225,15 +225,16 @@ async def lists_garbage_left(ctx: FaultContext, layout: ListsLayout) -> list[str
 
 async def _streams_garbage(ctx: FaultContext) -> int:
     """Write garbage into the queue's own redis-streams keys: stream entries with an undecodable
-    body, with no fields of ours, with non-numeric counters, and a due delayed job whose parked
-    body and counters are junk."""
+    body, with no fields of ours, with non-numeric counters, a due delayed job whose parked
+    body and counters are junk, and due members of the leases zset under the stream's groups
+    that name no entry (one of them shaped as the mark of a take that is gone)."""
     assert ctx.server is not None
     k = ctx.keys
     written = 0
     async with _client(ctx.server) as raw:
         while await _pause(ctx, 0.05, 0.15):
             n = written
-            kind = n % 4
+            kind = n % 5
             try:
                 if kind == 0:
                     await raw.xadd(k.stream, {"j": f"garbage-b{n}", "b": b"\xff\x00junk", "r": "0", "a": "0"})
@@ -241,6 +242,13 @@ async def _streams_garbage(ctx: FaultContext) -> int:
                     await raw.xadd(k.stream, {"zz": "not ours"})
                 elif kind == 2:
                     await raw.xadd(k.stream, {"j": f"garbage-r{n}", "b": b"\x81", "r": "x", "a": "-"})
+                elif kind == 3:
+                    groups = [g["name"] for g in await raw.xinfo_groups(k.stream)]
+                    names = [g.decode() if isinstance(g, bytes) else str(g) for g in groups]
+                    members = {f"{g}\x1fnot-an-entry-{n}": 0 for g in names}
+                    members.update({f"{g}\x1f+@gone{n}:worker": 0 for g in names})
+                    if members:
+                        await raw.zadd(k.leases, members)
                 else:
                     gid = f"garbage-d{n}"
                     async with raw.pipeline(transaction=True) as pipe:

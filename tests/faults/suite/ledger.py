@@ -25,12 +25,29 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from queuestore import Job, JobState
+from queuestore import (
+    BackendClosedError,
+    BackendUnavailableError,
+    ConnectionFailedError,
+    Job,
+    JobState,
+    OperationTimeoutError,
+    OutcomeUnknownError,
+)
 
-__all__ = ["ACTIONS", "Accounting", "JobRecord", "Ledger", "account"]
+__all__ = ["ACTIONS", "CONNECTION_FAULTS", "Accounting", "JobRecord", "Ledger", "account"]
 
 #: what a consumer does with a delivered job
 ACTIONS = ("ack", "requeue", "dead")
+#: errors a fault on the connection or the server's process explains (a lost, late or refused
+#: connection, a server loading or gone); any other error is the server refusing the call
+CONNECTION_FAULTS = (
+    BackendClosedError,
+    BackendUnavailableError,
+    ConnectionFailedError,
+    OperationTimeoutError,
+    OutcomeUnknownError,
+)
 
 
 @dataclass
@@ -68,6 +85,15 @@ class Ledger:
     calls: int = 0
     unknown: int = 0
     cancelled: int = 0
+    #: calls the server refused (an error reply, not a lost or late one): the first few, by text
+    refused: list[str] = field(default_factory=list)
+
+    def failed(self, exc: Exception) -> None:
+        """A call raised ``exc`` (a :class:`QueueStoreError`): its outcome is unknown, and a
+        refusal by the server (not a connection's fault) is noted too."""
+        self.unknown += 1
+        if not isinstance(exc, CONNECTION_FAULTS) and len(self.refused) < 20:
+            self.refused.append(f"{type(exc).__name__}: {exc}"[:300])
 
     def record(self, job_id: str) -> JobRecord:
         return self.jobs.setdefault(job_id, JobRecord())
@@ -105,6 +131,7 @@ class Ledger:
                 "calls": self.calls,
                 "unknown": self.unknown,
                 "cancelled": self.cancelled,
+                "refused": self.refused,
             }
         )
 
@@ -128,6 +155,7 @@ class Ledger:
         self.calls += data["calls"]
         self.unknown += data["unknown"]
         self.cancelled += data["cancelled"]
+        self.refused += data["refused"]
 
 
 @dataclass

@@ -82,8 +82,8 @@ async def produce(
                     results = await backend.enqueue_many(jobs)
             except InvalidJobError:
                 raise
-            except QueueStoreError:
-                ledger.unknown += 1
+            except QueueStoreError as exc:
+                ledger.failed(exc)
                 after_unknown = True
                 await anyio.sleep(RETRY_PAUSE)
         for i, job_id in enumerate(chunk):
@@ -113,8 +113,8 @@ async def _settle(backend: QueueBackend, ledger: Ledger, job: Job, action: str, 
                     f"{action} {job.id} (attempt {job.attempt}): {type(exc).__name__} on a valid lease"
                 )
             break
-        except QueueStoreError:
-            ledger.unknown += 1
+        except QueueStoreError as exc:
+            ledger.failed(exc)
             after_unknown = True
             if time.monotonic() > deadline:
                 break
@@ -147,8 +147,8 @@ async def consume(
                     got = [] if one is None else [one]
                 else:
                     got = await backend.dequeue_many(options)
-        except QueueStoreError:
-            ledger.unknown += 1
+        except QueueStoreError as exc:
+            ledger.failed(exc)
             ledger.orphan_risk += 1  # it may have leased jobs nobody will see
             await anyio.sleep(RETRY_PAUSE)
             continue

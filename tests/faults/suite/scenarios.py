@@ -48,6 +48,9 @@ class Scenario:
     #: a second task group in this process shares the backend
     second_task_group: bool = False
     read_timeout: float = 0.5
+    #: whether the server may refuse a call under this fault (an error reply: garbage in the
+    #: queue's keys must make it refuse none)
+    calls_may_fail: bool = True
 
 
 SCENARIOS: dict[str, Scenario] = {
@@ -62,7 +65,8 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("script-flush", "SCRIPT FLUSH every 30-120 ms", "script-flush"),
         Scenario("cancel-storm", "dequeues cancelled at random points (replies 10 ms late)",
                  cancel_storm=True, via_proxy=True),
-        Scenario("garbage", "garbage entries written into the queue's own keys", "garbage"),
+        Scenario("garbage", "garbage entries written into the queue's own keys", "garbage",
+                 calls_may_fail=False),
         Scenario("two-processes", "a second OS process on the same queue, under CLIENT KILL",
                  "client-kill", second_process=True),
         Scenario("two-task-groups", "two task groups sharing the same backends, dequeues cancelled",
@@ -141,6 +145,7 @@ class Run:
             "seconds": round(self.seconds, 1),
             "calls": self.ledger.calls,
             "unknown_outcomes": self.ledger.unknown,
+            "refused": len(self.ledger.refused),
             "cancelled": self.ledger.cancelled,
             "end_states": dict(sorted(a.end_states.items())),
             "problems": a.problems()[:50],

@@ -37,6 +37,8 @@ async def test_scenario(backend: str, scenario: str, redis_server_factory: Serve
     assert run.faults_injected > 0, "the scenario injected no fault"
     assert a.jobs > 0, "no job was stored"
     assert a.problems() == [], f"{len(a.lost)} lost, {len(a.duplicated)} duplicated, {len(a.wrong)} wrong"
+    if not SCENARIOS[scenario].calls_may_fail:
+        assert run.ledger.refused == [], "the server refused calls"
 
 
 def test_every_backend_has_an_entry_for_every_scenario() -> None:

@@ -167,6 +167,14 @@ end
 local function is_take(consumer)
   return type(consumer) == "string" and string.byte(consumer, 1) == 64
 end
+-- A take whose entries were extended has a mark, "group<US>+@<call id>:<consumer>", scored an
+-- hour past the latest deadline its entries were extended to: an ack of the take's entries
+-- that finds no mark knows none has a record of its own. The take's close removes it; one left
+-- behind (its consumer deleted behind our back) is dropped by the sweep once due.
+local TAKE_MARK_GRACE_MS = 3600000
+local function take_mark(group, consumer)
+  return group .. US .. "+" .. consumer
+end
 -- the lease deadline (ms, a string) of an entry pending under consumer, or nil
 local function lease_score(group, eid, consumer)
   local s = rcall("ZSCORE", L, group .. US .. eid)
@@ -190,7 +198,7 @@ local function close_take(group, consumer)
   local p = rpcall("XPENDING", S, group, "-", "+", 1, consumer)
   if type(p) ~= "table" or p.err or #p > 0 then return end
   rpcall("XGROUP", "DELCONSUMER", S, group, consumer)
-  rcall("ZREM", L, group .. US .. consumer)
+  rcall("ZREM", L, group .. US .. consumer, take_mark(group, consumer))
 end
 -- is the entry still needed by another group (undelivered there, or pending there)?
 local function needed_elsewhere(eid, mine)

@@ -132,7 +132,8 @@ local function reclaim_take(member, g, consumer, limit)
   end
 end
 
--- expired leases ("group<US>entry id" and take members), ties in entry id order (the order leased)
+-- expired leases ("group<US>entry id" and take members), ties in entry id order (the order leased);
+-- a take's mark, or a member that names no entry (garbage), is dropped
 local function reclaim_due(limit)
   local function tie(member)
     local sep = string.find(member, US, 1, true)
@@ -148,7 +149,7 @@ local function reclaim_due(limit)
       reclaim_take(member, g, rest, limit)
     else
       rcall("ZREM", L, member)
-      if sep then reclaim_entry(rest, g) end
+      if sep and string.match(rest, "^%d+%-%d+$") then reclaim_entry(rest, g) end
     end
   end
 end

@@ -3,7 +3,8 @@
 --       9 leases, 10 call records, 11 call record times
 -- ARGV: 1 call id ("" = not recorded), 2 retention (0/1), 3 queue, then runs of jobs whose
 --       lease tokens share group, consumer and deliveries: "group, consumer, deliveries, k",
---       then k pairs "entry id, job id" (a bare id: consumer, deliveries and entry id "").
+--       then the k entry ids, then the k job ids in the same order (a bare id: consumer,
+--       deliveries and entry id "").
 -- Returns {statuses}: one character per job, in the order given: "1" acked, "0" not found /
 -- not in flight, "L" lease lost. The reply is recorded under the call id: a retried call gets
 -- it without acting again.
@@ -70,6 +71,64 @@ local function canonical(eid)
   return nil
 end
 
+-- the ack of one take's jobs as ack_many sends a dequeue_many's batch, read straight from ARGV
+-- (no table per job): one run of k jobs of the stream's only group, delivered once, in entry id
+-- order, every entry id as the server writes it with a 13-digit millisecond part (checked at
+-- once over all of them), each job's index pointing at its token's entry, all delivered on an
+-- intact stream. One command per kind for the call. Nil, with nothing written, when any of that
+-- does not hold: main() then reads the call as a whole.
+local function one_take(only, k)
+  local e0, j0 = 8, 8 + k
+  local e1, j1 = j0 - 1, j0 + k - 1
+  if k > 4000 or j1 ~= #ARGV or ARGV[4] ~= only or ARGV[6] ~= "1" then return nil end
+  local joined = table.concat(ARGV, ",", e0, e1) .. ","
+  local rest, ids = string.gsub(joined, "[1-9]%d%d%d%d%d%d%d%d%d%d%d%d%-%d+,", "")
+  if rest ~= "" or ids ~= k or string.find(joined, "%-0%d") then return nil end
+  local locs = rcall("HMGET", I, unpack(ARGV, j0, j1))
+  local lo = ARGV[e0]
+  local hi = lo
+  if locs[1] ~= lo then return nil end
+  -- strictly ascending (so no entry, and no job, is named twice): ids of one length compare as
+  -- strings; of two lengths, the longer is the later within one millisecond, else the
+  -- millisecond parts (their first 13 characters) decide as strings
+  for c = 1, k - 1 do
+    local eid = ARGV[e0 + c]
+    if locs[c + 1] ~= eid then return nil end
+    if #eid == #hi then
+      if eid <= hi then return nil end
+    elseif string.sub(eid, 1, 14) == string.sub(hi, 1, 14) then
+      if #eid < #hi then return nil end
+    elseif eid < hi then
+      return nil
+    end
+    hi = eid
+  end
+  local whole, info = intact(lo)
+  if not whole then return nil end
+  local g = groups()[1]
+  local ld = g["last-delivered-id"]
+  if below(ld, string.find(ld, "-", 1, true), hi, 14) then return nil end
+  rcall("XACK", S, only, unpack(ARGV, e0, e1))
+  -- a take's entries have records of their own only once extended (then it has a mark)
+  local consumer = ARGV[5]
+  if not is_take(consumer) or rcall("ZSCORE", L, take_mark(only, consumer)) then
+    local leases = {}
+    for c = 0, k - 1 do leases[c + 1] = only .. US .. ARGV[e0 + c] end
+    rcall("ZREM", L, unpack(leases))
+  end
+  if only_batch_up_to(info, g, only, hi) then
+    local ms, seq = idparts(hi)
+    rcall("XTRIM", S, "MINID", string.format("%d-%d", ms, seq + 1))
+  else
+    rcall("XDEL", S, unpack(ARGV, e0, e1))
+  end
+  rcall("HDEL", I, unpack(ARGV, j0, j1))
+  if rcall("EXISTS", T) == 1 then rcall("ZREM", T, unpack(ARGV, j0, j1)) end
+  close_take(only, consumer)
+  rcall("HINCRBY", C, "acked", k)
+  return {string.rep("1", k)}
+end
+
 local ACK_CHAR = {[1] = "1", [0] = "0", [-1] = "L"}
 -- the ack; its reply is recorded under the call id (below)
 local function main()
@@ -77,6 +136,10 @@ local function main()
   -- consumer, deliveries)
   local gs = (not retention) and groups() or {}
   local only = #gs == 1 and gs[1].name or nil
+  if only and string.match(ARGV[7] or "", "^[1-9]%d*$") then
+    local reply = one_take(only, tonumber(ARGV[7]))
+    if reply then return reply end
+  end
   local n, E, J, R, runs, all_lean = 0, {}, {}, {}, {}, only ~= nil
   local i, last = 4, #ARGV
   while i <= last do
@@ -87,9 +150,9 @@ local function main()
     end
     runs[#runs + 1] = run
     if run[1] ~= only or run[3] ~= "1" then all_lean = false end
-    for a = i + 4, i + 2 + 2 * k, 2 do
+    for a = i + 4, i + 3 + k do
       n = n + 1
-      E[n], J[n], R[n] = ARGV[a], ARGV[a + 1], run
+      E[n], J[n], R[n] = ARGV[a], ARGV[a + k], run
     end
     i = i + 4 + 2 * k
   end

@@ -33,6 +33,13 @@ if op == "nack" or op == "bury" or op == "extend" then
   if op == "extend" then
     local deadline = now + tonumber(ARGV[11])
     rcall("ZADD", L, deadline, group .. US .. eid)
+    if is_take(owner) then
+      local mark = take_mark(group, owner)
+      local kept = tonumber(rcall("ZSCORE", L, mark))
+      if not kept or kept < deadline + TAKE_MARK_GRACE_MS then
+        rcall("ZADD", L, deadline + TAKE_MARK_GRACE_MS, mark)
+      end
+    end
     return {1, deadline}
   end
   local r, mx, a = num(m.r), num(m.m), num(m.a)
