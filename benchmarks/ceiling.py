@@ -23,6 +23,10 @@ xreadgroup_100_xackdel     XREADGROUP COUNT 100, then one EVALSHA: XACK and     
                            XDEL of the 100 ids (an acked job leaves the stream)
 xreadgroup_100_xack        XREADGROUP COUNT 100, then XACK of the 100 ids: the   (reported beside it:
                            acked entries stay in the stream, ~250 bytes a job    less than the same work)
+xreadgroup_100_xacktrim    XREADGROUP COUNT 100, then one EVALSHA: XACK of the   (reported beside it:
+                           ids and XTRIM MINID past the last, which frees the    right only while
+                           batch as the stream's head                            nothing below the
+                                                                                 batch is pending)
 coalesced_dequeue_ack_32   32 tasks' per-job dequeue/ack, one batch script per   (the stretch: what
                            loop tick each (auto-pipelining, done by hand)        coalescing could reach)
 =========================  ====================================================  ======================
@@ -87,6 +91,16 @@ XACKDEL = """
 redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
 return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
 """
+#: the same ack freeing the batch as the stream's head: one XTRIM MINID past its last id (what
+#: the backend does when it finds the batch is the head; this drain does not check, and is right
+#: only while nothing below the batch is pending, as in a lone consumer acking in order)
+XACKTRIM = """
+local n = redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+local hi = ARGV[#ARGV]
+local dash = string.find(hi, '-', 1, true)
+redis.call('XTRIM', KEYS[1], 'MINID', string.sub(hi, 1, dash) .. (tonumber(string.sub(hi, dash + 1)) + 1))
+return n
+"""
 
 
 class RawClient:
@@ -110,6 +124,7 @@ class RawClient:
             ("deq_n", DEQ_N),
             ("ack_n", ACK_N),
             ("xackdel", XACKDEL),
+            ("xacktrim", XACKTRIM),
         ):
             self.sha[name] = await self.client.script_load(body)
 
@@ -238,11 +253,11 @@ async def _batch(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, ser
 
 
 async def _xread_drain(
-    raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any, free: bool
+    raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any, free: str = ""
 ) -> Measure:
     """XREADGROUP COUNT ``batch`` until ``n`` are read, each batch acked by XACK alone, or by
-    the script that XACKs and XDELs it (``free``)."""
-    r, xackdel = raw.client, raw.sha["xackdel"]
+    the script ``free`` names: ``xackdel`` (XACK and XDEL) or ``xacktrim`` (XACK and XTRIM)."""
+    r = raw.client
     await _prefill_stream(r, k.stream, raw_jobs(n))
     done = 0
     async with Meter(server) as m:
@@ -252,7 +267,7 @@ async def _xread_drain(
                 continue
             ids = [i for i, _ in got[0][1]]
             if free:
-                await r.evalsha(xackdel, 1, k.stream, "g", *ids)
+                await r.evalsha(raw.sha[free], 1, k.stream, "g", *ids)
             else:
                 await r.xack(k.stream, "g", *ids)
             done += len(ids)
@@ -261,11 +276,15 @@ async def _xread_drain(
 
 
 async def _xread(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
-    return await _xread_drain(raw, k, n, batch, ctr, server, free=False)
+    return await _xread_drain(raw, k, n, batch, ctr, server)
 
 
 async def _xread_del(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
-    return await _xread_drain(raw, k, n, batch, ctr, server, free=True)
+    return await _xread_drain(raw, k, n, batch, ctr, server, free="xackdel")
+
+
+async def _xread_trim(raw: RawClient, k: _Keys, n: int, batch: int, ctr: Counter, server: Any) -> Measure:
+    return await _xread_drain(raw, k, n, batch, ctr, server, free="xacktrim")
 
 
 class _Coalescer:
@@ -358,6 +377,8 @@ CEILINGS: dict[str, tuple[str, Callable[..., Any], str]] = {
     "xreadgroup_100_xackdel": ("XREADGROUP COUNT {b} + EVALSHA (XACK + XDEL)", _xread_del, "batch"),
     # beside the one above: XACK alone leaves every acked entry in the stream
     "xreadgroup_100_xack": ("XREADGROUP COUNT {b} + XACK (acked entries kept)", _xread, "batch"),
+    # and one that frees the batch as the stream's head without checking that it is
+    "xreadgroup_100_xacktrim": ("XREADGROUP COUNT {b} + EVALSHA (XACK + XTRIM MINID)", _xread_trim, "batch"),
     # not a ceiling of any scenario: what coalescing per-job calls (the stretch) could reach
     "coalesced_dequeue_ack_32": (
         "{c} tasks calling per-job dequeue/ack, coalesced per loop tick into batch EVALSHAs",

@@ -175,9 +175,9 @@ def _needed_ceilings(families: set[str], scenarios: list[str]) -> list[str]:
     for s, (c, _target) in report.SCRIPT_CEILING_OF.items():
         if s in scenarios and families & {"lists", "streams"} and c not in names:
             names.append(c)
-    for (fam, s), c in report.REFERENCE_CEILING_OF.items():
-        if fam in families and s in scenarios and c not in names:
-            names.append(c)
+    for (fam, s), refs in report.REFERENCE_CEILING_OF.items():
+        if fam in families and s in scenarios:
+            names += [c for c in refs if c not in names]
     if "lists" in families and "dequeue_ack_32" in scenarios:
         names.append("coalesced_dequeue_ack_32")  # informational: the stretch's headroom
     return [n for n in CEILINGS if n in names]
@@ -363,9 +363,9 @@ async def _run_backend(
             c2, t2 = script_c
             out.append(report.throughput_entry(t, f"{s} (vs {c2})", m, c2, ceilings[c2], t2))
             progress.log(f"{label:<32} {m.jobs_per_s / ceilings[c2]:.2f} of {c2}")
-        ref_c = report.REFERENCE_CEILING_OF.get((fam, s))
-        if ref_c and ceilings.get(ref_c):
-            out.append(report.throughput_entry(t, f"{s} (vs {ref_c})", m, ref_c, ceilings[ref_c], None))
+        for ref_c in report.REFERENCE_CEILING_OF.get((fam, s), ()):
+            if ceilings.get(ref_c):
+                out.append(report.throughput_entry(t, f"{s} (vs {ref_c})", m, ref_c, ceilings[ref_c], None))
         if s == "dequeue_ack_32" and crate:
             out.append(report.throughput_entry(t, f"{s} (stretch)", m, cname, crate, report.STRETCH_TARGET))
         if s in report.LATENCY_OPS:

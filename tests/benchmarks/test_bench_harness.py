@@ -127,6 +127,10 @@ def test_redis_backend_against_the_ceiling(
         assert row["target"] == target
         assert isinstance(row["pass"], bool)
     assert rows["dequeue_ack_32 (stretch)"]["target"] == report.STRETCH_TARGET
+    if backend == "redis-streams":  # the drains beside the same-work ceiling, with no target
+        for ref in report.REFERENCE_CEILING_OF[("streams", "dequeue_many")]:
+            assert ceilings[ref]["jobs_per_s"] > 0
+            assert rows[f"dequeue_many (vs {ref})"]["target"] is None
     if backend == "keydb":  # a dialect on a Redis server: the same scripts as redis-lists
         assert {e["scenario"] for e in _kind(entries, "skip", backend)} == {"memory", "linear", "scale"}
     else:

@@ -69,7 +69,7 @@ def test_rounds_rerun_the_throughput_scenarios_against_their_own_ceilings(
     entries = json.loads(out.read_text())
     assert entries[0]["rounds"] == 2
     ceilings = {e["scenario"]: e for e in entries if e["kind"] == "ceiling"}
-    assert set(ceilings) == {"xreadgroup_100_xackdel", "xreadgroup_100_xack"}
+    assert set(ceilings) == {"xreadgroup_100_xackdel", "xreadgroup_100_xack", "xreadgroup_100_xacktrim"}
     assert all(len(e["rounds_jobs_per_s"]) == 2 for e in ceilings.values())
     rows = {e["scenario"]: e for e in entries if e["kind"] == "throughput"}
     drain = rows["dequeue_many"]
