@@ -4,6 +4,7 @@ flushed script cache all see that lease as they see one per entry."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import anyio
@@ -157,6 +158,25 @@ async def test_a_flushed_script_cache_still_records_the_take(make: Maker, redis_
     more = await b.dequeue_many(DequeueOptions(count=3))
     assert [j.id for j in more] == ["j3", "j4", "j5"]
     assert await b.ack_many(more) == [True] * 3
+    assert takers(b, r) == {}
+
+
+async def test_a_failing_sweep_before_a_batch_take_is_logged_and_the_take_goes_on(
+    make: Maker, redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sweep that runs first in a batch take's transaction fails (something else made the
+    delayed set a string): the read and its lease stand, and the failure is logged, not dropped."""
+    b = await make()
+    r = redis_server.sync_client()
+    assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(3)]) == [True] * 3
+    r.set(b.store.keys.delayed, "not a zset")
+    with caplog.at_level(logging.WARNING, logger="queuestore.backends.redis_streams"):
+        jobs = await b.dequeue_many(DequeueOptions(count=3))
+    assert [j.id for j in jobs] == ["j0", "j1", "j2"]
+    assert "the sweep before a batch take failed, the take went on" in caplog.text
+    assert "WRONGTYPE" in caplog.text
+    r.delete(b.store.keys.delayed)
+    assert await b.ack_many(jobs) == [True] * 3
     assert takers(b, r) == {}
 
 

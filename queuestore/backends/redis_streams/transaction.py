@@ -6,7 +6,8 @@ server more than reading and acking them does. A take of two or more jobs on a s
 server is sent instead as one ``MULTI``:
 
 1. ``lease.lua`` ``before``: what is due is made ready first (expired leases, due delayed jobs,
-   waiting jobs past their TTL), as ``take.lua`` does;
+   waiting jobs past their TTL), as ``take.lua`` does (should it fail, the take goes on and the
+   failure is logged: the entries it read are leased all the same);
 2. ``XREADGROUP GROUP <group> @<call id>:<consumer> COUNT <n> STREAMS <stream> >``: the take
    reads as a consumer of its own;
 3. ``lease.lua`` ``after``: one lease record for everything the take read (its consumer ->
@@ -32,7 +33,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from queuestore.backends._redis.errors import outcome_unknown, translate
 from queuestore.backends.redis_streams.layout import ms
-from queuestore.backends.redis_streams.store import StreamsStore
+from queuestore.backends.redis_streams.store import StreamsStore, log
 
 __all__ = ["Read", "read_in_transaction", "sift", "usable"]
 
@@ -107,7 +108,15 @@ async def read_in_transaction(
         store.calls.settle([arg], ok)
     if replies is None:
         return None
-    _, read, after = replies
+    before, read, after = replies
+    if isinstance(before, BaseException) and not isinstance(before, NoScriptError):
+        # the take goes on (the read and its lease are fine); what was due stays for the next
+        # sweep, and the failure is said, not swallowed (a flushed cache just skips one sweep)
+        log.warning(
+            "redis-streams %s: the sweep before a batch take failed, the take went on: %s",
+            store.name,
+            translate(store.name, "dequeue", before),
+        )
     if isinstance(read, BaseException):
         return None
     if isinstance(after, NoScriptError):
