@@ -3,12 +3,14 @@ readings give (the shortcuts for the common case change no outcome)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from queuestore import InvalidJobError, Job, JobState
 from queuestore._job import JobCodec
 from queuestore.backends.redis_streams.layout import SEP, LeaseToken, enqueued_entry_job, entry_job, job_args
-from queuestore.backends.redis_streams.settle import ack_ref
+from queuestore.backends.redis_streams.settle import ack_args, ack_ref, take_ack_args
 
 GROUP = "workers"
 
@@ -19,11 +21,21 @@ def _flat(job: Job, codec: JobCodec, retries: bytes, attempts: bytes) -> list[by
     return [b"j", job.id.encode(), b"b", body, b"r", retries, b"m", b"3", b"a", attempts, b"x", b"0"]
 
 
+#: a body with the defaults, and one holding other values of the fields the reading overrides
+_BODIES = [
+    {},
+    {"available_at": 1.5, "dead_reason": "x", "dead_at": 2.5, "retry_count": 7, "attempt": 9},
+]
+
+
 @pytest.mark.parametrize("retries", [b"0", b"1", b"9", b"10", b"123", b"07", b" 2"])
 @pytest.mark.parametrize("deliveries", [1, 2, 5])
-def test_an_entry_read_at_its_places_is_the_job_entry_job_reads(retries: bytes, deliveries: int) -> None:
+@pytest.mark.parametrize("held", _BODIES, ids=["defaults", "overridden"])
+def test_an_entry_read_at_its_places_is_the_job_entry_job_reads(
+    retries: bytes, deliveries: int, held: dict[str, Any]
+) -> None:
     codec = JobCodec()
-    job = Job(payload={"n": 1}, type="t", priority=3, metadata={"k": "v"})
+    job = Job(payload={"n": 1}, type="t", priority=3, metadata={"k": "v"}, **held)
     raw = _flat(job, codec, retries, b"4")
     fast = enqueued_entry_job(codec, raw, deliveries)
     assert fast is not None
@@ -32,6 +44,8 @@ def test_an_entry_read_at_its_places_is_the_job_entry_job_reads(retries: bytes, 
     assert fast == entry_job(codec, "q", fields, JobState.IN_FLIGHT, deliveries)
     assert fast.retry_count == int(retries) + deliveries - 1
     assert fast.attempt == 4 + deliveries
+    assert fast.state is JobState.IN_FLIGHT
+    assert fast.available_at is fast.dead_reason is fast.dead_at is None
 
 
 @pytest.mark.parametrize("bad", [b"", b"x", b"1.5", b"-"])
@@ -79,3 +93,34 @@ def test_an_ack_refuses_what_is_not_a_lease_token_of_ours(job: Job) -> None:
 
 def test_a_bare_id_acks_its_current_lease() -> None:
     assert ack_ref(GROUP, "job-1") == ("job-1", GROUP, "", "", "")
+
+
+def _take(n: int) -> list[Job]:
+    return [Job(id=f"id{i}", payload=i, lease_token=_token(f"1764604925123-{i}")) for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [1, 2, 100])
+def test_the_ack_of_one_take_reads_its_tokens_as_ack_ref_does(n: int) -> None:
+    jobs = _take(n)
+    assert take_ack_args(jobs) == ack_args([ack_ref(GROUP, job) for job in jobs])
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        "job-1",  # a bare id
+        Job(id="x", payload=1),  # no token
+        Job(id="x", payload=1, lease_token=_token("1764604925123-9", "2")),
+        Job(id="x", payload=1, lease_token=_token("1764604925123-9", consumer="@c2:w")),
+        Job(id="caf\u00e9", payload=1, lease_token=_token("1764604925123-9")),
+        Job(id="", payload=1, lease_token=_token("1764604925123-9")),
+        Job(id="x", payload=1, lease_token=SEP.join([GROUP, "@c1:w", "1"])),  # the head and the tail overlap
+        Job(id="x", payload=1, lease_token=_token(f"1764604925123-9{SEP}x")),  # five fields
+        Job(id="x", payload=1, lease_token=_token("1764604925123-\u0669")),
+    ],
+)
+@pytest.mark.parametrize("at", [0, 1])
+def test_a_batch_that_is_not_one_takes_first_deliveries_is_read_job_by_job(odd: Job | str, at: int) -> None:
+    jobs: list[Job | str] = list(_take(2))
+    jobs.insert(at, odd)
+    assert take_ack_args(jobs) is None

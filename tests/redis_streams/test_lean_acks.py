@@ -287,3 +287,34 @@ async def test_the_mark_of_an_extended_take_goes_when_the_take_closes(
         assert await b.ack(jobs[1]) is None
         assert r.zcard(b.skeys.leases) == 0
         assert (await b.stats()).in_flight == 0
+
+
+async def test_a_token_spelling_an_entry_id_with_a_leading_zero_is_not_acked_as_its_entry(
+    redis_server_factory: ServerFactory,
+) -> None:
+    """A forged token naming a batch's last entry with a zero-padded sequence part ("-03" for
+    "-3", which the server reads as the same entry), for an id whose index entry was made to say
+    the same (garbage in our keys): as written it sorts after the real one and before the next
+    millisecond's entries, so the batch looks ascending and delivered, but it is not an id as
+    the server writes it. The forged job is reported not acked, the real ones acked, and the
+    acked count is the real jobs'."""
+    server = redis_server_factory()
+    b = await RedisStreamsFactory().create(config(server.url, unique("q"), strict_keys=True))
+    async with b:
+        assert await b.enqueue_many([Job(id=f"j{i}", payload=i) for i in range(4)]) == [True] * 4
+        await anyio.sleep(0.005)  # the next entry in a later millisecond
+        assert await b.enqueue(Job(id="j4", payload=4))
+        jobs = await b.dequeue_many(DequeueOptions(count=5))
+        assert [j.id for j in jobs] == ["j0", "j1", "j2", "j3", "j4"]
+        group, consumer, last, _ = jobs[3].lease_token.split("\x1f")
+        ms, seq = last.split("-")
+        assert jobs[4].lease_token.split("\x1f")[2].split("-")[0] > ms
+        padded = f"{ms}-0{seq}"
+        r = server.sync_client()
+        r.hset(b.skeys.idx, "forged", padded)
+        forged = Job(id="forged", payload=0, lease_token=f"{group}\x1f{consumer}\x1f{padded}\x1f1")
+        assert await b.ack_many([*jobs[:4], forged]) == [True] * 4 + [False]
+        assert await b.ack_many(jobs[4:]) == [True]
+        assert (await b.stats()).in_flight == 0
+        assert await b.length() == 0
+        assert int(r.hget(b.skeys.counters, "acked")) == 5

@@ -256,8 +256,11 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         """
         if not jobs:
             return []
-        group = self.store.group
-        statuses = await settle.acks(self.store, [settle.ack_ref(group, job) for job in jobs])
+        runs = settle.take_ack_args(jobs)
+        if runs is None:
+            group = self.store.group
+            runs = settle.ack_args([settle.ack_ref(group, job) for job in jobs])
+        statuses = await settle.acks_of(self.store, runs)
         return [s == 1 for s in statuses]
 
     async def _ack_refs(self, refs: list[settle.AckRef]) -> list[Any]:

@@ -35,12 +35,14 @@ __all__ = [
     "ack_args",
     "ack_ref",
     "acks",
+    "acks_of",
     "extend_lease",
     "give_back",
     "move",
     "nack",
     "settle_args",
     "settle_error",
+    "take_ack_args",
 ]
 
 _log = get_logger("backends.redis_streams")
@@ -135,6 +137,45 @@ def ack_args(refs: Iterable[AckRef]) -> list[str]:
     return args
 
 
+#: a first delivery's lease token ends so (``LeaseToken(..., deliveries=1).encode()``)
+_FIRST = SEP + "1"
+
+
+def take_ack_args(jobs: Sequence[JobRef]) -> list[str] | None:
+    """The :func:`ack_args` of ``jobs`` when they are one run of first deliveries (what a
+    ``dequeue_many`` returned: every one a :class:`Job` whose token names the first's group and
+    consumer and delivery 1, all ASCII), read off the tokens without splitting each; None for
+    anything else (:func:`ack_ref` then reads each job).
+    """
+    first = jobs[0]
+    token = first.lease_token if type(first) is Job else None
+    if type(token) is not str or not token.isascii():
+        return None
+    parts = token.split(SEP)
+    if len(parts) != 4 or parts[3] != "1":
+        return None
+    head = f"{parts[0]}{SEP}{parts[1]}{SEP}"
+    start, least = len(head), len(head) + len(_FIRST)
+    eids: list[str] = []
+    jids: list[str] = []
+    for job in jobs:
+        if type(job) is not Job:
+            return None
+        t, jid = job.lease_token, job.id
+        if not (type(t) is str and type(jid) is str and jid and len(t) >= least):
+            return None
+        if not (t.startswith(head) and t.endswith(_FIRST)):
+            return None
+        eid = t[start:-2]
+        if SEP in eid:
+            return None
+        eids.append(eid)
+        jids.append(jid)
+    if not ("".join(eids).isascii() and "".join(jids).isascii()):
+        return None
+    return [parts[0], parts[1], "1", str(len(eids)), *eids, *jids]
+
+
 async def acks(store: StreamsStore, refs: Sequence[AckRef]) -> list[int]:
     """Ack jobs given as :data:`~.layout.AckRef` in one script call (XACK + XDEL and bookkeeping
     per job; the statuses come back as one string, a character per job).
@@ -146,7 +187,17 @@ async def acks(store: StreamsStore, refs: Sequence[AckRef]) -> list[int]:
         OutcomeUnknownError: no reply came back, even to the retries with the same call id.
         BackendError: the store failed.
     """
-    args: list[Any] = [store.call_id(), int(store.retain), store.queue, *ack_args(refs)]
+    return await acks_of(store, ack_args(refs))
+
+
+async def acks_of(store: StreamsStore, runs: list[str]) -> list[int]:
+    """Ack the jobs of ``runs`` (:func:`ack_args`) in one script call, as :func:`acks` does.
+
+    Raises:
+        OutcomeUnknownError: no reply came back, even to the retries with the same call id.
+        BackendError: the store failed.
+    """
+    args: list[Any] = [store.call_id(), int(store.retain), store.queue, *runs]
     reply = await store.mutate("ack", "ack", store.keys.core(), args)
     chars: bytes = reply[0]
     all_acked = chars.count(b"1") == len(chars)  # the common case: no lookup per job

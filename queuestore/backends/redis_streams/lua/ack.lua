@@ -83,7 +83,14 @@ local function one_take(only, k)
   if k > 4000 or j1 ~= #ARGV or ARGV[4] ~= only or ARGV[6] ~= "1" then return nil end
   local joined = table.concat(ARGV, ",", e0, e1) .. ","
   local rest, ids = string.gsub(joined, "[1-9]%d%d%d%d%d%d%d%d%d%d%d%d%-%d+,", "")
-  if rest ~= "" or ids ~= k or string.find(joined, "%-0%d") then return nil end
+  if rest ~= "" or ids ~= k then return nil end
+  -- no sequence part with a leading zero: every "-0" is a whole "-0," (plain finds, much
+  -- cheaper than a pattern tried at every position)
+  local zero = string.find(joined, "-0", 1, true)
+  while zero do
+    if string.byte(joined, zero + 2) ~= 44 then return nil end
+    zero = string.find(joined, "-0", zero + 3, true)
+  end
   local locs = rcall("HMGET", I, unpack(ARGV, j0, j1))
   local lo = ARGV[e0]
   local hi = lo
