@@ -25,12 +25,16 @@ def _flat(job: Job, codec: JobCodec, retries: bytes, attempts: bytes) -> list[by
 _BODIES = [
     {},
     {"available_at": 1.5, "dead_reason": "x", "dead_at": 2.5, "retry_count": 7, "attempt": 9},
+    {"available_at": 1.5},
+    {"dead_reason": "x"},
+    {"dead_at": 2.5},
 ]
+_BODY_IDS = ["defaults", "overridden", "available_at", "dead_reason", "dead_at"]
 
 
 @pytest.mark.parametrize("retries", [b"0", b"1", b"9", b"10", b"123", b"07", b" 2"])
 @pytest.mark.parametrize("deliveries", [1, 2, 5])
-@pytest.mark.parametrize("held", _BODIES, ids=["defaults", "overridden"])
+@pytest.mark.parametrize("held", _BODIES, ids=_BODY_IDS)
 def test_an_entry_read_at_its_places_is_the_job_entry_job_reads(
     retries: bytes, deliveries: int, held: dict[str, Any]
 ) -> None:

@@ -284,21 +284,13 @@ def enqueued_entry_job(codec: JobCodec, raw: Sequence[Any], deliveries: int) -> 
             attempts = int(raw[9])
     except (SerializationError, ValueError, AttributeError, TypeError):
         return None
-    if deliveries > 1:
-        retries += deliveries - 1
-    # a field is set only when the body holds another value: a msgspec Struct's attribute set
-    # takes the generic path (about five times a read), and the body of a job as enqueued
-    # mostly holds the defaults
+    retries = retries + deliveries - 1 if deliveries > 1 else retries
+    # set only what differs from the body's value (a Struct's attribute set is the slow path)
     if job.retry_count != retries:
         job.retry_count = retries
-    job.attempt = attempts + deliveries
-    job.state = _IN_FLIGHT
-    if job.available_at is not None:
-        job.available_at = None
-    if job.dead_reason is not None:
-        job.dead_reason = None
-    if job.dead_at is not None:
-        job.dead_at = None
+    job.attempt, job.state = attempts + deliveries, _IN_FLIGHT
+    if job.available_at is not None or job.dead_reason is not None or job.dead_at is not None:
+        job.available_at = job.dead_reason = job.dead_at = None
     return job
 
 
