@@ -114,7 +114,9 @@ class JobOperations(abc.ABC):
 
     # -- batch (where capabilities().batch_operations) ---------------------------------
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
-        """Enqueue several jobs in one round trip; one bool per job as :meth:`enqueue`.
+        """Enqueue several jobs in one round trip (the Redis backends split a large batch into
+        several script calls, so that none holds the server long); one bool per job as
+        :meth:`enqueue`.
 
         Raises:
             UnsupportedOperationError: batch_operations is false.
@@ -122,7 +124,8 @@ class JobOperations(abc.ABC):
         raise UnsupportedOperationError(self.name, "enqueue_many", "batch operations not supported")
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
-        """Lease up to ``options.count`` jobs in one round trip (waiting up to timeout for the first).
+        """Lease up to ``options.count`` jobs in one round trip (waiting up to timeout for the
+        first; the Redis backends take at most 1,000 per script call, a larger count in several).
 
         Raises:
             UnsupportedOperationError: batch_operations is false.
@@ -130,7 +133,8 @@ class JobOperations(abc.ABC):
         raise UnsupportedOperationError(self.name, "dequeue_many", "batch operations not supported")
 
     async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
-        """Ack several jobs in one round trip; True per job that was in flight and is now acked.
+        """Ack several jobs in one round trip (the Redis backends split a large batch into
+        several script calls); True per job that was in flight and is now acked.
 
         A stale token or unknown id yields False for that job (no exception).
 

@@ -186,6 +186,11 @@ class FaultProxy:
         """Cut the connection where the replies of matching requests would be forwarded."""
         return self._arm(Fault("reset", match, times, skip))
 
+    def error_reply(self, match: Match, *, times: int = 1, skip: int = 0) -> Fault:
+        """The server runs the request; the client gets an error reply instead of its reply (a
+        script that failed after some of its writes)."""
+        return self._arm(Fault("error", match, times, skip))
+
     def delay_reply(self, match: Match, seconds: float, *, times: int = 1, skip: int = 0) -> Fault:
         """Forward the replies of matching requests ``seconds`` late."""
         return self._arm(Fault("delay_reply", match, times, skip, seconds))
@@ -251,6 +256,8 @@ class FaultProxy:
                         if fault is not None and fault.kind == "reset":
                             reset()
                             return
+                        if fault is not None and fault.kind == "error":
+                            message = b"-ERR injected by the fault proxy\r\n"
                         if fault is not None and fault.kind == "delay_reply":
                             await asyncio.sleep(fault.seconds)
                         if c_writer.is_closing():

@@ -13,7 +13,8 @@ from collections import Counter
 import anyio
 import pytest
 
-from queuestore import DequeueOptions, Job, JobState, OperationTimeoutError
+from queuestore import BackendError, DequeueOptions, Job, JobState, OperationTimeoutError, OutcomeUnknownError
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT
 
 from .conftest import Maker, pair
 from .layouts import Layout
@@ -125,6 +126,68 @@ async def test_the_timeout_bounds_the_whole_call(backends: Maker, layout: Layout
     got = await direct.dequeue()
     assert got is not None
     assert (got.id, got.attempt) == ("t1", 1)
+
+
+async def test_a_dequeue_many_cancelled_in_a_later_take_hands_back_the_earlier_takes_jobs(
+    backends: Maker, layout: Layout, proxy: FaultProxy
+) -> None:
+    # past 1,000 jobs a dequeue_many takes in several script calls: the second one's reply is
+    # held, the call is cancelled there, and the 1,000 jobs the first take leased go back too
+    b, direct = await pair(backends, visibility_timeout=30.0, read_timeout=5.0, write_timeout=5.0)
+    n = MAX_JOBS_PER_SCRIPT + 200
+    ids = [f"k{i:05}" for i in range(n)]
+    await direct.enqueue_many([Job(id=i, payload=i) for i in ids])
+    held = proxy.delay_reply(layout.call(b, "dequeue"), 2.0, skip=1)
+    with anyio.move_on_after(0.5) as scope:
+        await b.dequeue_many(DequeueOptions(count=n))
+    assert scope.cancelled_caught
+    assert held.hits == 1, "the second take was the one cut"
+    assert await layout.in_flight(direct) == [], "every job of both takes was handed back"
+    got = await direct.dequeue_many(DequeueOptions(count=n))
+    assert sorted(j.id for j in got) == ids
+    assert {j.attempt for j in got} == {1}, "no attempt counted"
+    assert await direct.ack_many(got) == [True] * n
+
+
+async def test_a_dequeue_many_whose_later_take_lost_its_reply_hands_back_every_job(
+    backends: Maker, layout: Layout, proxy: FaultProxy
+) -> None:
+    # no retry allowed: the second take's lost reply ends the call with OutcomeUnknownError,
+    # and neither take's jobs stay leased to a caller that never got them
+    b, direct = await pair(backends, visibility_timeout=30.0, max_retries=0)
+    n = MAX_JOBS_PER_SCRIPT + 200
+    ids = [f"u{i:05}" for i in range(n)]
+    await direct.enqueue_many([Job(id=i, payload=i) for i in ids])
+    cut = proxy.drop_reply(layout.call(b, "dequeue"), skip=1)
+    with pytest.raises(OutcomeUnknownError):
+        await b.dequeue_many(DequeueOptions(count=n))
+    assert cut.hits == 1
+    assert await layout.in_flight(direct) == [], "both takes' jobs were handed back"
+    got = await direct.dequeue_many(DequeueOptions(count=n))
+    assert sorted(j.id for j in got) == ids
+    assert {j.attempt for j in got} == {1}, "no attempt counted"
+    assert await direct.ack_many(got) == [True] * n
+
+
+@LISTS_ONLY
+async def test_a_dequeue_many_whose_later_script_failed_hands_back_every_job(
+    backends: Maker, layout: Layout, proxy: FaultProxy
+) -> None:
+    # the second lease script ran but answered an error (as one failing after some writes):
+    # the call raises, and what both scripts leased goes back
+    b, direct = await pair(backends, visibility_timeout=30.0)
+    n = MAX_JOBS_PER_SCRIPT + 200
+    ids = [f"e{i:05}" for i in range(n)]
+    await direct.enqueue_many([Job(id=i, payload=i) for i in ids])
+    failed = proxy.error_reply(layout.call(b, "dequeue"), skip=1)
+    with pytest.raises(BackendError, match="injected by the fault proxy"):
+        await b.dequeue_many(DequeueOptions(count=n))
+    assert failed.hits == 1
+    assert await layout.in_flight(direct) == [], "both scripts' jobs were handed back"
+    got = await direct.dequeue_many(DequeueOptions(count=n))
+    assert [j.id for j in got] == ids, "back at the head, in order"
+    assert {j.attempt for j in got} == {1}, "no attempt counted"
+    assert await direct.ack_many(got) == [True] * n
 
 
 async def test_a_big_batch_has_the_server_time_for_its_jobs(

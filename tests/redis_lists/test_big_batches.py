@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from queuestore import DequeueOptions, IterOptions, Job, JobState
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT
 from queuestore.backends.redis_lists.factory import MAX_BATCH_SIZE
 from tests.big_batches import N, check_the_other_states, fill_and_list
 
@@ -41,3 +42,18 @@ async def test_the_largest_batches_report_every_job(lists: Maker) -> None:
 async def test_the_largest_batches_of_the_other_states(lists: Maker) -> None:
     b = await lists(batch_size=N)
     await check_the_other_states(b)
+
+
+async def test_a_dequeue_many_past_1000_jobs_takes_1000_per_script_call(lists: Maker) -> None:
+    b = await lists()
+    n = 2 * MAX_JOBS_PER_SCRIPT + 500
+    ids = [f"c{i:05}" for i in range(n)]
+    assert await b.enqueue_many([Job(id=i, payload=i) for i in ids]) == [True] * n
+    before = b.script_set.calls["dequeue"]
+    got = await b.dequeue_many(DequeueOptions(count=n + 10))  # asks for more than there is
+    assert b.script_set.calls["dequeue"] - before == 3  # 1,000, 1,000, then 510 asked, 500 got
+    assert [j.id for j in got] == ids
+    assert len({j.lease_token for j in got}) == n
+    assert await b.ack_many(got) == [True] * n
+    assert await b.length() == 0
+    assert (await b.stats()).in_flight == 0

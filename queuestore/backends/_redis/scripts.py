@@ -44,7 +44,20 @@ from queuestore.backends._redis.connection import RedisClient
 from queuestore.backends._redis.lane import Lane
 from queuestore.backends._redis.luashake import LibraryShapeError, used_library
 
-__all__ = ["Script", "ScriptCall", "ScriptHeader", "ScriptSet", "load_script_source", "lua_folder"]
+__all__ = [
+    "MAX_JOBS_PER_SCRIPT",
+    "Script",
+    "ScriptCall",
+    "ScriptHeader",
+    "ScriptSet",
+    "load_script_source",
+    "lua_folder",
+]
+
+#: the most jobs one script call takes, leases or acks: a batch call asking for more sends
+#: several script calls, so that no one call holds the server for long (a script runs alone;
+#: a take of 100,000 jobs in one script held a Redis 7.0 server for over a second)
+MAX_JOBS_PER_SCRIPT = 1000
 
 _LUA_PACKAGE = "queuestore.backends._redis"
 Key = str | bytes

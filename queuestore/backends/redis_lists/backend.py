@@ -35,7 +35,7 @@ from queuestore.abc import LeaseHandBack, MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
 from queuestore.backends._redis.coalesce import outcomes
 from queuestore.backends._redis.errors import translating
-from queuestore.backends._redis.scripts import lua_folder
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT, lua_folder
 from queuestore.backends.redis_lists import admin, batches, leasing, migration, moves, read
 from queuestore.backends.redis_lists.context import ListsContext
 from queuestore.backends.redis_lists.layout import LAYOUT_NAME, LUA_PREAMBLE, ListsLayout, ack_ref, check_code
@@ -170,7 +170,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
 
     # -- dequeue (see .leasing) ----------------------------------------------------------
     async def _take(self, op: str, count: int, options: DequeueOptions | None) -> list[Job]:
-        """Lease up to ``count`` jobs in one script, waiting up to the timeout for the first;
+        """Lease up to ``count`` jobs (a script call per 1,000), waiting up to the timeout for the first;
         the whole call (waits, retries, reconnects) bounded by the timeout + ``call_margin``."""
 
         async def step(visibility: float) -> batches.Leased:
@@ -185,7 +185,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
                 return await leasing.take_share(
                     self._ctx, share, lambda s: self._coalesce(key, self._lease_flush, s)
                 )
-            return await batches.lease(self._ctx, op, count, visibility, per_script=count)
+            per_script = min(count, MAX_JOBS_PER_SCRIPT)
+            return await batches.lease(self._ctx, op, count, visibility, per_script=per_script)
 
         timeout = 0.0 if options is None else options.timeout_seconds()
         return await self._within(op, timeout, lambda: self._waits.take(op, options, step), count)
@@ -213,7 +214,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         return jobs[0] if jobs else None
 
     async def dequeue_many(self, options: DequeueOptions | None = None) -> list[Job]:
-        """Lease up to ``options.count`` jobs in one script, waiting up to timeout for the first.
+        """Lease up to ``options.count`` jobs, waiting up to timeout for the first: one script
+        call, or one per 1,000 jobs for a larger count (until the queue runs dry).
 
         Raises:
             TypeError: ``options`` is not a DequeueOptions (a bare timeout names the fix).

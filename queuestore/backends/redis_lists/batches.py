@@ -189,14 +189,15 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     """Lease up to ``count`` jobs, ``per_script`` per sweep + lease script, until the queue
     runs dry. Never waits.
 
-    Cancelled while a lease script may have run (or while its jobs are decoded), or left
-    without a lease script's reply even after the retries, it hands back what every one of its
-    lease scripts leased (see :func:`give_back`) before re-raising: no caller saw those jobs.
+    Cancelled while a lease script may have run (or while its jobs are decoded), left without
+    a lease script's reply even after the retries, or failing in a later script, it hands back
+    what every one of its lease scripts leased (see :func:`give_back`) before re-raising: no
+    caller saw those jobs.
 
     Raises:
         OutcomeUnknownError: a lease script's reply was lost even to the retries (its leases,
             if any, were handed back; if the hand-back failed too, they expire).
-        BackendError: the store failed.
+        BackendError: the store failed (what the earlier scripts leased was handed back).
     """
     jobs: list[Job] = []
     next_due: float | None = None
@@ -210,6 +211,10 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
             got = await _lease_once(ctx, op, want, visibility, calls[-1])
         except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):
             await give_back(ctx, calls)
+            raise
+        except QueueStoreError:
+            if len(calls) > 1:  # what the scripts before leased (and any of the failed one's)
+                await give_back(ctx, calls)
             raise
         jobs += got.jobs
         recorded.append(len(got.jobs) + got.buried)
@@ -231,7 +236,8 @@ async def give_back(ctx: ListsContext, calls: Sequence[str] = (), jobs: Sequence
     failure or no answer is logged (the leases then expire and the jobs are redelivered, the
     attempt counted)."""
     limit = float(ctx.options.call_margin) / 2.0
-    argsets: list[list[Any]] = [[cid] for cid in calls]
+    # the last call's jobs first: each goes back to the head, so the first call's end up there
+    argsets: list[list[Any]] = [[cid] for cid in reversed(calls)]
     if jobs:
         argsets.append(["", *(a for j in jobs for a in (j.id, j.lease_token or ""))])
     try:

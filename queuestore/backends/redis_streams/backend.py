@@ -53,7 +53,7 @@ from queuestore._models import (
 from queuestore._retention import dead_max_limit
 from queuestore.abc import LeaseHandBack, MigrationSupport
 from queuestore.backends._redis.base import RedisBackendBase
-from queuestore.backends._redis.scripts import lua_folder
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT, lua_folder
 from queuestore.backends.redis_streams import dlq, iterate, lookup, migration, read, settle
 from queuestore.backends.redis_streams.layout import StreamKeys, job_args
 from queuestore.backends.redis_streams.lone import enqueue_lone
@@ -140,19 +140,27 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             return await (await self._moved(exc)).enqueue(job)
 
     async def enqueue_many(self, jobs: Sequence[Job]) -> list[bool]:
-        """Enqueue several jobs in one script call.
+        """Enqueue several jobs: one script call per 1,000 jobs, one after the other.
+
+        A call whose script calls straddle a migration's seal: the jobs stored before it report
+        True or False as stored here; the rest go to the queue's new home, and their results
+        are what it answered. A call that fails part way raises; the jobs of the script calls
+        before stay stored (enqueue is idempotent by id: the same call again reports them False).
 
         Raises:
             InvalidJobError, OutcomeUnknownError, BackendError.
+            QueueMovedError: the queue moved and no BackendManager follows it for this backend.
         """
         for job in jobs:
             self._check_enqueued(job)
-        if not jobs:
-            return []
-        try:
-            return await self._enqueue_rows([job_args(self.codec, self.queue, job) for job in jobs])
-        except QueueMovedError as exc:  # a migration moved the queue: the call goes there
-            return await (await self._moved(exc)).enqueue_many(jobs)
+        rows = [job_args(self.codec, self.queue, job) for job in jobs]
+        out: list[bool] = []
+        for start in range(0, len(rows), MAX_JOBS_PER_SCRIPT):
+            try:
+                out += await self._enqueue_rows(rows[start : start + MAX_JOBS_PER_SCRIPT])
+            except QueueMovedError as exc:  # a migration moved the queue: the rest go there
+                return out + await (await self._moved(exc)).enqueue_many(jobs[start:])
+        return out
 
     def _check_enqueued(self, job: Job) -> None:
         validate_job(job)
@@ -249,19 +257,24 @@ class RedisStreamsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
             raise error
 
     async def ack_many(self, jobs: Sequence[JobRef]) -> list[bool]:
-        """Ack several jobs in one script call; False for a stale token or unknown id.
+        """Ack several jobs, one script call per 1,000; False for a stale token or unknown id.
+        A call that fails part way raises; the jobs of the script calls before stay acked.
 
         Raises:
             InvalidJobError, OutcomeUnknownError, BackendError.
         """
-        if not jobs:
-            return []
-        runs = settle.take_ack_args(jobs)
-        if runs is None:
-            group = self.store.group
-            runs = settle.ack_args([settle.ack_ref(group, job) for job in jobs])
-        statuses = await settle.acks_of(self.store, runs)
-        return [s == 1 for s in statuses]
+        group = self.store.group
+        calls: list[list[str]] = []  # every job checked before any is acked
+        for start in range(0, len(jobs), MAX_JOBS_PER_SCRIPT):
+            part = jobs[start : start + MAX_JOBS_PER_SCRIPT]
+            runs = settle.take_ack_args(part)
+            calls.append(
+                runs if runs is not None else settle.ack_args([settle.ack_ref(group, j) for j in part])
+            )
+        out: list[bool] = []
+        for runs in calls:
+            out += [s == 1 for s in await settle.acks_of(self.store, runs)]
+        return out
 
     async def _ack_refs(self, refs: list[settle.AckRef]) -> list[Any]:
         """Ack jobs in one script call; each gets None or its own error: the body of ``ack`` and

@@ -16,6 +16,7 @@ from typing import Any
 
 from queuestore._args import text
 from queuestore._job import Job, JobState, validate_job
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT
 from queuestore.backends.redis_streams.layout import (
     DECODE_ERRORS,
     HOLDABLE_STATES,
@@ -122,7 +123,8 @@ async def restore(store: StreamsStore, migration_id: str) -> int:
 
 
 async def import_jobs(store: StreamsStore, jobs: Sequence[Job]) -> list[bool]:
-    """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id.
+    """Store jobs in their carried state (READY, DELAYED, DEAD), idempotently by id: a script
+    call per 1,000 jobs (one that fails part way raises; those stored before stay stored).
 
     Raises:
         InvalidJobError: a job is invalid or in another state.
@@ -135,4 +137,7 @@ async def import_jobs(store: StreamsStore, jobs: Sequence[Job]) -> list[bool]:
     if not jobs:
         return []
     rows = [job_args(store.codec, store.queue, job, job.state, idem=False) for job in jobs]
-    return await store.enqueue_rows("import_jobs", rows)
+    out: list[bool] = []
+    for start in range(0, len(rows), MAX_JOBS_PER_SCRIPT):  # no one call holds the server long
+        out += await store.enqueue_rows("import_jobs", rows[start : start + MAX_JOBS_PER_SCRIPT])
+    return out

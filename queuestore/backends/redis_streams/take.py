@@ -28,6 +28,7 @@ from queuestore._logging import get_logger, log_buried
 from queuestore._models import DequeueOptions
 from queuestore.backends._redis.blocking import wait_stream
 from queuestore.backends._redis.errors import translating
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT
 from queuestore.backends.redis_streams.layout import (
     MAX_LEASE_SECONDS,
     SEP,
@@ -51,6 +52,7 @@ __all__ = [
     "hand_back",
     "share",
     "take",
+    "take_up_to",
     "wait_for_entries",
 ]
 
@@ -105,7 +107,7 @@ async def dequeue(
         if shared is not None:
             got = await shared(group, consumer, lease)
         else:
-            got = await take(store, group, consumer, count, lease)
+            got = await take_up_to(store, group, consumer, count, lease)
         if got.jobs:
             store.metrics.record("dequeue", len(got.jobs))
             return got.jobs
@@ -165,6 +167,30 @@ async def take(
         raise
     store.calls.received(cid if took else "")  # its record: no hand-back reads it any more
     return Take(jobs, took, next_due, last_id, int(server_now))
+
+
+async def take_up_to(store: StreamsStore, group: str, consumer: str, count: int, lease: float) -> Take:
+    """:func:`take` of up to ``count`` entries, a take per :data:`MAX_JOBS_PER_SCRIPT` while
+    each took all it asked for. Cancelled during a later take, or when one fails, the call hands
+    back the jobs the earlier takes leased (a take cut by a lost reply hands back its own), then
+    re-raises.
+
+    Raises:
+        OutcomeUnknownError: a take's reply was lost even to the retries.
+        BackendError: the store failed.
+    """
+    want = min(count, MAX_JOBS_PER_SCRIPT)
+    got = await take(store, group, consumer, want, lease)
+    jobs, last = got.jobs, got
+    while len(jobs) < count and len(last.jobs) == want:
+        want = min(count - len(jobs), MAX_JOBS_PER_SCRIPT)
+        try:
+            last = await take(store, group, consumer, want, lease)
+        except (anyio.get_cancelled_exc_class(), QueueStoreError):
+            await hand_back(store, "", group, jobs)
+            raise
+        jobs = jobs + last.jobs
+    return got._replace(jobs=jobs)
 
 
 async def hand_back(store: StreamsStore, cid: str, group: str, jobs: Sequence[Job] = ()) -> None:
