@@ -7,8 +7,6 @@ and serves both the batch calls (``enqueue_many``, ``import_jobs``, ``dequeue_ma
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -17,6 +15,7 @@ import anyio
 from queuestore._args import check_job_queue, validation_path
 from queuestore._job import Job, JobBody, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
+from queuestore.backends._redis.calls import new_call_id
 from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for, status_codes
 from queuestore.errors import (
@@ -36,28 +35,12 @@ _log = get_logger("backends.redis_lists")
 StoreRow = list[Any]
 
 
-class _LeaseTokens:
-    """Lease tokens: a random 64-bit prefix (per process: re-drawn in a forked child), a
-    counter per dequeue call, then (added by the dequeue script) the job's number in that call:
-    ``<16 hex><call, hex>.<n>``. Unique per delivery (the counter never repeats under one
-    prefix, and another process draws its own prefix) and not guessable from outside, at a
-    fraction of a ``uuid4`` per token, and one script argument per call instead of one per job."""
-
-    __slots__ = ("_count", "_prefix")
-
-    def __init__(self) -> None:
-        self.reseed()
-
-    def reseed(self) -> None:
-        self._prefix = os.urandom(8).hex()
-        self._count = itertools.count(1)
-
-    def call_prefix(self) -> str:
-        return f"{self._prefix}{next(self._count):x}."
-
-
-_TOKENS = _LeaseTokens()
-os.register_at_fork(after_in_child=_TOKENS.reseed)
+def _lease_prefix() -> str:
+    """A lease call's id, which is also its jobs' lease-token prefix: a new call id and a dot;
+    the dequeue script adds each job's number in the call (``<16 hex><call, hex>.<n>``). Unique
+    per delivery (see :class:`~queuestore.backends._redis.calls.CallIds`), and one script
+    argument per call instead of one token per job."""
+    return new_call_id() + "."
 
 
 def _field_of(exc: SerializationError) -> str:
@@ -206,7 +189,7 @@ async def lease(ctx: ListsContext, op: str, count: int, visibility: float, per_s
     recorded: list[int] = []  # per call: what it leased (a call that leased nothing has no record)
     for start in range(0, count, per_script):
         want = min(per_script, count - start)
-        calls.append(_TOKENS.call_prefix())
+        calls.append(_lease_prefix())
         try:
             got = await _lease_once(ctx, op, want, visibility, calls[-1])
         except (anyio.get_cancelled_exc_class(), OutcomeUnknownError):

@@ -4,7 +4,6 @@ that make a retried mutating script answer with the reply of its first run."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -12,7 +11,7 @@ from typing import Any, TypeVar
 from redis import exceptions as rexc
 
 from queuestore._metrics import OperationMetrics
-from queuestore.backends._redis.calls import CallLog
+from queuestore.backends._redis.calls import CallLog, new_call_id
 from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.errors import outcome_unknown
 from queuestore.backends._redis.scripts import ScriptCall
@@ -35,8 +34,9 @@ CommandRunner = Callable[..., Awaitable[Any]]
 
 
 def call_id() -> str:
-    """A new call id: 16 random hex digits (the scripts record a call's reply under it)."""
-    return os.urandom(8).hex()
+    """A new call id (:class:`~queuestore.backends._redis.calls.CallIds`; the scripts record a
+    call's reply under it)."""
+    return new_call_id()
 
 
 def chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:

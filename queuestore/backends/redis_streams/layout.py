@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -53,6 +52,7 @@ import msgspec
 
 from queuestore._args import text
 from queuestore._job import Job, JobCodec, JobState
+from queuestore.backends._redis.calls import new_call_id
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import InvalidJobError, SerializationError
 
@@ -191,8 +191,9 @@ def ms(seconds: float) -> int:
 
 def call_id() -> str:
     """A fresh call id: the scripts record a mutating call's reply under it, so a retry of the
-    same call (same id) gets that reply instead of acting twice."""
-    return os.urandom(9).hex()
+    same call (same id) gets that reply instead of acting twice
+    (:class:`~queuestore.backends._redis.calls.CallIds`)."""
+    return new_call_id()
 
 
 def now_ms() -> int:

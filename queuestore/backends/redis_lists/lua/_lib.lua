@@ -386,7 +386,7 @@ local function recalled(K, arg, as_chars)
   return v
 end
 -- old records are pruned on about one call in 8 (picked by the last two bytes of its id: call
--- ids are random hex, or a lease token prefix ending with a counter's hex digit and "."), up to
+-- ids end with a counter's hex digits, a lease token prefix with one and "."), up to
 -- CALL_PRUNE at a time: eight times the rate at which calls add records, at two commands less
 -- for the other calls
 local function prune_turn(cid)

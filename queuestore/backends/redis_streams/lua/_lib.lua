@@ -59,7 +59,7 @@ local function recalled(arg)
   return v
 end
 -- old records are pruned on about one call in 8 (picked by the last two bytes of its id: call
--- ids are random hex, or end with a counter's hex digit and "."), up to CALL_PRUNE at a time:
+-- ids end with a counter's hex digits, or with one and "."), up to CALL_PRUNE at a time:
 -- eight times the rate at which calls add records, at two commands less for the other calls
 local function prune_turn(id)
   local n = #id
