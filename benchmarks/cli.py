@@ -34,7 +34,7 @@ from benchmarks.throughput import run_throughput
 from benchmarks.workload import loadavg
 from queuestore.testing import RedisServer
 
-__all__ = ["main", "parse_args", "run"]
+__all__ = ["delete_run_keys", "main", "parse_args", "run"]
 
 DEFAULT_BACKENDS = ("memory", "redis-lists", "redis-streams", "keydb", "dragonfly")
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -260,12 +260,12 @@ async def run(
             await raw.aclose()
         if server is not None:
             if args.url:  # a server we don't own: leave nothing of this run behind
-                await _delete_run_keys(server, bench.key_prefix)
+                await delete_run_keys(server, bench.key_prefix)
             await server.aclose()
     return entries
 
 
-async def _delete_run_keys(server: Any, prefix: str) -> None:
+async def delete_run_keys(server: Any, prefix: str) -> None:
     """UNLINK this run's keys (per-queue bookkeeping the backends keep: sequence, wake-up key,
     stream and group...). A benchmark-only SCAN over the run's own prefix; never library code."""
     batch: list[bytes] = []
