@@ -26,6 +26,7 @@ __all__ = [
     "checked_job_ids",
     "dequeue_options",
     "job_ref",
+    "misfit_field",
     "parse_options",
     "seconds_arg",
     "text",
@@ -181,6 +182,14 @@ def validation_path(message: str) -> tuple[str, str]:
     if unknown:
         path = f"{path}.{unknown.group(1)}" if path else unknown.group(1)
     return path, message
+
+
+def misfit_field(exc: SerializationError) -> str:
+    """The top-level job field named by the msgspec error behind ``exc``, a job that encoded
+    but does not decode back (``metadata`` for ``$.metadata['k']``, ``tags`` for ``$.tags[1]``;
+    ``job`` when it names none)."""
+    path = validation_path(str(exc.__cause__))[0] if exc.__cause__ is not None else ""
+    return path.partition(".")[0].partition("[")[0] or "job"
 
 
 def parse_options(options_type: type[_StructT], options: dict[str, Any], prefix: str = "options") -> _StructT:

@@ -311,3 +311,24 @@ async def test_a_text_field_utf8_cannot_carry_is_refused_by_name(backend: QueueB
             assert info.value.field == field
     assert await backend.length() == 0
     assert await backend.get_jobs([*(j.id for j in cases.values()), "fine"]) == [None] * 6
+
+
+async def test_a_body_field_of_the_wrong_type_is_refused_by_name(backend: QueueBackend) -> None:
+    """A field that encodes but would not decode as its declared type (metadata values that
+    are not text, a tag that is a number, a type that is not a string) is refused with
+    InvalidJobError naming it, alone or in a batch, and nothing is stored."""
+    cases = {
+        "metadata": Job(id="m", payload=1, metadata={"attempts": 3}),  # type: ignore[dict-item]
+        "tags": Job(id="g", payload=1, tags=["fine", 7]),  # type: ignore[list-item]
+        "type": Job(id="t", payload=1, type=5),  # type: ignore[arg-type]
+    }
+    for field, job in cases.items():
+        with pytest.raises(InvalidJobError) as info:
+            await backend.enqueue(job)
+        assert info.value.field == field
+        if backend.capabilities().batch_operations:
+            with pytest.raises(InvalidJobError) as info:
+                await backend.enqueue_many([Job(id="fine", payload=1), job])
+            assert info.value.field == field
+    assert await backend.length() == 0
+    assert await backend.get_jobs([*(j.id for j in cases.values()), "fine"]) == [None] * 4

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from queuestore._args import check_job_queue, validation_path
+from queuestore._args import check_job_queue, misfit_field
 from queuestore._job import Job, JobCodec, JobState, validate_job
 from queuestore.errors import InvalidJobError, SerializationError
 
@@ -71,6 +71,4 @@ def stored_copy(job: Job, queue: str, codec: JobCodec) -> Job:
     try:
         return codec.decode(data)
     except SerializationError as exc:  # a field of the wrong type: name it
-        path, _ = validation_path(str(exc.__cause__))
-        field = path.partition(".")[0].partition("[")[0]
-        raise InvalidJobError(field or "job", str(exc)) from None
+        raise InvalidJobError(misfit_field(exc), str(exc)) from None

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 
 import anyio
 
-from queuestore._args import check_job_queue, validation_path
+from queuestore._args import check_job_queue, misfit_field
 from queuestore._job import Job, JobBody, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends._redis.calls import new_call_id
@@ -43,12 +43,6 @@ def _lease_prefix() -> str:
     return new_call_id() + "."
 
 
-def _field_of(exc: SerializationError) -> str:
-    """The top-level job field named by the msgspec error behind ``exc`` (``job`` when none)."""
-    path = validation_path(str(exc.__cause__))[0] if exc.__cause__ is not None else ""
-    return path.split(".", 1)[0] or "job"
-
-
 def store_rows(ctx: ListsContext, jobs: Sequence[Job], importing: bool) -> list[StoreRow]:
     """The enqueue script's arguments per job, each job validated.
 
@@ -69,7 +63,7 @@ def store_rows(ctx: ListsContext, jobs: Sequence[Job], importing: bool) -> list[
         try:  # InvalidJobError("payload") when not encodable; decoded back once, uncompressed
             body = codec.encode_checked(JobBody.of(job))  # the record carries the rest
         except SerializationError as exc:  # a field of the wrong type: name it
-            raise InvalidJobError(_field_of(exc), str(exc)) from None
+            raise InvalidJobError(misfit_field(exc), str(exc)) from None
         avail = "" if job.available_at is None else repr(float(job.available_at))
         expires = "" if job.expires_at is None else repr(float(job.expires_at))
         record = record_for(job, "x" if dead else "r")

@@ -50,7 +50,7 @@ from typing import Any
 
 import msgspec
 
-from queuestore._args import text
+from queuestore._args import misfit_field, text
 from queuestore._job import Job, JobCodec, JobState
 from queuestore.backends._redis.calls import new_call_id
 from queuestore.backends._redis.keys import QueueKeys
@@ -329,17 +329,26 @@ def corrupt_job(queue: str, fields: Mapping[str, Any], state: JobState, reason: 
 def job_args(
     codec: JobCodec, queue: str, job: Job, state: JobState | None = None, *, idem: bool = True
 ) -> list[Any]:
-    """The nine per-job arguments of the enqueue script."""
+    """The nine per-job arguments of the enqueue script.
+
+    Raises:
+        InvalidJobError: a field cannot be encoded, or is of a type it would not decode as
+            (the field is named).
+    """
     # the id and the queue are not repeated in the body: the entry's "j" field and the stream
     # carry them (an empty id encodes in 4 bytes and decodes without generating one)
     stored = msgspec.structs.replace(
         job, id="", queue="", lease_token=None, lease_deadline=None, state=state or JobState.READY
     )
+    try:  # decoded back once: a job stored is a job that can be delivered
+        body = codec.encode_checked(stored)
+    except SerializationError as exc:  # a field of the wrong type: name it
+        raise InvalidJobError(misfit_field(exc), str(exc)) from None
     due = ms(job.available_at) if job.available_at is not None else 0
     target = "dead" if state == JobState.DEAD else ("delayed" if state == JobState.DELAYED else "ready")
     return [
         job.id,
-        codec.encode(stored),
+        body,
         job.retry_count,
         job.max_retries,
         job.attempt,
