@@ -11,6 +11,9 @@ calls) is not counted. Needs ``valgrind`` (with ``callgrind_control``).
 - ``--scenario enqueue_1``: ``--jobs`` lone ``enqueue()`` calls after 100 untimed ones; ``raw``
   is the harness's ceiling (plain ``redis.asyncio.Redis``, EVALSHA of a one-``LPUSH`` script,
   one by one).
+- ``--scenario enqueue_many``: ``--jobs`` jobs stored with ``enqueue_many`` in batches of 100
+  after one untimed batch; ``raw`` sends each batch as a pipeline of 100 EVALSHA of the
+  one-``LPUSH`` script (the harness's ``evalsha_pipeline_100``).
 - ``--scenario dequeue_many``: ``--jobs`` jobs enqueued untimed, one batch drained untimed, the
   rest drained with ``dequeue_many(count=100)`` + ``ack_many``; ``raw-lists`` and
   ``raw-streams`` are the raw drains of ``benchmarks/rawbatch.py`` on as many jobs.
@@ -43,6 +46,7 @@ __all__ = ["main"]
 #: the clients of each scenario: raw ones first, then the backends
 _KINDS = {
     "enqueue_1": "raw,redis-lists,redis-streams",
+    "enqueue_many": "raw,redis-lists,redis-streams",
     "dequeue_many": "raw-lists,raw-streams,redis-lists,redis-streams",
 }
 
@@ -84,6 +88,36 @@ async def _count(url: str, kind: str, n: int, work: Path) -> float:
     return _last_total(work, os.getpid()) / n
 
 
+async def _count_batches(url: str, kind: str, n: int, work: Path) -> float:
+    """Inside callgrind: instructions per job of ``n`` jobs stored in batches of 100."""
+    if kind == "raw":
+        r: Any = aredis.Redis.from_url(url)
+        sha = await r.script_load("return redis.call('LPUSH', KEYS[1], ARGV[1])")
+        entries = raw_jobs(n + 100)
+
+        async def send(batch: list[bytes]) -> None:
+            pipe = r.pipeline(transaction=False)
+            for e in batch:
+                pipe.evalsha(sha, 1, "{raw}:ready", e)
+            await pipe.execute()
+
+        await send(entries[:100])
+        _ctl("-z")
+        for i in range(100, len(entries), 100):
+            await send(entries[i : i + 100])
+        _ctl("-d")
+        await r.aclose()
+    else:
+        async with await _backend(url, kind) as b:
+            jobs = make_jobs(b.queue, n + 100)
+            await b.enqueue_many(jobs[:100])
+            _ctl("-z")
+            for i in range(100, len(jobs), 100):
+                await b.enqueue_many(jobs[i : i + 100])
+            _ctl("-d")
+    return _last_total(work, os.getpid()) / n
+
+
 async def _count_drain(url: str, kind: str, n: int, work: Path) -> float:
     """Inside callgrind: instructions per job of a batch drain of ``n`` jobs by ``kind``."""
     if kind in ("raw-lists", "raw-streams"):
@@ -116,6 +150,9 @@ def _outer(args: argparse.Namespace) -> None:
         if args.scenario == "enqueue_1":
             print(f"client instructions per lone enqueue(), {args.jobs} calls")
             print("| client | run | instructions per call |")
+        elif args.scenario == "enqueue_many":
+            print(f"client instructions per job of enqueue_many(100), {args.jobs} jobs")
+            print("| client | run | instructions per job |")
         else:
             print(f"client instructions per job of dequeue_many(100) + ack_many, {args.jobs} jobs")
             print("| client | run | instructions per job |")
@@ -150,7 +187,7 @@ def main() -> None:
     p.add_argument("--work", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
-        count = _count if args.scenario == "enqueue_1" else _count_drain
+        count = {"enqueue_1": _count, "enqueue_many": _count_batches}.get(args.scenario, _count_drain)
         print(asyncio.run(count(args.url, args.inner, args.jobs, Path(args.work))))
         return
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):

@@ -116,6 +116,34 @@ async def test_same_id_twice_is_one_copy_in_any_state(backend: QueueBackend) -> 
     assert snap[a.id].payload == "a"
 
 
+async def test_a_mixed_batch_keeps_its_order_and_stores_each_id_once(make_backend: BackendMaker) -> None:
+    """One enqueue_many of plain jobs, jobs with an idempotency key, a delayed job, a job with
+    a TTL and repeated ids: each id is stored once (the first copy that is stored wins; a copy
+    refused by its key leaves the id free), and the ready ones come out in the call's order."""
+    backend = await make_backend()
+    require(backend, "batch_operations")
+    plain = [Job(id=f"p{i}", payload=i) for i in range(6)]
+    keyed = Job(id="k1", payload="k1", idempotency_key="key-1")
+    keyed_dup = Job(id="k2", payload="k2", idempotency_key="key-1")  # refused by the key
+    again_free = Job(id="k2", payload="k2-free")  # the id k2 was not stored: this one is
+    delayed = Job(id="d1", payload="d").delayed(30)
+    ttl = Job(id="t1", payload="t").with_ttl(300)
+    batch = [
+        plain[0], plain[1], Job(id="p0", payload="dup"), keyed, plain[2], keyed_dup, again_free,
+        delayed, plain[3], ttl, plain[4], Job(id="p4", payload="dup"), plain[5], Job(id="t1", payload="dup"),
+    ]  # fmt: skip
+    dedups = backend.capabilities().idempotent_enqueue
+    expected = [True, True, False, True, True, not dedups, dedups, True, True, True, True, False, True, False]
+    assert await backend.enqueue_many(batch) == expected
+    ready_ids = ["p0", "p1", "k1", "p2", "k2", "p3", "t1", "p4", "p5"]
+    got = await backend.dequeue_many(DequeueOptions(count=20))
+    assert [j.id for j in got] == ready_ids
+    assert {j.id: j.payload for j in got}["k2"] == ("k2-free" if dedups else "k2")
+    assert all(j.payload != "dup" for j in got)
+    assert await backend.length() == 1  # the delayed job
+    assert await backend.ack_many(got) == [True] * len(got)
+
+
 async def test_idempotency_key_dedups_other_ids_within_the_window(make_backend: BackendMaker) -> None:
     backend = await make_backend(idempotency_window=0.5)
     require(backend, "idempotent_enqueue")

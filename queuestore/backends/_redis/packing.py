@@ -1,107 +1,51 @@
 """A cheaper RESP packing of the commands the backends send, byte for byte what redis-py sends.
 
 redis-py's ``pack_command`` runs its encoder and a growing ``bytes.join`` per argument: for a
-script call carrying a queue's key block (two dozen keys) it was the largest part of the
-client's instructions per lone call. :class:`PackingMixin` packs the common case (a command
-name without spaces; ``str``, ``bytes``, ``int`` and ``float`` arguments; no value over the
-buffer cutoff) as one buffer, each short ``str`` argument packed once per process and reused
-(the key names repeat on every call; at most 4,096 of up to 128 bytes are kept); past the
-first 48 arguments of a command (a batch's ids, which never repeat) short ASCII strings are
-packed together as one string, others one by one, keeping only those of up to 8 bytes; anything
-else goes to redis-py's own packing.
+script call carrying a queue's key block it was the largest part of the client's instructions
+per lone call. :func:`pack_fast` packs the common case (a command name without spaces; ``str``,
+``bytes``, ``memoryview``, ``int`` and ``float`` arguments) with hiredis's packer (C, one
+buffer per command); anything else (a spaced command name such as ``CONFIG GET``, a ``bool``,
+``None`` or ``bytearray`` argument) goes to redis-py's own packing, which sends it, or refuses
+it, as it always did. Without hiredis (it is a dependency; a stripped install may lack it, or
+have a release without a packer) every command goes to redis-py's packing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aredis
 
 __all__ = ["PackedConnection", "PackedUnixConnection", "PackingMixin", "pack_fast"]
 
-#: the packed form of recent short ``str`` arguments (cleared when full: call ids never repeat)
-_PACKED: dict[str, bytes] = {}
-_PACKED_MAX = 4096
-#: only ``str`` arguments up to this many bytes are kept (key names, ids; not payloads)
-_KEEP = 128
-#: past the first this many arguments (a script call's name, digest and keys), only ``str``
-#: arguments of up to ``_KEEP_TAIL`` bytes are kept: a batch's per-job ids, entry ids and
-#: tokens never repeat, and keeping them would cost a dict insert each and evict the keys; its
-#: empty and short fields do repeat
-_HEAD = 48
-_KEEP_TAIL = 8
-#: values longer than this go to redis-py's packing, which sends them as separate chunks
-_CUTOFF = 6000
-#: the RESP head of a bulk string of each length up to 127 characters (see :func:`_pack_ascii`)
-_BULK_HEAD = [f"${n}\r\n" for n in range(128)]
+
+def _hiredis_packer() -> Callable[[tuple[Any, ...]], bytes] | None:
+    try:
+        import hiredis
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    return getattr(hiredis, "pack_command", None)
+
+
+_PACK = _hiredis_packer()
 
 
 def pack_fast(args: tuple[Any, ...]) -> bytes | None:
     """The RESP array of ``args`` (UTF-8 strings), or None when redis-py must pack it (a
-    command name with spaces, another argument type, a value over the cutoff)."""
+    command name with spaces, an argument of another type, no hiredis packer).
+
+    Raises:
+        UnicodeEncodeError: a ``str`` argument UTF-8 cannot carry (a lone surrogate), as
+            redis-py's strict encoding raises it.
+    """
     first = args[0]
-    if type(first) is not str or " " in first:
-        return None
-    parts = [b"*%d\r\n" % len(args)]
-    if not _pack_into(parts, args[:_HEAD], _KEEP):
-        return None
-    if len(args) > _HEAD:
-        tail = args[_HEAD:]
-        packed = _pack_ascii(tail)
-        if packed is not None:
-            parts.append(packed)
-        elif not _pack_into(parts, tail, _KEEP_TAIL):
-            return None
-    return b"".join(parts)
-
-
-def _pack_ascii(args: tuple[Any, ...]) -> bytes | None:
-    """The packed ``args`` when every one is a short ASCII ``str`` (a batch's ids: their length
-    in characters is their length in bytes), built as one string; None otherwise."""
-    if set(map(type, args)) != {str}:
+    if _PACK is None or type(first) is not str or " " in first:
         return None
     try:
-        heads = list(map(_BULK_HEAD.__getitem__, map(len, args)))
-    except IndexError:  # one is longer than the table
+        return _PACK(args)
+    except TypeError:  # bool, None, bytearray, ...: redis-py packs or refuses them
         return None
-    parts = ["\r\n"] * (3 * len(args))
-    parts[0::3] = heads
-    parts[1::3] = args
-    text = "".join(parts)
-    if not text.isascii():
-        return None
-    return text.encode()
-
-
-def _pack_into(parts: list[bytes], args: tuple[Any, ...], keep: int) -> bool:
-    """Append the packed ``args`` to ``parts``, keeping the packed form of ``str`` ones of up to
-    ``keep`` bytes; False when one must go to redis-py."""
-    cache = _PACKED
-    append = parts.append
-    for a in args:
-        t = type(a)
-        if t is str:
-            p = cache.get(a) if len(a) <= keep else None  # a longer one is never kept
-            if p is None:
-                b = a.encode()
-                if len(b) > _CUTOFF:
-                    return False
-                p = b"$%d\r\n%b\r\n" % (len(b), b)
-                if len(b) <= keep:
-                    if len(cache) >= _PACKED_MAX:
-                        cache.clear()
-                    cache[a] = p
-            append(p)
-        elif t is bytes:
-            if len(a) > _CUTOFF:
-                return False
-            append(b"$%d\r\n%b\r\n" % (len(a), a))
-        elif t is int or t is float:
-            b = repr(a).encode()
-            append(b"$%d\r\n%b\r\n" % (len(b), b))
-        else:  # bool (refused by redis-py), bytearray, memoryview, subclasses
-            return False
-    return True
 
 
 class PackingMixin:

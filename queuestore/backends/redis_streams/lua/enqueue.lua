@@ -16,12 +16,20 @@ retention, queue = ARGV[4 + n * 9] == "1", ARGV[5 + n * 9]
 catch_up(true)
 rcall("ZREMRANGEBYSCORE", K, "-inf", NOW_MS)
 local out, added = {}, 0
+-- the jobs' index entries, read with one HMGET (ids seen earlier in the call count as stored)
+local locs, seen = {}, {}
+if n > 0 then
+  local ids = {}
+  for i = 0, n - 1 do ids[i + 1] = ARGV[4 + i * 9] end
+  locs = rcall("HMGET", I, unpack(ids))
+end
 for i = 0, n - 1 do
   local base = 4 + i * 9
   local jid, body, r, m, a, x = ARGV[base], ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], ARGV[base + 5]
   local due, ikey, state = tonumber(ARGV[base + 6]), ARGV[base + 7], ARGV[base + 8]
   local stored = 1
-  local loc = rcall("HGET", I, jid)
+  local loc = locs[i + 1]
+  if seen[jid] then loc = "seen" end
   if loc then
     stored = 0
     -- an index entry whose stream entry was deleted behind our back is stale: take the id again
@@ -44,6 +52,7 @@ for i = 0, n - 1 do
     end
     if state ~= "dead" and tonumber(x) > 0 then rcall("ZADD", T, x, jid) end
     added = added + 1
+    seen[jid] = true
   end
   out[#out + 1] = stored
 end
