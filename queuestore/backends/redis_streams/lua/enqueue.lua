@@ -16,8 +16,9 @@ retention, queue = ARGV[4 + n * 9] == "1", ARGV[5 + n * 9]
 catch_up(true)
 rcall("ZREMRANGEBYSCORE", K, "-inf", NOW_MS)
 local out, added = {}, 0
--- the jobs' index entries, read with one HMGET (ids seen earlier in the call count as stored)
-local locs, seen = {}, {}
+-- the jobs' index entries, read with one HMGET (ids seen earlier in the call count as stored);
+-- those of the entries added are written with one HSET at the end (ix: id, entry id, ...)
+local locs, seen, ix = {}, {}, {}
 if n > 0 then
   local ids = {}
   for i = 0, n - 1 do ids[i + 1] = ARGV[4 + i * 9] end
@@ -40,15 +41,18 @@ for i = 0, n - 1 do
     if until_ms and tonumber(until_ms) > now then stored = 0 else rcall("ZADD", K, now + window, ikey) end
   end
   if stored == 1 then
-    local fields = {"j", jid, "b", body, "r", r, "m", m, "a", a, "x", x}
     if state == "dead" then
-      local eid = rcall("XADD", D, "*", unpack(fields))
-      rcall("HSET", I, jid, "X" .. eid)
+      local eid = rcall("XADD", D, "*", "j", jid, "b", body, "r", r, "m", m, "a", a, "x", x)
+      local k = #ix
+      ix[k + 1] = jid
+      ix[k + 2] = "X" .. eid
     elseif state == "delayed" or (due > now) then
       park(jid, body, {r = r, m = m, a = a, x = x}, due)
     else
-      local eid = rcall("XADD", S, "*", unpack(fields))
-      rcall("HSET", I, jid, eid)
+      local eid = rcall("XADD", S, "*", "j", jid, "b", body, "r", r, "m", m, "a", a, "x", x)
+      local k = #ix
+      ix[k + 1] = jid
+      ix[k + 2] = eid
     end
     if state ~= "dead" and tonumber(x) > 0 then rcall("ZADD", T, x, jid) end
     added = added + 1
@@ -56,5 +60,6 @@ for i = 0, n - 1 do
   end
   out[#out + 1] = stored
 end
+if #ix > 0 then rcall("HSET", I, unpack(ix)) end
 if added > 0 then rcall("HINCRBY", C, "enqueued", added) end
 return record(cid, out)
