@@ -1,5 +1,6 @@
 """Server instructions per job of the batch path, or per lone ``enqueue()``: ``python -m
-benchmarks.instrcost`` (``--scenario enqueue_1`` for the lone call).
+benchmarks.instrcost`` (``--scenario enqueue_1`` for the lone call, ``enqueue_many`` for
+batches of 100).
 
 Runs a throwaway ``redis-server`` under ``valgrind --tool=callgrind`` with collection toggled
 on one server function (default ``evalGenericCommand``: the script calls, the commands they
@@ -11,7 +12,10 @@ two versions of a script can be compared on a busy machine. The maintenance loop
 periodic sweep would land in many calls. ``--scenario enqueue_1`` fills the queue with 1,000
 jobs first (so its hashes are past their listpack size, as in the harness's 20,000), then counts
 ``--jobs`` lone ``enqueue()`` calls together and divides; its ``--ceiling`` is the harness's
-(EVALSHA of a one-``LPUSH`` script, one by one). The drain's ``--ceiling`` counts the raw batch
+(EVALSHA of a one-``LPUSH`` script, one by one). ``--scenario enqueue_many`` likewise counts
+``--jobs`` jobs stored with ``enqueue_many(100)``; its ``--ceiling`` is pipelines of 100 such
+EVALSHA (each a command of its own: count both with ``--toggle processCommand``). The drain's
+``--ceiling`` counts the raw batch
 drains of ``benchmarks/rawbatch.py`` on as many jobs. Needs ``valgrind`` (with
 ``callgrind_control``).
 """
@@ -104,6 +108,40 @@ async def _lone(url: str, pid: int, work: Path, btype: str, n: int) -> float:
     return _last_total(work, pid) / n
 
 
+async def _batches(url: str, pid: int, work: Path, btype: str, n: int) -> float:
+    """Instructions per job of ``enqueue_many(100)`` (``n`` jobs counted together)."""
+    queue = f"instr-{uuid.uuid4().hex[:8]}"
+    options = {"key_prefix": "qsinstr:", "reclaim_interval": 3600}
+    cfg = BackendConfig(type=btype, name="instr", url=url, queue=queue, options=options)
+    async with await default_registry().factory(btype).create(cfg) as b:
+        await b.enqueue_many([Job(queue=queue, payload={"pad": "x" * 180}) for _ in range(1000)])
+        jobs = [Job(queue=queue, payload={"n": i, "pad": "x" * 180}) for i in range(n)]
+        _ctl("-z", pid)
+        for i in range(0, n, 100):
+            await b.enqueue_many(jobs[i : i + 100])
+        _ctl("-d", pid)
+    return _last_total(work, pid) / n
+
+
+async def _batches_ceiling(url: str, pid: int, work: Path, n: int) -> float:
+    """The harness's ceiling of ``enqueue_many``: pipelines of 100 EVALSHA of a one-``LPUSH``
+    script (count it with ``--toggle processCommand``: each EVALSHA is a command)."""
+    r: Any = aredis.Redis.from_url(url)
+    sha = await r.script_load("return redis.call('LPUSH', KEYS[1], ARGV[1])")
+    key = f"{{instr-raw-{uuid.uuid4().hex[:8]}}}:ready"
+    entries = [uuid.uuid4().hex.encode() + b"|" + b"x" * 199 for _ in range(n)]
+    _ctl("-z", pid)
+    for i in range(0, n, 100):
+        pipe = r.pipeline(transaction=False)
+        for e in entries[i : i + 100]:
+            pipe.evalsha(sha, 1, key, e)
+        await pipe.execute()
+    _ctl("-d", pid)
+    await r.delete(key)
+    await r.aclose()
+    return _last_total(work, pid) / n
+
+
 async def _lone_ceiling(url: str, pid: int, work: Path, n: int) -> float:
     """The harness's ceiling of ``enqueue_1``: EVALSHA of a one-``LPUSH`` script, one by one."""
     r: Any = aredis.Redis.from_url(url)
@@ -148,6 +186,18 @@ async def _main(args: argparse.Namespace) -> None:
     try:
         pid = server.pid
         assert pid is not None
+        if args.scenario == "enqueue_many":
+            print(f"instructions per job of enqueue_many(100) in {args.toggle}, {args.jobs} jobs")
+            print("| backend | run | enqueue_many |")
+            print("|---|---|---|")
+            for btype in args.backends.split(","):
+                for run in range(args.repeat):
+                    per_job = await _batches(server.url, pid, work, btype, args.jobs)
+                    print(f"| {btype} | {run + 1} | {per_job:,.0f} |", flush=True)
+            if args.ceiling:
+                raw = await _batches_ceiling(server.url, pid, work, args.jobs)
+                print(f"| raw pipelines of 100 EVALSHA (LPUSH) | | {raw:,.0f} |")
+            return
         if args.scenario == "enqueue_1":
             print(f"instructions per lone enqueue() in {args.toggle}, {args.jobs} calls")
             print("| backend | run | enqueue_1 |")
@@ -191,7 +241,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--toggle", default="evalGenericCommand", help="the server function counted")
-    p.add_argument("--scenario", choices=("drain", "enqueue_1"), default="drain")
+    p.add_argument("--scenario", choices=("drain", "enqueue_1", "enqueue_many"), default="drain")
     p.add_argument(
         "--ceiling", action="store_true", help="also the raw batch drains (use --toggle processCommand)"
     )
