@@ -8,9 +8,10 @@ Logging is under ``queuestore.<area>`` with a NullHandler (see ``queuestore._log
 """
 
 import queuestore._logging  # noqa: F401  (the package logger's NullHandler)
+from queuestore._codec import JobCodec
 from queuestore._config import QueueConfig, StorageConfig
 from queuestore._config_loader import load_config, load_config_from_file
-from queuestore._job import ALL, PRIORITY_MAX, PRIORITY_MIN, AllJobs, Job, JobCodec, JobState
+from queuestore._job import ALL, PRIORITY_MAX, PRIORITY_MIN, AllJobs, Job, JobState
 from queuestore._manager import BackendManager
 from queuestore._models import (
     BackendCapabilities,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from queuestore._job import JobCodec
+from queuestore._codec import JobCodec
 from queuestore._manager import BackendManager
 from queuestore._models import BackendCapabilities, BackendConfig, IterOptions
 from queuestore.errors import MigrationError, QueueStoreError

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from queuestore import InvalidJobError, Job, JobState
-from queuestore._job import JobCodec
+from queuestore._codec import JobCodec
 from queuestore.backends.redis_streams.layout import SEP, LeaseToken, enqueued_entry_job, entry_job, job_args
 from queuestore.backends.redis_streams.settle import ack_args, ack_ref, take_ack_args
 

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from queuestore import DequeueOptions, IterOptions, Job, JobState
-from queuestore._job import JobCodec
+from queuestore._codec import JobCodec
 from queuestore.backends.redis_streams.layout import enqueued_entry_job, entry_job, fields_map
 from tests.servers import RedisServer
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Self, TypeVar
 import anyio
 from redis.exceptions import NoScriptError
 
-from queuestore._job import JobCodec
+from queuestore._codec import JobCodec
 from queuestore._metrics import OperationMetrics
 from queuestore._models import BackendCapabilities, BackendConfig, HealthLevel, HealthStatus
 from queuestore._record import RecordOp, RecordReply

@@ -17,7 +17,8 @@ import anyio
 
 from queuestore._args import JobRef, dequeue_options, job_ref, seconds_arg
 from queuestore._backoff import backoff_policy
-from queuestore._job import AllJobs, Job, JobCodec, JobState
+from queuestore._codec import JobCodec
+from queuestore._job import AllJobs, Job, JobState
 from queuestore._metrics import OperationMetrics
 from queuestore._models import (
     BackendCapabilities,

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from queuestore._args import check_job_queue, misfit_field
-from queuestore._job import Job, JobCodec, JobState, validate_job
+from queuestore._codec import JobCodec
+from queuestore._job import Job, JobState, validate_job
 from queuestore.errors import InvalidJobError, SerializationError
 
 __all__ = [

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from queuestore._args import checked_job_ids
-from queuestore._job import Job, JobCodec, JobState
+from queuestore._codec import JobCodec
+from queuestore._job import Job, JobState
 from queuestore._record import RECORD_OPS, RecordOp, RecordReply, apply_record_op
 from queuestore.backends.memory.client import QueueClient
 from queuestore.backends.memory.layout import HELD, copy_job, stored_copy

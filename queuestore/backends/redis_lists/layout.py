@@ -24,7 +24,8 @@ from typing import Any
 import msgspec
 
 from queuestore._args import JobRef, job_ref, text
-from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobCodec, JobState
+from queuestore._codec import JobCodec
+from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobState
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostError, SerializationError
 

@@ -51,7 +51,8 @@ from typing import Any
 import msgspec
 
 from queuestore._args import misfit_field, text
-from queuestore._job import Job, JobCodec, JobState
+from queuestore._codec import JobCodec
+from queuestore._job import Job, JobState
 from queuestore.backends._redis.calls import new_call_id
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.errors import InvalidJobError, SerializationError
