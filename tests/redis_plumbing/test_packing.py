@@ -10,6 +10,7 @@ import redis.asyncio as aredis
 from redis.exceptions import DataError
 
 from queuestore import BackendConfig, DequeueOptions, Job, JobState, default_registry
+from queuestore.backends._redis import packing
 from queuestore.backends._redis.packing import PackedConnection, PackingMixin, pack_fast
 from tests.servers import RedisCluster
 
@@ -94,3 +95,14 @@ def test_a_lone_surrogate_is_refused_as_redis_py_refuses_it() -> None:
         aredis.Connection().pack_command("SET", "k", "\ud800")
     with pytest.raises(UnicodeEncodeError):
         pack_fast(("SET", "k", "\ud800"))
+
+
+@pytest.mark.parametrize("args", CASES[:4])
+def test_without_a_hiredis_packer_redis_py_packs(
+    monkeypatch: pytest.MonkeyPatch, args: tuple[Any, ...]
+) -> None:
+    """A hiredis without a packer (or none at all): every command goes to redis-py's packing."""
+    monkeypatch.setattr(packing, "_PACK", None)
+    assert pack_fast(args) is None
+    expected = b"".join(bytes(c) for c in aredis.Connection().pack_command(*args))
+    assert b"".join(bytes(c) for c in PackedConnection().pack_command(*args)) == expected
