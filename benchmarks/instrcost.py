@@ -91,70 +91,64 @@ async def _drain(url: str, pid: int, work: Path, btype: str, n: int) -> tuple[li
     return takes, acks
 
 
-async def _lone(url: str, pid: int, work: Path, btype: str, n: int) -> float:
-    """Instructions per lone ``enqueue()`` (all ``n`` counted together)."""
+async def _stores(url: str, pid: int, work: Path, btype: str, n: int, batch: int) -> float:
+    """Instructions per job of ``n`` jobs stored (counted together): lone ``enqueue()`` calls
+    when ``batch`` is 1 (after 20 uncounted ones), ``enqueue_many(batch)`` otherwise; on a queue
+    holding 1,000 jobs first."""
     queue = f"instr-{uuid.uuid4().hex[:8]}"
     options = {"key_prefix": "qsinstr:", "reclaim_interval": 3600}
     cfg = BackendConfig(type=btype, name="instr", url=url, queue=queue, options=options)
     async with await default_registry().factory(btype).create(cfg) as b:
         await b.enqueue_many([Job(queue=queue, payload={"pad": "x" * 180}) for _ in range(1000)])
-        jobs = [Job(queue=queue, payload={"n": i, "pad": "x" * 180}) for i in range(n + 20)]
-        for job in jobs[:20]:  # the first store of a new queue sweeps
+        warm = 20 if batch == 1 else 0
+        jobs = [Job(queue=queue, payload={"n": i, "pad": "x" * 180}) for i in range(n + warm)]
+        for job in jobs[:warm]:  # the first store of a new queue sweeps
             await b.enqueue(job)
+        jobs = jobs[warm:]
         _ctl("-z", pid)
-        for job in jobs[20:]:
-            await b.enqueue(job)
+        if batch == 1:
+            for job in jobs:
+                await b.enqueue(job)
+        else:
+            for i in range(0, n, batch):
+                await b.enqueue_many(jobs[i : i + batch])
         _ctl("-d", pid)
     return _last_total(work, pid) / n
 
 
-async def _batches(url: str, pid: int, work: Path, btype: str, n: int) -> float:
-    """Instructions per job of ``enqueue_many(100)`` (``n`` jobs counted together)."""
-    queue = f"instr-{uuid.uuid4().hex[:8]}"
-    options = {"key_prefix": "qsinstr:", "reclaim_interval": 3600}
-    cfg = BackendConfig(type=btype, name="instr", url=url, queue=queue, options=options)
-    async with await default_registry().factory(btype).create(cfg) as b:
-        await b.enqueue_many([Job(queue=queue, payload={"pad": "x" * 180}) for _ in range(1000)])
-        jobs = [Job(queue=queue, payload={"n": i, "pad": "x" * 180}) for i in range(n)]
-        _ctl("-z", pid)
-        for i in range(0, n, 100):
-            await b.enqueue_many(jobs[i : i + 100])
-        _ctl("-d", pid)
-    return _last_total(work, pid) / n
-
-
-async def _batches_ceiling(url: str, pid: int, work: Path, n: int) -> float:
-    """The harness's ceiling of ``enqueue_many``: pipelines of 100 EVALSHA of a one-``LPUSH``
-    script (count it with ``--toggle processCommand``: each EVALSHA is a command)."""
+async def _stores_ceiling(url: str, pid: int, work: Path, n: int, batch: int) -> float:
+    """The harness's ceiling of the same stores: EVALSHA of a one-``LPUSH`` script, one by one
+    when ``batch`` is 1, else in pipelines of ``batch`` (count those with ``--toggle
+    processCommand``: each EVALSHA is a command)."""
     r: Any = aredis.Redis.from_url(url)
     sha = await r.script_load("return redis.call('LPUSH', KEYS[1], ARGV[1])")
     key = f"{{instr-raw-{uuid.uuid4().hex[:8]}}}:ready"
     entries = [uuid.uuid4().hex.encode() + b"|" + b"x" * 199 for _ in range(n)]
     _ctl("-z", pid)
-    for i in range(0, n, 100):
-        pipe = r.pipeline(transaction=False)
-        for e in entries[i : i + 100]:
-            pipe.evalsha(sha, 1, key, e)
-        await pipe.execute()
+    if batch == 1:
+        for e in entries:
+            await r.evalsha(sha, 1, key, e)
+    else:
+        for i in range(0, n, batch):
+            pipe = r.pipeline(transaction=False)
+            for e in entries[i : i + batch]:
+                pipe.evalsha(sha, 1, key, e)
+            await pipe.execute()
     _ctl("-d", pid)
     await r.delete(key)
     await r.aclose()
     return _last_total(work, pid) / n
 
 
-async def _lone_ceiling(url: str, pid: int, work: Path, n: int) -> float:
-    """The harness's ceiling of ``enqueue_1``: EVALSHA of a one-``LPUSH`` script, one by one."""
-    r: Any = aredis.Redis.from_url(url)
-    sha = await r.script_load("return redis.call('LPUSH', KEYS[1], ARGV[1])")
-    key = f"{{instr-raw-{uuid.uuid4().hex[:8]}}}:ready"
-    entries = [uuid.uuid4().hex.encode() + b"|" + b"x" * 199 for _ in range(n)]
-    _ctl("-z", pid)
-    for e in entries:
-        await r.evalsha(sha, 1, key, e)
-    _ctl("-d", pid)
-    await r.delete(key)
-    await r.aclose()
-    return _last_total(work, pid) / n
+#: the store scenarios: jobs per call, the table's title, and the ceiling's row label
+_STORES = {
+    "enqueue_1": (1, "instructions per lone enqueue()", "raw EVALSHA (LPUSH) one by one"),
+    "enqueue_many": (
+        100,
+        "instructions per job of enqueue_many(100)",
+        "raw pipelines of 100 EVALSHA (LPUSH)",
+    ),
+}
 
 
 async def _ceilings(url: str, pid: int, work: Path, n: int) -> dict[str, float]:
@@ -186,29 +180,18 @@ async def _main(args: argparse.Namespace) -> None:
     try:
         pid = server.pid
         assert pid is not None
-        if args.scenario == "enqueue_many":
-            print(f"instructions per job of enqueue_many(100) in {args.toggle}, {args.jobs} jobs")
-            print("| backend | run | enqueue_many |")
+        if args.scenario in _STORES:
+            batch, title, raw_label = _STORES[args.scenario]
+            print(f"{title} in {args.toggle}, {args.jobs} jobs")
+            print(f"| backend | run | {args.scenario} |")
             print("|---|---|---|")
             for btype in args.backends.split(","):
                 for run in range(args.repeat):
-                    per_job = await _batches(server.url, pid, work, btype, args.jobs)
+                    per_job = await _stores(server.url, pid, work, btype, args.jobs, batch)
                     print(f"| {btype} | {run + 1} | {per_job:,.0f} |", flush=True)
             if args.ceiling:
-                raw = await _batches_ceiling(server.url, pid, work, args.jobs)
-                print(f"| raw pipelines of 100 EVALSHA (LPUSH) | | {raw:,.0f} |")
-            return
-        if args.scenario == "enqueue_1":
-            print(f"instructions per lone enqueue() in {args.toggle}, {args.jobs} calls")
-            print("| backend | run | enqueue_1 |")
-            print("|---|---|---|")
-            for btype in args.backends.split(","):
-                for run in range(args.repeat):
-                    lone = await _lone(server.url, pid, work, btype, args.jobs)
-                    print(f"| {btype} | {run + 1} | {lone:,.0f} |", flush=True)
-            if args.ceiling:
-                raw = await _lone_ceiling(server.url, pid, work, args.jobs)
-                print(f"| raw EVALSHA (LPUSH) one by one | | {raw:,.0f} |")
+                raw = await _stores_ceiling(server.url, pid, work, args.jobs, batch)
+                print(f"| {raw_label} | | {raw:,.0f} |")
             return
         print(f"instructions per job in {args.toggle}, {args.jobs} jobs, dequeue_many(100) + ack_many")
         print(
@@ -241,7 +224,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=2000)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--toggle", default="evalGenericCommand", help="the server function counted")
-    p.add_argument("--scenario", choices=("drain", "enqueue_1", "enqueue_many"), default="drain")
+    p.add_argument("--scenario", choices=("drain", *_STORES), default="drain")
     p.add_argument(
         "--ceiling", action="store_true", help="also the raw batch drains (use --toggle processCommand)"
     )
