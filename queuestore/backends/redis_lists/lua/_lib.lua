@@ -362,7 +362,10 @@ local function unpack_statuses(rec)
 end
 -- the recorded reply of call arg (nil: not recorded); deletes the records arg lists. as_chars:
 -- a record of statuses comes back as recorded ("#" and a character a job), for a call whose
--- reply is that string
+-- reply is that string. A record found is written again, unchanged: the retried call then
+-- replicates a write, so a WAIT / WAITAOF after it on its (new) connection covers the first
+-- run's writes (some servers move a connection's WAIT offset only when its own commands
+-- replicate; a retry answered without a write would be confirmed at once)
 local function recalled(K, arg, as_chars)
   if arg == nil or arg == "" then return nil end
   local cid, listed = call_arg(arg)
@@ -374,6 +377,7 @@ local function recalled(K, arg, as_chars)
   if cid == "" then return nil end
   local rec = rcall("HGET", K[CALLS], cid)
   if not rec then return nil end
+  rcall("HSET", K[CALLS], cid, rec)
   if string.byte(rec, 1) == 35 then -- "#"
     if not as_chars then return unpack_statuses(rec) end
     if string.find(rec, "^#[10LN]*$") then return rec end

@@ -40,7 +40,10 @@ local function call_arg(arg)
   if not bar then return arg, nil end
   return string.sub(arg, 1, bar - 1), string.sub(arg, bar + 1)
 end
--- the recorded reply of call arg (nil: not recorded); deletes the records arg lists
+-- the recorded reply of call arg (nil: not recorded); deletes the records arg lists. A record
+-- found is written again, unchanged: the retried call then replicates a write, so a WAIT /
+-- WAITAOF after it on its (new) connection covers the first run's writes (some servers move a
+-- connection's WAIT offset only when its own commands replicate)
 local function recalled(arg)
   if arg == nil or arg == "" then return nil end
   local id, listed = call_arg(arg)
@@ -52,6 +55,7 @@ local function recalled(arg)
   if id == "" then return nil end
   local rec = rcall("HGET", CR, id)
   if not rec then return nil end
+  rcall("HSET", CR, id, rec)
   local ok, v = pcall(cjson.decode, rec)
   if not ok or type(v) ~= "table" then
     return redis.error_reply("QSUNKNOWN call record " .. id .. " is unreadable")
