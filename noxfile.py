@@ -78,15 +78,17 @@ def tests_floor(session: nox.Session) -> None:
     """Run the conformance suite on the lowest declared version of every runtime dependency.
 
     Each ``dependencies`` entry of pyproject.toml is pinned to its floor (``redis>=5.0.1`` ->
-    ``redis==5.0.1``) in a constraints file, so pip fails if the floors cannot go together;
-    what they pull in themselves (hiredis) is resolved as usual. Extra args go to pytest.
+    ``redis==5.0.1``, ``hiredis==2.2.1``) in a constraints file, so pip fails if the floors
+    cannot go together; what they pull in themselves is resolved as usual. Besides the
+    conformance suite, the packing tests run (hiredis's packer against redis-py's packing at
+    their floors). Extra args go to pytest.
     """
     pins = floor_pins(PYPROJECT["project"]["dependencies"])
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("\n".join(pins) + "\n", encoding="utf-8")
     session.install("-c", str(constraints), "-e", ".", *group("test"))
     session.run("python", "-m", "pip", "freeze", "--exclude-editable", silent=False)
-    args = session.posargs or ["-x", "-q", "tests/conformance"]
+    args = session.posargs or ["-x", "-q", "tests/conformance", "tests/redis_plumbing/test_packing.py"]
     # the floors are client libraries: every client path (both layouts, standalone and cluster
     # clients, the memory backend) runs; the server-side variants (AOF, dialect defaults) run
     # in the tests session on the current versions

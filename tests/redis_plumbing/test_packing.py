@@ -55,8 +55,15 @@ def test_same_bytes_as_redis_py(args: tuple[Any, ...]) -> None:
 
 @pytest.mark.parametrize("args", DECLINED)
 def test_declined_goes_to_redis_py(args: tuple[Any, ...]) -> None:
+    """Packed as redis-py packs it, or refused as redis-py refuses it (redis-py before 8.0
+    refuses a bytearray: seen on 5.0.1 to 7.2.0)."""
     assert pack_fast(args) is None
-    expected = b"".join(bytes(c) for c in aredis.Connection().pack_command(*args))
+    try:
+        expected = b"".join(bytes(c) for c in aredis.Connection().pack_command(*args))
+    except DataError:
+        with pytest.raises(DataError):
+            PackedConnection().pack_command(*args)
+        return
     assert b"".join(bytes(c) for c in PackedConnection().pack_command(*args)) == expected
 
 
