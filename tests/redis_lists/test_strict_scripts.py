@@ -13,7 +13,7 @@ import pytest
 
 from queuestore import ALL, DequeueOptions, IterOptions, Job, JobState
 from queuestore.backends.redis_lists import RedisListsBackend
-from queuestore.backends.redis_lists.layout import Meta
+from queuestore.backends.redis_lists.job_record import Meta
 from tests.servers import RedisCluster, RedisServer
 
 from .conftest import Maker, queues_on_distinct_nodes

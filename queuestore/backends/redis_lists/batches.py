@@ -17,7 +17,8 @@ from queuestore._job import Job, JobBody, JobState, validate_job
 from queuestore._logging import get_logger, log_sweep
 from queuestore.backends._redis.calls import new_call_id
 from queuestore.backends.redis_lists.context import ListsContext, chunks
-from queuestore.backends.redis_lists.layout import MIGRATABLE, record_for, status_codes
+from queuestore.backends.redis_lists.job_record import record_for
+from queuestore.backends.redis_lists.layout import MIGRATABLE, status_codes
 from queuestore.errors import (
     InvalidJobError,
     OutcomeUnknownError,

@@ -6,11 +6,8 @@ the left, popped at the right); the job record in the ``meta`` hash is the truth
 entry a job left by id (move, TTL) is skipped and dropped when it is popped. The full
 table, with each operation's cost, is in ``docs/backends/redis-lists.md``.
 
-A job record (one ``meta`` field) is a fixed-position header the hot path rewrites with
-string operations, then the cold fields as msgpack, which only the cold transitions
-(nack, reclaim, move, migration) decode::
-
-    <state>|<attempt>|<lease token>|<started_at>|<lease deadline>|<msgpack Meta>
+A job record (one ``meta`` field) and a plain producer's entry are read and written by
+:mod:`~queuestore.backends.redis_lists.job_record`.
 
 The key block every script gets as ``KEYS[1..BLOCK_LEN]`` is :data:`KEY_SUFFIXES` in
 order; the Lua side reads it from :data:`LUA_PREAMBLE`, generated from the same tuple.
@@ -27,6 +24,14 @@ from queuestore._args import JobRef, job_ref, text
 from queuestore._codec import JobCodec
 from queuestore._job import PRIORITY_MAX, PRIORITY_MIN, Job, JobState
 from queuestore.backends._redis.keys import QueueKeys
+from queuestore.backends.redis_lists.job_record import (
+    META_DEC,
+    PLAIN_MARKER,
+    Meta,
+    Record,
+    decode_plain,
+    parse_record,
+)
 from queuestore.errors import DuplicateJobError, JobNotFoundError, LeaseLostError, SerializationError
 
 __all__ = [
@@ -37,17 +42,14 @@ __all__ = [
     "LONE_STORE_KEYS",
     "LUA_PREAMBLE",
     "MIGRATABLE",
-    "PLAIN_MARKER",
     "READY_LISTS",
     "SET_OF",
     "STATE_CODE",
     "WAKE",
     "ListsLayout",
-    "Meta",
     "ack_ref",
     "check_code",
     "key_block",
-    "record_for",
     "status_codes",
 ]
 
@@ -81,8 +83,6 @@ MISSING_BODY = "job body is missing"
 BAD_ID = "job id is not UTF-8"
 #: ``Job.last_error`` of a job read from garbage (see :meth:`ListsLayout.read_job`)
 CORRUPT_PREFIX = "corrupt: "
-#: a body adopted from a plain producer: marker, ``<created_at>\n``, then the JSON entry as pushed
-PLAIN_MARKER = b"\x00qsp1"
 
 
 def lua_key_constants() -> str:
@@ -132,116 +132,9 @@ def prio_fields(stem: str) -> str:
 LUA_PREAMBLE = lua_key_constants()
 
 
-class Meta(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The cold part of a job record (msgpack; short names: it is stored per job).
-    ``max_retries`` is always written; the others only when they differ from their default
-    (the scripts read a missing priority or retry count as 0). The scripts add ``ds`` to a
-    delayed job's record (its store order, for ties of one due time); it is not a field here,
-    so that a Meta keeps at most 15 fields and encodes with a one-byte map header."""
-
-    mr: int  # max_retries
-    p: int = 0  # priority
-    rc: int = 0  # retry_count
-    q: int | None = None  # sequence number (dead order)
-    av: float | None = None  # available_at
-    x: float | None = None  # expires_at
-    le: str | None = None  # last_error
-    dr: str | None = None  # dead_reason
-    da: float | None = None  # dead_at
-    o: str | None = None  # origin_queue
-    hf: str | None = None  # state before held / moving
-    mt: str | None = None  # move target
-    mk: str | None = None  # move token (the target's receipt is keyed by it)
-    ep: int | None = None  # moving out of ready: its list entry may still be in the list
-    rd: int | None = None  # moving as a redrive: arrives with retry_count 0
-
-
-class Record(msgspec.Struct, kw_only=True):
-    """A whole job record: the hot header and the cold :class:`Meta`."""
-
-    st: str
-    a: int
-    t: str | None
-    sa: float | None
-    dl: float | None
-    meta: Meta
-
-
-_META_ENC = msgspec.msgpack.Encoder()
-_META_DEC = msgspec.msgpack.Decoder(Meta)
-_VALID_CODES = frozenset("rdixhm")
-
-
-class _PlainEntry(msgspec.Struct):
-    """What a plain producer pushes (JSON; other keys are ignored)."""
-
-    payload: Any
-    type: str = ""
-
-
-_PLAIN_DEC = msgspec.json.Decoder(_PlainEntry)
-
-
 def key_block(keys: QueueKeys) -> list[str]:
     """The standard key block of a queue (``KEYS[1..BLOCK_LEN]`` of every lists script)."""
     return [keys.key(s) for s in KEY_SUFFIXES]
-
-
-def _num(value: float | None) -> bytes:
-    return b"" if value is None else repr(float(value)).encode()
-
-
-def record_for(job: Job, state: str = "r") -> bytes:
-    """The initial record of a job being stored (header + cold msgpack)."""
-    meta = Meta(
-        p=job.priority,
-        mr=job.max_retries,
-        rc=job.retry_count,
-        av=job.available_at,
-        x=job.expires_at,
-        le=job.last_error,
-        dr=job.dead_reason,
-        da=job.dead_at,
-        o=job.origin_queue,
-    )
-    header = b"%s|%d||%s||" % (state.encode(), job.attempt, _num(job.started_at))
-    return header + _META_ENC.encode(meta)
-
-
-def parse_record(raw: bytes) -> Record | None:
-    """A stored record, or None when it is missing or not one of ours."""
-    if not raw:
-        return None
-    parts = bytes(raw).split(b"|", 5)
-    if len(parts) != 6 or len(parts[0]) != 1 or parts[0].decode("latin-1") not in _VALID_CODES:
-        return None
-    try:
-        meta = _META_DEC.decode(parts[5])
-        return Record(
-            st=parts[0].decode(),
-            a=int(parts[1] or 0),
-            t=parts[2].decode() or None,
-            sa=float(parts[3]) if parts[3] else None,
-            dl=float(parts[4]) if parts[4] else None,
-            meta=meta,
-        )
-    except (msgspec.DecodeError, ValueError):
-        return None
-
-
-def decode_plain(job_id: str, body: bytes) -> Job:
-    """A job adopted from a plain producer's JSON entry (see :data:`PLAIN_MARKER`).
-
-    Raises:
-        SerializationError: the stored entry is not a JSON object with a payload.
-    """
-    head, _, entry = body[len(PLAIN_MARKER) :].partition(b"\n")
-    try:
-        plain = _PLAIN_DEC.decode(entry)
-        created = float(head)
-    except (msgspec.DecodeError, ValueError) as exc:
-        raise SerializationError(f"undecodable plain entry ({exc}); first bytes {entry[:40]!r}") from exc
-    return Job(id=job_id, type=plain.type, payload=plain.payload, created_at=created)
 
 
 def ack_ref(job: JobRef) -> tuple[str, str]:
@@ -384,7 +277,7 @@ class ListsLayout:
         if len(parts) != 6 or body[: len(PLAIN_MARKER)] == PLAIN_MARKER:
             return None
         try:
-            meta = _META_DEC.decode(parts[5])
+            meta = META_DEC.decode(parts[5])
             job = self.codec.decode(body)
             job.attempt = int(parts[1] or 0)
             job.started_at = float(parts[3]) if parts[3] else None

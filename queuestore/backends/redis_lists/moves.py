@@ -31,7 +31,8 @@ from queuestore._args import JobRef, job_ref, text
 from queuestore._logging import get_logger, log_sweep
 from queuestore._retention import dead_max_limit
 from queuestore.backends.redis_lists.context import ListsContext, call_id
-from queuestore.backends.redis_lists.layout import check_code, key_block, parse_record
+from queuestore.backends.redis_lists.job_record import parse_record
+from queuestore.backends.redis_lists.layout import check_code, key_block
 from queuestore.errors import (
     ConfigurationError,
     DuplicateJobError,
