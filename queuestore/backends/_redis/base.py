@@ -15,7 +15,6 @@ from time import perf_counter
 from typing import Any, ClassVar, Self, TypeVar
 
 import anyio
-from redis.exceptions import NoScriptError
 
 from queuestore._codec import JobCodec
 from queuestore._metrics import OperationMetrics
@@ -24,9 +23,9 @@ from queuestore._record import RecordOp, RecordReply
 from queuestore.abc import QueueBackend
 from queuestore.backends._redis.coalesce import Coalescer, Flush
 from queuestore.backends._redis.connection import RedisConnection, acquire_connection
-from queuestore.backends._redis.durability import DURABLE_OPS, check_waits, durability_waits
+from queuestore.backends._redis.durability import DURABLE_OPS, durability_waits, run_durable
 from queuestore.backends._redis.errors import REDIS_FAILURES, translate, translating
-from queuestore.backends._redis.health import queue_health
+from queuestore.backends._redis.health import backend_health
 from queuestore.backends._redis.keys import QueueKeys
 from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends._redis.probe import ServerInfo, probe_server
@@ -261,52 +260,14 @@ class RedisBackendBase(QueueBackend):
         return out
 
     async def _run_durable(self, op: str, calls: Sequence[ScriptCall]) -> list[Any]:
-        """Scripts then WAIT / WAITAOF in one pipeline (one connection: WAIT counts the
-        writes of its own connection); NOSCRIPT entries are re-sent with their body in a
-        second pipeline that ends with the waits too.
+        """The scripts, then the waits, on one connection (see :func:`.durability.run_durable`).
 
         Raises:
             OperationTimeoutError: the writes were applied but not confirmed in ``wait_timeout``.
             redis.exceptions.RedisError: the caller translates it.
         """
-        client = self.conn.waiting_client(float(self.options.wait_timeout))
-        ss = self.script_set
-        ss.calls.update(c.name for c in calls)
-        out = await self._durable_pipeline(op, client, calls, use_body=False)
-        retry = [i for i, r in enumerate(out) if isinstance(r, NoScriptError)]
-        if retry:
-            ss.reloads += 1
-            again = await self._durable_pipeline(op, client, [calls[i] for i in retry], use_body=True)
-            for i, r in zip(retry, again, strict=True):
-                out[i] = r
-        return out
-
-    async def _durable_pipeline(
-        self, op: str, client: Any, calls: Sequence[ScriptCall], *, use_body: bool
-    ) -> list[Any]:
-        """One pipeline: the scripts (by SHA, or by body), then the waits on the same connection.
-
-        Raises:
-            OperationTimeoutError: a wait was not satisfied (see :func:`check_waits`).
-            redis.exceptions.RedisError: the connection failed (the caller translates it).
-        """
-        pipe = client.pipeline(transaction=False)
-        for c in calls:
-            s = self.script_set.scripts[c.name]
-            head = ("EVAL", s.body) if use_body else ("EVALSHA", s.sha)
-            pipe.execute_command(*head, len(c.keys), *c.keys, *c.args)
-        # on a cluster the waits go to the node of the writes (all of one queue: one slot)
-        kw: dict[str, Any] = {}
-        if self.conn.cluster:
-            await client.initialize()  # a no-op once this client knows the slot map
-            kw["target_nodes"] = client.get_node_from_key(calls[0].keys[0])
-        for cmd in self._durable_waits:
-            pipe.execute_command(*cmd, **kw)
-        replies = list(await pipe.execute(raise_on_error=False))
-        results, acks = replies[: len(calls)], replies[len(calls) :]
-        if any(not isinstance(r, NoScriptError) for r in results):
-            check_waits(self.name, op, self._durable_waits, acks)
-        return results
+        waits, timeout = self._durable_waits, float(self.options.wait_timeout)
+        return await run_durable(self.name, op, self.conn, self.script_set, waits, timeout, calls)
 
     async def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
         """Run one plain command, translating errors and recording metrics (inlined as in
@@ -388,41 +349,17 @@ class RedisBackendBase(QueueBackend):
         )
 
     async def health(self) -> HealthStatus:
-        """A bounded PING to the node that owns the queue (see :mod:`.health`), then
-        maxmemory-policy and persistence; never raises."""
+        """A bounded PING to the node that owns the queue, then maxmemory-policy and
+        persistence (see :func:`.health.backend_health`); never raises."""
         if self._closed or self._conn is None or self._server is None:
             return HealthStatus(status=HealthLevel.UNHEALTHY, message="backend is closed or not open")
-        server = self._server
-        failed, latency, problems = await queue_health(
+        return await backend_health(
             self.name,
             self._conn,
+            self._server,
             self.keys.key("health"),
-            limit=float(self.options.health_timeout),
-            latency_threshold=float(self.options.health_latency_threshold),
-        )
-        if failed is not None:
-            failed.server = server.label
-            return failed
-        if server.maxmemory_policy not in (None, "noeviction"):
-            problems.append(
-                f"maxmemory-policy is {server.maxmemory_policy!r}: under memory pressure the server may "
-                "evict queue keys and silently lose jobs; set it to noeviction"
-            )
-        details = {
-            "server": server.label,
-            "maxmemory_policy": str(server.maxmemory_policy),
-            "persistence": str(server.persistence),
-            "appendfsync": str(server.appendfsync),
-            "script_reloads": str(self.script_set.reloads),
-            "script_header": str(self.script_set.header),
-            "configured_type": self.config.type,
-            "wait_for": " ".join(" ".join(str(a) for a in w[:2]) for w in self._durable_waits) or "none",
-            "latency_threshold_ms": f"{float(self.options.health_latency_threshold) * 1000.0:g}",
-        }
-        if server.persistence is False:
-            details["warning"] = "persistence is off (no AOF, no RDB): a server restart loses every job"
-        status = HealthLevel.DEGRADED if problems else HealthLevel.HEALTHY
-        message = "; ".join(problems)
-        return HealthStatus(
-            status=status, message=message, latency_ms=latency, server=server.label, details=details
+            options=self.options,
+            script_set=self.script_set,
+            configured_type=self.config.type,
+            waits=self._durable_waits,
         )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError, ResponseError
 
+from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.errors import translate
 from queuestore.backends._redis.options import RedisBackendOptions
 from queuestore.backends._redis.probe import ServerInfo
+from queuestore.backends._redis.scripts import ScriptCall, ScriptSet
 from queuestore.errors import BackendError, ConfigurationError, OperationTimeoutError
 
-__all__ = ["DURABLE_OPS", "check_waits", "durability_waits"]
+__all__ = ["DURABLE_OPS", "check_waits", "durability_waits", "run_durable"]
 
 #: operations whose writes ``wait_for_replicas`` / ``wait_for_fsync`` confirm: enqueue and
 #: ack, plus the copy step of a migration (a job lost there after its release is gone)
@@ -80,3 +82,72 @@ def check_waits(backend: str, op: str, waits: Sequence[Sequence[Any]], replies: 
                 op,
                 f"write applied but not fsynced to the local AOF within {cmd[3]} ms (wait_for_fsync)",
             )
+
+
+async def run_durable(
+    backend: str,
+    op: str,
+    conn: RedisConnection,
+    script_set: ScriptSet,
+    waits: Sequence[Sequence[Any]],
+    wait_timeout: float,
+    calls: Sequence[ScriptCall],
+) -> list[Any]:
+    """Scripts then WAIT / WAITAOF in one pipeline (one connection: WAIT counts the writes of
+    its own connection); NOSCRIPT entries are re-sent with their body in a second pipeline
+    that ends with the waits too.
+
+    Returns:
+        One reply per script call (an error reply as its exception instance).
+
+    Raises:
+        OperationTimeoutError: the writes were applied but not confirmed in ``wait_timeout``.
+        redis.exceptions.RedisError: the caller translates it.
+    """
+    client = conn.waiting_client(wait_timeout)
+    script_set.calls.update(c.name for c in calls)
+    out = await _durable_pipeline(backend, op, conn, client, script_set, waits, calls, use_body=False)
+    retry = [i for i, r in enumerate(out) if isinstance(r, NoScriptError)]
+    if retry:
+        script_set.reloads += 1
+        again = [calls[i] for i in retry]
+        replies = await _durable_pipeline(backend, op, conn, client, script_set, waits, again, use_body=True)
+        for i, r in zip(retry, replies, strict=True):
+            out[i] = r
+    return out
+
+
+async def _durable_pipeline(
+    backend: str,
+    op: str,
+    conn: RedisConnection,
+    client: Any,
+    script_set: ScriptSet,
+    waits: Sequence[Sequence[Any]],
+    calls: Sequence[ScriptCall],
+    *,
+    use_body: bool,
+) -> list[Any]:
+    """One pipeline: the scripts (by SHA, or by body), then the waits on the same connection.
+
+    Raises:
+        OperationTimeoutError: a wait was not satisfied (see :func:`check_waits`).
+        redis.exceptions.RedisError: the connection failed (the caller translates it).
+    """
+    pipe = client.pipeline(transaction=False)
+    for c in calls:
+        s = script_set.scripts[c.name]
+        head = ("EVAL", s.body) if use_body else ("EVALSHA", s.sha)
+        pipe.execute_command(*head, len(c.keys), *c.keys, *c.args)
+    # on a cluster the waits go to the node of the writes (all of one queue: one slot)
+    kw: dict[str, Any] = {}
+    if conn.cluster:
+        await client.initialize()  # a no-op once this client knows the slot map
+        kw["target_nodes"] = client.get_node_from_key(calls[0].keys[0])
+    for cmd in waits:
+        pipe.execute_command(*cmd, **kw)
+    replies = list(await pipe.execute(raise_on_error=False))
+    results, acks = replies[: len(calls)], replies[len(calls) :]
+    if any(not isinstance(r, NoScriptError) for r in results):
+        check_waits(backend, op, waits, acks)
+    return results

@@ -16,6 +16,7 @@ client's slot map): any other node answering says nothing about this queue.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -23,9 +24,12 @@ import anyio
 from queuestore._models import HealthLevel, HealthStatus
 from queuestore.backends._redis.connection import RedisConnection
 from queuestore.backends._redis.errors import translating
+from queuestore.backends._redis.options import RedisBackendOptions
+from queuestore.backends._redis.probe import ServerInfo
+from queuestore.backends._redis.scripts import ScriptSet
 from queuestore.errors import QueueStoreError
 
-__all__ = ["ping_owner", "queue_health"]
+__all__ = ["backend_health", "ping_owner", "queue_health"]
 
 
 async def ping_owner(conn: RedisConnection, key: str) -> None:
@@ -81,3 +85,51 @@ async def queue_health(
             f"({latency_threshold * 1000.0:.0f} ms): the server is overloaded, stalling or far away"
         )
     return None, latency_ms, problems
+
+
+async def backend_health(
+    backend: str,
+    conn: RedisConnection,
+    server: ServerInfo,
+    key: str,
+    *,
+    options: RedisBackendOptions,
+    script_set: ScriptSet,
+    configured_type: str,
+    waits: Sequence[Sequence[Any]],
+) -> HealthStatus:
+    """An open backend's health: :func:`queue_health`, then the data-safety prerequisites the
+    probe found at open (``server``), and what the backend runs (script header and reloads,
+    the durability waits) in ``details``. Never raises."""
+    failed, latency, problems = await queue_health(
+        backend,
+        conn,
+        key,
+        limit=float(options.health_timeout),
+        latency_threshold=float(options.health_latency_threshold),
+    )
+    if failed is not None:
+        failed.server = server.label
+        return failed
+    if server.maxmemory_policy not in (None, "noeviction"):
+        problems.append(
+            f"maxmemory-policy is {server.maxmemory_policy!r}: under memory pressure the server may "
+            "evict queue keys and silently lose jobs; set it to noeviction"
+        )
+    details = {
+        "server": server.label,
+        "maxmemory_policy": str(server.maxmemory_policy),
+        "persistence": str(server.persistence),
+        "appendfsync": str(server.appendfsync),
+        "script_reloads": str(script_set.reloads),
+        "script_header": str(script_set.header),
+        "configured_type": configured_type,
+        "wait_for": " ".join(" ".join(str(a) for a in w[:2]) for w in waits) or "none",
+        "latency_threshold_ms": f"{float(options.health_latency_threshold) * 1000.0:g}",
+    }
+    if server.persistence is False:
+        details["warning"] = "persistence is off (no AOF, no RDB): a server restart loses every job"
+    status = HealthLevel.DEGRADED if problems else HealthLevel.HEALTHY
+    return HealthStatus(
+        status=status, message="; ".join(problems), latency_ms=latency, server=server.label, details=details
+    )
