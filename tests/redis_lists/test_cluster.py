@@ -3,6 +3,9 @@ recovered after a crash at every step without loss or duplicate."""
 
 from __future__ import annotations
 
+import time
+
+import anyio
 import pytest
 from redis.crc import key_slot
 
@@ -71,6 +74,27 @@ async def test_cross_slot_move_recovers_after_a_crash(
         assert await everything(dst) == {}, "a recovered move resurrected an acked job"
     else:
         assert await everything(dst) == {job.id: JobState.READY}
+
+
+@pytest.mark.parametrize("skew", [-3600.0, 3600.0], ids=["clock-behind", "clock-ahead"])
+async def test_an_interrupted_move_is_aged_on_the_servers_clock(
+    cluster_lists: Maker, redis_cluster: RedisCluster, monkeypatch: pytest.MonkeyPatch, skew: float
+) -> None:
+    """A process whose clock is off by an hour neither takes a move still in flight for an
+    interrupted one (ahead) nor leaves an interrupted one alone (behind)."""
+    src, dst = await pair(redis_cluster, cluster_lists)
+    job = Job(payload="in flight")
+    await src.enqueue(job)
+    moving = src.keys.key("moving")
+    out = await src._script("t", "move_out", [*src.block, moving], [job.id, "", dst.queue, "mv-token"])
+    assert int(out[0]) == 1
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + skew)
+    assert await src.recover_moves(older_than=30) == 0, "the move began less than 30 s ago"
+    await anyio.sleep(1.1)
+    assert await src.recover_moves(older_than=1) == 1, "the move began over a second ago"
+    assert await everything(src) == {}
+    assert await everything(dst) == {job.id: JobState.READY}
 
 
 async def test_cross_slot_move_onto_an_existing_id_puts_the_job_back(

@@ -61,7 +61,7 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
     script_names: ClassVar[Sequence[str]] = (
         *("enqueue", "enqueue_one", "dequeue", "ack", "nack", "extend", "page", "ready_page", "peek"),
         *("stats", "lookup", "check"),
-        *("move", "move_out", "move_in", "move_done", "hold", "release", "restore", "giveback"),
+        *("move", "move_out", "move_in", "move_done", "moves_due", "hold", "release", "restore", "giveback"),
         *("redrive", "purge", "delete", "drop_dead"),
     )
 
@@ -444,7 +444,8 @@ class RedisListsBackend(RedisBackendBase, MigrationSupport, LeaseHandBack):
         await moves.move(self._ctx, job, target_queue)
 
     async def recover_moves(self, older_than: float = 1.0) -> int:
-        """Finish cross-slot moves interrupted by a crash (idempotent; the maintenance loop runs it).
+        """Finish cross-slot moves interrupted by a crash (idempotent; the maintenance loop runs
+        it): those that began at least ``older_than`` seconds ago by the server's clock.
 
         Raises:
             BackendError: the store failed.

@@ -22,7 +22,6 @@ dequeue sweeps only when the queue's next due time has come); dead-letter retent
 from __future__ import annotations
 
 import contextlib
-import time
 
 import anyio
 from redis.crc import key_slot
@@ -131,17 +130,16 @@ async def _finish_move(
 
 
 async def recover_moves(ctx: ListsContext, older_than: float = 1.0) -> int:
-    """Finish cross-slot moves interrupted by a crash (idempotent). Returns how many.
+    """Finish cross-slot moves interrupted by a crash (idempotent): those that began at least
+    ``older_than`` seconds ago by the server's clock. Returns how many.
 
     Raises:
         BackendError: the store failed.
     """
     moving = ctx.layout.keys.key("moving")
-    cutoff = time.time() - older_than
-    ids = await ctx.command(
-        "recover", "ZRANGEBYSCORE", moving, "-inf", cutoff, "LIMIT", 0, ctx.options.reclaim_batch
-    )
     keys = [*ctx.block, moving]
+    # aged on the server's clock, which timed each move (not this process's)
+    ids = await ctx.script("recover", "moves_due", keys, [older_than, ctx.options.reclaim_batch])
     done = 0
     for raw in ids:
         job_id = text(raw)

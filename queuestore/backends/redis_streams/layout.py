@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +75,6 @@ __all__ = [
     "job_args",
     "lease_member",
     "ms",
-    "now_ms",
     "parked_fields",
 ]
 
@@ -195,11 +193,6 @@ def call_id() -> str:
     same call (same id) gets that reply instead of acting twice
     (:class:`~queuestore.backends._redis.calls.CallIds`)."""
     return new_call_id()
-
-
-def now_ms() -> int:
-    """The current time in milliseconds."""
-    return ms(time.time())
 
 
 def is_entry_id(value: str) -> bool:
