@@ -367,3 +367,22 @@ def test_cluster_cross_slot_mset_is_refused(redis_cluster: RedisCluster) -> None
     with pytest.raises(redis.exceptions.RedisClusterException, match="same key slot"):
         client.execute_command("MSET", b"a", b"1", b"b", b"2")
     client.delete(b"{tagged}a", b"{tagged}b")
+
+
+def test_an_aof_cluster_node_killed_and_restarted_rejoins_with_its_data() -> None:
+    with RedisCluster(appendonly=True, appendfsync="always") as cluster:
+        client = cluster.sync_client()
+        client.set(b"{kept}k", b"v")
+        node = cluster.node_for_slot(int(client.keyslot(b"{kept}k")))
+        config = node.sync_client().config_get("append*")
+        assert (config["appendonly"], config["appendfsync"]) == ("yes", "always")
+        port = node.port
+        node.kill()
+        node.restart()
+        assert node.port == port
+        deadline = time.monotonic() + 30
+        while node.sync_client().execute_command("CLUSTER", "INFO").find(b"cluster_state:ok") < 0:
+            assert time.monotonic() < deadline, "the restarted node did not rejoin"
+            time.sleep(0.1)
+        assert cluster.node_for_slot(int(client.keyslot(b"{kept}k"))).port == port, "it kept its slots"
+        assert node.sync_client().get(b"{kept}k") == b"v"

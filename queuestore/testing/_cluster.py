@@ -33,19 +33,24 @@ class RedisCluster:
 
     Args:
         primaries: how many nodes (at least 3).
+        appendonly: every node keeps an AOF (as :class:`RedisServer` does); with it a node
+            killed (:meth:`RedisServer.kill`) and restarted rejoins with its data.
+        appendfsync: every node's AOF fsync policy (``always``, ``everysec`` or ``no``).
         extra_args: more ``--name value`` arguments for every node.
         binary: the server binary, as for :class:`RedisServer`.
         cli: the CLI; default: ``$QUEUESTORE_TEST_CLI_BIN`` or ``redis-cli``.
 
     Raises:
         ServerBinaryNotFoundError: the server or CLI binary is missing.
-        ValueError: fewer than 3 primaries.
+        ValueError: fewer than 3 primaries, or an unknown ``appendfsync``.
     """
 
     def __init__(
         self,
         primaries: int = 3,
         *,
+        appendonly: bool = False,
+        appendfsync: str = "everysec",
         extra_args: list[str] | None = None,
         binary: str | None = None,
         cli: str | None = None,
@@ -60,7 +65,12 @@ class RedisCluster:
             "--cluster-require-full-coverage", "yes",
         ]  # fmt: skip
         self.nodes: list[RedisServer] = [
-            RedisServer(extra_args=[*cluster_args, *(extra_args or [])], binary=binary)
+            RedisServer(
+                appendonly=appendonly,
+                appendfsync=appendfsync,
+                extra_args=[*cluster_args, *(extra_args or [])],
+                binary=binary,
+            )
             for _ in range(primaries)
         ]
         self._clients: list[redis.cluster.RedisCluster] = []

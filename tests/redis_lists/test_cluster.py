@@ -4,6 +4,7 @@ recovered after a crash at every step without loss or duplicate."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -48,16 +49,23 @@ async def test_move_across_nodes(cluster_lists: Maker, redis_cluster: RedisClust
     assert got.priority == 4
 
 
+async def moved_out(src: RedisListsBackend, dst: RedisListsBackend, job: Job) -> Any:
+    """``job`` stored in ``src`` and taken out of it towards ``dst`` by ``move_out`` alone: a
+    cross-slot move cut short after its first step. Returns ``move_out``'s reply."""
+    await src.enqueue(job)
+    keys = [*src.block, src.keys.key("moving")]
+    out = await src._script("t", "move_out", keys, [job.id, "", dst.queue, "mv-token"])
+    assert int(out[0]) == 1
+    return out
+
+
 @pytest.mark.parametrize("crash_after", ["move_out", "move_in"])
 async def test_cross_slot_move_recovers_after_a_crash(
     cluster_lists: Maker, redis_cluster: RedisCluster, crash_after: str
 ) -> None:
     src, dst = await pair(redis_cluster, cluster_lists)
     job = Job(payload="survivor")
-    await src.enqueue(job)
-    moving = src.keys.key("moving")
-    out = await src._script("t", "move_out", [*src.block, moving], [job.id, "", dst.queue, "mv-token"])
-    assert int(out[0]) == 1
+    out = await moved_out(src, dst, job)
     assert out[4] == b"mv-token"
     if crash_after == "move_in":
         target = src.keys.for_queue(dst.queue)
@@ -84,10 +92,7 @@ async def test_an_interrupted_move_is_aged_on_the_servers_clock(
     interrupted one (ahead) nor leaves an interrupted one alone (behind)."""
     src, dst = await pair(redis_cluster, cluster_lists)
     job = Job(payload="in flight")
-    await src.enqueue(job)
-    moving = src.keys.key("moving")
-    out = await src._script("t", "move_out", [*src.block, moving], [job.id, "", dst.queue, "mv-token"])
-    assert int(out[0]) == 1
+    await moved_out(src, dst, job)
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + skew)
     assert await src.recover_moves(older_than=30) == 0, "the move began less than 30 s ago"

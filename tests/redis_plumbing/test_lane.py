@@ -105,6 +105,34 @@ async def test_a_frozen_server_times_out_and_the_call_acts_once(
     assert await b.length() == 2
 
 
+@pytest.mark.parametrize("retries", [3, 0])
+async def test_a_connection_closed_under_a_lone_call_is_a_lost_reply(make: Make, retries: int) -> None:
+    """Closed after the lane found it connected and before it wrote (its health check failed
+    and dropped it): the call is retried with its call id, or, with no retry allowed, its
+    outcome is unknown -- never the transport's AttributeError."""
+    b = await make("redis-lists", max_retries=retries)
+    assert await b.enqueue(Job(id="warm")) is True
+    conns = list(_pool(b)._available_connections)
+    assert conns
+    for conn in conns:
+
+        async def closed_meanwhile(conn: aredis.Connection = conn) -> None:
+            del conn.check_health  # once
+            conn.health_check_interval = 0
+            await conn.disconnect()
+
+        conn.check_health = closed_meanwhile  # type: ignore[method-assign]
+        conn.health_check_interval, conn.next_health_check = 1, 0.0
+    if retries:
+        assert await b.enqueue(Job(id="closed")) is True
+        assert await b.length() == 2
+    else:
+        with anyio.fail_after(GUARD), pytest.raises(OutcomeUnknownError):
+            await b.enqueue(Job(id="closed"))
+        assert await b.length() == 1, "nothing was written before the connection closed"
+    assert _pool(b).checked_out == 0
+
+
 async def test_only_our_standalone_pool_gets_a_lane(server: RedisServer) -> None:
     plain = aredis.Redis.from_url(server.url)  # redis-py's own pool
     try:

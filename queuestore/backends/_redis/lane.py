@@ -42,6 +42,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queuestore.backends._redis.packing import pack_fast
 from queuestore.backends._redis.pool import BoundedConnectionPool
+from queuestore.backends._redis.torn import raise_if_torn
 
 __all__ = ["Lane", "lane_for"]
 
@@ -177,6 +178,8 @@ class Lane:
         try:
             async with asyncio.timeout(conn.socket_timeout):
                 writer = conn._writer
+                if writer is None:  # closed since the check above (a health check that failed)
+                    raise RedisConnectionError(f"the connection to {conn._host_error()} was closed")
                 writer.writelines(chunks)
                 await writer.drain()
                 read = conn._parser.read_response
@@ -187,6 +190,10 @@ class Lane:
         except OSError as exc:
             await conn.disconnect(nowait=True)
             raise RedisConnectionError(f"Error while talking to {conn._host_error()}: {exc.args}") from exc
+        except (AttributeError, TypeError) as exc:
+            await conn.disconnect(nowait=True)
+            raise_if_torn(exc, f"a call on {conn._host_error()} was under way")
+            raise
         except BaseException:
             await conn.disconnect(nowait=True)
             raise

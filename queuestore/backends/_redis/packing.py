@@ -17,6 +17,8 @@ from typing import Any
 
 import redis.asyncio as aredis
 
+from queuestore.backends._redis.torn import TornConnectionMixin
+
 __all__ = ["PackedConnection", "PackedUnixConnection", "PackingMixin", "pack_fast"]
 
 
@@ -64,9 +66,11 @@ class PackingMixin:
         return [packed]
 
 
-class PackedConnection(PackingMixin, aredis.Connection):
-    """redis-py's TCP connection with :class:`PackingMixin`."""
+class PackedConnection(TornConnectionMixin, PackingMixin, aredis.Connection):
+    """redis-py's TCP connection with :class:`PackingMixin` (and
+    :class:`~.torn.TornConnectionMixin`)."""
 
 
-class PackedUnixConnection(PackingMixin, aredis.UnixDomainSocketConnection):
-    """redis-py's Unix-socket connection with :class:`PackingMixin`."""
+class PackedUnixConnection(TornConnectionMixin, PackingMixin, aredis.UnixDomainSocketConnection):
+    """redis-py's Unix-socket connection with :class:`PackingMixin` (and
+    :class:`~.torn.TornConnectionMixin`)."""

@@ -10,11 +10,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queuestore.backends._redis.packing import PackingMixin
+from queuestore.backends._redis.torn import TornConnectionMixin
 
 __all__ = ["TLSConnection"]
 
 
-class TLSConnection(PackingMixin, aredis.SSLConnection):
+class TLSConnection(TornConnectionMixin, PackingMixin, aredis.SSLConnection):
     """redis-py's TLS connection, whose connect failure says when the port may be plain-text.
 
     A TLS client on a plain-text port sends its handshake and the server waits for a

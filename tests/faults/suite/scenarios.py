@@ -10,23 +10,26 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
+from redis.crc import key_slot
 
 from queuestore import BackendConfig, DequeueOptions, Job, QueueBackend, QueueStoreError, default_registry
 from queuestore.backends.redis_lists.layout import ListsLayout
-from queuestore.testing import ServerFactory
+from queuestore.testing import RedisCluster, RedisServer, ServerFactory
 
 from ..proxy import FaultProxy
 from .injectors import INJECTORS, FaultContext, any_script, lists_garbage_left
 from .ledger import Accounting, Ledger, account
 from .load import LoadPlan, consume, produce
 
-__all__ = ["COVERAGE", "SCENARIOS", "Scenario", "open_backend", "run_scenario"]
+__all__ = ["CLUSTER", "COVERAGE", "SCENARIOS", "Scenario", "open_backend", "run_scenario"]
 
 ROOT = Path(__file__).resolve().parents[3]
 #: leases far longer than a run: only a lost reply or a cancellation can strand one
@@ -76,7 +79,20 @@ SCENARIOS: dict[str, Scenario] = {
 
 NO_SERVER = "not applicable: an in-process backend has no server, connection or script cache to fault"
 
-#: backend -> scenario -> None (covered) or the reason it is not
+#: the suffix of a backend entry that runs on a 3-primary Redis Cluster
+CLUSTER = "@cluster"
+NO_PROXY = (
+    "not covered: the proxy fronts one server, and a cluster client follows the addresses the"
+    " nodes announce (CLUSTER SLOTS) past it; on a cluster, dequeues cancelled at random points"
+    " run in two-task-groups"
+)
+#: on a cluster, the faults act on the node that owns the queue's hash slot
+ON_CLUSTER: dict[str, str | None] = {name: None for name in SCENARIOS} | {
+    "reply-drop": NO_PROXY,
+    "cancel-storm": NO_PROXY,
+}
+
+#: backend (``<type>`` or ``<type>@cluster``) -> scenario -> None (covered) or the reason it is not
 COVERAGE: dict[str, dict[str, str | None]] = {
     "redis-streams": {name: None for name in SCENARIOS},
     "redis-lists": {
@@ -90,6 +106,8 @@ COVERAGE: dict[str, dict[str, str | None]] = {
         "two-processes": None,
         "two-task-groups": None,
     },
+    "redis-streams" + CLUSTER: dict(ON_CLUSTER),
+    "redis-lists" + CLUSTER: dict(ON_CLUSTER),
     "memory": dict[str, str | None]({name: NO_SERVER for name in SCENARIOS})
     | {
         "cancel-storm": None,
@@ -102,8 +120,11 @@ COVERAGE: dict[str, dict[str, str | None]] = {
 HANDS_BACK = {"redis-streams", "redis-lists", "memory"}
 
 
-async def open_backend(kind: str, url: str | None, prefix: str, read_timeout: float = 0.5) -> QueueBackend:
-    """A backend on the suite's queue ``fs`` with leases longer than any run."""
+async def open_backend(
+    kind: str, url: str | None, prefix: str, read_timeout: float = 0.5, cluster: Sequence[str] = ()
+) -> QueueBackend:
+    """A backend on the suite's queue ``fs`` with leases longer than any run (on the Redis
+    Cluster of the ``cluster`` startup nodes, if any)."""
     options: dict[str, Any] = {"visibility_timeout": LEASE}
     if kind == "memory":
         options["namespace"] = prefix  # a store of its own: nothing left from another run
@@ -116,7 +137,15 @@ async def open_backend(kind: str, url: str | None, prefix: str, read_timeout: fl
             "max_retries": 3,
             "strict_keys": True,
         }
-    cfg = BackendConfig(type=kind, name=f"faults-{kind}", queue="fs", url=url or "", options=options)
+    cfg = BackendConfig(
+        type=kind,
+        name=f"faults-{kind}",
+        queue="fs",
+        url=url or "",
+        cluster_mode=bool(cluster),
+        cluster_addrs=list(cluster),
+        options=options,
+    )
     return await default_registry().create(kind, cfg)
 
 
@@ -163,9 +192,16 @@ async def _retrying(call: Any, *args: Any) -> Any:
 
 
 async def _second_process(
-    kind: str, url: str, prefix: str, plan: LoadPlan, seed: int, ledger: Ledger
+    kind: str, url: str, prefix: str, plan: LoadPlan, seed: int, ledger: Ledger, cluster: Sequence[str]
 ) -> None:
-    args = {"kind": kind, "url": url, "prefix": prefix, "plan": plan.__dict__, "seed": seed}
+    args = {
+        "kind": kind,
+        "url": url,
+        "prefix": prefix,
+        "plan": plan.__dict__,
+        "seed": seed,
+        "cluster": list(cluster),
+    }
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = await anyio.run_process(
         [sys.executable, "-m", "tests.faults.suite.worker", json.dumps(args)], cwd=ROOT, env=env, check=False
@@ -215,34 +251,60 @@ def _keys_of(backend: QueueBackend) -> Any:
     return getattr(backend, "skeys", None) or getattr(backend, "layout", None)
 
 
+def _slot_key(backend: QueueBackend) -> str:
+    """A key of the backend's queue (they all share one hash slot)."""
+    keys = _keys_of(backend)
+    return str(keys.keys.key("meta") if isinstance(keys, ListsLayout) else keys.stream)
+
+
+async def _servers(
+    kind: str, scenario: Scenario, servers: ServerFactory, stack: AsyncExitStack
+) -> tuple[RedisServer | None, RedisCluster | None]:
+    """The scenario's server, or its Redis Cluster (whose node is found once the queue is)."""
+    if kind == "memory":
+        return None, None
+    if not kind.endswith(CLUSTER):
+        return servers(appendonly=scenario.aof, appendfsync="always"), None
+    cluster = RedisCluster(appendonly=scenario.aof, appendfsync="always")
+    stack.callback(cluster.stop)
+    await anyio.to_thread.run_sync(cluster.start)
+    return None, cluster
+
+
 async def run_scenario(
-    kind: str, scenario: Scenario, servers: ServerFactory, seed: int, plan: LoadPlan
+    backend_id: str, scenario: Scenario, servers: ServerFactory, seed: int, plan: LoadPlan
 ) -> Run:
-    """Run one scenario on one backend type; returns its accounting (it does not assert)."""
+    """Run one scenario on one backend entry (a backend type, on a Redis Cluster for
+    ``<type>@cluster``); returns its accounting (it does not assert)."""
+    kind = backend_id.removesuffix(CLUSTER)
     rng = random.Random(seed)
-    run = Run(kind, scenario.name)
+    run = Run(backend_id, scenario.name)
     plan = LoadPlan(**{**plan.__dict__, "cancel_storm": scenario.cancel_storm})
-    server = None if kind == "memory" else servers(appendonly=scenario.aof, appendfsync="always")
     prefix = f"qs-fs-{uuid.uuid4().hex[:8]}:"
     started = time.monotonic()
     async with AsyncExitStack() as stack:
+        server, cluster = await _servers(backend_id, scenario, servers, stack)
+        nodes = cluster.startup_nodes if cluster is not None else []
         proxy = None
         if scenario.via_proxy and server is not None:
             proxy = await stack.enter_async_context(FaultProxy(server.host, server.port))
             if scenario.cancel_storm:  # replies come late, so a cancellation lands mid-call
                 proxy.delay_reply(any_script, 0.01, times=10**9)
-        url = proxy.url if proxy is not None else (server.url if server is not None else None)
-        direct_url = server.url if server is not None else None
+        direct_url = cluster.url if cluster is not None else (server.url if server is not None else None)
+        url = proxy.url if proxy is not None else direct_url
 
         async def opened(u: str | None) -> QueueBackend:
-            b = await open_backend(kind, u, prefix, scenario.read_timeout)
+            b = await open_backend(kind, u, prefix, scenario.read_timeout, nodes)
             stack.push_async_callback(b.aclose)
             return b
 
         direct = await opened(direct_url)
         pair = (direct, direct) if kind == "memory" else (await opened(url), await opened(url))
+        if cluster is not None:  # the faults act on the node that owns the queue's slot
+            server = cluster.node_for_slot(key_slot(_slot_key(direct).encode()))
         stop = anyio.Event()
         ctx = FaultContext(server, proxy, stop, random.Random(rng.random()), _keys_of(direct))
+        ctx.on_cluster = cluster is not None
 
         async def inject() -> None:
             assert scenario.injector is not None
@@ -257,9 +319,8 @@ async def run_scenario(
                     load.start_soon(apply_load, pair, run.ledger, plan, "g", random.Random(rng.random()))
                 if scenario.second_process:
                     assert direct_url is not None
-                    load.start_soon(
-                        _second_process, kind, direct_url, prefix, plan, rng.randrange(1 << 30), run.ledger
-                    )
+                    seed2 = rng.randrange(1 << 30)
+                    load.start_soon(_second_process, kind, direct_url, prefix, plan, seed2, run.ledger, nodes)
             stop.set()
         if server is not None:
             server.resume()

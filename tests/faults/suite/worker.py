@@ -20,8 +20,9 @@ from .scenarios import apply_load, open_backend
 
 async def main(args: dict[str, Any]) -> str:
     ledger = Ledger()
-    producer = await open_backend(args["kind"], args["url"], args["prefix"])
-    consumer = await open_backend(args["kind"], args["url"], args["prefix"])
+    cluster = args.get("cluster", [])
+    producer = await open_backend(args["kind"], args["url"], args["prefix"], cluster=cluster)
+    consumer = await open_backend(args["kind"], args["url"], args["prefix"], cluster=cluster)
     try:
         plan = LoadPlan(**args["plan"])
         await apply_load((producer, consumer), ledger, plan, "x", random.Random(args["seed"]))
