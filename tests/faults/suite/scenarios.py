@@ -18,16 +18,16 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from redis.crc import key_slot
 
 from queuestore import BackendConfig, DequeueOptions, Job, QueueBackend, QueueStoreError, default_registry
 from queuestore.backends.redis_lists.layout import ListsLayout
-from queuestore.testing import RedisCluster, RedisServer, ServerFactory
+from queuestore.testing import ServerFactory
 
 from ..proxy import FaultProxy
 from .injectors import INJECTORS, FaultContext, any_script, lists_garbage_left
 from .ledger import Accounting, Ledger, account
 from .load import LoadPlan, consume, produce
+from .topology import CLUSTER, owner_of, proxy_each_node, servers_for, slot_key
 
 __all__ = ["CLUSTER", "COVERAGE", "SCENARIOS", "Scenario", "open_backend", "run_scenario"]
 
@@ -79,18 +79,9 @@ SCENARIOS: dict[str, Scenario] = {
 
 NO_SERVER = "not applicable: an in-process backend has no server, connection or script cache to fault"
 
-#: the suffix of a backend entry that runs on a 3-primary Redis Cluster
-CLUSTER = "@cluster"
-NO_PROXY = (
-    "not covered: the proxy fronts one server, and a cluster client follows the addresses the"
-    " nodes announce (CLUSTER SLOTS) past it; on a cluster, dequeues cancelled at random points"
-    " run in two-task-groups"
-)
-#: on a cluster, the faults act on the node that owns the queue's hash slot
-ON_CLUSTER: dict[str, str | None] = {name: None for name in SCENARIOS} | {
-    "reply-drop": NO_PROXY,
-    "cancel-storm": NO_PROXY,
-}
+#: on a cluster, the faults act on the node that owns the queue's hash slot (through the proxy
+#: in front of it, for the proxy's scenarios)
+ON_CLUSTER: dict[str, str | None] = {name: None for name in SCENARIOS}
 
 #: backend (``<type>`` or ``<type>@cluster``) -> scenario -> None (covered) or the reason it is not
 COVERAGE: dict[str, dict[str, str | None]] = {
@@ -157,6 +148,8 @@ class Run:
     scenario: str
     seconds: float = 0.0
     faults_injected: int = 0
+    #: requests that went through the proxy in front of the server (or the queue's node)
+    proxied: int = 0
     ledger: Ledger = field(default_factory=Ledger)
     accounting: Accounting = field(default_factory=Accounting)
 
@@ -171,6 +164,7 @@ class Run:
             "duplicated": len(a.duplicated),
             "wrong_outcomes": len(a.wrong),
             "faults_injected": self.faults_injected,
+            "proxied": self.proxied,
             "seconds": round(self.seconds, 1),
             "calls": self.ledger.calls,
             "unknown_outcomes": self.ledger.unknown,
@@ -251,26 +245,6 @@ def _keys_of(backend: QueueBackend) -> Any:
     return getattr(backend, "skeys", None) or getattr(backend, "layout", None)
 
 
-def _slot_key(backend: QueueBackend) -> str:
-    """A key of the backend's queue (they all share one hash slot)."""
-    keys = _keys_of(backend)
-    return str(keys.keys.key("meta") if isinstance(keys, ListsLayout) else keys.stream)
-
-
-async def _servers(
-    kind: str, scenario: Scenario, servers: ServerFactory, stack: AsyncExitStack
-) -> tuple[RedisServer | None, RedisCluster | None]:
-    """The scenario's server, or its Redis Cluster (whose node is found once the queue is)."""
-    if kind == "memory":
-        return None, None
-    if not kind.endswith(CLUSTER):
-        return servers(appendonly=scenario.aof, appendfsync="always"), None
-    cluster = RedisCluster(appendonly=scenario.aof, appendfsync="always")
-    stack.callback(cluster.stop)
-    await anyio.to_thread.run_sync(cluster.start)
-    return None, cluster
-
-
 async def run_scenario(
     backend_id: str, scenario: Scenario, servers: ServerFactory, seed: int, plan: LoadPlan
 ) -> Run:
@@ -283,14 +257,17 @@ async def run_scenario(
     prefix = f"qs-fs-{uuid.uuid4().hex[:8]}:"
     started = time.monotonic()
     async with AsyncExitStack() as stack:
-        server, cluster = await _servers(backend_id, scenario, servers, stack)
-        nodes = cluster.startup_nodes if cluster is not None else []
+        server, cluster = await servers_for(backend_id, scenario.aof, servers, stack)
+        proxies: dict[int, FaultProxy] = {}
+        if scenario.via_proxy and cluster is not None:
+            proxies = await proxy_each_node(cluster, stack)
+        nodes = [f"127.0.0.1:{p.port}" for p in proxies.values()] or (
+            cluster.startup_nodes if cluster else []
+        )
         proxy = None
         if scenario.via_proxy and server is not None:
             proxy = await stack.enter_async_context(FaultProxy(server.host, server.port))
-            if scenario.cancel_storm:  # replies come late, so a cancellation lands mid-call
-                proxy.delay_reply(any_script, 0.01, times=10**9)
-        direct_url = cluster.url if cluster is not None else (server.url if server is not None else None)
+        direct_url = f"redis://{nodes[0]}/0" if nodes else (server.url if server is not None else None)
         url = proxy.url if proxy is not None else direct_url
 
         async def opened(u: str | None) -> QueueBackend:
@@ -301,7 +278,10 @@ async def run_scenario(
         direct = await opened(direct_url)
         pair = (direct, direct) if kind == "memory" else (await opened(url), await opened(url))
         if cluster is not None:  # the faults act on the node that owns the queue's slot
-            server = cluster.node_for_slot(key_slot(_slot_key(direct).encode()))
+            server = await owner_of(cluster, slot_key(direct))
+            proxy = proxies.get(server.port)
+        if proxy is not None and scenario.cancel_storm:  # replies come late: cancellations land mid-call
+            proxy.delay_reply(any_script, 0.01, times=10**9)
         stop = anyio.Event()
         ctx = FaultContext(server, proxy, stop, random.Random(rng.random()), _keys_of(direct))
         ctx.on_cluster = cluster is not None
@@ -322,6 +302,7 @@ async def run_scenario(
                     seed2 = rng.randrange(1 << 30)
                     load.start_soon(_second_process, kind, direct_url, prefix, plan, seed2, run.ledger, nodes)
             stop.set()
+        run.proxied = proxy.requests if proxy is not None else 0
         if server is not None:
             server.resume()
             if not server.running:

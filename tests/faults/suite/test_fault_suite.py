@@ -40,6 +40,8 @@ async def test_scenario(backend: str, scenario: str, redis_server_factory: Serve
     add_row(run.row() | {"what": SCENARIOS[scenario].what, "seed": seed})
     a = run.accounting
     assert run.faults_injected > 0, "the scenario injected no fault"
+    if SCENARIOS[scenario].via_proxy and backend != "memory":  # no server, no proxy
+        assert run.proxied > 0, "no request went through the proxy"
     assert a.jobs > 0, "no job was stored"
     assert a.problems() == [], f"{len(a.lost)} lost, {len(a.duplicated)} duplicated, {len(a.wrong)} wrong"
     if not SCENARIOS[scenario].calls_may_fail:
