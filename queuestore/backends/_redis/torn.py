@@ -5,10 +5,11 @@ When a connection is closed while a command is being written to it (the peer res
 redis-py's cluster client disconnected a node's connections while another task was using
 one), redis-py's asyncio connection lets the transport's internals escape: an
 ``AttributeError`` (``'NoneType' object has no attribute 'writelines'``: the stream writer is
-already gone) or a ``TypeError`` (``'NoneType' object is not callable``: the transport's write
-callback is). Neither is a ``RedisError``, so no retry with the call's id and no translation
-into queuestore's errors would see it: the caller got a bare ``AttributeError`` for an enqueue
-that may or may not have reached the server. :class:`TornConnectionMixin` turns exactly those,
+already gone) or, as redis-py's tracker reports for Python 3.12 and later, a ``TypeError``
+(``'NoneType' object is not callable``: the transport's write callback is). Neither is a
+``RedisError``, so no retry with the call's id and no translation into queuestore's errors
+would see it: the caller got a bare ``AttributeError`` for an enqueue that may or may not have
+reached the server. :class:`TornConnectionMixin` turns exactly those,
 raised from inside redis-py's connection or asyncio's transport, into
 ``redis.exceptions.ConnectionError`` (the original as its cause), which the backends treat as a
 lost reply: retried with the same call id, or an ``OutcomeUnknownError``. Any other
