@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from queuestore._job import Job, JobState
+from queuestore.backends._redis.scripts import MAX_JOBS_PER_SCRIPT
 from queuestore.backends.redis_lists import batches
 from queuestore.backends.redis_lists.context import ListsContext, chunks
 from queuestore.backends.redis_lists.layout import MIGRATABLE, STATE_CODE
@@ -34,7 +35,8 @@ def _held_keys(ctx: ListsContext, migration_id: str) -> list[str]:
 
 
 async def hold(ctx: ListsContext, migration_id: str, state: JobState, count: int) -> list[Job]:
-    """Take up to ``count`` jobs in ``state`` (READY, DELAYED or DEAD) into the holding area.
+    """Take up to ``count`` jobs in ``state`` (READY, DELAYED or DEAD) into the holding area (a
+    script call per :data:`MAX_JOBS_PER_SCRIPT`).
 
     A held job whose body is missing or does not decode is held all the same (safe:
     a rollback restores it) and returned with ``last_error`` ``"corrupt: <reason>"``
@@ -49,10 +51,17 @@ async def hold(ctx: ListsContext, migration_id: str, state: JobState, count: int
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidJobError("count", f"must be an int >= 1, got {count!r}")
     keys = _held_keys(ctx, migration_id)
-    reply = await ctx.script(
-        "migration_hold", "hold", keys, [STATE_CODE[state], count, ctx.options.reclaim_batch]
-    )
-    return [job for job, _ in ctx.layout.read_triples(reply)]
+    held: list[Job] = []
+    while len(held) < count:  # at most MAX_JOBS_PER_SCRIPT a call: no one call holds the server long
+        want = min(count - len(held), MAX_JOBS_PER_SCRIPT)
+        args = [STATE_CODE[state], want, ctx.options.reclaim_batch]
+        got = [
+            job for job, _ in ctx.layout.read_triples(await ctx.script("migration_hold", "hold", keys, args))
+        ]
+        held += got
+        if len(got) < want:
+            break
+    return held
 
 
 async def held(ctx: ListsContext, migration_id: str, count: int) -> list[Job]:

@@ -35,7 +35,8 @@ _RESTORE_PAGE = 500
 
 
 async def hold(store: StreamsStore, migration_id: str, state: JobState, count: int) -> list[Job]:
-    """Take up to ``count`` READY / DELAYED / DEAD jobs into the holding area, in dequeue order.
+    """Take up to ``count`` READY / DELAYED / DEAD jobs into the holding area, in dequeue order
+    (a script call per :data:`MAX_JOBS_PER_SCRIPT`).
 
     Raises:
         InvalidJobError: another state, or an invalid migration id.
@@ -44,8 +45,14 @@ async def hold(store: StreamsStore, migration_id: str, state: JobState, count: i
     if state not in HOLDABLE_STATES.values():
         raise InvalidJobError("state", f"cannot hold jobs in state {state}")
     keys = [*store.keys.core(), store.keys.held(migration_id)]
-    rows = await store.script("migration_hold", "migrate", keys, ["hold", store.group, count, str(state)])
-    return _held_jobs(store, keys[-1], rows)
+    held: list[Job] = []
+    while len(held) < count:  # at most MAX_JOBS_PER_SCRIPT a call: no one call holds the server long
+        want = min(count - len(held), MAX_JOBS_PER_SCRIPT)
+        rows = await store.script("migration_hold", "migrate", keys, ["hold", store.group, want, str(state)])
+        held += _held_jobs(store, keys[-1], rows)
+        if len(rows) < want:
+            break
+    return held
 
 
 async def held(store: StreamsStore, migration_id: str, count: int) -> list[Job]:
