@@ -98,7 +98,13 @@ COVERAGE: dict[str, dict[str, str | None]] = {
         "two-task-groups": None,
     },
     "redis-streams" + CLUSTER: dict(ON_CLUSTER),
-    "redis-lists" + CLUSTER: dict(ON_CLUSTER),
+    "redis-lists" + CLUSTER: dict(ON_CLUSTER)
+    | {
+        "reply-drop": (
+            "not covered yet: a run on 154f6b7 found 8 jobs acked twice (duplicate deliveries)"
+            " under lost replies on a cluster; open, being traced"
+        ),
+    },
     "memory": dict[str, str | None]({name: NO_SERVER for name in SCENARIOS})
     | {
         "cancel-storm": None,
